@@ -1,0 +1,50 @@
+# llava_nb: the two commands in the README are `make test` and `make quickstart`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# On the project's CPU machines a CPU wheel of torch 2.13.0 lies in /opt/wheels; everywhere else
+# users get their normal torch (CUDA or CPU, whatever pip picks for the platform).
+TORCH ?= $(shell ls /opt/wheels/torch-2.13.0*cpu* >/dev/null 2>&1 && echo torch==2.13.0 || echo torch)
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-nbs test-py check-sync test-slow quickstart lab clean bench
+
+$(STAMP): settings.ini setup.py pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "$(TORCH)"
+	$(PIP) install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Notebooks are the source: exporting and cleaning must not change any file.
+check-sync: $(STAMP)
+	@before=$$(git status --porcelain --untracked-files=all -- nbs llava_nb; git diff -- nbs llava_nb | sha1sum); \
+	$(VENV)/bin/nbdev_export && $(VENV)/bin/nbdev_clean; \
+	after=$$(git status --porcelain --untracked-files=all -- nbs llava_nb; git diff -- nbs llava_nb | sha1sum); \
+	if [ "$$before" != "$$after" ]; then echo "nbdev_export/nbdev_clean changed files: export and clean the notebooks, then commit"; git status --short -- nbs llava_nb; exit 1; fi; \
+	echo "notebooks and llava_nb/ agree"
+
+test-nbs: $(STAMP)
+	$(VENV)/bin/nbdev_test --n_workers 2 --timing
+
+test-py: $(STAMP)
+	$(VENV)/bin/pytest -q -n 2 tests
+
+test: check-sync test-nbs test-py
+
+# The slower tier: long notebook cells (tst_flags slow) and pytest's slow marks.
+test-slow: $(STAMP)
+	$(VENV)/bin/nbdev_test --n_workers 2 --flags slow
+	$(VENV)/bin/pytest -q -n 2 -m slow tests
+
+bench: $(STAMP)
+	$(PY) bench/masking_throughput.py
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab nbs
+
+clean:
+	rm -rf $(VENV) build *.egg-info _proc _docs
