@@ -1,0 +1,71 @@
+"""The `llava-nb` console script, run as users run it: ask and export-hf (DESIGN.md contracts)."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from matplotlib import cbook
+from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+from llava_nb.data import load_image
+from llava_nb.model import LlavaModel
+from llava_nb.tiny import save_tiny_parts
+
+CLI = str(Path(sys.executable).parent / "llava-nb")
+IMG = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+
+
+def run(*args, ok=True):
+    p = subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, timeout=300)
+    if ok:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    parts = save_tiny_parts(tmp / "parts")
+    m = LlavaModel.from_parts(parts["vision"], parts["llm"])
+    torch.manual_seed(0)
+    for p in m.projector.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    return m.save_pretrained(tmp / "ckpt", stage=2)
+
+
+def test_ask_prints_answer_last_and_is_greedy(ckpt):
+    a = run("ask", "--checkpoint", ckpt, "--image", IMG, "--max-new-tokens", "8", "Who is this?")
+    b = run("ask", "--checkpoint", ckpt, "--image", IMG, "--max-new-tokens", "8", "Who is this?")
+    last = a.stdout.strip().splitlines()[-1]
+    assert last and a.stdout == b.stdout  # greedy: deterministic
+    expected = LlavaModel.from_pretrained(ckpt).answer(str(IMG), "Who is this?", max_new_tokens=8).strip()
+    assert last == expected.splitlines()[-1]
+
+
+def test_ask_sampling_with_seed_is_repeatable(ckpt):
+    args = ("ask", "--checkpoint", ckpt, "--image", IMG, "--max-new-tokens", "8", "--temperature", "1.0", "--top-p", "0.9", "--seed", "3", "Hi?")
+    assert run(*args).stdout == run(*args).stdout
+
+
+def test_export_hf_then_transformers_answers_like_ask(ckpt, tmp_path):
+    out = tmp_path / "hf"
+    run("export-hf", "--checkpoint", ckpt, "--out", out)
+    hf = LlavaForConditionalGeneration.from_pretrained(out).eval()
+    proc = AutoProcessor.from_pretrained(out)
+    msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Who is this?"}]}]
+    prompt = proc.apply_chat_template(msgs, add_generation_prompt=True)
+    inputs = proc(images=load_image(IMG), text=prompt, return_tensors="pt")
+    ids = hf.generate(**inputs, max_new_tokens=8, do_sample=False)[0, inputs["input_ids"].shape[1]:]
+    hf_answer = proc.tokenizer.decode(ids, skip_special_tokens=True).strip()
+    ours = run("ask", "--checkpoint", ckpt, "--image", IMG, "--max-new-tokens", "8", "Who is this?").stdout.strip()
+    assert ours == hf_answer
+    # the exported directory also works as a checkpoint for `ask`
+    assert run("ask", "--checkpoint", out, "--image", IMG, "--max-new-tokens", "8", "Who is this?").stdout.strip() == ours
+
+
+def test_clear_errors(ckpt, tmp_path):
+    p = run("ask", "--checkpoint", tmp_path / "missing", "hi", ok=False)
+    assert p.returncode == 2 and "not a checkpoint" in p.stderr and "Traceback" not in p.stderr
+    p = run("ask", "--checkpoint", ckpt, "--image", tmp_path / "nope.jpg", "hi", ok=False)
+    assert p.returncode == 2 and "nope.jpg" in p.stderr
