@@ -1,0 +1,211 @@
+"Stage 1 then stage 2 on tiny saved parts: what trains, checkpoints between the stages, exact accumulation, stops and reruns."
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from llava_nb.model import PROJECTOR_NAME, LlavaModel
+from llava_nb.tiny import save_tiny_parts
+from llava_nb.train import (NonFiniteLossError, TrainConfig, TrainResult, atomic_dir, build_model, check_stage1_checkpoint,
+                            clean_stale, train)
+
+FIX = Path(__file__).resolve().parents[1] / "data" / "fixtures"
+PRETRAIN, INSTRUCT, MIX = (str(FIX / f) for f in ("blip_laion_cc_sbu_558k.json", "llava_instruct_150k.json", "llava_v1_5_mix665k.json"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    "Tiny matmuls: one thread is faster, and two pytest workers on two cores do not fight over them."
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("parts")
+    return {f: save_tiny_parts(root / f, family=f) for f in ("llama", "qwen2")}
+
+
+def cfg1(parts, out, **kw):
+    base = dict(stage=1, data_path=PRETRAIN, image_folder=str(FIX / "images"), output_dir=str(out), vision_tower=parts["llama"]["vision"],
+                llm=parts["llama"]["llm"], lr=1e-2, batch_size=4, max_steps=4, progress=False, log_every=2)
+    return TrainConfig(**{**base, **kw})
+
+
+def cfg2(stage1_dir, out, **kw):
+    base = dict(stage=2, data_path=INSTRUCT, image_folder=str(FIX / "images"), output_dir=str(out), stage1_dir=str(stage1_dir),
+                lr=3e-3, batch_size=4, max_steps=4, progress=False, log_every=2)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def stage1(parts, tmp_path_factory):
+    out = tmp_path_factory.mktemp("stage1")
+    return train(cfg1(parts, out, cache_features=True, mixed_precision="bf16"))
+
+
+def states(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def test_stage1_changes_only_the_projector(parts, tmp_path):
+    model = LlavaModel.from_parts(parts["llama"]["vision"], parts["llama"]["llm"])
+    tower, llm, proj = states(model.vision_tower), states(model.llm), states(model.projector)
+    res = train(cfg1(parts, tmp_path, max_steps=3), model=model)
+    assert res.model is model
+    assert all(torch.equal(v, model.vision_tower.state_dict()[k]) for k, v in tower.items())
+    assert all(torch.equal(v, model.llm.state_dict()[k]) for k, v in llm.items())
+    assert all(not torch.equal(v, model.projector.state_dict()[k]) for k, v in proj.items())
+
+
+def test_stage1_checkpoint_holds_projector_config_and_history(stage1):
+    ck = Path(stage1.checkpoint)
+    assert ck.name == "final" and not (ck / "llm").exists() and not (ck / "vision_tower").exists()
+    assert json.loads((ck / "config.json").read_text())["stage"] == 1
+    saved = TrainConfig.from_dict(json.loads((ck / "train_config.json").read_text()))
+    assert saved == stage1.config
+    assert len(json.loads((ck / "history.json").read_text())) == stage1.steps == 4
+    assert (ck.parent / "loss.png").stat().st_size > 1000 and (ck.parent / "history.json").is_file()
+    again = TrainResult.load(ck.parent)
+    assert again.final_loss == pytest.approx(stage1.final_loss) and again.steps == 4 and again.history == stage1.history
+    model = LlavaModel.from_pretrained(ck)  # a stage-1 checkpoint loads (tower and LLM from the names in its config)
+    for k, v in load_file(str(ck / PROJECTOR_NAME)).items(): assert torch.equal(model.projector.state_dict()[k], v)
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_loss_decreases_on_a_repeated_small_batch(parts, stage1, tmp_path, stage):
+    cfg = (cfg1(parts, tmp_path, max_steps=25, max_samples=4) if stage == 1 else
+           cfg2(stage1.checkpoint.parent, tmp_path, max_steps=25, max_samples=4))
+    h = [r["loss"] for r in train(cfg).history]
+    first, last = h[0], sum(h[-5:]) / 5
+    assert last < first - (0.1 if stage == 1 else 1.0), h
+
+
+def test_stage2_starts_from_the_stage1_projector(stage1, tmp_path):
+    cfg = cfg2(stage1.checkpoint.parent, tmp_path)  # the output dir: its final/ is found
+    model = build_model(cfg)
+    assert model.config.template == "vicuna_v1" and model.config.vision_tower == stage1.model.config.vision_tower
+    for k, v in load_file(str(stage1.checkpoint / PROJECTOR_NAME)).items(): assert torch.equal(model.projector.state_dict()[k], v)
+    res = train(cfg, model=model)
+    ck = res.checkpoint
+    assert json.loads((ck / "config.json").read_text())["stage"] == 2 and (ck / "llm" / "config.json").is_file()
+    assert LlavaModel.from_pretrained(ck).config.template == "vicuna_v1"
+
+
+def test_stage2_with_the_llm_frozen_trains_only_the_projector(stage1, tmp_path):
+    model = build_model(cfg2(stage1.checkpoint, tmp_path))
+    llm = states(model.llm)
+    train(cfg2(stage1.checkpoint, tmp_path, train_llm=False, max_steps=2), model=model)
+    assert all(torch.equal(v, model.llm.state_dict()[k]) for k, v in llm.items())
+
+
+def test_wrong_stage_and_mismatched_checkpoints_are_refused(parts, stage1, tmp_path):
+    s2 = train(cfg2(stage1.checkpoint, tmp_path / "s2", max_steps=1))
+    with pytest.raises(ValueError, match="is a stage-2 checkpoint; stage 2 starts from a stage-1 checkpoint"):
+        train(cfg2(s2.checkpoint, tmp_path / "again"))
+    qwen = dict(vision_tower=parts["qwen2"]["vision"], llm=parts["qwen2"]["llm"])
+    with pytest.raises(ValueError, match="mismatched backbone: .* llm .*vocab_size"):
+        build_model(cfg2(stage1.checkpoint, tmp_path / "q", **qwen))
+    with pytest.raises(ValueError, match="projector_type='mlp2x_gelu', this run uses 'linear'"):
+        build_model(cfg2(stage1.checkpoint, tmp_path / "l", projector_type="linear"))
+    with pytest.raises(FileNotFoundError, match="no llava_nb checkpoint"):
+        build_model(cfg2(tmp_path / "nowhere", tmp_path / "n"))
+    with pytest.raises(ValueError, match="stage1_dir is where stage 2 starts from"):
+        cfg1(parts, tmp_path, stage1_dir=str(stage1.checkpoint))
+
+
+def test_a_moved_backbone_of_the_same_architecture_only_warns(parts, stage1, tmp_path):
+    copy = save_tiny_parts(tmp_path / "copy")  # same seed, same weights, another directory
+    with pytest.warns(UserWarning, match="same architecture"):
+        m = build_model(cfg2(stage1.checkpoint, tmp_path / "o", vision_tower=copy["vision"], llm=copy["llm"]))
+    assert m.config.llm == str(Path(copy["llm"]).resolve())
+
+
+def test_gradient_accumulation_is_exact(stage1, tmp_path):
+    "2 micro-batches of 16 and 1 batch of 32 (the same 32 samples) give the same loss, gradient norm and update."
+    runs = {}
+    for b, k in ((16, 2), (32, 1)):
+        model = build_model(cfg2(stage1.checkpoint, tmp_path))
+        res = train(cfg2(stage1.checkpoint, tmp_path / f"{b}x{k}", batch_size=b, grad_accum=k, max_steps=1, data_path=MIX), model=model)
+        runs[b] = res.history[0], states(model)
+    (h16, w16), (h32, w32) = runs[16], runs[32]
+    assert h16["tokens"] == h32["tokens"] > 0
+    assert h16["loss"] == pytest.approx(h32["loss"], rel=1e-5)
+    assert h16["grad_norm"] == pytest.approx(h32["grad_norm"], rel=1e-4)
+    for k in w16: torch.testing.assert_close(w16[k], w32[k], rtol=0, atol=1e-5)  # Adam moves each weight by ~lr = 3e-3
+
+
+def test_feature_cache_gives_the_same_run(stage1, tmp_path):
+    h = {c: train(cfg2(stage1.checkpoint, tmp_path / str(c), cache_features=c, max_steps=3)).history for c in (False, True)}
+    assert [r["loss"] for r in h[True]] == pytest.approx([r["loss"] for r in h[False]], rel=1e-4)
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(stage1, tmp_path):
+    def poison(info):
+        if info.step == 3:  # after checkpoint-000002 was written
+            with torch.no_grad(): next(info.model.projector.parameters()).fill_(float("nan"))
+    cfg = cfg2(stage1.checkpoint, tmp_path, max_steps=6, save_every=2)
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 4 of 6 .*Last good checkpoint: .*checkpoint-000002"):
+        train(cfg, callbacks=[poison])
+    assert (tmp_path / "checkpoint-000002" / "projector.safetensors").is_file() and not (tmp_path / "final").exists()
+    good = load_file(str(tmp_path / "checkpoint-000002" / PROJECTOR_NAME))
+    assert all(torch.isfinite(v).all() for v in good.values())
+    assert len(json.loads((tmp_path / "history.json").read_text())) == 3
+
+
+def test_step_checkpoints_are_pruned_and_complete(stage1, tmp_path):
+    res = train(cfg2(stage1.checkpoint, tmp_path, max_steps=7, save_every=2, save_total_limit=2))
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-000004", "checkpoint-000006"]
+    assert all((p / "train_config.json").is_file() for p in tmp_path.glob("checkpoint-*"))
+    assert res.history[-1]["lr"] < res.history[0]["lr"] or res.history[0]["lr"] == 0  # cosine decay
+    assert not list(tmp_path.glob(".*"))  # no temporaries left
+
+
+def test_rerun_reuses_a_finished_run_and_retrains_a_changed_one(stage1, tmp_path):
+    cfg = cfg2(stage1.checkpoint, tmp_path, max_steps=2)
+    first = train(cfg)
+    again = train(replace(cfg, progress=True), reuse=True)  # only display fields differ: the same run
+    assert again.model is None and again.history == first.history and again.checkpoint == first.checkpoint
+    changed = train(replace(cfg, lr=1e-4), reuse=True)
+    assert changed.model is not None and changed.history != first.history
+
+
+def test_rerun_retrains_when_the_stage1_projector_changed(parts, tmp_path):
+    s1 = train(cfg1(parts, tmp_path / "s1", max_steps=1))
+    cfg = cfg2(tmp_path / "s1", tmp_path / "s2", max_steps=1)
+    first = train(cfg, reuse=True)
+    assert train(cfg, reuse=True).model is None  # unchanged: reused
+    train(replace(cfg1(parts, tmp_path / "s1", max_steps=1), lr=1e-3))  # stage 1 rerun with another result
+    assert train(cfg, reuse=True).model is not None  # stage 2 must not trust its old run
+    assert first.inputs != TrainResult.load(tmp_path / "s2").inputs
+
+
+def test_stage2_may_not_write_over_its_stage1_checkpoint(stage1, tmp_path):
+    with pytest.raises(ValueError, match="give stage 2 its own output_dir"):
+        train(cfg2(stage1.checkpoint, stage1.checkpoint.parent))
+
+
+def test_a_killed_save_never_leaves_a_checkpoint_to_trust(tmp_path):
+    final = tmp_path / "final"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_dir(final) as t:
+            (t / "config.json").write_text("{}")
+            raise KeyboardInterrupt
+    assert not final.exists() and not list(tmp_path.iterdir())
+    (tmp_path / ".final.tmp-12345").mkdir()  # left by a kill -9 mid-write
+    (tmp_path / ".checkpoint-000002.tmp-12345").mkdir()
+    clean_stale(tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_bad_settings_are_refused_up_front(parts, tmp_path):
+    with pytest.raises(ValueError, match="fp16' needs a CUDA GPU"):
+        train(cfg1(parts, tmp_path, mixed_precision="fp16", device="cpu"))
+    with pytest.raises(ValueError, match="needs vision_tower and llm"):
+        train(TrainConfig(stage=1, data_path=PRETRAIN, output_dir=str(tmp_path), progress=False))
