@@ -151,12 +151,15 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(stage
         if info.step == 3:  # after checkpoint-000002 was written
             with torch.no_grad(): next(info.model.projector.parameters()).fill_(float("nan"))
     cfg = cfg2(stage1.checkpoint, tmp_path, max_steps=6, save_every=2)
-    with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 4 of 6 .*Last good checkpoint: .*checkpoint-000002"):
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 4 of 6 .*Last good checkpoint: .*checkpoint-000002 \(resume with resume_from="):
         train(cfg, callbacks=[poison])
     assert (tmp_path / "checkpoint-000002" / "projector.safetensors").is_file() and not (tmp_path / "final").exists()
     good = load_file(str(tmp_path / "checkpoint-000002" / PROJECTOR_NAME))
     assert all(torch.isfinite(v).all() for v in good.values())
     assert len(json.loads((tmp_path / "history.json").read_text())) == 3
+    from llava_nb.checkpoint import is_resumable
+    assert is_resumable(tmp_path / "checkpoint-000002")  # ... and it is a resumable one: fix the cause, then resume_from="latest"
+    assert json.loads((tmp_path / "checkpoint-000002" / "trainer_state.json").read_text())["step"] == 2
 
 
 def test_step_checkpoints_are_pruned_and_complete(stage1, tmp_path):
@@ -209,3 +212,79 @@ def test_bad_settings_are_refused_up_front(parts, tmp_path):
         train(cfg1(parts, tmp_path, mixed_precision="fp16", device="cpu"))
     with pytest.raises(ValueError, match="needs vision_tower and llm"):
         train(TrainConfig(stage=1, data_path=PRETRAIN, output_dir=str(tmp_path), progress=False))
+
+
+def test_gradient_checkpointing_switch_changes_memory_not_results(stage1, tmp_path):
+    runs = {}
+    for gc in (False, True):
+        res = train(cfg2(stage1.checkpoint, tmp_path / str(gc), max_steps=2, gradient_checkpointing=gc))
+        runs[gc] = res
+    assert runs[True].model.llm.is_gradient_checkpointing and not runs[False].model.llm.is_gradient_checkpointing
+    assert [r["loss"] for r in runs[True].history] == pytest.approx([r["loss"] for r in runs[False].history], rel=1e-5)
+
+
+def test_tf32_flag_is_applied_only_with_cuda(monkeypatch):
+    from llava_nb.train import make_accelerator
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        make_accelerator(TrainConfig(tf32=True, device="cpu"))
+        assert torch.backends.cuda.matmul.allow_tf32 == torch.cuda.is_available()
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        make_accelerator(TrainConfig(tf32=True, device="cpu"))
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+
+
+def test_presets_and_accelerate_configs():
+    import yaml
+    from accelerate.commands.config.config_args import load_config_from_file
+    from llava_nb.train import PRESETS, get_preset
+    assert set(PRESETS) >= {"nano", "workshop", "llava-1.5-7b"}
+    s1, s2 = get_preset("llava-1.5-7b", 1), get_preset("llava-1.5-7b", 2)
+    assert (s1.global_batch_size, s1.lr, s2.global_batch_size, s2.lr) == (256, 1e-3, 128, 2e-5)
+    assert s1.tf32 and s2.gradient_checkpointing and s2.mixed_precision == "bf16" and s2.max_length == 2048
+    w = get_preset("workshop", 1)
+    assert (w.vision_tower, w.llm) == ("openai/clip-vit-base-patch16", "HuggingFaceTB/SmolLM2-360M-Instruct")
+    root = Path(__file__).resolve().parents[1]
+    kinds = {}
+    for name in ("single_gpu", "ddp_8gpu", "fsdp_8gpu", "zero2_8gpu", "zero3_8gpu"):
+        f = root / "configs" / "accelerate" / f"{name}.yaml"
+        c = load_config_from_file(str(f))
+        kinds[name] = (str(c.distributed_type).split(".")[-1], c.num_processes)
+        ds = yaml.safe_load(f.read_text()).get("deepspeed_config")
+        if ds: assert json.loads((root / ds["deepspeed_config_file"]).read_text())["zero_optimization"]["stage"] == int(name[4])
+    assert kinds == {"single_gpu": ("NO", 1), "ddp_8gpu": ("MULTI_GPU", 8), "fsdp_8gpu": ("FSDP", 8), "zero2_8gpu": ("DEEPSPEED", 8),
+                     "zero3_8gpu": ("DEEPSPEED", 8)}
+
+
+def test_zero3_guard_and_gather_with_a_fake_partitioned_parameter():
+    from contextlib import contextmanager
+    from types import SimpleNamespace
+    from torch import nn
+    from llava_nb.checkpoint import gathered_state_dict, is_deepspeed_zero3, is_partitioned, load_gathered_state_dict
+    assert is_deepspeed_zero3(SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=3)))
+    assert not is_deepspeed_zero3(SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=2)))
+    assert not is_deepspeed_zero3(SimpleNamespace(deepspeed_plugin=None)) and not is_deepspeed_zero3()
+    proj = nn.Linear(3, 2)
+    real = {id(p): p.data.clone() for p in proj.parameters()}
+    full = {k: v.clone() for k, v in proj.state_dict().items()}
+    for i, p in enumerate(proj.parameters()): p.ds_id, p.ds_shape, p.data = i, p.shape, torch.empty(0)
+    assert all(is_partitioned(p) for p in proj.parameters()) and proj.state_dict()["weight"].shape == torch.Size([0])
+
+    @contextmanager
+    def gather(params, modifier_rank=None):
+        for p in params: p.data = real[id(p)].clone()
+        yield
+        for p in params:
+            if modifier_rank is not None: real[id(p)] = p.data.clone()
+            p.data = torch.empty(0)
+    sd = gathered_state_dict(proj, gather=gather)
+    assert all(torch.equal(sd[k], full[k]) for k in full)
+    load_gathered_state_dict(proj, {k: v + 1 for k, v in full.items()}, gather=gather)
+    assert all(torch.equal(v, full[k] + 1) for k, v in gathered_state_dict(proj, gather=gather).items())
+    import importlib.util
+    if importlib.util.find_spec("deepspeed") is None:
+        with pytest.raises(RuntimeError, match="deepspeed is not importable"):
+            gathered_state_dict(proj)  # a partitioned module without DeepSpeed: a clear error, not a torch.Size([0]) file
