@@ -18,15 +18,6 @@ from llava_nb.symbolic import QTYPES, parse_context
 from llava_nb.tiny import save_tiny_parts
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    "Tiny matmuls: one thread is faster, and two pytest workers on two cores do not fight over them."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     d = tmp_path_factory.mktemp("world")

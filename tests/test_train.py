@@ -17,15 +17,6 @@ FIX = Path(__file__).resolve().parents[1] / "data" / "fixtures"
 PRETRAIN, INSTRUCT, MIX = (str(FIX / f) for f in ("blip_laion_cc_sbu_558k.json", "llava_instruct_150k.json", "llava_v1_5_mix665k.json"))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    "Tiny matmuls: one thread is faster, and two pytest workers on two cores do not fight over them."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory):
     root = tmp_path_factory.mktemp("parts")
