@@ -15,20 +15,20 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTextConfig, CLIPVisionConfig, CLIPVisionModel,
                           LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast)
 
 from .conversation import get_template
+from .tiny import llama_style_tokenizer
 from .core import IGNORE_INDEX, IMAGE_TOKEN, seed_everything
 from .masking import tokenize_conversation
 from .nanoworld import (COLOURS, GRID, IMAGE_SIZE, NUMBER_WORDS, POSITION_NAMES, POSITIONS, SHAPES, SIZES,
                                 object_phrase, position_phrase, render_scene, sample_scene, scene_id, scene_rng)
 
 # %% auto #0
-__all__ = ['PERTURBATIONS', 'CLIP_WORDS', 'CLIP_MEAN', 'CLIP_STD', 'ATTRIBUTE_WORDS', 'COUNT_PHRASES', 'LLM_SPECIALS',
-           'SHORT_ANSWER_PROMPT', 'NANO_DIR', 'object_caption', 'canonical_caption', 'perturb_scene', 'hard_negatives',
-           'clip_text_ids', 'make_image_processor', 'scene_pixels', 'clip_config', 'region_weights', 'perturb_object',
+__all__ = ['PERTURBATIONS', 'CLIP_WORDS', 'CLIP_MEAN', 'CLIP_STD', 'ATTRIBUTE_WORDS', 'COUNT_PHRASES', 'SHORT_ANSWER_PROMPT',
+           'NANO_DIR', 'object_caption', 'canonical_caption', 'perturb_scene', 'hard_negatives', 'clip_text_ids',
+           'make_image_processor', 'scene_pixels', 'clip_config', 'region_weights', 'perturb_object',
            'clip_text_features', 'NanoClipLoss', 'vision_part', 'train_vision', 'clip_retrieval', 'tower_features',
            'probe_datasets', 'linear_probe', 'probe_table', 'build_tokenizer', 'lm_corpus', 'lm_texts',
            'encode_lm_item', 'llm_config', 'lm_loss', 'train_llm', 'lm_text_vqa', 'pretrain_backbones',
@@ -320,24 +320,9 @@ def probe_table(tower, n_train: int = 2000, n_test: int = 1000, seed: int = 123,
     finally: torch.set_num_threads(old)
 
 # %% ../nbs/09_backbones.ipynb #1fd11031
-LLM_SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]
-
 def build_tokenizer(texts, vocab_size: int = 1024) -> PreTrainedTokenizerFast:
-    "A Llama-style BPE tokenizer learned on `texts` (byte fallback, `<s>` auto-added, `</s>`, `<pad>`, `<image>`)."
-    base = Tokenizer(models.BPE())
-    base.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
-    base.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=LLM_SPECIALS, show_progress=False))
-    m = json.loads(base.to_str())["model"]
-    vocab, merges = dict(m["vocab"]), [tuple(x) if isinstance(x, list) else tuple(x.split(" ")) for x in m["merges"]]
-    for i in range(256): vocab.setdefault(f"<0x{i:02X}>", len(vocab))
-    tok = Tokenizer(models.BPE(vocab, merges, byte_fallback=True, unk_token="<unk>", fuse_unk=True))
-    tok.pre_tokenizer = base.pre_tokenizer
-    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
-    tok.add_special_tokens(LLM_SPECIALS + [IMAGE_TOKEN])
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", vocab["<s>"])])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
-                                   additional_special_tokens=[IMAGE_TOKEN], padding_side="right",
-                                   model_input_names=["input_ids", "attention_mask"])
+    "The nano LLM's tokenizer: `llava_nb.tiny`'s Llama-style BPE (byte fallback, `<s>`, `</s>`, `<pad>`, `<image>`) learned on `texts`."
+    return llama_style_tokenizer(texts, vocab_size)
 
 SHORT_ANSWER_PROMPT = "Answer the question using a single word or phrase."
 
