@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['cmd_ask', 'cmd_export_hf', 'cmd_quickstart', 'cmd_pretrain_backbones', 'build_parser', 'main']
+__all__ = ['cmd_ask', 'cmd_export_hf', 'cmd_merge_lora', 'cmd_quickstart', 'cmd_pretrain_backbones', 'build_parser', 'main']
 
 # %% ../nbs/14_cli.ipynb #e5ebf1dd
 def _log(*a): print(*a, file=sys.stderr, flush=True)
@@ -44,6 +44,16 @@ def cmd_export_hf(args) -> Path:
     _log(f"wrote {out} (LlavaForConditionalGeneration + processor with the {model.config.template} chat template)")
     print(out)
     return out
+
+# %% ../nbs/14_cli.ipynb #dc2fd380
+def cmd_merge_lora(args) -> Path:
+    "Merge a LoRA checkpoint's adapters into a plain stage-2 checkpoint."
+    from llava_nb.lora import merge_lora
+    out = merge_lora(args.checkpoint, args.out)
+    _log(f"wrote {out} (LoRA merged: a plain checkpoint, loadable without peft)")
+    print(out)
+    return out
+
 
 # %% ../nbs/14_cli.ipynb #ddb353e0
 def cmd_quickstart(args) -> dict:
@@ -92,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--out", required=True)
     e.set_defaults(func=cmd_export_hf)
+
+    m = sub.add_parser("merge-lora", help="merge a LoRA checkpoint's adapters into a plain checkpoint")
+    m.add_argument("--checkpoint", required=True, help="a stage-2 checkpoint trained with lora_r > 0")
+    m.add_argument("--out", required=True)
+    m.set_defaults(func=cmd_merge_lora)
 
     q = sub.add_parser("quickstart", help="small world end to end: data, stage 1, stage 2, eval (CPU or CUDA)")
     q.add_argument("--out", required=True, help="run directory (rerunning reuses finished steps)")

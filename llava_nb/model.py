@@ -30,13 +30,14 @@ from .data import load_image, preprocess_images
 from .projector import build_projector
 
 # %% auto #0
-__all__ = ['CONFIG_NAME', 'PROJECTOR_NAME', 'FORMAT_VERSION', 'LlavaConfig', 'load_vision_tower', 'ensure_image_token',
-           'load_llm', 'encoder_layers', 'layers_needed', 'first_layers', 'vision_token_layout', 'check_image_counts',
-           'merge_image_features', 'sample_next', 'stream_safe', 'settled_tokens', 'Generation', 'expand_image_tokens',
-           'LlavaModel']
+__all__ = ['CONFIG_NAME', 'PROJECTOR_NAME', 'ADAPTER_CONFIG', 'FORMAT_VERSION', 'LlavaConfig', 'load_vision_tower',
+           'ensure_image_token', 'load_llm', 'encoder_layers', 'layers_needed', 'first_layers', 'vision_token_layout',
+           'check_image_counts', 'merge_image_features', 'sample_next', 'stream_safe', 'settled_tokens', 'Generation',
+           'expand_image_tokens', 'is_peft_model', 'load_lora_adapter', 'LlavaModel']
 
 # %% ../nbs/05_model.ipynb #886119ab
 CONFIG_NAME, PROJECTOR_NAME = "config.json", "projector.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"  # peft's file: an `llm/` folder holding it holds LoRA adapters, not full weights
 FORMAT_VERSION = 1  # bump when the checkpoint layout changes incompatibly
 
 @dataclass
@@ -108,10 +109,10 @@ def ensure_image_token(tokenizer, llm, image_token: str = IMAGE_TOKEN) -> int:
             if out is not None and out.weight is not inp: out.weight[old:] = out.weight[:old].mean(0)
     return tid
 
-def load_llm(path, dtype=None, tokenizer_path=None, image_token: str = IMAGE_TOKEN):
-    "The causal LM at `path` and its (fast) tokenizer, with `image_token` and a pad token ensured."
+def load_llm(path, dtype=None, tokenizer_path=None, image_token: str = IMAGE_TOKEN, **load_kw):
+    "The causal LM at `path` and its (fast) tokenizer, with `image_token` and a pad token ensured; `load_kw` go to `from_pretrained`."
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path, use_fast=True)
-    llm = AutoModelForCausalLM.from_pretrained(path, **_dtype_kw(dtype))
+    llm = AutoModelForCausalLM.from_pretrained(path, **_dtype_kw(dtype), **load_kw)
     ensure_image_token(tokenizer, llm, image_token)
     return llm, tokenizer
 
@@ -222,6 +223,19 @@ def expand_image_tokens(ids: list[int], image_token_id: int, n: int) -> list[int
     "Replace each `image_token_id` in `ids` by `n` copies of it."
     return [t for i in ids for t in ([i] * n if i == image_token_id else [i])]
 
+# %% ../nbs/05_model.ipynb #9d9936d2
+def is_peft_model(module) -> bool:
+    "True for a peft-wrapped model (LoRA adapters), without importing peft."
+    return any(c.__module__.startswith("peft.") for c in type(module).__mro__)
+
+def load_lora_adapter(llm, adapter_dir, merge: bool = True):
+    "`llm` with the LoRA adapters saved in `adapter_dir` (by peft), merged into its weights (a plain model) unless `merge=False`."
+    try: from peft import PeftModel
+    except ImportError: raise ImportError(f"{adapter_dir} holds LoRA adapters; loading them needs peft (pip install peft)") from None
+    model = PeftModel.from_pretrained(llm, str(adapter_dir), is_trainable=not merge)
+    return model.merge_and_unload() if merge else model
+
+
 # %% ../nbs/05_model.ipynb #8349bb61
 class LlavaModel(nn.Module):
     "A frozen vision tower, a projector and a causal LM, merged at the `<image>` tokens."
@@ -239,12 +253,13 @@ class LlavaModel(nn.Module):
         self.num_image_tokens = n_patches + (self._has_cls and config.vision_feature_select == "cls_patch")
 
     @classmethod
-    def from_parts(cls, vision_tower: str, llm: str, projector_type: str = "mlp2x_gelu", *, dtype=None, **config) -> LlavaModel:
-        "A new model (untrained projector) from a vision tower and a causal LM: hub names or directories."
+    def from_parts(cls, vision_tower: str, llm: str, projector_type: str = "mlp2x_gelu", *, dtype=None, llm_kwargs: dict | None = None,
+                   **config) -> LlavaModel:
+        "A new model (untrained projector) from a vision tower and a causal LM: hub names or directories (`llm_kwargs`: e.g. a quantization config)."
         ref = lambda p: str(Path(p).resolve()) if Path(p).is_dir() else str(p)
         cfg = LlavaConfig(vision_tower=ref(vision_tower), llm=ref(llm), projector_type=projector_type, **config)
         tower, proc = load_vision_tower(vision_tower, dtype)
-        lm, tok = load_llm(llm, dtype, image_token=cfg.image_token)
+        lm, tok = load_llm(llm, dtype, image_token=cfg.image_token, **(llm_kwargs or {}))
         return cls(cfg, tower, proc, lm, tok).eval()
 
     @property
@@ -365,7 +380,10 @@ class LlavaModel(nn.Module):
         save_file(state, path / PROJECTOR_NAME, metadata={"format": "pt", "projector_type": self.config.projector_type})
         self.tokenizer.save_pretrained(path); self.image_processor.save_pretrained(path)
         for name, part, keep in (("llm", self.llm, save_llm), ("vision_tower", self.vision_tower, save_vision_tower)):
-            if keep if keep is not None else stage != 1: part.save_pretrained(path / name, safe_serialization=True)
+            if is_peft_model(part):  # LoRA: the adapters only; the base weights come from the config's name
+                if keep is False: raise ValueError("a model with LoRA adapters saves them (save_llm=False would lose the training)")
+                part.save_pretrained(path / name, safe_serialization=True, save_embedding_layers=False)
+            elif keep if keep is not None else stage != 1: part.save_pretrained(path / name, safe_serialization=True)
             elif (path / name).exists():
                 warnings.warn(f"removing {path / name} from an earlier save: this checkpoint re-loads {name} from its config")
                 shutil.rmtree(path / name)
@@ -384,8 +402,8 @@ class LlavaModel(nn.Module):
         self.projector.load_state_dict(state)
 
     @classmethod
-    def from_pretrained(cls, path, dtype=None) -> LlavaModel:
-        "Load a checkpoint written by `save_pretrained`; parts it does not hold come from the names in its config."
+    def from_pretrained(cls, path, dtype=None, merge_lora: bool = True) -> LlavaModel:
+        "Load a checkpoint written by `save_pretrained`; parts it does not hold come from the names in its config. LoRA adapters are merged unless `merge_lora=False`."
         path = Path(path)
         if not (path / CONFIG_NAME).is_file(): raise FileNotFoundError(f"{path / CONFIG_NAME} not found: {path} is not a llava_nb checkpoint")
         cfg = LlavaConfig.from_dict(json.loads((path / CONFIG_NAME).read_text()), str(path / CONFIG_NAME))
@@ -393,6 +411,7 @@ class LlavaModel(nn.Module):
         has = lambda f: str(path) if (path / f).is_file() else None
         tower, proc = load_vision_tower(here("vision_tower", cfg.vision_tower), dtype, processor_path=has("preprocessor_config.json"))
         llm, tok = load_llm(here("llm", cfg.llm), dtype, tokenizer_path=has("tokenizer_config.json"), image_token=cfg.image_token)
+        if (path / "llm" / ADAPTER_CONFIG).is_file(): llm = load_lora_adapter(llm, path / "llm", merge=merge_lora)
         model = cls(cfg, tower, proc, llm, tok)
         model.load_projector(path / PROJECTOR_NAME)
         return model.eval()

@@ -35,17 +35,19 @@ from .checkpoint import (gathered_state_dict, is_deepspeed_zero3, load_optimizer
 from .core import IGNORE_INDEX, count_params, human_count, seed_everything
 from .data import load_image, load_records, preprocess_images, resolve_image_path
 from .masking import LlavaDataset, collate
-from .model import CONFIG_NAME, PROJECTOR_NAME, LlavaConfig, LlavaModel
+from .lora import apply_lora, check_quantization, quantization_config
+from .model import CONFIG_NAME, PROJECTOR_NAME, LlavaConfig, LlavaModel, is_peft_model
 
 # %% auto #0
 __all__ = ['MIXED_PRECISION', 'SCHEDULES', 'PRESETS', 'TrainConfig', 'nano_stage1', 'nano_stage2', 'workshop_stage1',
-           'workshop_stage2', 'llava15_7b_stage1', 'llava15_7b_stage2', 'get_preset', 'warmup_steps', 'lr_factor',
-           'set_trainable', 'param_groups', 'StepBatches', 'accumulation_steps', 'steps_for', 'logits_needed',
-           'token_loss', 'tower_features', 'features_as_input', 'FeatureCache', 'CachedFeatureDataset', 'atomic_dir',
-           'atomic_write', 'clean_stale', 'find_checkpoint', 'check_stage1_checkpoint', 'NonFiniteLossError',
-           'StepInfo', 'TrainResult', 'make_accelerator', 'build_model', 'enable_gradient_checkpointing',
-           'zero3_states', 'load_trained_weights', 'inputs_fingerprint', 'load_data', 'optimizer_step', 'torch_threads',
-           'train', 'config_from_args', 'add_train_parser', 'cmd_train', 'main', 'plot_history']
+           'workshop_stage2', 'llava15_7b_stage1', 'llava15_7b_stage2', 'llava15_7b_stage2_lora', 'get_preset',
+           'warmup_steps', 'lr_factor', 'set_trainable', 'param_groups', 'StepBatches', 'accumulation_steps',
+           'steps_for', 'logits_needed', 'token_loss', 'tower_features', 'features_as_input', 'FeatureCache',
+           'CachedFeatureDataset', 'atomic_dir', 'atomic_write', 'clean_stale', 'find_checkpoint',
+           'check_stage1_checkpoint', 'NonFiniteLossError', 'StepInfo', 'TrainResult', 'make_accelerator',
+           'build_model', 'enable_gradient_checkpointing', 'zero3_states', 'load_trained_weights', 'inputs_fingerprint',
+           'load_data', 'optimizer_step', 'torch_threads', 'train', 'config_from_args', 'add_train_parser', 'cmd_train',
+           'main', 'plot_history']
 
 # %% ../nbs/10_train.ipynb #402f7842
 MIXED_PRECISION = ("no", "bf16", "fp16")
@@ -86,6 +88,11 @@ class TrainConfig:
     gradient_checkpointing: bool = False  # recompute the LLM's activations in backward: less memory, ~30 % more compute
     tf32: bool = False                  # allow TF32 matmuls on Ampere+ GPUs (no effect on a CPU)
     train_llm: bool | None = None       # None: stage 2 trains the LLM, stage 1 never does
+    lora_r: int = 0                     # stage 2: > 0 trains rank-r LoRA adapters on the LLM instead of all its weights
+    lora_alpha: int = 16                # LoRA scale alpha (the update is alpha/r · BA)
+    lora_dropout: float = 0.05
+    lora_targets: list | None = None    # LLM module names to adapt (None: every attention and MLP projection)
+    quantization: str | None = None     # QLoRA: "4bit" (NF4) or "8bit" base LLM; needs CUDA + bitsandbytes and lora_r > 0
     seed: int = 0
     log_every: int = 10                 # refresh the progress bar's loss (mean over this many steps)
     save_every: int = 0                 # also save checkpoint-N every N steps (0: only final)
@@ -108,6 +115,11 @@ class TrainConfig:
         if self.max_steps is None and not self.epochs > 0: raise bad("give epochs > 0 or max_steps")
         if self.stage == 1 and self.train_llm: raise bad("stage 1 keeps the LLM frozen (train_llm=True is a stage-2 option)")
         if self.stage == 1 and self.stage1_dir: raise bad("stage1_dir is where stage 2 starts from; stage 1 trains a new projector")
+        if self.lora_r < 0: raise bad(f"lora_r must be 0 (full tuning) or a positive rank, not {self.lora_r}")
+        if self.lora_r and self.stage == 1: raise bad("LoRA adapts the LLM in stage 2; stage 1 trains only the projector")
+        if self.lora_r and self.train_llm is False: raise bad("lora_r > 0 trains adapters on the LLM, but train_llm=False freezes it")
+        if self.quantization is not None and (self.quantization not in ("4bit", "8bit") or not self.lora_r):
+            raise bad(f"quantization={self.quantization!r}: QLoRA takes '4bit' or '8bit' together with lora_r > 0")
 
     @property
     def trains_llm(self) -> bool: return self.stage == 2 and self.train_llm is not False
@@ -171,8 +183,13 @@ def llava15_7b_stage2(**overrides) -> TrainConfig:
                                         global_batch_size=128, gradient_checkpointing=True, output_dir="runs/llava-1.5-7b/stage2"),
                           **overrides})
 
+def llava15_7b_stage2_lora(**overrides) -> TrainConfig:
+    "LLaVA-1.5-7B stage 2 with LoRA as published: rank 128, alpha 256, lr 2e-4 for the adapters, 2e-5 for the projector."
+    return llava15_7b_stage2(**{**dict(lora_r=128, lora_alpha=256, lora_dropout=0.05, lr=2e-4, projector_lr=2e-5,
+                                       output_dir="runs/llava-1.5-7b-lora/stage2"), **overrides})
+
 PRESETS = {"nano": (nano_stage1, nano_stage2), "workshop": (workshop_stage1, workshop_stage2),
-           "llava-1.5-7b": (llava15_7b_stage1, llava15_7b_stage2)}
+           "llava-1.5-7b": (llava15_7b_stage1, llava15_7b_stage2), "llava-1.5-7b-lora": (llava15_7b_stage1, llava15_7b_stage2_lora)}
 
 def get_preset(name: str, stage: int, **overrides) -> TrainConfig:
     "The config of preset `name` for `stage`, with `overrides`."
@@ -471,8 +488,10 @@ def build_model(cfg: TrainConfig) -> LlavaModel:
     if not get("vision_tower") or not get("llm"):
         raise ValueError("TrainConfig needs vision_tower and llm (hub names or directories)" +
                          (" or a stage1_dir to take them from" if cfg.stage == 2 else ""))
+    check_quantization(cfg.quantization, cfg.lora_r)  # before any download: QLoRA needs CUDA and bitsandbytes
+    llm_kwargs = {"quantization_config": quantization_config(cfg.quantization)} if cfg.quantization else None
     model = LlavaModel.from_parts(get("vision_tower"), get("llm"), get("projector_type", "mlp2x_gelu"), template=cfg.template_name,
-                                  image_mode=cfg.image_mode, vision_feature_layer=cfg.vision_feature_layer)
+                                  image_mode=cfg.image_mode, vision_feature_layer=cfg.vision_feature_layer, llm_kwargs=llm_kwargs)
     if init is not None: model.load_projector(check_stage1_checkpoint(cfg.stage1_dir, model))
     return model
 
@@ -512,6 +531,13 @@ def load_trained_weights(model: LlavaModel, ckpt: Path, cfg: TrainConfig) -> Non
     "Put the weights a run trains (projector; the LLM in stage 2) back from checkpoint `ckpt`, exactly as saved."
     model.load_projector(ckpt / PROJECTOR_NAME)
     if not cfg.trains_llm: return
+    if is_peft_model(model.llm):  # LoRA: the adapters are the trained weights
+        from peft import set_peft_model_state_dict
+        files = sorted((ckpt / "llm").glob("adapter_model*.safetensors"))
+        if not files: raise FileNotFoundError(f"{ckpt / 'llm'} holds no LoRA adapter weights: cannot resume a LoRA run from {ckpt}")
+        res = set_peft_model_state_dict(model.llm, {k: v for f in files for k, v in load_file(str(f)).items()})
+        if getattr(res, "unexpected_keys", None): raise ValueError(f"{ckpt / 'llm'}: adapters do not fit this run's LoRA setup ({res.unexpected_keys[:5]})")
+        return
     files = sorted((ckpt / "llm").glob("*.safetensors"))
     if not files: raise FileNotFoundError(f"{ckpt / 'llm'} holds no safetensors weights: cannot resume a stage-2 run from {ckpt}")
     state = {k: v for f in files for k, v in load_file(str(f)).items()}
@@ -645,9 +671,12 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
     seed_everything(cfg.seed)
     if model is None: model = build_model(cfg)
     elif cfg.stage1_dir: model.load_projector(check_stage1_checkpoint(cfg.stage1_dir, model))
-    if resume is not None: load_trained_weights(model, resume, cfg)
     model.config = replace(model.config, template=cfg.template_name)  # what the checkpoint will say it was trained with
-    counts = set_trainable(model, cfg.stage, cfg.train_llm)
+    counts = set_trainable(model, cfg.stage, False if cfg.lora_r else cfg.train_llm)
+    if cfg.lora_r:  # adapters on the frozen LLM; only they (and the projector) train
+        if not is_peft_model(model.llm): apply_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets, bool(cfg.quantization))
+        counts["llm"] = count_params(model.llm, trainable_only=True)
+    if resume is not None: load_trained_weights(model, resume, cfg)
     if cfg.attn_implementation: _set_attention(model.llm, cfg.attn_implementation)
     if cfg.gradient_checkpointing: enable_gradient_checkpointing(model.llm)
     if cfg.stage == 2 and not cfg.stage1_dir: say("stage 2 without a stage1_dir: the projector starts untrained")
@@ -667,7 +696,8 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
     if acc.state.deepspeed_plugin is not None:  # DeepSpeed reads the micro-batch from a prepared loader; ours is not prepared
         acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.batch_size
     pmodel, optimizer = acc.prepare(model, optimizer)  # the loader is ours (StepBatches splits global batches); the scheduler is stepped by us
-    keep_logits = "logits_to_keep" in inspect.signature(model.llm.forward).parameters
+    base_llm = model.llm.get_base_model() if is_peft_model(model.llm) else model.llm
+    keep_logits = "logits_to_keep" in inspect.signature(base_llm.forward).parameters
     model.train()
     if not cfg.trains_llm: model.llm.eval()
 
