@@ -84,6 +84,7 @@ class TrainConfig:
     mixed_precision: str = "no"         # "no" | "bf16" | "fp16" (fp16 needs CUDA)
     cache_features: bool = False        # run the frozen tower once per image, not once per step
     group_by_length: bool = False       # batch examples of similar length together (less padding)
+    group_by_modality: bool = False     # never mix image and text-only examples in a batch (LLaVA's group_by_modality_length)
     attn_implementation: str | None = None  # the LLM's attention: None keeps the loaded one; "eager" is faster for short CPU sequences
     gradient_checkpointing: bool = False  # recompute the LLM's activations in backward: less memory, ~30 % more compute
     tf32: bool = False                  # allow TF32 matmuls on Ampere+ GPUs (no effect on a CPU)
@@ -230,15 +231,18 @@ def param_groups(model: LlavaModel, lr: float, projector_lr: float | None = None
 
 # %% ../nbs/10_train.ipynb #3532509c
 class StepBatches(torch.utils.data.Sampler):
-    "Micro-batches of `batch_size` indices cut from a stream of seeded permutations of `range(n)` (length-grouped if `lengths`); process `rank` of `num_replicas` gets its slice of each global batch."
+    "Micro-batches of `batch_size` indices cut from a stream of seeded permutations of `range(n)` (length-grouped if `lengths`, never mixing image and text-only examples if `modality`); process `rank` of `num_replicas` gets its slice of each global batch."
     def __init__(self, n: int, batch_size: int, num_batches: int, seed: int = 0, shuffle: bool = True, start: int = 0,
-                 lengths: list[int] | None = None, group: int = 16, num_replicas: int = 1, rank: int = 0):
+                 lengths: list[int] | None = None, group: int = 16, num_replicas: int = 1, rank: int = 0,
+                 modality: list[bool] | None = None):
         if n < 1: raise ValueError("no training examples: every record was skipped (see the dataset's summary)")
         if not 0 <= rank < num_replicas: raise ValueError(f"rank {rank} is not in [0, {num_replicas})")
+        if modality is not None and len(modality) != n: raise ValueError(f"modality has {len(modality)} flags for {n} examples")
         self.local, self.rank = batch_size, rank
         batch_size *= num_replicas  # the global batch; below, everything is cut in global batches
         self.n, self.batch_size, self.num_batches, self.seed, self.shuffle, self.start = n, batch_size, num_batches, seed, shuffle, start
-        self.lengths, self.group, self._cache = lengths, group, (None, None)
+        if modality is not None and lengths is None: lengths = [0] * n  # modality grouping alone: no length order
+        self.lengths, self.group, self.modality, self._cache = lengths, group, modality, (None, None)
 
     def _perm(self, epoch: int) -> tuple[torch.Generator, list[int]]:
         g = torch.Generator().manual_seed(self.seed + epoch)
@@ -248,21 +252,34 @@ class StepBatches(torch.utils.data.Sampler):
         "The permutation of `epoch`, or (length-grouped) its list of batches."
         if self._cache[0] != epoch:
             g, perm = self._perm(epoch)
-            if self.lengths is not None:  # sort chunks of `group` batches by length, cut them into batches, shuffle the batches
-                B, M = self.batch_size, self.batch_size * self.group
-                need = -(-self.n // B) * B
-                perm = (perm * (need // self.n + 1))[:need]  # fill the last batch from the epoch's start
-                chunks = [sorted(perm[i:i + M], key=lambda j: -self.lengths[j]) for i in range(0, len(perm), M)]
-                batches = [c[i:i + B] for c in chunks for i in range(0, len(c), B)]
+            if self.lengths is not None:  # per modality: sort chunks of `group` batches by length, cut them into batches; shuffle all batches
+                parts = [perm] if self.modality is None else [p for p in ([j for j in perm if self.modality[j]],
+                                                                           [j for j in perm if not self.modality[j]]) if p]
+                batches = [b for p in parts for b in self._length_batches(p)]
                 perm = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
             self._cache = (epoch, perm)
         return self._cache[1]
+
+    def _length_batches(self, perm: list[int]) -> list[list[int]]:
+        "`perm` cut into full batches of similar lengths (the last one filled from the start of `perm`)."
+        B, M = self.batch_size, self.batch_size * self.group
+        need = -(-len(perm) // B) * B
+        perm = (perm * (need // len(perm) + 1))[:need]
+        chunks = [sorted(perm[i:i + M], key=lambda j: -self.lengths[j]) for i in range(0, len(perm), M)]
+        return [c[i:i + B] for c in chunks for i in range(0, len(c), B)]
+
+    @property
+    def batches_per_epoch(self) -> int:
+        per = lambda k: -(-k // self.batch_size)
+        if self.modality is None: return per(self.n)
+        k = sum(map(bool, self.modality))
+        return per(k) + per(self.n - k)
 
     def __len__(self): return self.num_batches - self.start
     def global_batch(self, b: int) -> list[int]:
         "Indices of global batch `b` of the stream (all processes)."
         if self.lengths is not None:
-            nb = -(-self.n // self.batch_size)  # batches per epoch
+            nb = self.batches_per_epoch
             return self._epoch(b // nb)[b % nb]
         return [self._epoch(k // self.n)[k % self.n] for k in range(b * self.batch_size, (b + 1) * self.batch_size)]
     def __iter__(self):
@@ -352,6 +369,8 @@ class CachedFeatureDataset(torch.utils.data.Dataset):
     def __len__(self): return len(self.dataset)
     @property
     def lengths(self) -> list[int]: return self.dataset.lengths
+    @property
+    def records(self): return self.dataset.records
     def __getitem__(self, i) -> dict:
         item = self._text[i]
         if self._keys[i]: item["pixel_values"] = torch.stack([self.cache.features[k] for k in self._keys[i]])  # (n_img, P, D)
@@ -687,7 +706,8 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
     total, k = steps_for(len(ds), cfg, acc.num_processes), accumulation_steps(cfg, acc.num_processes)
     start = resumed["step"] if resumed else 0
     sampler = StepBatches(len(ds), cfg.batch_size, total * k, seed=cfg.seed, start=start * k, num_replicas=acc.num_processes,
-                          rank=acc.process_index, lengths=ds.lengths if cfg.group_by_length else None)
+                          rank=acc.process_index, lengths=ds.lengths if cfg.group_by_length else None,
+                          modality=[bool(r.images) for r in ds.records] if cfg.group_by_modality else None)
     loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=partial(collate, pad_token_id=model.tokenizer.pad_token_id),
                                          num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed))
     optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.projector_lr, cfg.weight_decay), lr=cfg.lr)

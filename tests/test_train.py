@@ -279,3 +279,15 @@ def test_zero3_guard_and_gather_with_a_fake_partitioned_parameter():
     if importlib.util.find_spec("deepspeed") is None:
         with pytest.raises(RuntimeError, match="deepspeed is not importable"):
             gathered_state_dict(proj)  # a partitioned module without DeepSpeed: a clear error, not a torch.Size([0]) file
+
+
+def test_group_by_modality_trains_on_a_mix_with_text_only_records(stage1, tmp_path):
+    from llava_nb.train import StepBatches, load_data
+    cfg = cfg2(stage1.checkpoint, tmp_path, data_path=MIX, group_by_modality=True, group_by_length=True, batch_size=2, max_steps=3)
+    res = train(cfg)
+    assert res.steps == 3 and all(torch.isfinite(torch.tensor(r["loss"])) for r in res.history)
+    ds = load_data(cfg, res.model, say=lambda *a: None)
+    has_image = [bool(r.images) for r in ds.records]
+    assert any(has_image) and not all(has_image)  # the fixture mixes both kinds
+    sampler = StepBatches(len(ds), 2, 20, lengths=ds.lengths, modality=has_image)
+    assert all(len({has_image[i] for i in b}) == 1 for b in sampler)
