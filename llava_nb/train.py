@@ -46,8 +46,8 @@ __all__ = ['MIXED_PRECISION', 'SCHEDULES', 'PRESETS', 'TrainConfig', 'nano_stage
            'CachedFeatureDataset', 'atomic_dir', 'atomic_write', 'clean_stale', 'find_checkpoint',
            'check_stage1_checkpoint', 'NonFiniteLossError', 'StepInfo', 'TrainResult', 'make_accelerator',
            'build_model', 'enable_gradient_checkpointing', 'zero3_states', 'load_trained_weights', 'inputs_fingerprint',
-           'load_data', 'optimizer_step', 'torch_threads', 'train', 'config_from_args', 'add_train_parser', 'cmd_train',
-           'main', 'plot_history']
+           'load_data', 'optimizer_step', 'RunLog', 'torch_threads', 'train', 'config_from_args', 'add_train_parser',
+           'cmd_train', 'main', 'plot_history', 'LivePlot']
 
 # %% ../nbs/10_train.ipynb #402f7842
 MIXED_PRECISION = ("no", "bf16", "fp16")
@@ -617,6 +617,14 @@ def optimizer_step(acc: Accelerator, model, optimizer, scheduler, group: list[di
     return (acc.reduce(loss_sum, "sum") / n_trained.clamp(min=1)).item(), int(n_trained), float(gnorm)
 
 # %% ../nbs/10_train.ipynb #8dc926cc
+class RunLog:
+    "Print a message and append it, time-stamped, to the run's log file (`output_dir/train.log`; a resumed run appends)."
+    def __init__(self, path):
+        self.path = Path(path); self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __call__(self, msg: str, echo: bool = True) -> None:
+        if echo: print(msg)
+        with open(self.path, "a") as f: f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+
 def _window_loss(history: list, n: int) -> float:
     h = history[-max(1, n):]
     return sum(r["loss"] * r["tokens"] for r in h) / max(1, sum(r["tokens"] for r in h))
@@ -672,8 +680,8 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
         raise ValueError(f"output_dir {out} holds the stage-1 checkpoint {cfg.stage1_dir} this run starts from; "
                          "give stage 2 its own output_dir")
     acc = make_accelerator(cfg)
-    say = print if acc.is_main_process else (lambda *a: None)
     if acc.is_main_process: clean_stale(out)
+    say = RunLog(out / "train.log") if acc.is_main_process else (lambda *a, **k: None)
     acc.wait_for_everyone()
     fingerprint = inputs_fingerprint(cfg)
     if reuse and (out / "final" / "trainer_state.json").is_file():
@@ -738,7 +746,7 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
             try: loss, n_trained, gnorm = optimizer_step(acc, pmodel, optimizer, scheduler, group, cfg.max_grad_norm, keep_logits,
                                                          where=f"step {step} of {total}")
             except NonFiniteLossError as e:
-                bar.close()
+                bar.close(); say(f"stopped: {e}", echo=False)
                 if acc.is_main_process: atomic_write(out / "history.json", json.dumps(history))
                 raise NonFiniteLossError(f"{e}. Last good checkpoint: {last_ckpt or 'none (set save_every to keep some)'}"
                                          + (f" (resume with resume_from={str(last_ckpt)!r})" if last_ckpt else "")) from None
@@ -751,6 +759,8 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
             for cb in callbacks: cb(StepInfo(step, total, rec, model, optimizer))
             if step % cfg.log_every == 0 or step == total:
                 bar.set_postfix(loss=f"{_window_loss(history, cfg.log_every):.4f}", lr=f"{rec['lr']:.2e}", refresh=False)
+                say(f"step {step}/{total} loss {_window_loss(history, cfg.log_every):.4f} lr {rec['lr']:.3e} grad_norm {gnorm:.3f} "
+                    f"samples {n_samples} {n_samples / max(train_time, 1e-9):.1f} samples/s", echo=False)
             bar.update()
             if cfg.save_every and step % cfg.save_every == 0 and step < total:
                 state = dict(step=step, total=total, samples=n_samples, tokens_seen=n_tokens, seconds=train_time, inputs=fingerprint,
@@ -843,6 +853,22 @@ def plot_history(history, path=None, title: str | None = None, smooth: float = 0
         fig.savefig(tmp, dpi=100); os.replace(tmp, path)
         plt.close(fig)
     return fig
+
+# %% ../nbs/10_train.ipynb #c4beaed7
+class LivePlot:
+    "A `train` callback that redraws the loss and learning-rate curves in the notebook every `every` steps."
+    def __init__(self, every: int = 10, title: str | None = None, smooth: float = 0.9):
+        self.every, self.title, self.smooth, self.history, self._handle = every, title, smooth, [], None
+    def __call__(self, info: StepInfo) -> None:
+        self.history.append(info.record)
+        if info.step % self.every and info.step != info.total: return
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+        fig = plot_history(self.history, title=self.title or f"step {info.step} of {info.total}", smooth=self.smooth)
+        if self._handle is None: self._handle = display(fig, display_id=True)
+        else: self._handle.update(fig)
+        plt.close(fig)
+
 
 # %% ../nbs/10_train.ipynb #037274e5
 #| eval: false
