@@ -26,6 +26,9 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState, PartialState
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, GradientAccumulationPlugin, send_to_device
+from collections.abc import Mapping
+
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
@@ -42,17 +45,17 @@ from .model import CONFIG_NAME, PROJECTOR_NAME, LlavaConfig, LlavaModel, is_peft
 __all__ = ['MIXED_PRECISION', 'SCHEDULES', 'PRESETS', 'TrainConfig', 'nano_stage1', 'nano_stage2', 'workshop_stage1',
            'workshop_stage2', 'llava15_7b_stage1', 'llava15_7b_stage2', 'llava15_7b_stage2_lora', 'get_preset',
            'warmup_steps', 'lr_factor', 'set_trainable', 'param_groups', 'StepBatches', 'accumulation_steps',
-           'steps_for', 'logits_needed', 'token_loss', 'tower_features', 'features_as_input', 'FeatureCache',
-           'CachedFeatureDataset', 'atomic_dir', 'atomic_write', 'clean_stale', 'find_checkpoint',
-           'check_stage1_checkpoint', 'NonFiniteLossError', 'StepInfo', 'TrainResult', 'make_accelerator',
-           'build_model', 'enable_gradient_checkpointing', 'zero3_states', 'load_trained_weights', 'inputs_fingerprint',
-           'load_data', 'optimizer_step', 'RunLog', 'torch_threads', 'train', 'config_from_args', 'add_train_parser',
-           'cmd_train', 'main', 'plot_history', 'LivePlot']
+           'steps_for', 'logits_needed', 'token_loss', 'tower_features', 'features_as_input', 'FeatureShards',
+           'feature_meta', 'FeatureCache', 'CachedFeatureDataset', 'atomic_dir', 'atomic_write', 'clean_stale',
+           'find_checkpoint', 'check_stage1_checkpoint', 'NonFiniteLossError', 'StepInfo', 'TrainResult',
+           'make_accelerator', 'build_model', 'enable_gradient_checkpointing', 'zero3_states', 'load_trained_weights',
+           'inputs_fingerprint', 'load_data', 'optimizer_step', 'RunLog', 'torch_threads', 'train', 'config_from_args',
+           'add_train_parser', 'cmd_train', 'main', 'plot_history', 'LivePlot']
 
 # %% ../nbs/10_train.ipynb #402f7842
 MIXED_PRECISION = ("no", "bf16", "fp16")
 SCHEDULES = ("cosine", "constant")
-_NOT_RESULTS = ("progress", "log_every", "num_workers", "num_threads", "resume_from")  # fields that do not change what a run computes
+_NOT_RESULTS = ("progress", "log_every", "num_workers", "num_threads", "resume_from", "feature_cache_dir")  # fields that do not change what a run computes
 
 @dataclass
 class TrainConfig:
@@ -83,6 +86,7 @@ class TrainConfig:
     max_samples: int | None = None      # train on the first N records only
     mixed_precision: str = "no"         # "no" | "bf16" | "fp16" (fp16 needs CUDA)
     cache_features: bool = False        # run the frozen tower once per image, not once per step
+    feature_cache_dir: str | None = None  # with cache_features: keep them on disk here (safetensors shards), reused by later runs
     group_by_length: bool = False       # batch examples of similar length together (less padding)
     group_by_modality: bool = False     # never mix image and text-only examples in a batch (LLaVA's group_by_modality_length)
     attn_implementation: str | None = None  # the LLM's attention: None keeps the loaded one; "eager" is faster for short CPU sequences
@@ -332,14 +336,63 @@ def features_as_input(model: LlavaModel):
     try: yield model
     finally: del model.encode_images
 
+def _stat(path) -> list[int]:
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns]
+
+class FeatureShards(Mapping):
+    "Tower features on disk: safetensors shards plus `index.json` (image key -> shard, tensor, file size and mtime), read lazily."
+    INDEX = "index.json"
+    def __init__(self, directory, meta: dict):
+        self.dir, self.meta, self._files = Path(directory), meta, {}
+        self.dir.mkdir(parents=True, exist_ok=True)
+        saved = json.loads((self.dir / self.INDEX).read_text()) if (self.dir / self.INDEX).is_file() else {"meta": meta, "images": {}}
+        if saved["meta"] != meta:
+            diff = ", ".join(f"{k}: {saved['meta'].get(k)!r} there, {v!r} here" for k, v in meta.items() if saved["meta"].get(k) != v)
+            raise ValueError(f"{self.dir} caches the features of another setup ({diff}); give another feature_cache_dir or delete it")
+        self.index, self.stale = {}, 0
+        for k, entry in saved["images"].items():  # an image changed since it was cached: compute it again
+            if Path(k).is_file() and _stat(k) == entry[2:]: self.index[k] = entry
+            else: self.stale += 1
+    def __getitem__(self, key) -> torch.Tensor:
+        shard, name = self.index[key][:2]
+        if shard not in self._files: self._files[shard] = safe_open(str(self.dir / shard), framework="pt")
+        return self._files[shard].get_tensor(name)
+    def __contains__(self, key) -> bool: return key in self.index
+    def __iter__(self): return iter(self.index)
+    def __len__(self): return len(self.index)
+    def __getstate__(self): return {**self.__dict__, "_files": {}}  # open files stay behind when a loader worker gets a copy
+    @property
+    def nbytes(self) -> int: return sum((self.dir / s).stat().st_size for s in {e[0] for e in self.index.values()})
+
+    def add(self, features: dict) -> None:
+        "Write `features` (key -> tensor) as one new shard, then the index (each through a rename: a kill leaves the old state)."
+        if not features: return
+        n = 1 + max((int(s[9:14]) for s in {e[0] for e in self.index.values()}), default=-1)
+        shard = f"features-{n:05d}.safetensors"
+        tmp = self.dir / f".{shard}.tmp-{os.getpid()}"
+        save_file({f"t{i}": t.contiguous() for i, t in enumerate(features.values())}, str(tmp)); os.replace(tmp, self.dir / shard)
+        self.index.update({k: [shard, f"t{i}", *_stat(k)] for i, k in enumerate(features)})
+        tmp = self.dir / f".{self.INDEX}.tmp-{os.getpid()}"
+        tmp.write_text(json.dumps({"meta": self.meta, "images": self.index})); os.replace(tmp, self.dir / self.INDEX)
+
+def feature_meta(model: LlavaModel, image_mode: str, dtype=None) -> dict:
+    "What cached features depend on besides the image: the tower (name and config), the layer, the selection, preprocessing, dtype."
+    h = hashlib.sha1(json.dumps([model.vision_tower.config.to_dict(), model.image_processor.to_dict()], sort_keys=True, default=str).encode())
+    return {"vision_tower": model.config.vision_tower, "tower_and_processor_sha1": h.hexdigest(), "layer": model.config.vision_feature_layer,
+            "select": model.config.vision_feature_select, "image_mode": image_mode, "dtype": str(dtype)}
+
 class FeatureCache:
-    "Tower features of every distinct image of a dataset, computed once (in memory, keyed by resolved path)."
-    def __init__(self, features: dict | None = None): self.features = features or {}
+    "Tower features of every distinct image of a dataset, computed once: in memory, or on disk (`FeatureShards`); keyed by resolved path."
+    def __init__(self, features: dict | FeatureShards | None = None, shard_size: int = 4096):
+        self.features, self.shard_size = ({} if features is None else features), shard_size
     @staticmethod
     def key(image_folder, rel_path) -> str: return str(resolve_image_path(image_folder, rel_path))
     def __len__(self): return len(self.features)
     @property
-    def nbytes(self) -> int: return sum(t.numel() * t.element_size() for t in self.features.values())
+    def nbytes(self) -> int:
+        if isinstance(self.features, FeatureShards): return self.features.nbytes
+        return sum(t.numel() * t.element_size() for t in self.features.values())
 
     @torch.no_grad()
     def add_dataset(self, model: LlavaModel, dataset: LlavaDataset, batch_size: int = 128, dtype=None,
@@ -348,13 +401,18 @@ class FeatureCache:
         todo = {}
         for rec in dataset.records:
             for p in rec.images: todo.setdefault(self.key(dataset.image_folder, p), (p, rec.id))
-        todo = [(k, v) for k, v in todo.items() if k not in self.features]
+        todo, pending = [(k, v) for k, v in todo.items() if k not in self.features], {}
         for i in tqdm(range(0, len(todo), batch_size), desc="caching tower features", disable=not progress or not todo):
             chunk = todo[i:i + batch_size]
             images = [load_image(k, record=rid) for k, (_, rid) in chunk]
             with autocast():
                 feats = tower_features(model, preprocess_images(images, model.image_processor, mode=dataset.image_mode))  # (n, P, D)
-            for (k, _), f in zip(chunk, feats): self.features[k] = f.to("cpu", dtype or f.dtype).clone()
+            new = {k: f.to("cpu", dtype or f.dtype).clone() for (k, _), f in zip(chunk, feats)}
+            if not isinstance(self.features, FeatureShards): self.features.update(new); continue
+            pending.update(new)
+            while len(pending) >= self.shard_size or (pending and i + batch_size >= len(todo)):  # full shards; the rest at the end
+                keys = list(pending)[:self.shard_size]
+                self.features.add({k: pending.pop(k) for k in keys})
         return self
 
 class CachedFeatureDataset(torch.utils.data.Dataset):
@@ -584,10 +642,17 @@ def load_data(cfg: TrainConfig, model: LlavaModel, acc: Accelerator | None = Non
                       image_mode=cfg.image_mode, num_image_tokens=model.num_image_tokens, max_length=cfg.max_length)
     say(f"data {cfg.data_path}" + (f" (first {len(src)} records)" if cfg.max_samples is not None else "") + f": {ds.summary}")
     if not cfg.cache_features: return ds
-    t0 = time.perf_counter()
-    cache = FeatureCache().add_dataset(model, ds, dtype=torch.bfloat16 if cfg.mixed_precision == "bf16" else None,
-                                       autocast=acc.autocast if acc else nullcontext, progress=cfg.progress)
-    say(f"cached the tower's features of {len(cache)} images ({cache.nbytes / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f}s")
+    t0, dtype = time.perf_counter(), torch.bfloat16 if cfg.mixed_precision == "bf16" else None
+    build = lambda: FeatureCache(FeatureShards(cfg.feature_cache_dir, feature_meta(model, cfg.image_mode, dtype)) if cfg.feature_cache_dir else None)
+    if cfg.feature_cache_dir and acc is not None and acc.num_processes > 1:
+        with acc.main_process_first():  # the main process writes the shards; the others then find every image cached
+            cache = build(); n0 = len(cache)
+            cache.add_dataset(model, ds, dtype=dtype, autocast=acc.autocast, progress=cfg.progress and acc.is_main_process)
+    else:
+        cache = build(); n0 = len(cache)
+        cache.add_dataset(model, ds, dtype=dtype, autocast=acc.autocast if acc else nullcontext, progress=cfg.progress)
+    where = f" in {cfg.feature_cache_dir} ({n0} reused, {cache.features.stale} stale)" if cfg.feature_cache_dir else ""
+    say(f"cached the tower's features of {len(cache)} images ({cache.nbytes / 1e6:.1f} MB){where} in {time.perf_counter() - t0:.1f}s")
     return CachedFeatureDataset(ds, cache)
 
 def optimizer_step(acc: Accelerator, model, optimizer, scheduler, group: list[dict], max_grad_norm: float = 1.0,

@@ -291,3 +291,21 @@ def test_group_by_modality_trains_on_a_mix_with_text_only_records(stage1, tmp_pa
     assert any(has_image) and not all(has_image)  # the fixture mixes both kinds
     sampler = StepBatches(len(ds), 2, 20, lengths=ds.lengths, modality=has_image)
     assert all(len({has_image[i] for i in b}) == 1 for b in sampler)
+
+
+def test_features_cached_on_disk_give_the_same_run_and_are_reused(stage1, tmp_path):
+    import shutil
+    images = tmp_path / "images"
+    shutil.copytree(FIX / "images", images)
+    mem = train(cfg2(stage1.checkpoint, tmp_path / "mem", image_folder=str(images), cache_features=True))
+    shards = tmp_path / "shards"
+    disk = train(cfg2(stage1.checkpoint, tmp_path / "disk", image_folder=str(images), cache_features=True, feature_cache_dir=str(shards)))
+    assert [r["loss"] for r in disk.history] == [r["loss"] for r in mem.history]
+    index = json.loads((shards / "index.json").read_text())
+    assert index["images"] and all((shards / e[0]).is_file() for e in index["images"].values())
+    # a rerun reuses every image; an image changed on disk is computed again
+    changed = next(iter(index["images"]))
+    os.utime(changed, ns=(1, 1))
+    train(cfg2(stage1.checkpoint, tmp_path / "disk2", image_folder=str(images), cache_features=True, feature_cache_dir=str(shards)))
+    log = (tmp_path / "disk2" / "train.log").read_text()
+    assert f"({len(index['images']) - 1} reused, 1 stale)" in log, log
