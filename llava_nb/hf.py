@@ -87,6 +87,9 @@ def to_hf_model(model: LlavaModel) -> LlavaForConditionalGeneration:
     hf.model.language_model.load_state_dict(_lm_body(model.llm).state_dict(), strict=True)
     hf.lm_head.load_state_dict(model.llm.get_output_embeddings().state_dict(), strict=True)
     if cfg.tie_word_embeddings: hf.tie_weights()
+    with torch.no_grad():  # buffers outside the state dicts (CLIP's position ids, rotary frequencies): `to_empty` left them uninitialised
+        for ours, theirs in ((model.vision_tower, hf.model.vision_tower), (_lm_body(model.llm), hf.model.language_model)):
+            for name, buf in ours.named_buffers(): theirs.get_buffer(name).copy_(buf)
     return hf.eval()
 
 def export_hf(model: LlavaModel, out) -> Path:

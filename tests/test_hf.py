@@ -8,7 +8,7 @@ from matplotlib import cbook
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
 from llava_nb.data import load_image
-from llava_nb.hf import META_NAME, export_hf, import_hf, load_model
+from llava_nb.hf import META_NAME, export_hf, import_hf, load_model, to_hf_model
 from llava_nb.model import LlavaModel
 from llava_nb.tiny import save_tiny_parts
 
@@ -61,6 +61,8 @@ def test_export_logits_and_greedy_parity(tmp_path, family, projector, template, 
         ours = model(inputs["input_ids"], pixel_values=inputs["pixel_values"]).logits
         theirs = hf(**inputs).logits
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+    with torch.no_grad():  # the in-memory conversion too (no save/load in between)
+        torch.testing.assert_close(to_hf_model(model)(**inputs).logits, ours, atol=1e-5, rtol=0)
     gen = hf.generate(**inputs, max_new_tokens=10, do_sample=False)[0, inputs["input_ids"].shape[1]:]
     mine = model.generate([inputs["input_ids"][0].tolist()], pixel_values=inputs["pixel_values"], max_new_tokens=10).token_ids[0]
     assert len(mine) > 0 and gen.tolist()[: len(mine)] == list(mine)  # HF may go on past EOS only if we stopped on it
