@@ -57,6 +57,7 @@ quickstart: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/masking_throughput.py
 	$(PY) bench/chat_latency.py
+	$(PY) bench/train_throughput.py
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab nbs
