@@ -40,8 +40,10 @@ def backbone_dirs(path) -> tuple[Path, Path]:
 class QuickstartConfig:
     n_train: int = 3000                # training scenes (images)
     n_test: int = 200                  # held-out scenes for evaluation
-    instruct_per_scene: int = 2        # instruction records per training scene
-    mix: dict | None = field(default_factory=lambda: {"conversation": 2, "detail": 1, "complex": 1})  # instruction kinds
+    instruct_per_scene: int = 3        # instruction records per training scene
+    # instruction kinds: conversation-heavy, because short answers are what teaches the nano LLM to look
+    # (2:1:1 with 2 records per scene reached VQA 0.353, no better than without the image; 4:1:1 with 3, 0.458)
+    mix: dict | None = field(default_factory=lambda: {"conversation": 4, "detail": 1, "complex": 1})
     vqa_per_scene: int = 3             # held-out short-answer questions per test scene
     stage1_epochs: float = 3.0
     stage2_epochs: float = 3.0
