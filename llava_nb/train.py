@@ -782,7 +782,8 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
                           rank=acc.process_index, lengths=ds.lengths if cfg.group_by_length else None,
                           modality=[bool(r.images) for r in ds.records] if cfg.group_by_modality else None)
     loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=partial(collate, pad_token_id=model.tokenizer.pad_token_id),
-                                         num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed))
+                                         num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed),
+                                         pin_memory=acc.device.type == "cuda")
     optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.projector_lr, cfg.weight_decay), lr=cfg.lr)
     warm = warmup_steps(total, cfg.warmup_ratio)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(lr_factor, total=total, warmup=warm, schedule=cfg.schedule))
@@ -807,7 +808,7 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
     with features_as_input(model) if cfg.cache_features else nullcontext():
         for step in range(start + 1, total + 1):
             t0 = time.perf_counter()
-            group = [send_to_device(next(batches), acc.device) for _ in range(k)]  # the micro-batches of this optimizer step
+            group = [send_to_device(next(batches), acc.device, non_blocking=True) for _ in range(k)]  # this optimizer step's micro-batches
             try: loss, n_trained, gnorm = optimizer_step(acc, pmodel, optimizer, scheduler, group, cfg.max_grad_norm, keep_logits,
                                                          where=f"step {step} of {total}")
             except NonFiniteLossError as e:

@@ -1,0 +1,179 @@
+"""GPU training throughput, MFU and peak memory: our training step (`llava_nb.train.train`) against transformers'
+`LlavaForConditionalGeneration` in a plain loop, at a real size, on one CUDA GPU.
+
+    python bench/train_throughput_gpu.py [--stages 2,1] [--batch-size 16] [--steps 10] [--warmup 3] [--layers 22]
+
+Models (random weights, built from configs, saved and re-loaded with `from_pretrained` as users' models are): a
+CLIP ViT-L/14-336 vision tower (24 layers, width 1024, 576 patch tokens) and a Llama of TinyLlama-1.1B's shape
+(22 layers, width 2048, MLP 5632, 32 heads, 4 KV heads, vocabulary 32,000), `mlp2x_gelu`, layer -2, `pad` images,
+`vicuna_v1` (stage 2) / `plain` (stage 1). Data: small-world scenes upscaled to 336 px by the image processor, with
+their LLaVA JSON (one instruction conversation or caption per image). Both sides: the same batches (our
+`LlavaDataset` + `collate`, the same order), bf16 autocast over fp32 weights, AdamW, clip 1.0, sdpa attention, no
+gradient checkpointing. Ours: `train()` with `tf32`, the tower truncated at the selected layer, logits only where
+labels are trained, stage 1 from cached tower features (built before the timed steps, reported apart). Baseline:
+the same weights exported with `export_hf`, a loop of forward(labels=...) / backward / clip / step. Step times are
+taken after `--warmup` steps; every step ends in a host sync (the loss's `.item()`) on both sides.
+
+MFU counts the LLM + projector work only (the frozen tower's forward is not counted: ours skips it in stage 1):
+per trained sequence token, stage 2 = 6·N_llm + 12·L·d·T (weights and attention, forward + backward, PaLM's
+formula), stage 1 = 4·N_llm + 8·L·d·T (no weight gradients in the frozen LLM); against the H100 SXM's dense bf16 peak
+of 989 TFLOP/s (`--peak` to change). Writes bench/results/train_throughput_gpu.json (or `--out`).
+
+It needs the project's transformers (< 5) and IPython (for `llava_nb.masking`'s HTML view); on a GPU image with
+transformers 5, install the pinned wheels first (transformers 4.57.6, tokenizers 0.22.1, huggingface_hub 0.36.0)."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import io
+import json
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+
+import torch
+import transformers
+from transformers import (CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM,
+                          LlavaForConditionalGeneration)
+
+from llava_nb.core import IGNORE_INDEX, seed_everything
+from llava_nb.datagen import SymbolicTeacher, make_instruct, make_pretrain
+from llava_nb.hf import export_hf
+from llava_nb.masking import collate
+from llava_nb.nanoworld import make_world
+from llava_nb.tiny import llama_style_tokenizer
+from llava_nb.train import StepBatches, TrainConfig, build_model, load_data, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def build_parts(root: Path, layers: int) -> dict:
+    "A random CLIP-L/336 tower and a random ~1.1B Llama (TinyLlama's shape) saved under `root`."
+    torch.manual_seed(0)
+    vc = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16, image_size=336,
+                          patch_size=14, projection_dim=768)
+    CLIPVisionModel(vc).save_pretrained(root / "vision")
+    CLIPImageProcessor(size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336}).save_pretrained(root / "vision")
+    tok = llama_style_tokenizer([f"a {c} {s} in the {p}" for c in ("red", "blue", "green") for s in ("circle", "square")
+                                 for p in ("top left", "center")] * 20, 400)
+    lc = LlamaConfig(vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=layers, num_attention_heads=32,
+                     num_key_value_heads=4, max_position_embeddings=4096, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                     pad_token_id=tok.pad_token_id)
+    with torch.device("cuda"): lm = LlamaForCausalLM(lc)
+    lm.save_pretrained(root / "llm"); tok.save_pretrained(root / "llm")
+    del lm; torch.cuda.empty_cache()
+    return {"vision": str(root / "vision"), "llm": str(root / "llm")}
+
+
+def make_data(root: Path, n: int) -> dict:
+    scenes = make_world(root / "world", n, seed=0)
+    (root / "pretrain.json").write_text(json.dumps(make_pretrain(scenes)))
+    (root / "instruct.json").write_text(json.dumps(make_instruct(scenes, SymbolicTeacher(seed=0), per_scene=1)))
+    return {"image_folder": str(root / "world"), 1: str(root / "pretrain.json"), 2: str(root / "instruct.json")}
+
+
+def model_flops_per_token(stage: int, n_llm: int, layers: int, width: int, seq: float) -> float:
+    return (6 * n_llm + 12 * layers * width * seq) if stage == 2 else (4 * n_llm + 8 * layers * width * seq)
+
+
+def run_ours(cfg: TrainConfig, warmup: int) -> dict:
+    gc.collect(); torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log): res = train(cfg)
+    h = res.history
+    secs = [b["seconds"] - a["seconds"] for a, b in zip(h[warmup - 1:-1], h[warmup:])]
+    return {"seconds": sum(secs), "step_seconds": secs, "first_loss": h[0]["loss"], "peak_gb": torch.cuda.max_memory_allocated() / 2**30,
+            "cache_note": [line for line in log.getvalue().splitlines() if "cached" in line]}
+
+
+def run_baseline(cfg: TrainConfig, hf_dir: Path, batches: list, warmup: int) -> dict:
+    gc.collect(); torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()  # our run's model is gone; weights count in the peak
+    hf = LlavaForConditionalGeneration.from_pretrained(hf_dir, attn_implementation="sdpa").cuda()
+    hf.requires_grad_(False)
+    params = list(hf.model.multi_modal_projector.requires_grad_(True).parameters())
+    if cfg.stage == 2:
+        params += [p for m in (hf.model.language_model, hf.lm_head) for p in m.requires_grad_(True).parameters()]
+    opt = torch.optim.AdamW(params, lr=cfg.lr)
+    hf.train(); hf.model.vision_tower.eval()
+    secs, first = [], None
+    for i, b in enumerate(batches):
+        t0 = time.perf_counter()
+        b = {k: v.cuda(non_blocking=True) for k, v in b.items() if k in ("input_ids", "attention_mask", "pixel_values", "labels")}
+        with torch.autocast("cuda", dtype=torch.bfloat16): loss = hf(**b).loss
+        loss.backward(); torch.nn.utils.clip_grad_norm_(params, 1.0); opt.step(); opt.zero_grad(set_to_none=True)
+        value = loss.item()
+        if i == 0: first = value
+        if i >= warmup: secs.append(time.perf_counter() - t0)
+    out = {"seconds": sum(secs), "step_seconds": secs, "first_loss": first, "peak_gb": torch.cuda.max_memory_allocated() / 2**30}
+    del hf, opt; torch.cuda.empty_cache()
+    return out
+
+
+def bench_stage(stage: int, data: dict, parts: dict, tmp: Path, a, stage1_dir=None) -> tuple[dict, Path]:
+    total = a.warmup + a.steps
+    cfg = TrainConfig(stage=stage, data_path=data[stage], image_folder=data["image_folder"], vision_tower=parts["vision"], llm=parts["llm"],
+                      stage1_dir=str(stage1_dir) if stage1_dir else None, output_dir=str(tmp / f"stage{stage}"), max_steps=total,
+                      batch_size=a.batch_size, lr=1e-3 if stage == 1 else 2e-5, mixed_precision="bf16", tf32=True, max_length=2048,
+                      cache_features=stage == 1, group_by_length=True, attn_implementation="sdpa", progress=False, num_workers=a.workers,
+                      warmup_ratio=0.03)
+    seed_everything(cfg.seed)
+    model = build_model(cfg)
+    hf_dir = export_hf(model, tmp / f"hf{stage}")
+    ds = load_data(replace(cfg, cache_features=False), model, say=lambda *x: None)
+    sampler = StepBatches(len(ds), cfg.batch_size, total, seed=cfg.seed, lengths=ds.lengths)
+    batches = list(torch.utils.data.DataLoader(ds, batch_sampler=sampler, num_workers=8,
+                                               collate_fn=partial(collate, pad_token_id=model.tokenizer.pad_token_id)))
+    n_llm, L, d = sum(p.numel() for p in model.llm.parameters()), model.llm.config.num_hidden_layers, model.llm.config.hidden_size
+    del model; torch.cuda.empty_cache()
+    timed = batches[a.warmup:]
+    tokens = sum(int(b["attention_mask"].sum()) for b in timed)
+    samples = sum(len(b["input_ids"]) for b in timed)
+    seq = tokens / samples
+    flops = model_flops_per_token(stage, n_llm, L, d, seq) * tokens
+    ours = run_ours(cfg, a.warmup)
+    theirs = run_baseline(cfg, hf_dir, batches, a.warmup)
+    row = {"stage": stage, "batch_size": cfg.batch_size, "steps_timed": a.steps, "mean_tokens_per_sample": seq, "llm_params": n_llm}
+    for name, r in (("ours", ours), ("baseline", theirs)):
+        row[name] = {"samples_per_s": samples / r["seconds"], "tokens_per_s": tokens / r["seconds"],
+                     "mfu": flops / r["seconds"] / (a.peak * 1e12), "peak_memory_gb": r["peak_gb"], "first_loss": r["first_loss"],
+                     "median_step_s": statistics.median(r["step_seconds"])}
+    row["ours"]["notes"] = ours["cache_note"]
+    row["speedup"] = theirs["seconds"] / ours["seconds"]
+    return row, Path(cfg.output_dir) / "final"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--stages", default="2,1"); ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=10); ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--layers", type=int, default=22); ap.add_argument("--workers", type=int, default=8, help="our data-loader workers")
+    ap.add_argument("--scenes", type=int, default=512)
+    ap.add_argument("--peak", type=float, default=989.0, help="the GPU's dense bf16 peak, TFLOP/s")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "train_throughput_gpu.json"))
+    a = ap.parse_args()
+    if not torch.cuda.is_available(): raise SystemExit("train_throughput_gpu.py needs a CUDA GPU (on a CPU: bench/train_throughput.py)")
+    tmp = Path(tempfile.mkdtemp())
+    parts, data = build_parts(tmp / "parts", a.layers), make_data(tmp / "data", a.scenes)
+    rows, stage1 = [], None
+    for st in [int(s) for s in a.stages.split(",")]:
+        row, ck = bench_stage(st, data, parts, tmp, a, stage1 if st == 2 else None)  # stage 2 first: a fresh projector
+        if st == 1: stage1 = ck
+        rows.append(row); print(json.dumps(row), flush=True)
+    info = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "gpu": torch.cuda.get_device_name(),
+            "torch": torch.__version__, "transformers": transformers.__version__, "peak_tflops": a.peak, "args": vars(a)}
+    Path(a.out).write_text(json.dumps({"machine": info, "stages": rows}, indent=1))
+    print("| stage | ours samples/s | ours tokens/s | ours MFU | ours peak GB | baseline samples/s | baseline MFU | baseline peak GB | speed-up |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        o, b = r["ours"], r["baseline"]
+        print(f"| {r['stage']} | {o['samples_per_s']:.1f} | {o['tokens_per_s']:.0f} | {o['mfu']:.1%} | {o['peak_memory_gb']:.1f} | "
+              f"{b['samples_per_s']:.1f} | {b['mfu']:.1%} | {b['peak_memory_gb']:.1f} | {r['speedup']:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
