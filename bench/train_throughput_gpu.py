@@ -153,10 +153,13 @@ def main():
     ap.add_argument("--steps", type=int, default=10); ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--layers", type=int, default=22); ap.add_argument("--workers", type=int, default=8, help="our data-loader workers")
     ap.add_argument("--scenes", type=int, default=512)
+    ap.add_argument("--sdpa-backends", default="all", choices=("all", "no-cudnn"),
+                    help="no-cudnn: turn PyTorch's cuDNN attention off for both sides (flash / memory-efficient kernels instead)")
     ap.add_argument("--peak", type=float, default=989.0, help="the GPU's dense bf16 peak, TFLOP/s")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "train_throughput_gpu.json"))
     a = ap.parse_args()
     if not torch.cuda.is_available(): raise SystemExit("train_throughput_gpu.py needs a CUDA GPU (on a CPU: bench/train_throughput.py)")
+    if a.sdpa_backends == "no-cudnn": torch.backends.cuda.enable_cudnn_sdp(False)
     tmp = Path(tempfile.mkdtemp())
     parts, data = build_parts(tmp / "parts", a.layers), make_data(tmp / "data", a.scenes)
     rows, stage1 = [], None
