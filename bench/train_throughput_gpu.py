@@ -29,6 +29,7 @@ import gc
 import io
 import json
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -41,13 +42,12 @@ import transformers
 from transformers import (CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM,
                           LlavaForConditionalGeneration)
 
-from llava_nb.core import IGNORE_INDEX, seed_everything
-from llava_nb.datagen import SymbolicTeacher, make_instruct, make_pretrain
+from llava_nb.core import seed_everything
 from llava_nb.hf import export_hf
 from llava_nb.masking import collate
-from llava_nb.nanoworld import make_world
 from llava_nb.tiny import llama_style_tokenizer
 from llava_nb.train import StepBatches, TrainConfig, build_model, load_data, train
+from train_throughput import make_data  # the CPU bench's small world (this script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,21 +70,27 @@ def build_parts(root: Path, layers: int) -> dict:
     return {"vision": str(root / "vision"), "llm": str(root / "llm")}
 
 
-def make_data(root: Path, n: int) -> dict:
-    scenes = make_world(root / "world", n, seed=0)
-    (root / "pretrain.json").write_text(json.dumps(make_pretrain(scenes)))
-    (root / "instruct.json").write_text(json.dumps(make_instruct(scenes, SymbolicTeacher(seed=0), per_scene=1)))
-    return {"image_folder": str(root / "world"), 1: str(root / "pretrain.json"), 2: str(root / "instruct.json")}
-
-
 def model_flops_per_token(stage: int, n_llm: int, layers: int, width: int, seq: float) -> float:
     return (6 * n_llm + 12 * layers * width * seq) if stage == 2 else (4 * n_llm + 8 * layers * width * seq)
 
 
-def run_ours(cfg: TrainConfig, warmup: int) -> dict:
+def profiler_callback(first: int, last: int, rows: int = 20):
+    "A `train` callback that profiles optimizer steps first+1..last and prints the top ops by CPU time (to stderr)."
+    from torch.profiler import ProfilerActivity, profile
+    prof = profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA])
+    def cb(info):
+        if info.step == first: prof.__enter__()
+        if info.step == last:
+            torch.cuda.synchronize(); prof.__exit__(None, None, None)
+            print(f"our steps {first + 1}-{last}, by CPU time:\n" + prof.key_averages().table(sort_by="cpu_time_total", row_limit=rows),
+                  file=sys.stderr)
+    return cb
+
+def run_ours(cfg: TrainConfig, warmup: int, profile_steps: bool = False) -> dict:
     gc.collect(); torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
     log = io.StringIO()
-    with contextlib.redirect_stdout(log): res = train(cfg)
+    callbacks = [profiler_callback(warmup, warmup + 3)] if profile_steps else []
+    with contextlib.redirect_stdout(log): res = train(cfg, callbacks=callbacks)
     h = res.history
     secs = [b["seconds"] - a["seconds"] for a, b in zip(h[warmup - 1:-1], h[warmup:])]
     return {"seconds": sum(secs), "step_seconds": secs, "first_loss": h[0]["loss"], "peak_gb": torch.cuda.max_memory_allocated() / 2**30,
@@ -135,7 +141,7 @@ def bench_stage(stage: int, data: dict, parts: dict, tmp: Path, a, stage1_dir=No
     samples = sum(len(b["input_ids"]) for b in timed)
     seq = tokens / samples
     flops = model_flops_per_token(stage, n_llm, L, d, seq) * tokens
-    ours = run_ours(cfg, a.warmup)
+    ours = run_ours(cfg, a.warmup, a.profile)
     theirs = run_baseline(cfg, hf_dir, batches, a.warmup)
     row = {"stage": stage, "batch_size": cfg.batch_size, "steps_timed": a.steps, "mean_tokens_per_sample": seq, "llm_params": n_llm}
     for name, r in (("ours", ours), ("baseline", theirs)):
@@ -155,6 +161,7 @@ def main():
     ap.add_argument("--scenes", type=int, default=512)
     ap.add_argument("--sdpa-backends", default="all", choices=("all", "no-cudnn"),
                     help="no-cudnn: turn PyTorch's cuDNN attention off for both sides (flash / memory-efficient kernels instead)")
+    ap.add_argument("--profile", action="store_true", help="also print a torch.profiler table of three of our timed steps (their timings then include its overhead)")
     ap.add_argument("--peak", type=float, default=989.0, help="the GPU's dense bf16 peak, TFLOP/s")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "train_throughput_gpu.json"))
     a = ap.parse_args()

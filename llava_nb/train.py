@@ -15,6 +15,7 @@ import os
 import shutil
 import time
 import warnings
+from collections.abc import Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import partial
@@ -26,8 +27,6 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState, PartialState
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, GradientAccumulationPlugin, send_to_device
-from collections.abc import Mapping
-
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -38,7 +37,7 @@ from .checkpoint import (gathered_state_dict, is_deepspeed_zero3, load_optimizer
 from .core import IGNORE_INDEX, count_params, human_count, seed_everything
 from .data import load_image, load_records, preprocess_images, resolve_image_path
 from .masking import LlavaDataset, collate
-from .lora import apply_lora, check_quantization, quantization_config
+from .lora import QUANTIZATION, apply_lora, check_quantization, quantization_config
 from .model import CONFIG_NAME, PROJECTOR_NAME, LlavaConfig, LlavaModel, is_peft_model
 
 # %% auto #0
@@ -123,8 +122,8 @@ class TrainConfig:
         if self.lora_r < 0: raise bad(f"lora_r must be 0 (full tuning) or a positive rank, not {self.lora_r}")
         if self.lora_r and self.stage == 1: raise bad("LoRA adapts the LLM in stage 2; stage 1 trains only the projector")
         if self.lora_r and self.train_llm is False: raise bad("lora_r > 0 trains adapters on the LLM, but train_llm=False freezes it")
-        if self.quantization is not None and (self.quantization not in ("4bit", "8bit") or not self.lora_r):
-            raise bad(f"quantization={self.quantization!r}: QLoRA takes '4bit' or '8bit' together with lora_r > 0")
+        if self.quantization is not None and (self.quantization not in QUANTIZATION or not self.lora_r):
+            raise bad(f"quantization={self.quantization!r}: QLoRA takes one of {QUANTIZATION} together with lora_r > 0")
 
     @property
     def trains_llm(self) -> bool: return self.stage == 2 and self.train_llm is not False
@@ -368,8 +367,7 @@ class FeatureShards(Mapping):
     def add(self, features: dict) -> None:
         "Write `features` (key -> tensor) as one new shard, then the index (each through a rename: a kill leaves the old state)."
         if not features: return
-        n = 1 + max((int(s[9:14]) for s in {e[0] for e in self.index.values()}), default=-1)
-        shard = f"features-{n:05d}.safetensors"
+        shard = f"features-{len(list(self.dir.glob('features-*.safetensors'))):05d}.safetensors"  # shards are never removed
         tmp = self.dir / f".{shard}.tmp-{os.getpid()}"
         save_file({f"t{i}": t.contiguous() for i, t in enumerate(features.values())}, str(tmp)); os.replace(tmp, self.dir / shard)
         self.index.update({k: [shard, f"t{i}", *_stat(k)] for i, k in enumerate(features)})
@@ -757,6 +755,7 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
     resume = resolve_resume(cfg.resume_from, out)
     resumed = _check_resume(resume, cfg, fingerprint) if resume is not None else None
     if resume is None and acc.is_main_process:
+        if say.path.is_file(): os.replace(say.path, say.path.with_name("train.previous.log"))  # a new run, a new log
         if cfg.resume_from == "latest": say(f"resume_from='latest': no checkpoint in {out} yet, starting afresh")
         for old in _previous_run(out): shutil.rmtree(old)  # a new run invalidates the checkpoints of an earlier one
     acc.wait_for_everyone()

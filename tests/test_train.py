@@ -168,6 +168,8 @@ def test_rerun_reuses_a_finished_run_and_retrains_a_changed_one(stage1, tmp_path
     assert again.model is None and again.history == first.history and again.checkpoint == first.checkpoint
     changed = train(replace(cfg, lr=1e-4), reuse=True)
     assert changed.model is not None and changed.history != first.history
+    # the new run has its own log; the earlier run's is kept beside it
+    assert "lr=0.0001" in (tmp_path / "train.log").read_text() and "lr=0.0001" not in (tmp_path / "train.previous.log").read_text()
 
 
 def test_rerun_retrains_when_the_stage1_projector_changed(parts, tmp_path):
