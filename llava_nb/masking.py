@@ -225,10 +225,12 @@ class LlavaDataset(torch.utils.data.Dataset):
     def __repr__(self): return f"LlavaDataset({len(self)} examples, template={self.template.name!r}; {self.summary})"
 
 # %% ../nbs/03_masking.ipynb #c329ba5b
-def collate(examples: list[dict], pad_token_id: int | None) -> dict:
-    "Pad a list of dataset items into a batch; images of all examples are concatenated."
+def collate(examples: list[dict], pad_token_id: int | None, pad_to_multiple_of: int = 1) -> dict:
+    "Pad a list of dataset items into a batch (length rounded up to `pad_to_multiple_of`); images of all examples are concatenated."
     if pad_token_id is None: raise ValueError("collate needs a pad_token_id; set tokenizer.pad_token")
+    if pad_to_multiple_of < 1: raise ValueError(f"pad_to_multiple_of must be >= 1, got {pad_to_multiple_of}")
     B, T = len(examples), max(len(e["input_ids"]) for e in examples)
+    T = -(-T // pad_to_multiple_of) * pad_to_multiple_of
     input_ids = torch.full((B, T), pad_token_id, dtype=torch.long)  # (B, T)
     labels = torch.full((B, T), IGNORE_INDEX, dtype=torch.long)     # (B, T)
     attention_mask = torch.zeros((B, T), dtype=torch.long)          # (B, T)

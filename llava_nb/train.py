@@ -103,6 +103,7 @@ class TrainConfig:
     save_total_limit: int | None = 2    # keep the newest N step checkpoints
     resume_from: str | None = None      # a step checkpoint directory, or "latest" (the newest in output_dir; none: start afresh)
     num_workers: int = 0
+    pad_to_multiple_of: int | None = None  # round batch lengths up to a multiple (None: 64 on CUDA, fewer shapes to plan; 1 on CPU)
     device: str | None = None           # None: accelerate's choice (CUDA when present); "cpu" forces the CPU
     num_threads: int | None = None      # CPU threads for torch during the run (None: leave torch's setting)
     progress: bool = True
@@ -113,6 +114,7 @@ class TrainConfig:
         if self.mixed_precision not in MIXED_PRECISION: raise bad(f"mixed_precision must be one of {MIXED_PRECISION}, not {self.mixed_precision!r}")
         if self.schedule not in SCHEDULES: raise bad(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
         if self.batch_size < 1 or self.grad_accum < 1: raise bad("batch_size and grad_accum must be at least 1")
+        if self.pad_to_multiple_of is not None and self.pad_to_multiple_of < 1: raise bad(f"pad_to_multiple_of must be >= 1, not {self.pad_to_multiple_of}")
         if self.global_batch_size is not None and self.global_batch_size % self.batch_size:
             raise bad(f"global_batch_size {self.global_batch_size} is not a multiple of batch_size {self.batch_size}")
         if not 0 <= self.warmup_ratio < 1: raise bad(f"warmup_ratio must be in [0, 1), not {self.warmup_ratio}")
@@ -780,10 +782,14 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
     sampler = StepBatches(len(ds), cfg.batch_size, total * k, seed=cfg.seed, start=start * k, num_replicas=acc.num_processes,
                           rank=acc.process_index, lengths=ds.lengths if cfg.group_by_length else None,
                           modality=[bool(r.images) for r in ds.records] if cfg.group_by_modality else None)
-    loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=partial(collate, pad_token_id=model.tokenizer.pad_token_id),
-                                         num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed),
+    multiple = cfg.pad_to_multiple_of or (64 if acc.device.type == "cuda" else 1)
+    loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler, num_workers=cfg.num_workers,
+                                         collate_fn=partial(collate, pad_token_id=model.tokenizer.pad_token_id, pad_to_multiple_of=multiple),
+                                         generator=torch.Generator().manual_seed(cfg.seed),
                                          pin_memory=acc.device.type == "cuda")
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.projector_lr, cfg.weight_decay), lr=cfg.lr)
+    # one fused kernel per step on a single GPU or DDP (FSDP and DeepSpeed manage the parameters themselves)
+    fused = acc.device.type == "cuda" and acc.distributed_type in (DistributedType.NO, DistributedType.MULTI_GPU)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.projector_lr, cfg.weight_decay), lr=cfg.lr, **({"fused": True} if fused else {}))
     warm = warmup_steps(total, cfg.warmup_ratio)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(lr_factor, total=total, warmup=warm, schedule=cfg.schedule))
     if acc.state.deepspeed_plugin is not None:  # DeepSpeed reads the micro-batch from a prepared loader; ours is not prepared
