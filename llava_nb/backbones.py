@@ -22,12 +22,13 @@ from .conversation import get_template
 from .tiny import llama_style_tokenizer
 from .core import IGNORE_INDEX, IMAGE_TOKEN, seed_everything
 from .masking import tokenize_conversation
+from .datagen import SHORT_ANSWER_PROMPT
 from .nanoworld import (COLOURS, GRID, IMAGE_SIZE, NUMBER_WORDS, POSITION_NAMES, POSITIONS, SHAPES, SIZES,
                                 object_phrase, position_phrase, render_scene, sample_scene, scene_id, scene_rng)
 
 # %% auto #0
-__all__ = ['PERTURBATIONS', 'CLIP_WORDS', 'CLIP_MEAN', 'CLIP_STD', 'ATTRIBUTE_WORDS', 'COUNT_PHRASES', 'SHORT_ANSWER_PROMPT',
-           'NANO_DIR', 'object_caption', 'canonical_caption', 'perturb_scene', 'hard_negatives', 'clip_text_ids',
+__all__ = ['PERTURBATIONS', 'CLIP_WORDS', 'CLIP_MEAN', 'CLIP_STD', 'ATTRIBUTE_WORDS', 'COUNT_PHRASES', 'NANO_DIR',
+           'object_caption', 'canonical_caption', 'perturb_scene', 'hard_negatives', 'clip_text_ids',
            'make_image_processor', 'scene_pixels', 'clip_config', 'region_weights', 'perturb_object',
            'clip_text_features', 'NanoClipLoss', 'vision_part', 'train_vision', 'clip_retrieval', 'tower_features',
            'probe_datasets', 'linear_probe', 'probe_table', 'build_tokenizer', 'lm_corpus', 'lm_texts',
@@ -323,8 +324,6 @@ def probe_table(tower, n_train: int = 2000, n_test: int = 1000, seed: int = 123,
 def build_tokenizer(texts, vocab_size: int = 1024) -> PreTrainedTokenizerFast:
     "The nano LLM's tokenizer: `llava_nb.tiny`'s Llama-style BPE (byte fallback, `<s>`, `</s>`, `<pad>`, `<image>`) learned on `texts`."
     return llama_style_tokenizer(texts, vocab_size)
-
-SHORT_ANSWER_PROMPT = "Answer the question using a single word or phrase."
 
 class _Specials:
     "Just the special tokens a template needs, before the real tokenizer exists."

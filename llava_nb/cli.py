@@ -60,7 +60,7 @@ def cmd_quickstart(args) -> dict:
     "The small world end to end: data, stage 1, stage 2, evaluation."
     from llava_nb.quickstart import QuickstartConfig, ablations, ablation_table, quickstart
     cfg = QuickstartConfig()
-    for k in ("n_train", "n_test", "instruct_per_scene", "stage1_epochs", "stage2_epochs", "seed", "device"):
+    for k in ("n_train", "n_test", "instruct_per_scene", "vqa_turns", "stage1_epochs", "stage2_epochs", "seed", "device"):
         if getattr(args, k, None) is not None: setattr(cfg, k, getattr(args, k))
     if args.skip_stage1: cfg.skip_stage1 = True
     if args.freeze_llm: cfg.train_llm = False
@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--n-train", type=int, default=None, help="training scenes")
     q.add_argument("--n-test", type=int, default=None, help="held-out scenes")
     q.add_argument("--instruct-per-scene", type=int, default=None)
+    q.add_argument("--vqa-turns", type=int, default=None, help="add LLaVA-1.5-style short-answer records with this many questions per scene")
     q.add_argument("--stage1-epochs", type=float, default=None)
     q.add_argument("--stage2-epochs", type=float, default=None)
     q.add_argument("--mix", default=None, help="instruction kinds, e.g. conversation=1,detail=1,complex=1")

@@ -21,9 +21,10 @@ from .nanoworld import context_text
 from .symbolic import ASK, QTYPES, REASON, describe, parse_context, question_type
 
 # %% auto #0
-__all__ = ['KINDS', 'SYSTEM', 'EXAMPLES', 'DETAIL_INSTRUCTIONS', 'BRIEF_INSTRUCTIONS', 'captions_only', 'build_messages',
-           'format_qa', 'Teacher', 'SymbolicTeacher', 'OpenAITeacher', 'HFTeacher', 'parse_teacher_output',
-           'plan_kinds', 'instruct_record', 'make_instruct', 'make_pretrain', 'make_vqa_eval', 'generate_dataset']
+__all__ = ['KINDS', 'SYSTEM', 'EXAMPLES', 'DETAIL_INSTRUCTIONS', 'BRIEF_INSTRUCTIONS', 'SHORT_ANSWER_PROMPT', 'captions_only',
+           'build_messages', 'format_qa', 'Teacher', 'SymbolicTeacher', 'OpenAITeacher', 'HFTeacher',
+           'parse_teacher_output', 'plan_kinds', 'instruct_record', 'make_instruct', 'make_pretrain', 'make_vqa_eval',
+           'make_vqa_train', 'generate_dataset']
 
 # %% ../nbs/08_datagen.ipynb #4f28f060
 KINDS = ("conversation", "detail", "complex")
@@ -268,6 +269,29 @@ def make_vqa_eval(scenes: list[dict], seed: int = 0, per_scene: int = 3, qtypes=
             if qa is None: continue
             out.append({"id": f"{s['id']}_q{k}", "image": s["image"], "question": qa[0], "answer": qa[1], "type": qt})
             used[qt] += 1; k += 1
+    return out
+
+# %% ../nbs/08_datagen.ipynb #9a438d3c
+SHORT_ANSWER_PROMPT = "Answer the question using a single word or phrase."
+
+def make_vqa_train(scenes: list[dict], seed: int = 0, turns: int = 6, qtypes=QTYPES) -> list[dict]:
+    "LLaVA-1.5-style short-answer records: per scene, `turns` different questions in one conversation, each with `SHORT_ANSWER_PROMPT`."
+    if turns < 1: raise ValueError(f"turns must be at least 1, got {turns}")
+    out = []
+    for s in scenes:
+        rng = random.Random(f"vqa-train/{seed}/{s['id']}")
+        objs = parse_context(context_text(s), s["id"])[1]
+        conv, types, asked = [], [], set()
+        for attempt in range(8 * turns):  # cycle through the types in a random order; a type may have nothing (new) to ask
+            if len(types) == turns: break
+            if attempt % len(qtypes) == 0: order = rng.sample(list(qtypes), len(qtypes))
+            qt = order[attempt % len(qtypes)]
+            qa = ASK[qt](objs, rng)
+            if qa is None or qa[0] in asked: continue
+            asked.add(qa[0]); types.append(qt)
+            conv += [{"from": "human", "value": (f"{IMAGE_TOKEN}\n" if not conv else "") + f"{qa[0]}\n{SHORT_ANSWER_PROMPT}"},
+                     {"from": "gpt", "value": qa[1]}]
+        out.append({"id": f"{s['id']}_vqa", "image": s["image"], "conversations": conv, "type": "vqa", "qtypes": types})
     return out
 
 # %% ../nbs/08_datagen.ipynb #f53843e1

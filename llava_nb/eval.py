@@ -19,23 +19,22 @@ from tqdm.auto import tqdm
 
 from .core import IMAGE_TOKEN, resolve_dtype
 from .data import load_image, load_records, preprocess_images, resolve_image_path
-from .datagen import DETAIL_INSTRUCTIONS, KINDS, SymbolicTeacher, make_vqa_eval, parse_teacher_output
+from .datagen import DETAIL_INSTRUCTIONS, KINDS, SHORT_ANSWER_PROMPT, SymbolicTeacher, make_vqa_eval, parse_teacher_output
 from .symbolic import ASK, CORNERS, QTYPES, _EXTREMES, _center, describe, parse_context, question_type
 from .masking import tokenize_prompt
 from .nanoworld import (COLOURS, NUMBER_WORDS, OPPOSITE, POSITION_NAMES, RELATIONS, SHAPES, SIZES, context_text,
                                 load_world, relations)
 
 # %% auto #0
-__all__ = ['SHORT_ANSWER_PROMPT', 'MC_PROMPT', 'JUDGE_SYSTEM', 'LETTERS', 'MODALITIES', 'answer_batch', 'normalize_answer',
-           'exact_match', 'vqa_scores', 'majority_answers', 'majority_predictions', 'results_table', 'plot_by_type',
-           'parse_description', 'match_mentions', 'description_scores', 'value_category', 'find_value', 'lead_value',
-           'resolve_question', 'resolve_reasoning', 'check_claims', 'Scores', 'Judgement', 'Judge', 'SymbolicJudge',
-           'relative_scores', 'judge_messages', 'parse_judge_scores', 'OpenAIJudge', 'make_bench', 'judge_bench',
-           'make_mc_eval', 'mc_prompt', 'extract_letter', 'mc_scores', 'evaluate', 'report_markdown', 'save_report',
-           'Oracle', 'oracle_table']
+__all__ = ['MC_PROMPT', 'JUDGE_SYSTEM', 'LETTERS', 'MODALITIES', 'answer_batch', 'normalize_answer', 'exact_match', 'vqa_scores',
+           'majority_answers', 'majority_predictions', 'results_table', 'plot_by_type', 'parse_description',
+           'match_mentions', 'description_scores', 'value_category', 'find_value', 'lead_value', 'resolve_question',
+           'resolve_reasoning', 'check_claims', 'Scores', 'Judgement', 'Judge', 'SymbolicJudge', 'relative_scores',
+           'judge_messages', 'parse_judge_scores', 'OpenAIJudge', 'make_bench', 'judge_bench', 'make_mc_eval',
+           'mc_prompt', 'extract_letter', 'mc_scores', 'evaluate', 'report_markdown', 'save_report', 'Oracle',
+           'oracle_table']
 
 # %% ../nbs/11_eval.ipynb #4baab129
-SHORT_ANSWER_PROMPT = "Answer the question using a single word or phrase."
 MC_PROMPT = "Answer with the option's letter from the given choices directly."
 
 def _prompt_ids(model, question: str, with_image: bool, record=None) -> list[int]:

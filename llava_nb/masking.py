@@ -11,7 +11,6 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 import torch
-from IPython.display import HTML
 
 from .conversation import Template, _special_strings, get_template
 from .core import IGNORE_INDEX, IMAGE_TOKEN, RecordError
@@ -173,8 +172,9 @@ def _pieces(ids, tokenizer) -> list[str]:
         if len(ids) - start > 64 and not text.endswith("\ufffd"): start, prev = i + 1, ""  # keep decoding cheap
     return out
 
-def show_masking(tokenized, tokenizer) -> HTML:
+def show_masking(tokenized, tokenizer):
     "HTML: trained tokens green, untrained grey, each image's tokens once as `<image>×N`."
+    from IPython.display import HTML  # only this view needs IPython: training servers import the package without it
     ids, labels = tokenized["input_ids"], tokenized["labels"]
     img = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
     pieces, spans, i = _pieces(ids, tokenizer), [], 0

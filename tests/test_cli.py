@@ -69,3 +69,16 @@ def test_clear_errors(ckpt, tmp_path):
     assert p.returncode == 2 and "not a checkpoint" in p.stderr and "Traceback" not in p.stderr
     p = run("ask", "--checkpoint", ckpt, "--image", tmp_path / "nope.jpg", "hi", ok=False)
     assert p.returncode == 2 and "nope.jpg" in p.stderr
+
+
+def test_training_modules_import_without_ipython():
+    "A GPU server often has no IPython: the trainer, model, eval and CLI must import without it (only notebook views need it)."
+    code = ("import importlib.abc, sys\n"
+            "class NoIPython(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name.split('.')[0] == 'IPython': raise ImportError('IPython is not installed')\n"
+            "sys.meta_path.insert(0, NoIPython())\n"
+            "import llava_nb.train, llava_nb.model, llava_nb.masking, llava_nb.eval, llava_nb.quickstart, llava_nb.cli, llava_nb.lora\n"
+            "print('ok')")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
