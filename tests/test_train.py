@@ -207,6 +207,15 @@ def test_bad_settings_are_refused_up_front(parts, tmp_path):
         train(TrainConfig(stage=1, data_path=PRETRAIN, output_dir=str(tmp_path), progress=False))
 
 
+def test_padding_to_a_multiple_changes_shapes_not_results(stage1, tmp_path):
+    "Rounding batch lengths up (the CUDA default, 64) adds only masked, untrained positions: the same losses and token counts."
+    h = {m: train(cfg2(stage1.checkpoint, tmp_path / str(m), max_steps=3, pad_to_multiple_of=m)).history for m in (1, 64)}
+    assert [r["tokens"] for r in h[64]] == [r["tokens"] for r in h[1]]
+    assert [r["loss"] for r in h[64]] == pytest.approx([r["loss"] for r in h[1]], rel=1e-4)
+    with pytest.raises(ValueError, match="pad_to_multiple_of"):
+        cfg2(stage1.checkpoint, tmp_path, pad_to_multiple_of=0)
+
+
 def test_gradient_checkpointing_switch_changes_memory_not_results(stage1, tmp_path):
     runs = {}
     for gc in (False, True):
