@@ -154,10 +154,11 @@ def _attr_index(o: dict, key: str) -> int:
 COUNT_PHRASES = [f"{NUMBER_WORDS[n]} {'object' if n == 1 else 'objects'}" for n in range(1, 10)]
 
 class NanoClipLoss(torch.nn.Module):
-    "The three contrastive terms (global with hard negatives, region–phrase, count) around a `CLIPModel`."
+    "The contrastive terms (global with hard negatives, region–phrase, patch–phrase, count) around a `CLIPModel`."
     def __init__(self, clip: CLIPModel, region_weight: float = 1.0, count_weight: float = 0.5, feature_layer: int = -2,
-                 phrase_negatives: int = 2, attribute_weight: float = 0.0):
+                 phrase_negatives: int = 2, attribute_weight: float = 0.0, patch_weight: float = 0.0):
         super().__init__()
+        self.patch_weight = patch_weight            # weight of the patch–phrase term (0: off; see the experiment notes)
         self.phrase_negatives = phrase_negatives    # one-attribute perturbations of each object's phrase, as extra candidates
         self.attribute_weight = attribute_weight    # weight of the per-attribute softmaxes (0: off; see the experiment notes)
         self.clip, self.region_weight, self.count_weight, self.layer = clip, region_weight, count_weight, feature_layer
@@ -186,19 +187,31 @@ class NanoClipLoss(torch.nn.Module):
         reg = torch.einsum("np,nph->nh", w, tokens[torch.tensor([i for i, _ in objs])])           # (n_obj, H)
         reg = F.normalize(self.region_head(reg), dim=-1)
         idx = {c: j for j, c in enumerate(cands)}
-        region = F.cross_entropy(scale * reg @ self.text(cands).T, torch.tensor([idx[p] for p in pos]))
+        phrases = self.text(cands)
+        target = torch.tensor([idx[p] for p in pos])
+        region = F.cross_entropy(scale * reg @ phrases.T, target)
         if self.attribute_weight:  # ... and each attribute on its own: a softmax over all shapes, colours, sizes, positions
             names = list(ATTRIBUTE_WORDS)
             emb = self.text([w for k in names for w in ATTRIBUTE_WORDS[k]]).split([len(ATTRIBUTE_WORDS[k]) for k in names])
             attrs = sum(F.cross_entropy(scale * reg @ e.T, torch.tensor([_attr_index(o, k) for _, o in objs])) for k, e in zip(names, emb))
             region = region + self.attribute_weight * attrs / len(names)
+        # 2b. patch: every patch an object covers (> 2 % of its box) must pick the object's phrase on its own
+        patch = torch.zeros((), device=tokens.device)
+        if self.patch_weight:
+            cover = region_weights([o["bbox"] for _, o in objs], self.grid)
+            cover = cover * (cover > 0.02); cover = cover / cover.sum(1, keepdim=True)                  # (n_obj, P)
+            per = F.normalize(self.region_head(tokens[torch.tensor([i for i, _ in objs])]), dim=-1)    # (n_obj, P, proj)
+            logits_p = scale * per @ phrases.T                                                         # (n_obj, P, n_cands)
+            ce = F.cross_entropy(logits_p.flatten(0, 1), target.repeat_interleave(logits_p.shape[1]), reduction="none")
+            patch = (ce.view_as(cover) * cover).sum(1).mean()
         # 3. count: mean patch token vs "one object" ... "four objects"
         n_max = max(4, max(len(s["objects"]) for s in scenes))
         cnt = F.normalize(self.count_head(tokens.mean(1)), dim=-1)
         count = F.cross_entropy(scale * cnt @ self.text(COUNT_PHRASES[:n_max]).T, torch.tensor([len(s["objects"]) - 1 for s in scenes]))
-        loss = glob + self.region_weight * region + self.count_weight * count
+        loss = glob + self.region_weight * region + self.patch_weight * patch + self.count_weight * count
         acc = (logits.argmax(1) == tgt).float().mean()
-        return {"loss": loss, "global": glob.detach(), "region": region.detach(), "count": count.detach(), "retrieval": acc}
+        return {"loss": loss, "global": glob.detach(), "region": region.detach(), "patch": patch.detach(), "count": count.detach(),
+                "retrieval": acc}
 
 # %% ../nbs/09_backbones.ipynb #6aeb0cc0
 def _progress(step: int, steps: int, t0: float, max_minutes: float | None) -> float:
@@ -222,12 +235,13 @@ def vision_part(clip: CLIPModel) -> CLIPVisionModel:
 
 def train_vision(out_dir=None, seed: int = 0, steps: int = 600, batch_size: int = 64, negatives: int = 2, lr: float = 1.5e-3,
                  warmup: int = 50, bf16: bool = True, max_minutes: float | None = None, log_every: int = 25,
-                 phrase_negatives: int = 2, attribute_weight: float = 0.0, retrieval_scenes: int = 200, verbose: bool = True,
+                 phrase_negatives: int = 2, attribute_weight: float = 0.0, patch_weight: float = 0.0, retrieval_scenes: int = 200,
+                 verbose: bool = True,
                  **config) -> tuple[CLIPVisionModel, dict]:
     "Train a small CLIP on fresh small-world scenes; save the vision tower (+ processor) to `out_dir` if given."
     seed_everything(seed)
     clip = CLIPModel(clip_config(**config))
-    crit = NanoClipLoss(clip, phrase_negatives=phrase_negatives, attribute_weight=attribute_weight)
+    crit = NanoClipLoss(clip, phrase_negatives=phrase_negatives, attribute_weight=attribute_weight, patch_weight=patch_weight)
     opt = torch.optim.AdamW(crit.parameters(), lr=lr, weight_decay=0.05)
     rng, log, t0 = random.Random(f"clip/{seed}"), [], time.time()
     for step in range(steps):
@@ -281,6 +295,9 @@ def probe_datasets(feats: torch.Tensor, scenes: list[dict]) -> dict:
     d = {k: (X, torch.tensor([vals.index(o[k]) for _, o in objs])) for k, vals in (("color", COLOURS), ("shape", SHAPES), ("size", SIZES))}
     cells = torch.einsum("cp,nph->nch", region_weights(_CELL_BOXES, grid), feats).flatten(0, 1)
     d["occupancy"] = (cells, torch.tensor([int([r, c] in [o["cell"] for o in s["objects"]]) for s in scenes for r in range(GRID) for c in range(GRID)]))
+    centre = [min(grid - 1, int((o["bbox"][1] + o["bbox"][3]) / 2 * grid)) * grid + min(grid - 1, int((o["bbox"][0] + o["bbox"][2]) / 2 * grid))
+              for _, o in objs]
+    d["shape (one patch)"] = (feats[torch.tensor([i for i, _ in objs]), torch.tensor(centre)], d["shape"][1])
     mean = feats.mean(1)
     d["count"] = (mean, torch.tensor([len(s["objects"]) - 1 for s in scenes]))
     one = [i for i, s in enumerate(scenes) if len(s["objects"]) == 1]
