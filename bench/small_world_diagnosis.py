@@ -7,7 +7,7 @@ tower's cached layer -2 features through an `mlp2x_gelu` projector), and reports
 question type every `--eval-every` steps (teacher-forced: every answer token and `</s>` must be the argmax).
 
     .venv/bin/python bench/small_world_diagnosis.py --mode text  [--llm shipped|fresh] [--steps 600] [--lr 2e-3]
-    .venv/bin/python bench/small_world_diagnosis.py --mode image [--llm shipped|fresh] [--steps 400] [--lr 1e-3] [--vision DIR]
+    .venv/bin/python bench/small_world_diagnosis.py --mode image [--llm shipped|fresh] [--steps 400] [--lr 1e-3] [--vision DIR] [--llm-dir DIR]
 
 Each training sequence is one scene with `--turns` short-answer questions in `vicuna_v1` (a multi-turn conversation,
 the scene in the first turn); held-out questions come from `make_vqa_eval` on unseen scenes, one per sequence. The LLM
@@ -92,12 +92,14 @@ def main():
     ap.add_argument("--train-scenes", type=int, default=3000); ap.add_argument("--test-scenes", type=int, default=200)
     ap.add_argument("--threads", type=int, default=None); ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--vision", default=None, help="another vision tower directory (default: the shipped data/nano/vision)")
+    ap.add_argument("--llm-dir", default=None, help="another nano LLM directory, e.g. from backbones.train_llm (with --llm shipped)")
     ap.add_argument("--out", default=None, help="results JSON (default bench/results/small_world_diagnosis_<mode>_<llm>.json)")
     a = ap.parse_args()
     if a.threads: torch.set_num_threads(a.threads)
     seed_everything(a.seed)
     parts = nano_backbones()
     if a.vision: parts["vision"] = a.vision
+    if a.llm_dir: parts["llm"] = a.llm_dir
     model = LlavaModel.from_parts(parts["vision"], parts["llm"], "mlp2x_gelu")
     if a.llm == "fresh": model.llm.apply(model.llm._init_weights)
     N, tok = model.num_image_tokens, model.tokenizer
