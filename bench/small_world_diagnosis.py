@@ -2,18 +2,22 @@
 
 Short-answer VQA on the small world needs in-context retrieval: find the object the question names, among the scene's
 objects, and copy one of its attributes. This script trains exactly that, with a scene given either in WORDS (the
-canonical caption, e.g. "Three objects: a small blue square in the top left, ...") or as IMAGE tokens (the shipped
-tower's cached layer -2 features through an `mlp2x_gelu` projector), and reports held-out exact-match accuracy per
-question type every `--eval-every` steps (teacher-forced: every answer token and `</s>` must be the argmax).
+canonical caption, e.g. "Three objects: a small blue square in the top left, ..."), as IMAGE tokens (the shipped
+tower's cached layer -2 features through an `mlp2x_gelu` projector), or as ORACLE tokens (perfect vision: one token
+per grid cell holding one-hot shape-or-empty, colour, size and cell, through the same projector), and reports held-out
+exact-match accuracy per question type every `--eval-every` steps (teacher-forced: every answer token and `</s>` must
+be the argmax).
 
-    .venv/bin/python bench/small_world_diagnosis.py --mode text  [--llm shipped|fresh] [--steps 600] [--lr 2e-3]
-    .venv/bin/python bench/small_world_diagnosis.py --mode image [--llm shipped|fresh] [--steps 400] [--lr 1e-3] [--vision DIR] [--llm-dir DIR]
+    .venv/bin/python bench/small_world_diagnosis.py --mode text   [--llm shipped|fresh] [--steps 600] [--lr 2e-3] [--save-llm DIR]
+    .venv/bin/python bench/small_world_diagnosis.py --mode image  [--llm shipped|fresh] [--steps 400] [--lr 1e-3] [--vision DIR] [--llm-dir DIR]
+    .venv/bin/python bench/small_world_diagnosis.py --mode oracle --feature-scale 15 [--steps 400] [--lr 1e-3]
 
 Each training sequence is one scene with `--turns` short-answer questions in `vicuna_v1` (a multi-turn conversation,
 the scene in the first turn); held-out questions come from `make_vqa_eval` on unseen scenes, one per sequence. The LLM
-is the shipped nano Llama (`--llm shipped`) or the same architecture freshly initialised (`--llm fresh`). A model that
-reads the scene reaches ~1.0 on color/shape/size/position; the question-only prior is ~0.35 overall. Results are
-printed and written to bench/results/small_world_diagnosis_<mode>_<llm>.json."""
+is the shipped nano Llama (`--llm shipped`), another one (`--llm-dir`), or the same architecture freshly initialised
+(`--llm fresh`). A model that reads the scene reaches ~1.0 on color/shape/size/position; the question-only prior is
+~0.35 overall. `--feature-scale 15` brings the one-hot oracle tokens to the projected size of the tower's features.
+Results are printed and written to bench/results/small_world_diagnosis_<mode>_<llm>.json (or `--out`)."""
 from __future__ import annotations
 
 import argparse
@@ -57,6 +61,23 @@ def training_qas(scene: dict, rng: random.Random, turns: int) -> list[tuple[str,
     return [qa for qa in qas if qa][:turns]
 
 
+def oracle_features(scs: list[dict], dim: int) -> torch.Tensor:
+    "Perfect object tokens: one per grid cell (row-major), one-hot shape (or empty), colour, size and cell, zero-padded to `dim`."
+    from llava_nb.nanoworld import COLOURS, GRID, SHAPES, SIZES
+    F = torch.zeros(len(scs), GRID * GRID, dim)
+    at = len(SHAPES) + 1 + len(COLOURS) + len(SIZES)
+    F[:, range(GRID * GRID), range(at, at + GRID * GRID)] = 1.0     # where the token is, as a vision tower's position embedding says
+    for i, s in enumerate(scs):
+        F[i, :, len(SHAPES)] = 1.0                                  # "empty" unless an object sits there
+        for o in s["objects"]:
+            c = o["cell"][0] * GRID + o["cell"][1]
+            F[i, c, len(SHAPES)] = 0.0
+            F[i, c, SHAPES.index(o["shape"])] = 1.0
+            F[i, c, len(SHAPES) + 1 + COLOURS.index(o["color"])] = 1.0
+            F[i, c, len(SHAPES) + 1 + len(COLOURS) + SIZES.index(o["size"])] = 1.0
+    return F
+
+
 @torch.no_grad()
 def tower_features(model: LlavaModel, scs: list[dict]) -> torch.Tensor:
     out = []
@@ -84,7 +105,7 @@ def forward(model, X, feats=None, labels=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--mode", choices=("text", "image"), default="text")
+    ap.add_argument("--mode", choices=("text", "image", "oracle"), default="text")
     ap.add_argument("--llm", choices=("shipped", "fresh"), default="shipped")
     ap.add_argument("--steps", type=int, default=600); ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--lr", type=float, default=2e-3); ap.add_argument("--projector-lr", type=float, default=2e-3)
@@ -93,6 +114,8 @@ def main():
     ap.add_argument("--threads", type=int, default=None); ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--vision", default=None, help="another vision tower directory (default: the shipped data/nano/vision)")
     ap.add_argument("--llm-dir", default=None, help="another nano LLM directory, e.g. from backbones.train_llm (with --llm shipped)")
+    ap.add_argument("--feature-scale", type=float, default=1.0, help="multiply the image/oracle features by this")
+    ap.add_argument("--save-llm", default=None, help="save the trained LLM and its tokenizer to this directory (e.g. for a later --llm-dir)")
     ap.add_argument("--out", default=None, help="results JSON (default bench/results/small_world_diagnosis_<mode>_<llm>.json)")
     a = ap.parse_args()
     if a.threads: torch.set_num_threads(a.threads)
@@ -104,8 +127,13 @@ def main():
     if a.llm == "fresh": model.llm.apply(model.llm._init_weights)
     N, tok = model.num_image_tokens, model.tokenizer
     train_sc, test_sc = scenes("diag_train", a.train_scenes), scenes("diag_test", a.test_scenes)
-    F_tr = tower_features(model, train_sc) if a.mode == "image" else None
-    F_te = tower_features(model, test_sc) if a.mode == "image" else None
+    F_tr = F_te = None
+    if a.mode == "image": F_tr, F_te = tower_features(model, train_sc), tower_features(model, test_sc)
+    if a.mode == "oracle":
+        dim = model.vision_tower.config.hidden_size
+        F_tr, F_te = oracle_features(train_sc, dim), oracle_features(test_sc, dim)
+        N = F_tr.shape[1]
+    if F_tr is not None and a.feature_scale != 1: F_tr, F_te = F_tr * a.feature_scale, F_te * a.feature_scale
     enc = lambda conv: (lambda t: (t.input_ids, t.labels))(tokenize_conversation(conv, tok, "vicuna_v1", num_image_tokens=N))
     by_id = {s["id"]: i for i, s in enumerate(test_sc)}
     held = [(by_id[q["id"].rsplit("_q", 1)[0]], q) for q in make_vqa_eval(test_sc, seed=a.seed, per_scene=3)]
@@ -124,9 +152,9 @@ def main():
         every = [o for v in hits.values() for o in v]
         return {"overall": round(sum(every) / len(every), 3), **{k: round(sum(v) / len(v), 3) for k, v in sorted(hits.items())}}
 
-    model.requires_grad_(False); model.llm.requires_grad_(True); model.projector.requires_grad_(a.mode == "image")
+    model.requires_grad_(False); model.llm.requires_grad_(True); model.projector.requires_grad_(a.mode != "text")
     groups = [{"params": list(model.llm.parameters()), "lr": a.lr}]
-    if a.mode == "image": groups.append({"params": list(model.projector.parameters()), "lr": a.projector_lr})
+    if a.mode != "text": groups.append({"params": list(model.projector.parameters()), "lr": a.projector_lr})
     opt = torch.optim.AdamW(groups, weight_decay=0.0)
     peaks, rng, log = [g["lr"] for g in opt.param_groups], random.Random(a.seed), []
     log.append({"step": 0, "seconds": 0.0, **evaluate()}); print(log[-1], flush=True)
@@ -141,6 +169,7 @@ def main():
         if step % a.eval_every == 0 or step == a.steps:
             log.append({"step": step, "seconds": round(time.perf_counter() - t0, 1), "loss": round(loss.item(), 4), **evaluate()})
             print(log[-1], flush=True)
+    if a.save_llm: model.llm.save_pretrained(a.save_llm); model.tokenizer.save_pretrained(a.save_llm)
     out = Path(a.out) if a.out else ROOT / "bench" / "results" / f"small_world_diagnosis_{a.mode}_{a.llm}.json"
     out.write_text(json.dumps({"args": vars(a), "log": log, "machine": {"cpus": torch.get_num_threads(), "torch": torch.__version__,
                                                                         "python": platform.python_version()}}, indent=1))
