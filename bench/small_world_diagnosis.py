@@ -35,7 +35,7 @@ from llava_nb.core import IGNORE_INDEX, IMAGE_TOKEN, seed_everything
 from llava_nb.datagen import make_vqa_eval
 from llava_nb.masking import tokenize_conversation
 from llava_nb.model import LlavaModel
-from llava_nb.nanoworld import context_text, sample_scene, scene_id, scene_rng
+from llava_nb.nanoworld import COLOURS, GRID, SHAPES, SIZES, context_text, sample_scene, scene_id, scene_rng
 from llava_nb.symbolic import ASK, QTYPES, parse_context
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +63,6 @@ def training_qas(scene: dict, rng: random.Random, turns: int) -> list[tuple[str,
 
 def oracle_features(scs: list[dict], dim: int) -> torch.Tensor:
     "Perfect object tokens: one per grid cell (row-major), one-hot shape (or empty), colour, size and cell, zero-padded to `dim`."
-    from llava_nb.nanoworld import COLOURS, GRID, SHAPES, SIZES
     F = torch.zeros(len(scs), GRID * GRID, dim)
     at = len(SHAPES) + 1 + len(COLOURS) + len(SIZES)
     F[:, range(GRID * GRID), range(at, at + GRID * GRID)] = 1.0     # where the token is, as a vision tower's position embedding says
