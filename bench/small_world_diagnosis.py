@@ -5,12 +5,14 @@ objects, and copy one of its attributes. This script trains exactly that, with a
 canonical caption, e.g. "Three objects: a small blue square in the top left, ..."), as IMAGE tokens (the shipped
 tower's cached layer -2 features through an `mlp2x_gelu` projector), or as ORACLE tokens (perfect vision: one token
 per grid cell holding one-hot shape-or-empty, colour, size and cell, through the same projector), and reports held-out
-exact-match accuracy per question type every `--eval-every` steps (teacher-forced: every answer token and `</s>` must
-be the argmax).
+exact-match accuracy per question type, and on one-object against 2+-object scenes, every `--eval-every` steps
+(teacher-forced: every answer token and `</s>` must be the argmax). The split tells *reading* an object (one-object
+scenes) from *picking* the named one among several (2+ objects); `--types` trains and evaluates fewer question types.
 
     .venv/bin/python bench/small_world_diagnosis.py --mode text   [--llm shipped|fresh] [--steps 600] [--lr 2e-3] [--save-llm DIR]
     .venv/bin/python bench/small_world_diagnosis.py --mode image  [--llm shipped|fresh] [--steps 400] [--lr 1e-3] [--vision DIR] [--llm-dir DIR]
     .venv/bin/python bench/small_world_diagnosis.py --mode oracle --feature-scale 15 [--steps 400] [--lr 1e-3]
+    .venv/bin/python bench/small_world_diagnosis.py --mode oracle --llm fresh --feature-scale 15 --types color --steps 2000
 
 Each training sequence is one scene with `--turns` short-answer questions in `vicuna_v1` (a multi-turn conversation,
 the scene in the first turn); held-out questions come from `make_vqa_eval` on unseen scenes, one per sequence. The LLM
@@ -56,9 +58,11 @@ def conversation(scene: dict, qas: list[tuple[str, str]], mode: str) -> list[dic
     return conv
 
 
-def training_qas(scene: dict, rng: random.Random, turns: int) -> list[tuple[str, str]]:
+def training_qas(scene: dict, rng: random.Random, turns: int, types=QTYPES) -> list[tuple[str, str]]:
+    "Up to `turns` short-answer questions about `scene`: each of `types` once (all seven: a mix), or drawn with repeats (fewer types)."
     objs = parse_context(context_text(scene), scene["id"])[1]
-    qas = [ASK[t](objs, rng) for t in rng.sample(QTYPES, len(QTYPES))]
+    kinds = rng.sample(QTYPES, len(QTYPES)) if tuple(types) == QTYPES else rng.choices(types, k=3 * turns)
+    qas = [ASK[t](objs, rng) for t in kinds]
     return [qa for qa in qas if qa][:turns]
 
 
@@ -116,8 +120,11 @@ def main():
     ap.add_argument("--llm-dir", default=None, help="another nano LLM directory, e.g. from backbones.train_llm (with --llm shipped)")
     ap.add_argument("--feature-scale", type=float, default=1.0, help="multiply the image/oracle features by this")
     ap.add_argument("--save-llm", default=None, help="save the trained LLM and its tokenizer to this directory (e.g. for a later --llm-dir)")
+    ap.add_argument("--types", default=",".join(QTYPES), help="train and evaluate only these question types (comma-separated)")
     ap.add_argument("--out", default=None, help="results JSON (default bench/results/small_world_diagnosis_<mode>_<llm>.json)")
     a = ap.parse_args()
+    types = tuple(a.types.split(","))
+    if not set(types) <= set(QTYPES): ap.error(f"--types: unknown {sorted(set(types) - set(QTYPES))}; choose from {', '.join(QTYPES)}")
     if a.threads: torch.set_num_threads(a.threads)
     seed_everything(a.seed)
     parts = nano_backbones()
@@ -140,7 +147,8 @@ def main():
               f"{model.llm.get_input_embeddings().weight.pow(2).mean().sqrt().item():.3f}", flush=True)
     enc = lambda conv: (lambda t: (t.input_ids, t.labels))(tokenize_conversation(conv, tok, "vicuna_v1", num_image_tokens=N))
     by_id = {s["id"]: i for i, s in enumerate(test_sc)}
-    held = [(by_id[q["id"].rsplit("_q", 1)[0]], q) for q in make_vqa_eval(test_sc, seed=a.seed, per_scene=3)]
+    held = [(by_id[q["id"].rsplit("_q", 1)[0]], q) for q in make_vqa_eval(test_sc, seed=a.seed, per_scene=3)
+            if q["type"] in types]
     held_enc = [enc(conversation(test_sc[i], [(q["question"], q["answer"])], a.mode)) for i, q in held]
 
     @torch.no_grad()
@@ -151,9 +159,11 @@ def main():
             feats = F_te[[i for i, _ in held[s:s + 100]]] if F_te is not None else None
             with torch.autocast("cpu", torch.bfloat16): pred = forward(model, X, feats).logits[:, :-1].argmax(-1)
             ok = ((pred == Y[:, 1:]) | (Y[:, 1:] == IGNORE_INDEX)).all(1)
-            for (_, q), o in zip(held[s:s + 100], ok.tolist()): hits.setdefault(q["type"], []).append(o)
+            for (i, q), o in zip(held[s:s + 100], ok.tolist()):
+                hits.setdefault(q["type"], []).append(o)
+                hits.setdefault("one object" if len(test_sc[i]["objects"]) == 1 else "2+ objects", []).append(o)
         model.train()
-        every = [o for v in hits.values() for o in v]
+        every = [o for k, v in hits.items() if k in QTYPES for o in v]
         return {"overall": round(sum(every) / len(every), 3), **{k: round(sum(v) / len(v), 3) for k, v in sorted(hits.items())}}
 
     model.requires_grad_(False); model.llm.requires_grad_(True); model.projector.requires_grad_(a.mode != "text")
@@ -165,7 +175,7 @@ def main():
     model.train(); t0 = time.perf_counter()
     for step in range(1, a.steps + 1):
         idx = rng.sample(range(len(train_sc)), a.batch_size)
-        X, Y = pad([enc(conversation(train_sc[i], training_qas(train_sc[i], rng, a.turns), a.mode)) for i in idx], tok.pad_token_id)
+        X, Y = pad([enc(conversation(train_sc[i], training_qas(train_sc[i], rng, a.turns, types), a.mode)) for i in idx], tok.pad_token_id)
         f = min(1.0, step / 20) * 0.5 * (1 + math.cos(math.pi * (step - 1) / a.steps))
         for g, peak in zip(opt.param_groups, peaks): g["lr"] = peak * f
         with torch.autocast("cpu", torch.bfloat16): loss = forward(model, X, F_tr[idx] if F_tr is not None else None, Y).loss

@@ -10,9 +10,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from small_world_diagnosis import oracle_features, scenes  # noqa: E402
+from small_world_diagnosis import oracle_features, scenes, training_qas  # noqa: E402
+
+import random  # noqa: E402
 
 from llava_nb.nanoworld import COLOURS, GRID, SHAPES, SIZES  # noqa: E402
+from llava_nb.symbolic import QTYPES, question_type  # noqa: E402
 
 
 def test_oracle_tokens_hold_each_cell_exactly():
@@ -45,3 +48,24 @@ def test_diagnosis_runs_and_logs(tmp_path, mode):
     assert [r["step"] for r in log] == [0, 1, 2]
     assert all(0 <= r["overall"] <= 1 for r in log) and "loss" in log[-1]
     assert (llm / "model.safetensors").is_file() and (llm / "tokenizer.json").is_file()
+
+
+def test_training_questions_keep_to_the_asked_types():
+    rng = random.Random(0)
+    for s in scenes("diag_train", 30):
+        mixed = training_qas(s, rng, 6)
+        assert len({question_type(q) for q, _ in mixed}) == len(mixed)          # the full mix: each type at most once
+        only = training_qas(s, rng, 6, ("color", "shape"))
+        assert len(only) == 6 and {question_type(q) for q, _ in only} <= {"color", "shape"}
+        assert all(a in COLOURS + SHAPES for _, a in only)
+
+
+def test_diagnosis_splits_by_object_count_and_rejects_unknown_types(tmp_path):
+    out = tmp_path / "r.json"
+    base = [sys.executable, str(ROOT / "bench" / "small_world_diagnosis.py"), "--mode", "oracle", "--feature-scale", "15", "--steps", "1",
+            "--train-scenes", "40", "--test-scenes", "12", "--batch-size", "4", "--threads", "1", "--out", str(out)]
+    subprocess.run(base + ["--types", "color"], check=True, cwd=ROOT, capture_output=True, timeout=300)
+    last = json.loads(out.read_text())["log"][-1]
+    assert set(last) >= {"overall", "color", "one object", "2+ objects"} and not set(last) & (set(QTYPES) - {"color"})
+    bad = subprocess.run(base + ["--types", "colour"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "unknown ['colour']" in bad.stderr
