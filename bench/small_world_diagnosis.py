@@ -38,7 +38,7 @@ from llava_nb.core import IGNORE_INDEX, IMAGE_TOKEN, seed_everything
 from llava_nb.datagen import make_vqa_eval
 from llava_nb.masking import tokenize_conversation
 from llava_nb.model import LlavaModel
-from llava_nb.nanoworld import COLOURS, GRID, SHAPES, SIZES, context_text, sample_scene, scene_id, scene_rng
+from llava_nb.nanoworld import COLOURS, GRID, SHAPES, SIZES, context_text, position_name, sample_scene, scene_id, scene_rng
 from llava_nb.symbolic import ASK, QTYPES, parse_context
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,17 +49,25 @@ def scenes(split: str, n: int) -> list[dict]:
     return [sample_scene(scene_rng(0, split, i), scene_id(i, split)) for i in range(n)]
 
 
-def conversation(scene: dict, qas: list[tuple[str, str]], mode: str) -> list[dict]:
+def conversation(scene: dict, qas: list[tuple[str, str]], mode: str, prompt: str | None = PROMPT) -> list[dict]:
     "`vicuna_v1` turns: the scene (words or `<image>`) in the first, one short-answer question per turn."
     head = canonical_caption(scene) if mode == "text" else IMAGE_TOKEN
     conv = []
     for j, (q, a) in enumerate(qas):
-        conv += [{"from": "human", "value": (head + "\n" if j == 0 else "") + f"{q}\n{PROMPT}"}, {"from": "gpt", "value": a}]
+        conv += [{"from": "human", "value": (head + "\n" if j == 0 else "") + q + (f"\n{prompt}" if prompt else "")},
+                 {"from": "gpt", "value": a}]
     return conv
 
 
-def training_qas(scene: dict, rng: random.Random, turns: int, types=QTYPES) -> list[tuple[str, str]]:
+def bare_qa(scene: dict, rng: random.Random) -> tuple[str, str] | None:
+    "The simplest lookup: the bare shape word of an object whose shape is unique in the scene, answered with its colour."
+    objs = [o for o in scene["objects"] if sum(x["shape"] == o["shape"] for x in scene["objects"]) == 1]
+    return (o["shape"], o["color"]) if (o := rng.choice(objs) if objs else None) else None
+
+
+def training_qas(scene: dict, rng: random.Random, turns: int, types=QTYPES, bare: bool = False) -> list[tuple[str, str]]:
     "Up to `turns` short-answer questions about `scene`: each of `types` once (all seven: a mix), or drawn with repeats (fewer types)."
+    if bare: return [qa for _ in range(turns) if (qa := bare_qa(scene, rng))]
     objs = parse_context(context_text(scene), scene["id"])[1]
     kinds = rng.sample(QTYPES, len(QTYPES)) if tuple(types) == QTYPES else rng.choices(types, k=3 * turns)
     qas = [ASK[t](objs, rng) for t in kinds]
@@ -80,6 +88,23 @@ def oracle_features(scs: list[dict], dim: int) -> torch.Tensor:
             F[i, c, len(SHAPES) + 1 + COLOURS.index(o["color"])] = 1.0
             F[i, c, len(SHAPES) + 1 + len(COLOURS) + SIZES.index(o["size"])] = 1.0
     return F
+
+
+def object_words(scs: list[dict], tok) -> torch.Tensor:
+    "Per grid cell (row-major) the token ids of its object's words (size, colour, shape, place), -1 padded; empty cells all -1."
+    ids = torch.full((len(scs), GRID * GRID, 5), -1)
+    for i, s in enumerate(scs):
+        for o in s["objects"]:
+            words = [o["size"], o["color"], o["shape"], *position_name(o["bbox"]).split()]
+            ids[i, o["cell"][0] * GRID + o["cell"][1], :len(words)] = torch.tensor(tok.convert_tokens_to_ids(["\u2581" + w for w in words]))
+    if (ids == tok.unk_token_id).any(): raise ValueError("an object word is not one token of the LLM's vocabulary")
+    return ids
+
+
+class WordSum(torch.nn.Module):
+    "Stands in for the projector in `--mode words`: each cell's token is the sum of the LLM's own embeddings of its object's words."
+    def __init__(self, embeddings: torch.nn.Embedding): super().__init__(); self.embeddings = embeddings
+    def forward(self, ids): return (self.embeddings(ids.clamp(min=0)) * (ids >= 0).unsqueeze(-1)).sum(-2)
 
 
 @torch.no_grad()
@@ -109,7 +134,7 @@ def forward(model, X, feats=None, labels=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--mode", choices=("text", "image", "oracle"), default="text")
+    ap.add_argument("--mode", choices=("text", "image", "oracle", "words"), default="text")
     ap.add_argument("--llm", choices=("shipped", "fresh"), default="shipped")
     ap.add_argument("--steps", type=int, default=600); ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--lr", type=float, default=2e-3); ap.add_argument("--projector-lr", type=float, default=2e-3)
@@ -120,6 +145,10 @@ def main():
     ap.add_argument("--llm-dir", default=None, help="another nano LLM directory, e.g. from backbones.train_llm (with --llm shipped)")
     ap.add_argument("--feature-scale", type=float, default=1.0, help="multiply the image/oracle features by this")
     ap.add_argument("--save-llm", default=None, help="save the trained LLM and its tokenizer to this directory (e.g. for a later --llm-dir)")
+    ap.add_argument("--align-steps", type=int, default=0,
+                    help="keep the LLM frozen for the first N steps (only the projector learns, as in stage 1)")
+    ap.add_argument("--question", choices=("full", "bare"), default="full",
+                    help="bare: just a shape word that is unique in the scene, answered with that object's colour (no prompt)")
     ap.add_argument("--types", default=",".join(QTYPES), help="train and evaluate only these question types (comma-separated)")
     ap.add_argument("--out", default=None, help="results JSON (default bench/results/small_world_diagnosis_<mode>_<llm>.json)")
     a = ap.parse_args()
@@ -140,16 +169,25 @@ def main():
         dim = model.vision_tower.config.hidden_size
         F_tr, F_te = oracle_features(train_sc, dim), oracle_features(test_sc, dim)
         N = F_tr.shape[1]
+    if a.mode == "words":
+        model.projector = WordSum(model.llm.get_input_embeddings())
+        F_tr, F_te = object_words(train_sc, tok), object_words(test_sc, tok); N = F_tr.shape[1]
+    if a.mode not in ("image", "oracle") and a.feature_scale != 1: ap.error("--feature-scale scales image or oracle features only")
     if F_tr is not None and a.feature_scale != 1: F_tr, F_te = F_tr * a.feature_scale, F_te * a.feature_scale
     if F_tr is not None:   # the size the LLM sees, next to its word embeddings' (what --feature-scale is for)
         with torch.no_grad(): rms = model.projector(F_tr[:200]).pow(2).mean().sqrt().item()
         print(f"projected image tokens: rms {rms:.3f}; word embeddings: rms "
               f"{model.llm.get_input_embeddings().weight.pow(2).mean().sqrt().item():.3f}", flush=True)
+    bare, prompt = a.question == "bare", None if a.question == "bare" else PROMPT
+    if bare: types = ("color",)
     enc = lambda conv: (lambda t: (t.input_ids, t.labels))(tokenize_conversation(conv, tok, "vicuna_v1", num_image_tokens=N))
     by_id = {s["id"]: i for i, s in enumerate(test_sc)}
     held = [(by_id[q["id"].rsplit("_q", 1)[0]], q) for q in make_vqa_eval(test_sc, seed=a.seed, per_scene=3)
             if q["type"] in types]
-    held_enc = [enc(conversation(test_sc[i], [(q["question"], q["answer"])], a.mode)) for i, q in held]
+    if bare:   # one bare question per held-out scene that has a unique shape
+        qrng = random.Random(f"bare/{a.seed}")
+        held = [(i, {"question": qa[0], "answer": qa[1], "type": "color"}) for i, s in enumerate(test_sc) if (qa := bare_qa(s, qrng))]
+    held_enc = [enc(conversation(test_sc[i], [(q["question"], q["answer"])], a.mode, prompt)) for i, q in held]
 
     @torch.no_grad()
     def evaluate() -> dict:
@@ -166,18 +204,21 @@ def main():
         every = [o for k, v in hits.items() if k in QTYPES for o in v]
         return {"overall": round(sum(every) / len(every), 3), **{k: round(sum(v) / len(v), 3) for k, v in sorted(hits.items())}}
 
-    model.requires_grad_(False); model.llm.requires_grad_(True); model.projector.requires_grad_(a.mode != "text")
+    model.requires_grad_(False); model.llm.requires_grad_(True); model.projector.requires_grad_(a.mode in ("image", "oracle"))
     groups = [{"params": list(model.llm.parameters()), "lr": a.lr}]
-    if a.mode != "text": groups.append({"params": list(model.projector.parameters()), "lr": a.projector_lr})
+    if a.mode in ("image", "oracle"): groups.append({"params": list(model.projector.parameters()), "lr": a.projector_lr})
     opt = torch.optim.AdamW(groups, weight_decay=0.0)
+    pool = [i for i, sc in enumerate(train_sc) if not bare or bare_qa(sc, random.Random(0))]   # bare: scenes with a unique shape
     peaks, rng, log = [g["lr"] for g in opt.param_groups], random.Random(a.seed), []
     log.append({"step": 0, "seconds": 0.0, **evaluate()}); print(log[-1], flush=True)
     model.train(); t0 = time.perf_counter()
     for step in range(1, a.steps + 1):
-        idx = rng.sample(range(len(train_sc)), a.batch_size)
-        X, Y = pad([enc(conversation(train_sc[i], training_qas(train_sc[i], rng, a.turns, types), a.mode)) for i in idx], tok.pad_token_id)
+        idx = rng.sample(pool, a.batch_size)
+        X, Y = pad([enc(conversation(train_sc[i], training_qas(train_sc[i], rng, a.turns, types, bare), a.mode, prompt)) for i in idx],
+                   tok.pad_token_id)
         f = min(1.0, step / 20) * 0.5 * (1 + math.cos(math.pi * (step - 1) / a.steps))
         for g, peak in zip(opt.param_groups, peaks): g["lr"] = peak * f
+        if step <= a.align_steps: opt.param_groups[0]["lr"] = 0.0   # stage-1-like: only the projector learns
         with torch.autocast("cpu", torch.bfloat16): loss = forward(model, X, F_tr[idx] if F_tr is not None else None, Y).loss
         opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
         if step % a.eval_every == 0 or step == a.steps:

@@ -10,11 +10,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from small_world_diagnosis import oracle_features, scenes, training_qas  # noqa: E402
+from small_world_diagnosis import WordSum, bare_qa, object_words, oracle_features, scenes, training_qas  # noqa: E402
 
 import random  # noqa: E402
 
 from llava_nb.nanoworld import COLOURS, GRID, SHAPES, SIZES  # noqa: E402
+from llava_nb.backbones import nano_backbones  # noqa: E402
 from llava_nb.symbolic import QTYPES, question_type  # noqa: E402
 
 
@@ -62,10 +63,44 @@ def test_training_questions_keep_to_the_asked_types():
 
 def test_diagnosis_splits_by_object_count_and_rejects_unknown_types(tmp_path):
     out = tmp_path / "r.json"
-    base = [sys.executable, str(ROOT / "bench" / "small_world_diagnosis.py"), "--mode", "oracle", "--feature-scale", "15", "--steps", "1",
-            "--train-scenes", "40", "--test-scenes", "12", "--batch-size", "4", "--threads", "1", "--out", str(out)]
-    subprocess.run(base + ["--types", "color"], check=True, cwd=ROOT, capture_output=True, timeout=300)
-    last = json.loads(out.read_text())["log"][-1]
-    assert set(last) >= {"overall", "color", "one object", "2+ objects"} and not set(last) & (set(QTYPES) - {"color"})
+    base = [sys.executable, str(ROOT / "bench" / "small_world_diagnosis.py"), "--mode", "oracle", "--steps", "1", "--train-scenes", "40",
+            "--test-scenes", "12", "--batch-size", "4", "--threads", "1", "--out", str(out)]
+    for extra in (["--types", "color", "--feature-scale", "15"], ["--mode", "words", "--question", "bare", "--llm", "fresh"]):
+        subprocess.run(base + extra, check=True, cwd=ROOT, capture_output=True, timeout=300)
+        last = json.loads(out.read_text())["log"][-1]
+        assert set(last) >= {"overall", "color", "one object", "2+ objects"} and not set(last) & (set(QTYPES) - {"color"})
     bad = subprocess.run(base + ["--types", "colour"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "unknown ['colour']" in bad.stderr
+
+
+def test_object_words_spell_each_object_and_sum_its_embeddings():
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(nano_backbones()["llm"])
+    scs = scenes("diag_test", 10)
+    ids = object_words(scs, tok)
+    assert ids.shape == (10, GRID * GRID, 5)
+    for s, cells in zip(scs, ids):
+        by_cell = {o["cell"][0] * GRID + o["cell"][1]: o for o in s["objects"]}
+        for c in range(GRID * GRID):
+            words = tok.decode([i for i in cells[c].tolist() if i >= 0]).split()
+            o = by_cell.get(c)
+            assert words[:3] == ([o["size"], o["color"], o["shape"]] if o else [])
+    emb = torch.nn.Embedding(len(tok), 8)
+    tokens = WordSum(emb)(ids)
+    o = scs[0]["objects"][0]; c = o["cell"][0] * GRID + o["cell"][1]
+    assert torch.allclose(tokens[0, c], emb.weight[[i for i in ids[0, c].tolist() if i >= 0]].sum(0))
+    assert tokens[0][(ids[0] < 0).all(-1)].abs().sum() == 0          # empty cells are zero
+
+
+def test_bare_question_names_a_shape_unique_in_its_scene():
+    rng, asked = random.Random(0), 0
+    for s in scenes("diag_train", 60):
+        qa = bare_qa(s, rng)
+        shapes = [o["shape"] for o in s["objects"]]
+        if qa is None:
+            assert all(shapes.count(x) > 1 for x in shapes)
+            continue
+        asked += 1
+        (o,) = [o for o in s["objects"] if o["shape"] == qa[0]]
+        assert qa[1] == o["color"]
+    assert asked > 40
