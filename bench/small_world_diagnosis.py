@@ -13,6 +13,14 @@ scenes) from *picking* the named one among several (2+ objects); `--types` train
     .venv/bin/python bench/small_world_diagnosis.py --mode image  [--llm shipped|fresh] [--steps 400] [--lr 1e-3] [--vision DIR] [--llm-dir DIR]
     .venv/bin/python bench/small_world_diagnosis.py --mode oracle --feature-scale 15 [--steps 400] [--lr 1e-3]
     .venv/bin/python bench/small_world_diagnosis.py --mode oracle --llm fresh --feature-scale 15 --types color --steps 2000
+    .venv/bin/python bench/small_world_diagnosis.py --mode words --question bare --llm fresh --steps 1000 --save-llm DIR
+    .venv/bin/python bench/small_world_diagnosis.py --mode image --question bare --llm-dir DIR --align-steps 250 --steps 500
+
+`--mode words` gives each grid cell one token, the sum of the LLM's own input embeddings of its object's words
+("small blue square top left"; empty cells zero): a perfect projector into the LLM's word space. `--question bare`
+asks only a shape word that is unique in the scene and wants that object's colour (it implies `--types color`), the
+easiest form of picking the named object. `--align-steps N` keeps the LLM frozen for the first N steps while the
+projector learns, as LLaVA's stage 1 does.
 
 Each training sequence is one scene with `--turns` short-answer questions in `vicuna_v1` (a multi-turn conversation,
 the scene in the first turn); held-out questions come from `make_vqa_eval` on unseen scenes, one per sequence. The LLM
@@ -62,7 +70,9 @@ def conversation(scene: dict, qas: list[tuple[str, str]], mode: str, prompt: str
 def bare_qa(scene: dict, rng: random.Random) -> tuple[str, str] | None:
     "The simplest lookup: the bare shape word of an object whose shape is unique in the scene, answered with its colour."
     objs = [o for o in scene["objects"] if sum(x["shape"] == o["shape"] for x in scene["objects"]) == 1]
-    return (o["shape"], o["color"]) if (o := rng.choice(objs) if objs else None) else None
+    if not objs: return None   # every shape in the scene is shared: no bare question names one object
+    o = rng.choice(objs)
+    return o["shape"], o["color"]
 
 
 def training_qas(scene: dict, rng: random.Random, turns: int, types=QTYPES, bare: bool = False) -> list[tuple[str, str]]:
@@ -173,10 +183,11 @@ def main():
         model.projector = WordSum(model.llm.get_input_embeddings())
         F_tr, F_te = object_words(train_sc, tok), object_words(test_sc, tok); N = F_tr.shape[1]
     if a.mode not in ("image", "oracle") and a.feature_scale != 1: ap.error("--feature-scale scales image or oracle features only")
+    if a.mode not in ("image", "oracle") and a.align_steps: ap.error("--align-steps needs a projector to train (--mode image or oracle)")
     if F_tr is not None and a.feature_scale != 1: F_tr, F_te = F_tr * a.feature_scale, F_te * a.feature_scale
     if F_tr is not None:   # the size the LLM sees, next to its word embeddings' (what --feature-scale is for)
         with torch.no_grad(): rms = model.projector(F_tr[:200]).pow(2).mean().sqrt().item()
-        print(f"projected image tokens: rms {rms:.3f}; word embeddings: rms "
+        print(f"{'scene' if a.mode == 'words' else 'projected image'} tokens: rms {rms:.3f}; word embeddings: rms "
               f"{model.llm.get_input_embeddings().weight.pow(2).mean().sqrt().item():.3f}", flush=True)
     bare, prompt = a.question == "bare", None if a.question == "bare" else PROMPT
     if bare: types = ("color",)

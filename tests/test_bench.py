@@ -71,6 +71,8 @@ def test_diagnosis_splits_by_object_count_and_rejects_unknown_types(tmp_path):
         assert set(last) >= {"overall", "color", "one object", "2+ objects"} and not set(last) & (set(QTYPES) - {"color"})
     bad = subprocess.run(base + ["--types", "colour"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "unknown ['colour']" in bad.stderr
+    bad = subprocess.run(base + ["--mode", "words", "--align-steps", "5"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--align-steps needs a projector" in bad.stderr
 
 
 def test_object_words_spell_each_object_and_sum_its_embeddings():
