@@ -67,9 +67,14 @@ def conversation(scene: dict, qas: list[tuple[str, str]], mode: str, prompt: str
     return conv
 
 
+def unique_shapes(scene: dict) -> list[dict]:
+    "The objects whose shape no other object in the scene has: those a bare shape word names."
+    return [o for o in scene["objects"] if sum(x["shape"] == o["shape"] for x in scene["objects"]) == 1]
+
+
 def bare_qa(scene: dict, rng: random.Random) -> tuple[str, str] | None:
     "The simplest lookup: the bare shape word of an object whose shape is unique in the scene, answered with its colour."
-    objs = [o for o in scene["objects"] if sum(x["shape"] == o["shape"] for x in scene["objects"]) == 1]
+    objs = unique_shapes(scene)
     if not objs: return None   # every shape in the scene is shared: no bare question names one object
     o = rng.choice(objs)
     return o["shape"], o["color"]
@@ -106,8 +111,9 @@ def object_words(scs: list[dict], tok) -> torch.Tensor:
     for i, s in enumerate(scs):
         for o in s["objects"]:
             words = [o["size"], o["color"], o["shape"], *position_name(o["bbox"]).split()]
-            ids[i, o["cell"][0] * GRID + o["cell"][1], :len(words)] = torch.tensor(tok.convert_tokens_to_ids(["\u2581" + w for w in words]))
-    if (ids == tok.unk_token_id).any(): raise ValueError("an object word is not one token of the LLM's vocabulary")
+            w_ids = tok(" ".join(words), add_special_tokens=False).input_ids
+            if len(w_ids) != len(words): raise ValueError(f"{' '.join(words)!r}: each object word must be one token of the LLM's vocabulary")
+            ids[i, o["cell"][0] * GRID + o["cell"][1], :len(words)] = torch.tensor(w_ids)
     return ids
 
 
@@ -219,7 +225,7 @@ def main():
     groups = [{"params": list(model.llm.parameters()), "lr": a.lr}]
     if a.mode in ("image", "oracle"): groups.append({"params": list(model.projector.parameters()), "lr": a.projector_lr})
     opt = torch.optim.AdamW(groups, weight_decay=0.0)
-    pool = [i for i, sc in enumerate(train_sc) if not bare or bare_qa(sc, random.Random(0))]   # bare: scenes with a unique shape
+    pool = [i for i, sc in enumerate(train_sc) if not bare or unique_shapes(sc)]   # bare: scenes a shape word can ask about
     peaks, rng, log = [g["lr"] for g in opt.param_groups], random.Random(a.seed), []
     log.append({"step": 0, "seconds": 0.0, **evaluate()}); print(log[-1], flush=True)
     model.train(); t0 = time.perf_counter()
