@@ -166,6 +166,7 @@ def main():
     ap.add_argument("--question", choices=("full", "bare"), default="full",
                     help="bare: just a shape word that is unique in the scene, answered with that object's colour (no prompt)")
     ap.add_argument("--types", default=",".join(QTYPES), help="train and evaluate only these question types (comma-separated)")
+    ap.add_argument("--init", type=float, default=None, help="with --llm fresh: the init std (default: the config's initializer_range)")
     ap.add_argument("--out", default=None, help="results JSON (default bench/results/small_world_diagnosis_<mode>_<llm>.json)")
     a = ap.parse_args()
     types = tuple(a.types.split(","))
@@ -176,6 +177,7 @@ def main():
     if a.vision: parts["vision"] = a.vision
     if a.llm_dir: parts["llm"] = a.llm_dir
     model = LlavaModel.from_parts(parts["vision"], parts["llm"], "mlp2x_gelu")
+    if a.llm == "fresh" and a.init: model.llm.config.initializer_range = a.init
     if a.llm == "fresh": model.llm.apply(model.llm._init_weights)
     N, tok = model.num_image_tokens, model.tokenizer
     train_sc, test_sc = scenes("diag_train", a.train_scenes), scenes("diag_test", a.test_scenes)

@@ -11,6 +11,7 @@ import random
 import re
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -21,19 +22,20 @@ from transformers import (CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTextCon
 from .conversation import get_template
 from .tiny import llama_style_tokenizer
 from .core import IGNORE_INDEX, IMAGE_TOKEN, seed_everything
-from .masking import tokenize_conversation
+from .masking import Tokenized, tokenize_conversation, tokenize_prompt
 from .datagen import SHORT_ANSWER_PROMPT
 from .nanoworld import (COLOURS, GRID, IMAGE_SIZE, NUMBER_WORDS, POSITION_NAMES, POSITIONS, SHAPES, SIZES,
                                 object_phrase, position_phrase, render_scene, sample_scene, scene_id, scene_rng)
 
 # %% auto #0
-__all__ = ['PERTURBATIONS', 'CLIP_WORDS', 'CLIP_MEAN', 'CLIP_STD', 'ATTRIBUTE_WORDS', 'COUNT_PHRASES', 'NANO_DIR',
-           'object_caption', 'canonical_caption', 'perturb_scene', 'hard_negatives', 'clip_text_ids',
-           'make_image_processor', 'scene_pixels', 'clip_config', 'region_weights', 'perturb_object',
-           'clip_text_features', 'NanoClipLoss', 'vision_part', 'train_vision', 'clip_retrieval', 'tower_features',
-           'probe_datasets', 'linear_probe', 'probe_table', 'build_tokenizer', 'lm_corpus', 'lm_texts',
-           'encode_lm_item', 'llm_config', 'lm_loss', 'train_llm', 'lm_text_vqa', 'pretrain_backbones',
-           'check_backbones', 'nano_backbones', 'pretrain_stats']
+__all__ = ['PERTURBATIONS', 'CLIP_WORDS', 'CLIP_MEAN', 'CLIP_STD', 'ATTRIBUTE_WORDS', 'COUNT_PHRASES', 'N_SLOTS', 'NANO_DIR',
+           'BACKBONES_FORMAT', 'BACKBONES_MANIFEST', 'object_caption', 'canonical_caption', 'perturb_scene',
+           'hard_negatives', 'clip_text_ids', 'make_image_processor', 'scene_pixels', 'clip_config', 'region_weights',
+           'perturb_object', 'clip_text_features', 'NanoClipLoss', 'vision_part', 'train_vision', 'clip_retrieval',
+           'tower_features', 'probe_datasets', 'linear_probe', 'probe_table', 'build_tokenizer', 'scene_slots',
+           'lm_corpus', 'lm_texts', 'LMExample', 'encode_lm_item', 'llm_config', 'LMBatch', 'length_grouped_batches',
+           'scene_embeddings', 'lm_loss', 'train_llm', 'lm_scene_vqa', 'lm_text_vqa', 'pretrain_backbones',
+           'check_backbones', 'check_backbones_format', 'nano_backbones', 'pretrain_stats']
 
 # %% ../nbs/09_backbones.ipynb #d3cf8aa1
 def object_caption(o: dict) -> str:
@@ -110,7 +112,7 @@ def scene_pixels(scenes: list[dict]) -> torch.FloatTensor:
     return ((a - torch.tensor(CLIP_MEAN)) / torch.tensor(CLIP_STD)).permute(0, 3, 1, 2).contiguous()
 
 # %% ../nbs/09_backbones.ipynb #6f37eae1
-def clip_config(image_size: int = IMAGE_SIZE, patch_size: int = 8, hidden_size: int = 128, layers: int = 4,
+def clip_config(image_size: int = IMAGE_SIZE, patch_size: int = IMAGE_SIZE // GRID, hidden_size: int = 128, layers: int = 4,
                 text_hidden: int = 128, text_layers: int = 2, projection_dim: int = 128) -> CLIPConfig:
     "A small CLIPConfig for the small world."
     vc = CLIPVisionConfig(image_size=image_size, patch_size=patch_size, hidden_size=hidden_size, intermediate_size=4 * hidden_size,
@@ -236,11 +238,13 @@ def vision_part(clip: CLIPModel) -> CLIPVisionModel:
 def train_vision(out_dir=None, seed: int = 0, steps: int = 600, batch_size: int = 64, negatives: int = 2, lr: float = 1.5e-3,
                  warmup: int = 50, bf16: bool = True, max_minutes: float | None = None, log_every: int = 25,
                  phrase_negatives: int = 2, attribute_weight: float = 0.0, patch_weight: float = 0.0, retrieval_scenes: int = 200,
-                 verbose: bool = True,
+                 verbose: bool = True, position_std: float = 0.5,
                  **config) -> tuple[CLIPVisionModel, dict]:
     "Train a small CLIP on fresh small-world scenes; save the vision tower (+ processor) to `out_dir` if given."
     seed_everything(seed)
     clip = CLIPModel(clip_config(**config))
+    # position embeddings as large as a patch's pixels: at CLIP's 0.02 an object token forgets where it is
+    torch.nn.init.normal_(clip.vision_model.embeddings.position_embedding.weight, std=position_std)
     crit = NanoClipLoss(clip, phrase_negatives=phrase_negatives, attribute_weight=attribute_weight, patch_weight=patch_weight)
     opt = torch.optim.AdamW(crit.parameters(), lr=lr, weight_decay=0.05)
     rng, log, t0 = random.Random(f"clip/{seed}"), [], time.time()
@@ -339,133 +343,264 @@ def probe_table(tower, n_train: int = 2000, n_test: int = 1000, seed: int = 123,
 
 # %% ../nbs/09_backbones.ipynb #1fd11031
 def build_tokenizer(texts, vocab_size: int = 1024) -> PreTrainedTokenizerFast:
-    "The nano LLM's tokenizer: `llava_nb.tiny`'s Llama-style BPE (byte fallback, `<s>`, `</s>`, `<pad>`, `<image>`) learned on `texts`."
-    return llama_style_tokenizer(texts, vocab_size)
+    "The nano LLM's tokenizer: `llava_nb.tiny`'s Llama-style BPE learned on `texts`, punctuation split off words."
+    return llama_style_tokenizer(texts, vocab_size, split_punctuation=True)
 
 class _Specials:
     "Just the special tokens a template needs, before the real tokenizer exists."
     bos_token, eos_token = "<s>", "</s>"
 
-def lm_corpus(n_scenes: int = 6000, seed: int = 0) -> list[dict]:
-    "Small-world LM training items: `{'conversations': [...]}` (datagen records, scene described in words) or `{'text': caption}`."
-    from llava_nb.datagen import BRIEF_INSTRUCTIONS, make_instruct
+N_SLOTS = GRID * GRID  # scene tokens: one per grid cell, row-major, as the nano tower's 24 px patches
+
+def scene_slots(scene: dict) -> list[str]:
+    "Per grid cell (row-major) the words of the object in it, 'large red circle top left'; '' for an empty cell."
+    slots = [""] * N_SLOTS
+    for o in scene["objects"]:
+        r, c = o["cell"]
+        slots[r * GRID + c] = f"{o['size']} {o['color']} {o['shape']} {POSITIONS[r][c]}"
+    return slots
+
+def _in_words(conv: list[dict], desc: str) -> list[dict]:
+    "The conversation with its `<image>` replaced by a description of the scene in words."
+    conv = [dict(t) for t in conv]
+    conv[0]["value"] = conv[0]["value"].replace(IMAGE_TOKEN + "\n", desc + "\n").replace("\n" + IMAGE_TOKEN, "\n" + desc)
+    return conv
+
+def lm_corpus(n_scenes: int = 6000, seed: int = 0, slot_fraction: float = 0.8) -> list[dict]:
+    "Small-world LM items: chats (`conversations`, the scene as `slots` or in words) or bare captions (`text`)."
+    from llava_nb.datagen import BRIEF_INSTRUCTIONS, make_instruct, make_vqa_train
+    from llava_nb.eval import make_mc_eval, mc_prompt
     scenes = [sample_scene(scene_rng(seed, "lm", i), scene_id(i, "lm")) for i in range(n_scenes)]
+    records = make_instruct(scenes, seed=seed, mix={"conversation": 4, "detail": 1, "complex": 1})
+    vqa = [make_vqa_train(scenes, seed=seed + k, turns=6) for k in range(2)]  # retrieval practice: 2 x 6 short questions
+    mc = make_mc_eval(scenes, seed=seed)                   # lettered options, answered with the letter
     items = []
-    for s, rec in zip(scenes, make_instruct(scenes, seed=seed)):
+    for s, rec, short, short2, choice in zip(scenes, records, *vqa, mc):
         rng = random.Random(f"lm/{seed}/{s['id']}")
-        desc = canonical_caption(s) if rng.random() < 0.5 else s["captions"][1]   # both name every object and its place
+        slots = scene_slots(s)
         conv = [dict(t) for t in rec["conversations"]]
-        conv[0]["value"] = conv[0]["value"].replace(IMAGE_TOKEN + "\n", desc + "\n").replace("\n" + IMAGE_TOKEN, "\n" + desc)
         if rec["type"] == "conversation":   # LLaVA-1.5's short-answer prompt, as VQA evaluation asks
             for t in conv[::2]:
                 if rng.random() < 0.3: t["value"] += "\n" + SHORT_ANSWER_PROMPT
-        items.append({"conversations": conv})
-        items.append({"text": rng.choice(s["captions"]) + "\n"})
+        if rng.random() < slot_fraction: items.append({"conversations": conv, "slots": slots})
+        else: items.append({"conversations": _in_words(conv, canonical_caption(s) if rng.random() < 0.5 else s["captions"][1])})
+        for qa in (short, short2):   # VQA evaluation asks the bare question: the short-answer prompt only sometimes
+            turns = [dict(t, value=t["value"].replace("\n" + SHORT_ANSWER_PROMPT, "")) if rng.random() < 0.7 else t
+                     for t in qa["conversations"]]
+            items.append({"conversations": turns, "slots": slots})
+        head = f"{IMAGE_TOKEN}\n" if choice["modality"] == "image" else ""
+        mc_conv = [{"from": "human", "value": head + mc_prompt(choice)}, {"from": "gpt", "value": choice["answer"]}]
+        items.append({"conversations": mc_conv, **({"slots": slots} if head else {})})
+        caption = rng.choice(s["captions"])
+        if rng.random() < 0.5: items.append({"text": caption + "\n"})
+        else:   # LLaVA-Pretrain's shape (the `plain` template of stage 1): the scene, then its caption
+            plain = [{"from": "human", "value": IMAGE_TOKEN}, {"from": "gpt", "value": caption}]
+            items.append({"conversations": plain, "slots": slots, "template": "plain"})
         if rng.random() < 0.3:
-            items.append({"conversations": [{"from": "human", "value": f"{desc}\n{rng.choice(BRIEF_INSTRUCTIONS)}"},
-                                            {"from": "gpt", "value": rng.choice(s["captions"])}]})
+            brief = [{"from": "human", "value": f"{IMAGE_TOKEN}\n{rng.choice(BRIEF_INSTRUCTIONS)}"},
+                     {"from": "gpt", "value": rng.choice(s["captions"])}]
+            items.append({"conversations": brief, "slots": slots})
     return items
 
 def lm_texts(items: list[dict], tokenizer=None) -> list[str]:
-    "The raw text of LM items (chats rendered with `vicuna_v1`), e.g. to learn a tokenizer from."
-    tpl, tok = get_template("vicuna_v1"), tokenizer or _Specials()
-    return [tpl.render(it["conversations"], tok).text if "conversations" in it else it["text"] for it in items]
+    "The raw text of LM items (chats rendered with `vicuna_v1`, `<image>` left out), e.g. to learn a tokenizer from."
+    tok = tokenizer or _Specials()
+    render = lambda it: get_template(it.get("template", "vicuna_v1")).render(it["conversations"], tok).text
+    texts = [render(it) if "conversations" in it else it["text"] for it in items]
+    return [t.replace(IMAGE_TOKEN, " ".join(it.get("slots", ()))) for t, it in zip(texts, items)]
 
-def encode_lm_item(item: dict, tokenizer) -> tuple[list[int], list[int]]:
-    "`(input_ids, labels)`: chats train only the answers (+ `</s>`), as stage 2 will; captions train every token."
+class LMExample(NamedTuple):
+    input_ids: list[int]
+    labels: list[int]
+    slots: list[list[int]] | None   # per grid cell the token ids of its words (None: no scene tokens)
+
+def encode_lm_item(item: dict, tokenizer, prompt: bool = False) -> LMExample:
+    "Chats train only the answers (+ `</s>`), as stage 2 will, their `<image>` one token per cell; captions train every token."
     if "conversations" in item:
-        t = tokenize_conversation(item["conversations"], tokenizer, "vicuna_v1")
-        return t.input_ids, t.labels
+        template = item.get("template", "vicuna_v1")
+        if prompt:   # a chat ending with the human's turn: the prompt to generate the answer from
+            ids = tokenize_prompt(item["conversations"], tokenizer, template, num_image_tokens=N_SLOTS)
+            t = Tokenized(ids, [IGNORE_INDEX] * len(ids), 1)
+        else: t = tokenize_conversation(item["conversations"], tokenizer, template, num_image_tokens=N_SLOTS)
+        if "slots" not in item: return LMExample(t.input_ids, t.labels, None)
+        slots = [tokenizer(w, add_special_tokens=False).input_ids if w else [] for w in item["slots"]]
+        return LMExample(t.input_ids, t.labels, slots)
     ids = tokenizer(item["text"]).input_ids + [tokenizer.eos_token_id]
-    return ids, [IGNORE_INDEX] + ids[1:]
+    return LMExample(ids, [IGNORE_INDEX] + ids[1:], None)
 
 # %% ../nbs/09_backbones.ipynb #91c68159
-def llm_config(tokenizer, hidden_size: int = 256, layers: int = 4, intermediate_size: int = 512, heads: int = 4) -> LlamaConfig:
-    "A nano Llama sized to `tokenizer`."
-    return LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=intermediate_size, num_hidden_layers=layers,
-                       num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=1024, tie_word_embeddings=False,
-                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+def llm_config(tokenizer, hidden_size: int = 256, layers: int = 4, intermediate_size: int = 512, heads: int = 4,
+               init_std: float | None = None) -> LlamaConfig:
+    "A nano Llama sized to `tokenizer`, its weights drawn with std `init_std` (default `1/sqrt(hidden_size)`, see above)."
+    return LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=intermediate_size,
+                       num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
+                       max_position_embeddings=1024, tie_word_embeddings=False,
+                       initializer_range=init_std or hidden_size ** -0.5, bos_token_id=tokenizer.bos_token_id,
+                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
 
-def _lm_batch(seqs: list[tuple[list[int], list[int]]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    "Right-padded `(input_ids, labels)` tensors from `(ids, labels)` pairs."
-    T = max(len(ids) for ids, _ in seqs)
-    x, y = torch.full((len(seqs), T), pad_id), torch.full((len(seqs), T), IGNORE_INDEX)
-    for j, (ids, lab) in enumerate(seqs): x[j, :len(ids)] = torch.tensor(ids); y[j, :len(lab)] = torch.tensor(lab)
-    return x, y
+class LMBatch(NamedTuple):
+    input_ids: torch.Tensor   # (B, T)
+    labels: torch.Tensor      # (B, T)
+    slots: torch.Tensor       # (B, N_SLOTS, K) word ids per scene token, -1 padded (all -1: no scene in that row)
+
+def _lm_batch(examples: list[LMExample], pad_id: int) -> LMBatch:
+    "Right-padded tensors from `LMExample`s."
+    T = max(len(e.input_ids) for e in examples)
+    K = max([len(w) for e in examples for w in (e.slots or ())] + [1])
+    x, y = torch.full((len(examples), T), pad_id), torch.full((len(examples), T), IGNORE_INDEX)
+    s = torch.full((len(examples), N_SLOTS, K), -1)
+    for j, e in enumerate(examples):
+        x[j, :len(e.input_ids)] = torch.tensor(e.input_ids)
+        y[j, :len(e.labels)] = torch.tensor(e.labels)
+        for c, w in enumerate(e.slots or ()):
+            if w: s[j, c, :len(w)] = torch.tensor(w)
+    return LMBatch(x, y, s)
+
+def length_grouped_batches(examples: list, batch_size: int, seed: int = 0, window: int = 64) -> list[list]:
+    "Batches of examples of similar length (sorted within windows of `window` batches), in a shuffled order."
+    batches = []
+    for i in range(0, len(examples), batch_size * window):
+        chunk = sorted(examples[i:i + batch_size * window], key=lambda e: len(e.input_ids))
+        batches += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
+    random.Random(seed).shuffle(batches)
+    return batches
+
+def scene_embeddings(lm, batch: LMBatch, image_token_id: int, noise: float = 0.0) -> torch.Tensor:
+    "Input embeddings `(B, T, D)`; each scene token is the sum of its words' embeddings (+ `noise` × their rms)."
+    emb_layer = lm.get_input_embeddings()
+    is_img = batch.input_ids == image_token_id                                    # (B, T)
+    emb = emb_layer(batch.input_ids.masked_fill(is_img, 0))                      # (B, T, D)
+    if not is_img.any(): return emb
+    slots = batch.slots[is_img.any(1)]                                           # (n_scenes, N_SLOTS, K)
+    bag = (emb_layer(slots.clamp(min=0)) * (slots >= 0).unsqueeze(-1)).sum(-2)   # (n_scenes, N_SLOTS, D)
+    if noise: bag = bag + noise * bag.detach().pow(2).mean().sqrt() * torch.randn_like(bag)
+    emb = emb.clone()
+    emb[is_img] = bag.reshape(-1, emb.shape[-1]).to(emb.dtype)
+    return emb
+
+def _lm_forward(lm, batch: LMBatch, tokenizer, noise: float = 0.0, labels: bool = True):
+    emb = scene_embeddings(lm, batch, tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), noise)
+    mask = (batch.input_ids != tokenizer.pad_token_id).long()
+    return lm(inputs_embeds=emb, attention_mask=mask, labels=batch.labels if labels else None)
 
 @torch.no_grad()
-def lm_loss(lm, seqs: list[tuple[list[int], list[int]]], pad_id: int, batch_size: int = 50) -> float:
-    "Mean next-token loss (nats per trained token) of `lm` on `(ids, labels)` pairs."
-    lm.eval(); tot = n = 0
-    for i in range(0, len(seqs), batch_size):
-        x, labels = _lm_batch(seqs[i:i + batch_size], pad_id)
-        k = (labels[:, 1:] != IGNORE_INDEX).sum().item()
-        tot += lm(input_ids=x, attention_mask=(x != pad_id).long(), labels=labels).loss.item() * k; n += k
+def lm_loss(lm, examples: list[LMExample], tokenizer, batch_size: int = 50) -> float:
+    "Mean next-token loss (nats per trained token) of `lm` on `examples`."
+    lm.eval()
+    tot = n = 0
+    for i in range(0, len(examples), batch_size):
+        b = _lm_batch(examples[i:i + batch_size], tokenizer.pad_token_id)
+        k = (b.labels[:, 1:] != IGNORE_INDEX).sum().item()
+        tot += _lm_forward(lm, b, tokenizer).loss.item() * k
+        n += k
     return tot / n
 
-def train_llm(out_dir=None, seed: int = 0, n_scenes: int = 6000, steps: int = 600, batch_size: int = 16, lr: float = 3e-3,
-              warmup: int = 30, vocab_size: int = 1024, bf16: bool = True, max_minutes: float | None = None, log_every: int = 25,
-              eval_scenes: int = 50, verbose: bool = True, **config):
-    "Train the nano chat LLM (and its tokenizer) on small-world text; save both to `out_dir` if given. Returns (lm, tokenizer, stats)."
+def train_llm(out_dir=None, seed: int = 0, n_scenes: int = 10_000, steps: int = 3000, batch_size: int = 32,
+              lr: float = 1e-3, warmup: int = 30, vocab_size: int = 1024, bf16: bool = True, max_minutes: float | None = 50,
+              noise: float = 0.3, log_every: int = 25, eval_every: int = 500, eval_scenes: int = 200, save_every: int = 0,
+              verbose: bool = True, **config):
+    "Train the nano chat LLM (and its tokenizer) on small-world text; save both to `out_dir`. Returns (lm, tokenizer, stats)."
     seed_everything(seed)
     t0 = time.time()
     items = lm_corpus(n_scenes, seed)
     tok = build_tokenizer(lm_texts(items), vocab_size)
-    seqs = [encode_lm_item(it, tok) for it in items]
-    order = list(range(len(seqs))); random.Random(seed).shuffle(order)
-    n_held = min(300, len(seqs) // 10)
-    held, train = [seqs[i] for i in order[:n_held]], [seqs[i] for i in order[n_held:]]
+    examples = [encode_lm_item(it, tok) for it in items]
+    random.Random(seed).shuffle(examples)
+    n_held = min(300, len(examples) // 10)
+    held, train = examples[:n_held], examples[n_held:]
     lm = LlamaForCausalLM(llm_config(tok, **config))
     opt = torch.optim.AdamW(lm.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
-    log, t1 = [], time.time()
+    log, evals, t1 = [], [], time.time()
     lm.train()
+    batches = length_grouped_batches(train, batch_size, seed)
     for step in range(steps):
         progress = _progress(step, steps, t1, max_minutes)
         if progress >= 1: break
-        j = step * batch_size % max(1, len(train) - batch_size)
-        x, labels = _lm_batch(train[j:j + batch_size], tok.pad_token_id)
+        batch = _lm_batch(batches[step % len(batches)], tok.pad_token_id)
         for g in opt.param_groups: g["lr"] = _lr_at(step, progress, lr, warmup)
-        with _autocast(bf16): loss = lm(input_ids=x, attention_mask=(x != tok.pad_token_id).long(), labels=labels).loss
-        opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0); opt.step()
-        if step % log_every == 0 or step == steps - 1:
+        with _autocast(bf16): loss = _lm_forward(lm, batch, tok, noise).loss
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
+        opt.step()
+        if step % log_every == 0:
             log.append({"step": step, "time": round(time.time() - t1, 1), "loss": round(loss.item(), 4)})
             if verbose: print(" ".join(f"{k} {v}" for k, v in log[-1].items()), flush=True)
+        if eval_every and step and step % eval_every == 0:
+            evals.append({"step": step, "time": round(time.time() - t1, 1), **lm_scene_vqa(lm, tok, eval_scenes, seed + 1)})
+            if verbose: print(evals[-1], flush=True)
+        if out_dir is not None and save_every and step and step % save_every == 0:   # a killed run keeps its last save
+            lm.save_pretrained(out_dir)
+            tok.save_pretrained(out_dir)
     lm.eval()
     done = step + 1 if progress < 1 else step
-    stats = {"steps": done, "seconds": round(time.time() - t0, 1), "log": log, "items": len(items),
-             "train_tokens_seen": sum(len(ids) for ids, _ in train[:done * batch_size]), "heldout_loss": round(lm_loss(lm, held, tok.pad_token_id), 4),
-             "params": sum(p.numel() for p in lm.parameters()), "text_vqa": lm_text_vqa(lm, tok, eval_scenes, seed=seed + 1)}
-    if out_dir is not None: lm.save_pretrained(out_dir); tok.save_pretrained(out_dir)
+    evals.append({"step": done, "time": round(time.time() - t1, 1), **lm_scene_vqa(lm, tok, eval_scenes, seed + 1)})
+    stats = {"steps": done, "seconds": round(time.time() - t0, 1), "log": log, "scene_vqa_log": evals, "items": len(items),
+             "heldout_loss": round(lm_loss(lm, held, tok), 4), "params": sum(p.numel() for p in lm.parameters()),
+             "init_std": lm.config.initializer_range, "scene_vqa": evals[-1],
+             "text_vqa": lm_text_vqa(lm, tok, min(eval_scenes, 50), seed=seed + 1)}
+    if out_dir is not None:
+        lm.save_pretrained(out_dir)
+        tok.save_pretrained(out_dir)
     return lm, tok, stats
+
+def _scene_of(q: dict, by_id: dict) -> dict: return by_id[q["id"].rsplit("_q", 1)[0]]
+
+@torch.no_grad()
+def lm_scene_vqa(lm, tokenizer, n_scenes: int = 200, seed: int = 1) -> dict:
+    "Teacher-forced exact match on held-out VQA with the scene as tokens (a perfect projector), by type and object count."
+    from llava_nb.datagen import make_vqa_eval
+    scenes = [sample_scene(scene_rng(seed, "lm_eval", i), scene_id(i, "lm_eval")) for i in range(n_scenes)]
+    by_id = {s["id"]: s for s in scenes}
+    questions = make_vqa_eval(scenes, seed=seed)
+    examples = [encode_lm_item({"conversations": [{"from": "human", "value": f"{IMAGE_TOKEN}\n{q['question']}"},
+                                                  {"from": "gpt", "value": q["answer"]}],
+                                "slots": scene_slots(_scene_of(q, by_id))}, tokenizer) for q in questions]
+    was_training, hits = lm.training, {}
+    lm.eval()
+    for i in range(0, len(examples), 100):
+        b = _lm_batch(examples[i:i + 100], tokenizer.pad_token_id)
+        with _autocast(True): pred = _lm_forward(lm, b, tokenizer, labels=False).logits[:, :-1].argmax(-1)  # (B, T-1)
+        ok = ((pred == b.labels[:, 1:]) | (b.labels[:, 1:] == IGNORE_INDEX)).all(1)
+        for q, hit in zip(questions[i:i + 100], ok.tolist()):
+            hits.setdefault(q["type"], []).append(hit)
+            hits.setdefault("one object" if len(_scene_of(q, by_id)["objects"]) == 1 else "2+ objects", []).append(hit)
+    lm.train(was_training)
+    every = [h for k, v in hits.items() if k not in ("one object", "2+ objects") for h in v]
+    return {"overall": round(sum(every) / len(every), 3), **{k: round(sum(v) / len(v), 3) for k, v in sorted(hits.items())}}
 
 @torch.no_grad()
 def lm_text_vqa(lm, tokenizer, n_scenes: int = 50, seed: int = 0, per_scene: int = 3) -> dict:
-    "Exact-match accuracy of greedy answers to held-out VQA questions when the scene is *described in words* (overall and per type)."
+    "Exact-match accuracy of greedy answers to held-out VQA questions when the scene is *described in words*."
     from llava_nb.datagen import make_vqa_eval
     scenes = [sample_scene(scene_rng(seed, "lm_eval", i), scene_id(i, "lm_eval")) for i in range(n_scenes)]
     by_id, tpl, hits = {s["id"]: s for s in scenes}, get_template("vicuna_v1"), {}
     lm.eval()
     for q in make_vqa_eval(scenes, seed=seed, per_scene=per_scene):
-        s = by_id[q["id"].rsplit("_q", 1)[0]]
-        conv = [{"from": "human", "value": f"{canonical_caption(s)}\n{q['question']}\n{SHORT_ANSWER_PROMPT}"}]
+        conv = [{"from": "human", "value": f"{canonical_caption(_scene_of(q, by_id))}\n{q['question']}\n{SHORT_ANSWER_PROMPT}"}]
         ids = torch.tensor([tpl.encode_prompt(conv, tokenizer)])
-        out = lm.generate(ids, max_new_tokens=8, do_sample=False, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        out = lm.generate(ids, max_new_tokens=8, do_sample=False, eos_token_id=tokenizer.eos_token_id,
+                          pad_token_id=tokenizer.pad_token_id)
         ans = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip().rstrip(".").lower()
         hits.setdefault(q["type"], []).append(ans == q["answer"].lower())
     res = {k: round(sum(v) / len(v), 3) for k, v in sorted(hits.items())}
     return {"overall": round(sum(sum(v) for v in hits.values()) / sum(len(v) for v in hits.values()), 3), **res}
 
 # %% ../nbs/09_backbones.ipynb #93f52f80
-def pretrain_backbones(out_dir, seed: int = 0, vision_steps: int = 600, llm_steps: int = 600, vision_minutes: float | None = 15,
-                       llm_minutes: float | None = 8, threads: int | None = None, probes: bool = True, verbose: bool = True) -> dict:
+def pretrain_backbones(out_dir, seed: int = 0, vision_steps: int = 600, llm_steps: int = 3000,
+                       vision_minutes: float | None = 15, llm_minutes: float | None = 50, threads: int | None = None,
+                       probes: bool = True, verbose: bool = True) -> dict:
     "Train the nano vision tower and chat LLM into `out_dir/vision` and `out_dir/llm`; returns the stats also saved as JSON."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     if threads: torch.set_num_threads(threads)
     tower, vstats = train_vision(out / "vision", seed=seed, steps=vision_steps, max_minutes=vision_minutes, verbose=verbose)
     if probes: vstats["probes"] = probe_table(tower)
-    _, _, lstats = train_llm(out / "llm", seed=seed, steps=llm_steps, max_minutes=llm_minutes, verbose=verbose)
+    _, _, lstats = train_llm(out / "llm", seed=seed, steps=llm_steps, max_minutes=llm_minutes, verbose=verbose,
+                             eval_every=300, save_every=300)
     stats = {"seed": seed, "vision": vstats, "llm": lstats}
     (out / "pretrain_stats.json").write_text(json.dumps(stats, indent=1))
+    manifest = {"format": BACKBONES_FORMAT, "seed": seed, "vision_steps": vstats["steps"], "llm_steps": lstats["steps"]}
+    (out / BACKBONES_MANIFEST).write_text(json.dumps(manifest, indent=1))
     return {"vision": str(out / "vision"), "llm": str(out / "llm"), "stats": stats}
 
 # %% ../nbs/09_backbones.ipynb #70bc108f
@@ -492,11 +627,34 @@ def check_backbones(vision_dir, llm_dir) -> None:
         missing = [f for f in need if not (p / f).exists()]
         if missing: raise FileNotFoundError(f"{kind} backbone directory {p} has no {', '.join(missing)}")
 
+BACKBONES_FORMAT = 2   # 2: 72 px scenes, 24 px patches (a token per cell), LLM pretrained on scene tokens, init 1/sqrt(d)
+BACKBONES_MANIFEST = "backbones.json"
+
+def _describe_tower(vision_dir) -> str:
+    c = json.loads((Path(vision_dir) / "config.json").read_text())
+    n = (c.get("image_size", 0) // max(c.get("patch_size", 1), 1)) ** 2
+    return f"a {c.get('image_size')} px tower with {c.get('patch_size')} px patches, {n} tokens per image"
+
+def check_backbones_format(root) -> dict:
+    "The manifest of the pretrained backbones in `root`; a clear error if they are of another format than this llava_nb's."
+    root = Path(root)
+    f = root / BACKBONES_MANIFEST
+    if f.is_file(): found = json.loads(f.read_text())
+    elif (root / "pretrain_stats.json").is_file(): found = {"format": 1}   # pretrained before manifests existed
+    else: return {}                                                        # hand-made parts (e.g. tiny test models)
+    if found.get("format") != BACKBONES_FORMAT:
+        raise ValueError(f"{root} holds nano backbones of format {found.get('format')} ({_describe_tower(root / 'vision')}); "
+                         f"this llava_nb needs format {BACKBONES_FORMAT} (72 px scenes, 24 px patches: a token per cell), "
+                         f"like the shipped {NANO_DIR}: use those, or make new ones with "
+                         "`llava-nb pretrain-backbones --out DIR`")
+    return found
+
 def nano_backbones(root=None) -> dict:
     "`{'vision': dir, 'llm': dir}` of the shipped (or `root`'s) nano backbones, checked."
     root = Path(root) if root is not None else NANO_DIR
     parts = {"vision": str(root / "vision"), "llm": str(root / "llm")}
     check_backbones(parts["vision"], parts["llm"])
+    check_backbones_format(root)
     return parts
 
 def pretrain_stats(root=None) -> dict:

@@ -505,7 +505,7 @@ def repo_root(start=None) -> Path | None:
     return next((p for p in (here, *here.parents) if (p / "settings.ini").is_file()), None)
 
 def demo_checkpoint(start=None, tiny_dir=None, say=print) -> Path:
-    "`$LLAVA_NB_CHAT_CHECKPOINT`, else the quickstart's trained stage-2 checkpoint, else a tiny random one written to `tiny_dir`."
+    "`$LLAVA_NB_CHAT_CHECKPOINT`, else the quickstart's (or the shipped) trained checkpoint, else a tiny random one in `tiny_dir`."
     env = os.environ.get("LLAVA_NB_CHAT_CHECKPOINT")
     if env: say(f"chatting with {env} ($LLAVA_NB_CHAT_CHECKPOINT)"); return Path(env)
     root = repo_root(start)
@@ -513,7 +513,7 @@ def demo_checkpoint(start=None, tiny_dir=None, say=print) -> Path:
         run, found = root / "runs" / "quickstart", []
         try: found.append(Path(json.loads((run / "summary.json").read_text())["checkpoint"]))
         except (OSError, ValueError, KeyError, TypeError): pass
-        found.append(run / "stage2" / "final")
+        found += [run / "stage2" / "final", root / "data" / "nano" / "llava"]   # ... else the shipped trained one
         for c in found:
             c = c if c.is_absolute() else root / c
             if (c / "config.json").is_file(): say(f"chatting with the trained small-world model {c}"); return c

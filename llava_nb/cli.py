@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True)
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--vision-minutes", type=float, default=15, help="wall-clock cap for the vision tower")
-    b.add_argument("--llm-minutes", type=float, default=8, help="wall-clock cap for the LLM")
+    b.add_argument("--llm-minutes", type=float, default=50, help="wall-clock cap for the LLM (3,000 steps at most)")
     b.set_defaults(func=cmd_pretrain_backbones)
 
     from llava_nb.train import add_train_parser

@@ -31,8 +31,8 @@ __all__ = ['MC_PROMPT', 'JUDGE_SYSTEM', 'LETTERS', 'MODALITIES', 'answer_batch',
            'match_mentions', 'description_scores', 'value_category', 'find_value', 'lead_value', 'resolve_question',
            'resolve_reasoning', 'check_claims', 'Scores', 'Judgement', 'Judge', 'SymbolicJudge', 'relative_scores',
            'judge_messages', 'parse_judge_scores', 'OpenAIJudge', 'make_bench', 'judge_bench', 'make_mc_eval',
-           'mc_prompt', 'extract_letter', 'mc_scores', 'evaluate', 'report_markdown', 'save_report', 'Oracle',
-           'oracle_table']
+           'mc_prompt', 'make_mc_train', 'extract_letter', 'mc_scores', 'accuracy_by_objects', 'evaluate',
+           'report_markdown', 'save_report', 'Oracle', 'oracle_table']
 
 # %% ../nbs/11_eval.ipynb #4baab129
 MC_PROMPT = "Answer with the option's letter from the given choices directly."
@@ -498,6 +498,15 @@ def mc_prompt(item: dict) -> str:
     ctx = f"Context: {item['context']}\n" if item.get("context") else ""
     return ctx + item["question"] + "\n" + "\n".join(f"{L}. {c}" for L, c in zip(LETTERS, item["choices"])) + "\n" + MC_PROMPT
 
+def make_mc_train(scenes: list[dict], seed: int = 0) -> list[dict]:
+    "LLaVA-1.5-style multiple-choice training records (as its A-OKVQA part): one per scene, answered with the letter."
+    out = []
+    for it in make_mc_eval(scenes, seed=seed):
+        head = f"{IMAGE_TOKEN}\n" if it["image"] else ""
+        conv = [{"from": "human", "value": head + mc_prompt(it)}, {"from": "gpt", "value": it["answer"]}]
+        out.append({"id": it["id"], **({"image": it["image"]} if it["image"] else {}), "conversations": conv, "type": "mc"})
+    return out
+
 # %% ../nbs/11_eval.ipynb #d11cb83e
 def extract_letter(text: str, choices: list[str]) -> str | None:
     "The option letter a free-text reply picks, or None."
@@ -558,6 +567,14 @@ def _pool_descriptions(rows: list[dict]) -> dict:
             "position_accuracy": sum(r["positions_right"] for r in rows) / stated if stated else 0.0,
             "count_accuracy": sum(counted) / len(rows) if rows else 0.0}
 
+def accuracy_by_objects(scored: list[dict], scenes: list[dict]) -> dict:
+    "Accuracy on one-object scenes (reading an object) and on 2+-object scenes (also picking the one the question names)."
+    n_objects = {s["image"]: len(s["objects"]) for s in scenes}
+    hits = defaultdict(list)
+    for r in scored:
+        if r.get("image") in n_objects: hits["one object" if n_objects[r["image"]] == 1 else "2+ objects"].append(r["correct"])
+    return {k: sum(hits[k]) / len(hits[k]) for k in ("one object", "2+ objects") if hits[k]}
+
 def evaluate(model, eval_dir_or_records, *, scenes=None, image_folder=None, train_records=None, seed: int = 0, per_scene: int = 3,
              n_bench: int = 30, n_mc: int = 90, judge: Judge | None = None, batch_size: int = 64, max_new_tokens: int = 16,
              long_tokens: int = 160, blind_baseline: bool = True, out_dir=None, progress: bool = True, autocast_dtype=None) -> dict:
@@ -578,6 +595,7 @@ def evaluate(model, eval_dir_or_records, *, scenes=None, image_folder=None, trai
            "baselines": {k: {"accuracy": c["accuracy"], "by_type": c["by_type"]} for k, c in columns.items() if k != "model"},
            "table": results_table(columns)}
     saved = {"vqa": [{**r, "prediction": p, "correct": exact_match(p, r["answer"])} for r, p in zip(records, preds)]}
+    if scenes: res["by_objects"] = accuracy_by_objects(saved["vqa"], scenes)
     res["examples"] = saved["vqa"][:6]
     if scenes and n_bench:
         bench = make_bench(scenes[:n_bench], seed)

@@ -17,13 +17,14 @@ import torch
 from .backbones import NANO_DIR, nano_backbones
 from .core import default_device, seed_everything
 from .datagen import SymbolicTeacher, make_instruct, make_pretrain, make_vqa_eval, make_vqa_train
+from .eval import make_mc_train
 from .model import LlavaModel
-from .nanoworld import load_world, make_world
+from .nanoworld import IMAGE_SIZE, load_world, make_world
 from .train import TrainResult, atomic_write, nano_stage1, nano_stage2, train
 
 # %% auto #0
 __all__ = ['ABLATIONS', 'default_backbones', 'backbone_dirs', 'QuickstartConfig', 'make_data', 'run_stages', 'show_examples',
-           'quickstart', 'ablations', 'ablation_table', 'plot_ablations']
+           'quickstart', 'ship_checkpoint', 'ablations', 'ablation_table', 'plot_ablations']
 
 # %% ../nbs/15_quickstart.ipynb #fd229581
 def default_backbones() -> Path:
@@ -41,15 +42,14 @@ class QuickstartConfig:
     n_train: int = 3000                # training scenes (images)
     n_test: int = 200                  # held-out scenes for evaluation
     instruct_per_scene: int = 3        # instruction records per training scene
-    # instruction kinds: conversation-heavy, because short answers are what teaches the nano LLM to look
-    # (2:1:1 with 2 records per scene reached VQA 0.353, no better than without the image; 4:1:1 with 3, 0.458)
+    # instruction kinds: conversation-heavy (short answers), with descriptions and reasoning as in LLaVA-Instruct
     mix: dict | None = field(default_factory=lambda: {"conversation": 4, "detail": 1, "complex": 1})
-    # + LLaVA-1.5's short-answer records (`make_vqa_train`), one per training scene with this many questions; off by default:
-    # 6 turns gave the same VQA (0.458; position 0.27 -> 0.47, size 0.76 -> 0.55) in 13 minutes instead of 8.5
+    # + LLaVA-1.5's short-answer records (`make_vqa_train`), one per training scene with this many questions (0: none)
     vqa_turns: int = 0
+    mc_train: bool = True              # + one LLaVA-1.5-style multiple-choice record per scene, answered with the letter
     vqa_per_scene: int = 3             # held-out short-answer questions per test scene
     stage1_epochs: float = 3.0
-    stage2_epochs: float = 3.0
+    stage2_epochs: float = 2.0             # ~750 steps: the whole run stays under 10 minutes on 2 CPU cores
     stage1_lr: float = 5e-3            # the nano projector learns faster than LLaVA-1.5's 1e-3 allows in a few hundred steps
     stage2_lr: float = 1e-3            # a 3M-parameter LLM tolerates (and needs) a larger lr than a 7B one
     projector_lr: float = 2e-3
@@ -68,7 +68,9 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     "Worlds and the three JSON files under `out/data`; returns their paths."
     out = Path(out) / "data"
     stamp = out / "settings.json"
-    want = {k: getattr(cfg, k) for k in ("n_train", "n_test", "instruct_per_scene", "mix", "vqa_turns", "vqa_per_scene", "seed")}
+    keys = ("n_train", "n_test", "instruct_per_scene", "mix", "vqa_turns", "mc_train", "vqa_per_scene", "seed")
+    want = {k: getattr(cfg, k) for k in keys}
+    want["image_size"] = IMAGE_SIZE   # images of another size on disk are not reused
     paths = dict(train_world=out / "train", test_world=out / "test", pretrain=out / "pretrain.json",
                  instruct=out / "instruct.json", vqa=out / "vqa_eval.json")
     if stamp.is_file() and json.loads(stamp.read_text()) == want and all(p.exists() for p in paths.values()):
@@ -79,6 +81,7 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     _write_json(paths["pretrain"], make_pretrain(train_scenes, seed=cfg.seed))
     instruct = make_instruct(train_scenes, SymbolicTeacher(seed=cfg.seed), mix=cfg.mix, seed=cfg.seed, per_scene=cfg.instruct_per_scene)
     if cfg.vqa_turns: instruct += make_vqa_train(train_scenes, seed=cfg.seed, turns=cfg.vqa_turns)  # LLaVA-1.5's mix: + short answers
+    if cfg.mc_train: instruct += make_mc_train(train_scenes, seed=cfg.seed)   # ... and lettered multiple choice
     _write_json(paths["instruct"], instruct)
     _write_json(paths["vqa"], make_vqa_eval(test_scenes, seed=cfg.seed, per_scene=cfg.vqa_per_scene))
     atomic_write(stamp, json.dumps(want))
@@ -148,6 +151,14 @@ def quickstart(out, cfg: QuickstartConfig | None = None, backbones=None, say=pri
     atomic_write(out / "summary.json", json.dumps(summary, indent=2, default=str))
     say(f"done in {summary['wall_seconds']:.0f}s: VQA accuracy {metrics['vqa_accuracy']:.3f}; summary in {out / 'summary.json'}")
     return summary
+
+# %% ../nbs/15_quickstart.ipynb #5b1f0a11
+def ship_checkpoint(checkpoint, out=None) -> Path:
+    "A self-contained bf16 copy of a trained checkpoint (its tower and LLM inside), as `data/nano/llava` ships the quickstart's."
+    model = LlavaModel.from_pretrained(checkpoint).to(torch.bfloat16)
+    out = Path(out) if out is not None else Path(NANO_DIR) / "llava"
+    model.save_pretrained(out, stage=2, save_llm=True, save_vision_tower=True)
+    return out
 
 # %% ../nbs/15_quickstart.ipynb #d48221eb
 ABLATIONS = {"full recipe": {}, "no stage 1": {"skip_stage1": True},

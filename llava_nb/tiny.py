@@ -52,10 +52,12 @@ def _bpe_vocab(tok: Tokenizer) -> tuple[dict, list]:
     merges = [tuple(x) if isinstance(x, list) else tuple(x.split(" ")) for x in m["merges"]]
     return dict(m["vocab"]), merges
 
-def llama_style_tokenizer(texts, vocab_size: int) -> PreTrainedTokenizerFast:
+def llama_style_tokenizer(texts, vocab_size: int, split_punctuation: bool = False) -> PreTrainedTokenizerFast:
     "A Llama-style BPE tokenizer learned on `texts`: `▁` spaces, byte fallback, `<s>` prepended, `</s>`, `<pad>`, `<image>`."
     base = Tokenizer(models.BPE())
     base.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    if split_punctuation:  # 'triangle?' is then '▁triangle' '?': a word is the same token wherever it stands
+        base.pre_tokenizer = pre_tokenizers.Sequence([base.pre_tokenizer, pre_tokenizers.Punctuation()])
     base.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=_LLAMA_SPECIALS, show_progress=False))
     vocab, merges = _bpe_vocab(base)
     for i in range(256): vocab.setdefault(f"<0x{i:02X}>", len(vocab))

@@ -10,7 +10,7 @@ import torch
 
 from llava_nb.backbones import (CLIP_MEAN, canonical_caption, check_backbones, hard_negatives, make_image_processor,
                                 nano_backbones, perturb_scene, scene_pixels)
-from llava_nb.nanoworld import (COLOUR_RGB, COLOURS, GRID, POSITIONS, RELATIONS, SHAPES, SIZES, cell_of, context_text,
+from llava_nb.nanoworld import (COLOUR_RGB, COLOURS, GRID, IMAGE_SIZE, POSITIONS, RELATIONS, SHAPES, SIZES, cell_of, context_text,
                                 load_world, make_scene, make_world, position_name, relation, relations, render_scene,
                                 sample_scene, scene_rng, size_name)
 
@@ -38,7 +38,7 @@ def test_scene_record_format(tmp_path):
     s = make_world(tmp_path, 1, seed=0)[0]
     assert set(s) == {"id", "image", "width", "height", "captions", "objects"}
     assert s["image"] == f"images/{s['id']}.png" and (tmp_path / s["image"]).exists()
-    assert s["width"] == s["height"] == 64
+    assert s["width"] == s["height"] == IMAGE_SIZE
     assert len(s["captions"]) == 5 and len(set(s["captions"])) == 5
     for o in s["objects"]:
         assert set(o) == {"shape", "color", "size", "bbox", "cell"}
@@ -90,10 +90,10 @@ def test_unplaceable_scenes_fail_clearly():
 def test_render_matches_record():
     s = make_scene([{"shape": sh, "color": COLOURS[i], "size": "large", "cell": [i // 3, i % 3]} for i, sh in enumerate(SHAPES)], "nw_1", rng=1)
     im = render_scene(s)
-    assert im.size == (64, 64)
+    assert im.size == (IMAGE_SIZE, IMAGE_SIZE)
     for o in s["objects"]:
         x1, y1, x2, y2 = o["bbox"]
-        assert im.getpixel((int((x1 + x2) / 2 * 64), int((y1 + y2) / 2 * 64))) == COLOUR_RGB[o["color"]]
+        assert im.getpixel((int((x1 + x2) / 2 * IMAGE_SIZE), int((y1 + y2) / 2 * IMAGE_SIZE))) == COLOUR_RGB[o["color"]]
 
 
 def test_canonical_caption_and_hard_negatives():
@@ -119,9 +119,9 @@ def test_shipped_backbones_load_into_llava():
     from llava_nb.model import LlavaModel
     parts = nano_backbones(NANO)
     m = LlavaModel.from_parts(str(NANO / "vision"), str(NANO / "llm"))
-    assert m.num_image_tokens == 64
+    assert m.num_image_tokens == GRID * GRID  # one 24 px patch per 24 px cell
     feats = m.encode_images(scene_pixels([sample_scene(0)]))
-    assert feats.shape == (1, 64, m.llm.config.hidden_size)
+    assert feats.shape == (1, GRID * GRID, m.llm.config.hidden_size)
     assert m.tokenizer(m.tokenizer.decode([m.image_token_id]), add_special_tokens=False).input_ids == [m.image_token_id]
     assert m.tokenizer.bos_token == "<s>" and m.tokenizer.eos_token == "</s>"
     size = sum(p.stat().st_size for p in NANO.rglob("*") if p.is_file())
