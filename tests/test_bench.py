@@ -106,3 +106,31 @@ def test_bare_question_names_a_shape_unique_in_its_scene():
         (o,) = [o for o in s["objects"] if o["shape"] == qa[0]]
         assert qa[1] == o["color"]
     assert asked > 40
+
+
+def test_picking_plateau_runs_and_scene_features_are_exact(tmp_path):
+    from picking_plateau import CELLS, FEATURES, scene_features
+    objs = [{"shape": "star", "color": "blue", "size": "large", "cell": 4}]
+    f = scene_features(objs)
+    assert f.shape == (CELLS, FEATURES) and f[4, SHAPES.index("star")] == 1 and f[0, len(SHAPES)] == 1  # cell 0 empty
+    out = tmp_path / "p.json"
+    cmd = [sys.executable, str(ROOT / "bench" / "picking_plateau.py"), "--steps", "2", "--eval-every", "1", "--width", "32",
+           "--heads", "2", "--layers", "1", "--out", str(out)]
+    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, timeout=300)
+    log = json.loads(out.read_text())["log"]
+    assert [r["step"] for r in log] == [0, 1, 2] and all(0 <= r["2+ objects"] <= 1 for r in log)
+
+
+@pytest.mark.skipif(not (ROOT / "data" / "nano" / "llava" / "config.json").is_file(), reason="no shipped checkpoint")
+def test_stage1_transfer_asks_a_checkpoint_in_the_chat_template(tmp_path):
+    from llava_nb.datagen import make_vqa_eval
+    from llava_nb.nanoworld import make_world
+    world = make_world(tmp_path / "test", 6, seed=3, split="test")
+    (tmp_path / "vqa_eval.json").write_text(json.dumps(make_vqa_eval(world, per_scene=2)))
+    out = tmp_path / "t.json"
+    cmd = [sys.executable, str(ROOT / "bench" / "stage1_transfer.py"), "--checkpoint", str(ROOT / "data" / "nano" / "llava"),
+           "--world", str(tmp_path / "test"), "--threads", "1", "--out", str(out)]
+    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, timeout=300)
+    res = json.loads(out.read_text())
+    assert res["template"] == "vicuna_v1" and res["n"] == 12
+    assert 0 <= res["image_tokens"]["accuracy"] <= 1 and 0 <= res["scene_tokens"]["overall"] <= 1
