@@ -39,7 +39,8 @@ FEATURES = len(SHAPES) + 1 + len(COLOURS) + len(SIZES) + CELLS   # shape-or-empt
 def sample_scene(rng: random.Random, max_objects: int = 4) -> list[dict]:
     "1 to `max_objects` objects in distinct cells, attributes drawn independently (shapes may repeat)."
     cells = rng.sample(range(CELLS), rng.randint(1, max_objects))
-    return [{"shape": rng.choice(SHAPES), "color": rng.choice(COLOURS), "size": rng.choice(SIZES), "cell": c} for c in cells]
+    pick = lambda c: {"shape": rng.choice(SHAPES), "color": rng.choice(COLOURS), "size": rng.choice(SIZES), "cell": c}
+    return [pick(c) for c in cells]
 
 
 def scene_features(objs: list[dict]) -> torch.Tensor:
@@ -87,11 +88,12 @@ class Picker(torch.nn.Module):
     "A 4-layer Llama whose `<obj>` positions hold projected scene features."
     def __init__(self, width: int, layers: int, heads: int, init: float):
         super().__init__()
-        cfg = LlamaConfig(vocab_size=len(WORDS), hidden_size=width, intermediate_size=2 * width, num_hidden_layers=layers,
-                          num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=256,
-                          initializer_range=init, tie_word_embeddings=False)
+        cfg = LlamaConfig(vocab_size=len(WORDS), hidden_size=width, intermediate_size=2 * width,
+                          num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
+                          max_position_embeddings=256, initializer_range=init, tie_word_embeddings=False)
         self.llm = LlamaForCausalLM(cfg)
-        self.projector = torch.nn.Sequential(torch.nn.Linear(FEATURES, width), torch.nn.GELU(), torch.nn.Linear(width, width))
+        self.projector = torch.nn.Sequential(torch.nn.Linear(FEATURES, width), torch.nn.GELU(),
+                                             torch.nn.Linear(width, width))
 
     def forward(self, x, feats, labels=None):
         emb = self.llm.get_input_embeddings()(x)                     # (B, T, D)
@@ -149,8 +151,8 @@ def main():
                         **evaluate(model, held)})
             print(log[-1], flush=True)
     out = Path(a.out or Path(__file__).parent / "results" / f"picking_plateau_init{a.init}.json")
-    out.write_text(json.dumps({"args": vars(a), "log": log, "machine": {"threads": a.threads, "torch": torch.__version__,
-                                                                        "python": platform.python_version()}}, indent=1))
+    machine = {"threads": a.threads, "torch": torch.__version__, "python": platform.python_version()}
+    out.write_text(json.dumps({"args": vars(a), "log": log, "machine": machine}, indent=1))
     print(out)
 
 

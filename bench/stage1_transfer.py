@@ -5,7 +5,8 @@ This script asks such a checkpoint held-out VQA questions in the chat template (
 and compares with the LLM's own accuracy when the scene is given as scene tokens (a perfect projector,
 `backbones.lm_scene_vqa`). Equal numbers mean the projector writes the scene tokens the LLM learned to read.
 
-    .venv/bin/python bench/stage1_transfer.py --checkpoint runs/quickstart/stage1/final --world runs/quickstart/data/test
+    .venv/bin/python bench/stage1_transfer.py --checkpoint runs/quickstart/stage1/final \
+        --world runs/quickstart/data/test
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from llava_nb.nanoworld import load_world
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", required=True, help="a stage-1 (or any) checkpoint")
-    ap.add_argument("--world", required=True, help="a test world directory (scenes.json, images/), its vqa_eval.json beside it")
+    ap.add_argument("--world", required=True, help="a test world directory (scenes.json, images/); vqa_eval.json beside it")
     ap.add_argument("--template", default="vicuna_v1")
     ap.add_argument("--n", type=int, default=600, help="questions to ask")
     ap.add_argument("--threads", type=int, default=2)

@@ -112,8 +112,8 @@ def scene_pixels(scenes: list[dict]) -> torch.FloatTensor:
     return ((a - torch.tensor(CLIP_MEAN)) / torch.tensor(CLIP_STD)).permute(0, 3, 1, 2).contiguous()
 
 # %% ../nbs/09_backbones.ipynb #6f37eae1
-def clip_config(image_size: int = IMAGE_SIZE, patch_size: int = IMAGE_SIZE // GRID, hidden_size: int = 128, layers: int = 4,
-                text_hidden: int = 128, text_layers: int = 2, projection_dim: int = 128) -> CLIPConfig:
+def clip_config(image_size: int = IMAGE_SIZE, patch_size: int = IMAGE_SIZE // GRID, hidden_size: int = 128,
+                layers: int = 4, text_hidden: int = 128, text_layers: int = 2, projection_dim: int = 128) -> CLIPConfig:
     "A small CLIPConfig for the small world."
     vc = CLIPVisionConfig(image_size=image_size, patch_size=patch_size, hidden_size=hidden_size, intermediate_size=4 * hidden_size,
                           num_hidden_layers=layers, num_attention_heads=4, projection_dim=projection_dim)
@@ -363,7 +363,8 @@ def scene_slots(scene: dict) -> list[str]:
 def _in_words(conv: list[dict], desc: str) -> list[dict]:
     "The conversation with its `<image>` replaced by a description of the scene in words."
     conv = [dict(t) for t in conv]
-    conv[0]["value"] = conv[0]["value"].replace(IMAGE_TOKEN + "\n", desc + "\n").replace("\n" + IMAGE_TOKEN, "\n" + desc)
+    first = conv[0]["value"].replace(IMAGE_TOKEN + "\n", desc + "\n")
+    conv[0]["value"] = first.replace("\n" + IMAGE_TOKEN, "\n" + desc)
     return conv
 
 def lm_corpus(n_scenes: int = 6000, seed: int = 0, slot_fraction: float = 0.8) -> list[dict]:
@@ -372,7 +373,7 @@ def lm_corpus(n_scenes: int = 6000, seed: int = 0, slot_fraction: float = 0.8) -
     from llava_nb.eval import make_mc_eval, mc_prompt
     scenes = [sample_scene(scene_rng(seed, "lm", i), scene_id(i, "lm")) for i in range(n_scenes)]
     records = make_instruct(scenes, seed=seed, mix={"conversation": 4, "detail": 1, "complex": 1})
-    vqa = [make_vqa_train(scenes, seed=seed + k, turns=6) for k in range(2)]  # retrieval practice: 2 x 6 short questions
+    vqa = [make_vqa_train(scenes, seed=seed + k, turns=6) for k in range(2)]  # retrieval practice: 2 x 6 questions
     mc = make_mc_eval(scenes, seed=seed)                   # lettered options, answered with the letter
     items = []
     for s, rec, short, short2, choice in zip(scenes, records, *vqa, mc):
@@ -383,7 +384,9 @@ def lm_corpus(n_scenes: int = 6000, seed: int = 0, slot_fraction: float = 0.8) -
             for t in conv[::2]:
                 if rng.random() < 0.3: t["value"] += "\n" + SHORT_ANSWER_PROMPT
         if rng.random() < slot_fraction: items.append({"conversations": conv, "slots": slots})
-        else: items.append({"conversations": _in_words(conv, canonical_caption(s) if rng.random() < 0.5 else s["captions"][1])})
+        else:
+            desc = canonical_caption(s) if rng.random() < 0.5 else s["captions"][1]
+            items.append({"conversations": _in_words(conv, desc)})
         for qa in (short, short2):   # VQA evaluation asks the bare question: the short-answer prompt only sometimes
             turns = [dict(t, value=t["value"].replace("\n" + SHORT_ANSWER_PROMPT, "")) if rng.random() < 0.7 else t
                      for t in qa["conversations"]]
@@ -415,7 +418,7 @@ class LMExample(NamedTuple):
     slots: list[list[int]] | None   # per grid cell the token ids of its words (None: no scene tokens)
 
 def encode_lm_item(item: dict, tokenizer, prompt: bool = False) -> LMExample:
-    "Chats train only the answers (+ `</s>`), as stage 2 will, their `<image>` one token per cell; captions train every token."
+    "Chats train only the answers (+ `</s>`), as stage 2 will, `<image>` one token per cell; captions train every token."
     if "conversations" in item:
         template = item.get("template", "vicuna_v1")
         if prompt:   # a chat ending with the human's turn: the prompt to generate the answer from
@@ -431,7 +434,7 @@ def encode_lm_item(item: dict, tokenizer, prompt: bool = False) -> LMExample:
 # %% ../nbs/09_backbones.ipynb #91c68159
 def llm_config(tokenizer, hidden_size: int = 256, layers: int = 4, intermediate_size: int = 512, heads: int = 4,
                init_std: float | None = None) -> LlamaConfig:
-    "A nano Llama sized to `tokenizer`, its weights drawn with std `init_std` (default `1/sqrt(hidden_size)`, see above)."
+    "A nano Llama sized to `tokenizer`, weights drawn with std `init_std` (default `1/sqrt(hidden_size)`, see above)."
     return LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=intermediate_size,
                        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
                        max_position_embeddings=1024, tie_word_embeddings=False,
@@ -496,10 +499,10 @@ def lm_loss(lm, examples: list[LMExample], tokenizer, batch_size: int = 50) -> f
     return tot / n
 
 def train_llm(out_dir=None, seed: int = 0, n_scenes: int = 10_000, steps: int = 3000, batch_size: int = 32,
-              lr: float = 1e-3, warmup: int = 30, vocab_size: int = 1024, bf16: bool = True, max_minutes: float | None = 50,
-              noise: float = 0.3, log_every: int = 25, eval_every: int = 500, eval_scenes: int = 200, save_every: int = 0,
-              verbose: bool = True, **config):
-    "Train the nano chat LLM (and its tokenizer) on small-world text; save both to `out_dir`. Returns (lm, tokenizer, stats)."
+              lr: float = 1e-3, warmup: int = 30, vocab_size: int = 1024, bf16: bool = True,
+              max_minutes: float | None = 50, noise: float = 0.3, log_every: int = 25, eval_every: int = 500,
+              eval_scenes: int = 200, save_every: int = 0, verbose: bool = True, **config):
+    "Train the nano chat LLM (and its tokenizer) on small-world text, save both to `out_dir`; (lm, tokenizer, stats)."
     seed_everything(seed)
     t0 = time.time()
     items = lm_corpus(n_scenes, seed)
@@ -527,7 +530,8 @@ def train_llm(out_dir=None, seed: int = 0, n_scenes: int = 10_000, steps: int = 
             log.append({"step": step, "time": round(time.time() - t1, 1), "loss": round(loss.item(), 4)})
             if verbose: print(" ".join(f"{k} {v}" for k, v in log[-1].items()), flush=True)
         if eval_every and step and step % eval_every == 0:
-            evals.append({"step": step, "time": round(time.time() - t1, 1), **lm_scene_vqa(lm, tok, eval_scenes, seed + 1)})
+            scores = lm_scene_vqa(lm, tok, eval_scenes, seed + 1)
+            evals.append({"step": step, "time": round(time.time() - t1, 1), **scores})
             if verbose: print(evals[-1], flush=True)
         if out_dir is not None and save_every and step and step % save_every == 0:   # a killed run keeps its last save
             lm.save_pretrained(out_dir)
@@ -535,7 +539,8 @@ def train_llm(out_dir=None, seed: int = 0, n_scenes: int = 10_000, steps: int = 
     lm.eval()
     done = step + 1 if progress < 1 else step
     evals.append({"step": done, "time": round(time.time() - t1, 1), **lm_scene_vqa(lm, tok, eval_scenes, seed + 1)})
-    stats = {"steps": done, "seconds": round(time.time() - t0, 1), "log": log, "scene_vqa_log": evals, "items": len(items),
+    stats = {"steps": done, "seconds": round(time.time() - t0, 1), "log": log, "scene_vqa_log": evals,
+             "items": len(items),
              "heldout_loss": round(lm_loss(lm, held, tok), 4), "params": sum(p.numel() for p in lm.parameters()),
              "init_std": lm.config.initializer_range, "scene_vqa": evals[-1],
              "text_vqa": lm_text_vqa(lm, tok, min(eval_scenes, 50), seed=seed + 1)}
@@ -548,7 +553,7 @@ def _scene_of(q: dict, by_id: dict) -> dict: return by_id[q["id"].rsplit("_q", 1
 
 @torch.no_grad()
 def lm_scene_vqa(lm, tokenizer, n_scenes: int = 200, seed: int = 1) -> dict:
-    "Teacher-forced exact match on held-out VQA with the scene as tokens (a perfect projector), by type and object count."
+    "Teacher-forced exact match on held-out VQA, the scene as tokens (a perfect projector), by type and object count."
     from llava_nb.datagen import make_vqa_eval
     scenes = [sample_scene(scene_rng(seed, "lm_eval", i), scene_id(i, "lm_eval")) for i in range(n_scenes)]
     by_id = {s["id"]: s for s in scenes}
@@ -567,7 +572,8 @@ def lm_scene_vqa(lm, tokenizer, n_scenes: int = 200, seed: int = 1) -> dict:
             hits.setdefault("one object" if len(_scene_of(q, by_id)["objects"]) == 1 else "2+ objects", []).append(hit)
     lm.train(was_training)
     every = [h for k, v in hits.items() if k not in ("one object", "2+ objects") for h in v]
-    return {"overall": round(sum(every) / len(every), 3), **{k: round(sum(v) / len(v), 3) for k, v in sorted(hits.items())}}
+    by = {k: round(sum(v) / len(v), 3) for k, v in sorted(hits.items())}
+    return {"overall": round(sum(every) / len(every), 3), **by}
 
 @torch.no_grad()
 def lm_text_vqa(lm, tokenizer, n_scenes: int = 50, seed: int = 0, per_scene: int = 3) -> dict:
@@ -577,7 +583,8 @@ def lm_text_vqa(lm, tokenizer, n_scenes: int = 50, seed: int = 0, per_scene: int
     by_id, tpl, hits = {s["id"]: s for s in scenes}, get_template("vicuna_v1"), {}
     lm.eval()
     for q in make_vqa_eval(scenes, seed=seed, per_scene=per_scene):
-        conv = [{"from": "human", "value": f"{canonical_caption(_scene_of(q, by_id))}\n{q['question']}\n{SHORT_ANSWER_PROMPT}"}]
+        text = f"{canonical_caption(_scene_of(q, by_id))}\n{q['question']}\n{SHORT_ANSWER_PROMPT}"
+        conv = [{"from": "human", "value": text}]
         ids = torch.tensor([tpl.encode_prompt(conv, tokenizer)])
         out = lm.generate(ids, max_new_tokens=8, do_sample=False, eos_token_id=tokenizer.eos_token_id,
                           pad_token_id=tokenizer.pad_token_id)
@@ -627,7 +634,7 @@ def check_backbones(vision_dir, llm_dir) -> None:
         missing = [f for f in need if not (p / f).exists()]
         if missing: raise FileNotFoundError(f"{kind} backbone directory {p} has no {', '.join(missing)}")
 
-BACKBONES_FORMAT = 2   # 2: 72 px scenes, 24 px patches (a token per cell), LLM pretrained on scene tokens, init 1/sqrt(d)
+BACKBONES_FORMAT = 2   # 2: 72 px scenes, 24 px patches (a token per cell), LLM pretrained on scene tokens
 BACKBONES_MANIFEST = "backbones.json"
 
 def _describe_tower(vision_dir) -> str:
@@ -636,15 +643,16 @@ def _describe_tower(vision_dir) -> str:
     return f"a {c.get('image_size')} px tower with {c.get('patch_size')} px patches, {n} tokens per image"
 
 def check_backbones_format(root) -> dict:
-    "The manifest of the pretrained backbones in `root`; a clear error if they are of another format than this llava_nb's."
+    "The manifest of the pretrained backbones in `root`; a clear error if their format is not this llava_nb's."
     root = Path(root)
     f = root / BACKBONES_MANIFEST
     if f.is_file(): found = json.loads(f.read_text())
     elif (root / "pretrain_stats.json").is_file(): found = {"format": 1}   # pretrained before manifests existed
     else: return {}                                                        # hand-made parts (e.g. tiny test models)
     if found.get("format") != BACKBONES_FORMAT:
-        raise ValueError(f"{root} holds nano backbones of format {found.get('format')} ({_describe_tower(root / 'vision')}); "
-                         f"this llava_nb needs format {BACKBONES_FORMAT} (72 px scenes, 24 px patches: a token per cell), "
+        raise ValueError(f"{root} holds nano backbones of format {found.get('format')} "
+                         f"({_describe_tower(root / 'vision')}); this llava_nb needs format {BACKBONES_FORMAT} "
+                         "(72 px scenes, 24 px patches: a token per cell), "
                          f"like the shipped {NANO_DIR}: use those, or make new ones with "
                          "`llava-nb pretrain-backbones --out DIR`")
     return found

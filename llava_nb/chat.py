@@ -505,7 +505,7 @@ def repo_root(start=None) -> Path | None:
     return next((p for p in (here, *here.parents) if (p / "settings.ini").is_file()), None)
 
 def demo_checkpoint(start=None, tiny_dir=None, say=print) -> Path:
-    "`$LLAVA_NB_CHAT_CHECKPOINT`, else the quickstart's (or the shipped) trained checkpoint, else a tiny random one in `tiny_dir`."
+    "`$LLAVA_NB_CHAT_CHECKPOINT`, else the quickstart's (or the shipped) trained checkpoint, else a tiny random one."
     env = os.environ.get("LLAVA_NB_CHAT_CHECKPOINT")
     if env: say(f"chatting with {env} ($LLAVA_NB_CHAT_CHECKPOINT)"); return Path(env)
     root = repo_root(start)

@@ -504,7 +504,8 @@ def make_mc_train(scenes: list[dict], seed: int = 0) -> list[dict]:
     for it in make_mc_eval(scenes, seed=seed):
         head = f"{IMAGE_TOKEN}\n" if it["image"] else ""
         conv = [{"from": "human", "value": head + mc_prompt(it)}, {"from": "gpt", "value": it["answer"]}]
-        out.append({"id": it["id"], **({"image": it["image"]} if it["image"] else {}), "conversations": conv, "type": "mc"})
+        image = {"image": it["image"]} if it["image"] else {}
+        out.append({"id": it["id"], **image, "conversations": conv, "type": "mc"})
     return out
 
 # %% ../nbs/11_eval.ipynb #d11cb83e
@@ -568,11 +569,12 @@ def _pool_descriptions(rows: list[dict]) -> dict:
             "count_accuracy": sum(counted) / len(rows) if rows else 0.0}
 
 def accuracy_by_objects(scored: list[dict], scenes: list[dict]) -> dict:
-    "Accuracy on one-object scenes (reading an object) and on 2+-object scenes (also picking the one the question names)."
+    "Accuracy on one-object scenes (reading an object) and on 2+-object scenes (also picking the one asked about)."
     n_objects = {s["image"]: len(s["objects"]) for s in scenes}
     hits = defaultdict(list)
     for r in scored:
-        if r.get("image") in n_objects: hits["one object" if n_objects[r["image"]] == 1 else "2+ objects"].append(r["correct"])
+        if r.get("image") in n_objects:
+            hits["one object" if n_objects[r["image"]] == 1 else "2+ objects"].append(r["correct"])
     return {k: sum(hits[k]) / len(hits[k]) for k in ("one object", "2+ objects") if hits[k]}
 
 def evaluate(model, eval_dir_or_records, *, scenes=None, image_folder=None, train_records=None, seed: int = 0, per_scene: int = 3,

@@ -46,7 +46,7 @@ class QuickstartConfig:
     mix: dict | None = field(default_factory=lambda: {"conversation": 4, "detail": 1, "complex": 1})
     # + LLaVA-1.5's short-answer records (`make_vqa_train`), one per training scene with this many questions (0: none)
     vqa_turns: int = 0
-    mc_train: bool = True              # + one LLaVA-1.5-style multiple-choice record per scene, answered with the letter
+    mc_train: bool = True              # + one LLaVA-1.5-style multiple-choice record per scene (answer: the letter)
     vqa_per_scene: int = 3             # held-out short-answer questions per test scene
     stage1_epochs: float = 3.0
     stage2_epochs: float = 2.0             # ~750 steps: the whole run stays under 10 minutes on 2 CPU cores
@@ -154,7 +154,7 @@ def quickstart(out, cfg: QuickstartConfig | None = None, backbones=None, say=pri
 
 # %% ../nbs/15_quickstart.ipynb #5b1f0a11
 def ship_checkpoint(checkpoint, out=None) -> Path:
-    "A self-contained bf16 copy of a trained checkpoint (its tower and LLM inside), as `data/nano/llava` ships the quickstart's."
+    "A self-contained bf16 copy of a trained checkpoint (tower and LLM inside), as `data/nano/llava` holds the quickstart's."
     model = LlavaModel.from_pretrained(checkpoint).to(torch.bfloat16)
     out = Path(out) if out is not None else Path(NANO_DIR) / "llava"
     model.save_pretrained(out, stage=2, save_llm=True, save_vision_tower=True)

@@ -629,7 +629,7 @@ def inputs_fingerprint(cfg: TrainConfig) -> str:
     "SHA-1 of what a run reads besides its config: the data file and the stage-1 projector (a rerun may reuse a run only if they are unchanged)."
     h = hashlib.sha1(Path(cfg.data_path).read_bytes())
     if cfg.stage1_dir: h.update((find_checkpoint(cfg.stage1_dir) / PROJECTOR_NAME).read_bytes())
-    for part in (cfg.vision_tower, cfg.llm):   # local backbones: retrained weights under the same path are another input
+    for part in (cfg.vision_tower, cfg.llm):   # local backbones: new weights under the same path are another input
         if part and Path(part).is_dir():
             for f in sorted(Path(part).glob("*.safetensors")) + [Path(part) / "config.json"]:
                 if f.is_file(): h.update(f.read_bytes())
