@@ -671,6 +671,8 @@ def optimizer_step(acc: Accelerator, model, optimizer, scheduler, group: list[di
             logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], pixel_values=b["pixel_values"],
                            image_counts=b["image_counts"], ids=b["ids"], **kw).logits  # (B, K, V)
             s, _ = token_loss(logits, b["labels"])
+            if not s.requires_grad:   # nothing trainable saw it (text only, projector-only training): a zero gradient
+                s = s + sum(p.sum() for g in optimizer.param_groups for p in g["params"]) * 0.0
             if not torch.isfinite(s):
                 raise NonFiniteLossError(f"loss is {s.item()} at {where} (micro-batch {j + 1} of {len(group)}, records "
                                          f"{', '.join(map(str, b['ids'][:4]))}); stopped before updating the weights")

@@ -320,3 +320,13 @@ def test_features_cached_on_disk_give_the_same_run_and_are_reused(stage1, tmp_pa
     train(cfg2(stage1.checkpoint, tmp_path / "disk2", image_folder=str(images), cache_features=True, feature_cache_dir=str(shards)))
     log = (tmp_path / "disk2" / "train.log").read_text()
     assert f"({len(index['images']) - 1} reused, 1 stale)" in log, log
+
+
+def test_text_only_batches_with_the_llm_frozen_make_zero_steps(stage1, tmp_path):
+    "With only the projector training, a batch of text-only records touches nothing trainable: a zero step, not a crash."
+    model = build_model(cfg2(stage1.checkpoint, tmp_path))
+    llm = states(model.llm)
+    cfg = cfg2(stage1.checkpoint, tmp_path, data_path=MIX, train_llm=False, group_by_modality=True, batch_size=2,
+               max_steps=None, epochs=1.0)
+    res = train(cfg, model=model)
+    assert res.final_loss == res.final_loss and all(torch.equal(v, model.llm.state_dict()[k]) for k, v in llm.items())
