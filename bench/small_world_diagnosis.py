@@ -41,12 +41,12 @@ from pathlib import Path
 
 import torch
 
-from llava_nb.backbones import canonical_caption, nano_backbones, scene_pixels
+from llava_nb.backbones import canonical_caption, nano_backbones, scene_pixels, scene_slots
 from llava_nb.core import IGNORE_INDEX, IMAGE_TOKEN, seed_everything
 from llava_nb.datagen import make_vqa_eval
 from llava_nb.masking import tokenize_conversation
 from llava_nb.model import LlavaModel
-from llava_nb.nanoworld import COLOURS, GRID, SHAPES, SIZES, context_text, position_name, sample_scene, scene_id, scene_rng
+from llava_nb.nanoworld import COLOURS, GRID, SHAPES, SIZES, context_text, sample_scene, scene_id, scene_rng
 from llava_nb.symbolic import ASK, QTYPES, parse_context
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,14 +106,12 @@ def oracle_features(scs: list[dict], dim: int) -> torch.Tensor:
 
 
 def object_words(scs: list[dict], tok) -> torch.Tensor:
-    "Per grid cell (row-major) the token ids of its object's words (size, colour, shape, place), -1 padded; empty cells all -1."
-    ids = torch.full((len(scs), GRID * GRID, 5), -1)
-    for i, s in enumerate(scs):
-        for o in s["objects"]:
-            words = [o["size"], o["color"], o["shape"], *position_name(o["bbox"]).split()]
-            w_ids = tok(" ".join(words), add_special_tokens=False).input_ids
-            if len(w_ids) != len(words): raise ValueError(f"{' '.join(words)!r}: each object word must be one token of the LLM's vocabulary")
-            ids[i, o["cell"][0] * GRID + o["cell"][1], :len(words)] = torch.tensor(w_ids)
+    "Per grid cell (row-major) the token ids of its object's words (`backbones.scene_slots`), -1 padded; empty cells all -1."
+    slots = [[tok(w, add_special_tokens=False).input_ids if w else [] for w in scene_slots(s)] for s in scs]
+    ids = torch.full((len(scs), GRID * GRID, max(len(w) for cells in slots for w in cells)), -1)
+    for i, cells in enumerate(slots):
+        for c, w in enumerate(cells):
+            if w: ids[i, c, :len(w)] = torch.tensor(w)
     return ids
 
 

@@ -406,7 +406,7 @@ def lm_corpus(n_scenes: int = 6000, seed: int = 0, slot_fraction: float = 0.8) -
     return items
 
 def lm_texts(items: list[dict], tokenizer=None) -> list[str]:
-    "The raw text of LM items (chats rendered with `vicuna_v1`, `<image>` left out), e.g. to learn a tokenizer from."
+    "The raw text of LM items (chats rendered, `<image>` replaced by the scene's words), e.g. to learn a tokenizer from."
     tok = tokenizer or _Specials()
     render = lambda it: get_template(it.get("template", "vicuna_v1")).render(it["conversations"], tok).text
     texts = [render(it) if "conversations" in it else it["text"] for it in items]
@@ -418,7 +418,7 @@ class LMExample(NamedTuple):
     slots: list[list[int]] | None   # per grid cell the token ids of its words (None: no scene tokens)
 
 def encode_lm_item(item: dict, tokenizer, prompt: bool = False) -> LMExample:
-    "Chats train only the answers (+ `</s>`), as stage 2 will, `<image>` one token per cell; captions train every token."
+    "Chats train only answers (+ `</s>`), as stage 2 will, `<image>` a token per cell; captions train every token."
     if "conversations" in item:
         template = item.get("template", "vicuna_v1")
         if prompt:   # a chat ending with the human's turn: the prompt to generate the answer from

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import matplotlib
@@ -154,8 +154,10 @@ def quickstart(out, cfg: QuickstartConfig | None = None, backbones=None, say=pri
 
 # %% ../nbs/15_quickstart.ipynb #5b1f0a11
 def ship_checkpoint(checkpoint, out=None) -> Path:
-    "A self-contained bf16 copy of a trained checkpoint (tower and LLM inside), as `data/nano/llava` holds the quickstart's."
+    "A self-contained bf16 copy of a trained checkpoint (tower and LLM inside), as `data/nano/llava` holds it."
     model = LlavaModel.from_pretrained(checkpoint).to(torch.bfloat16)
+    # the parts travel inside: name them by what they are, not by a path on the machine that trained them
+    model.config = replace(model.config, vision_tower="data/nano/vision", llm="data/nano/llm")
     out = Path(out) if out is not None else Path(NANO_DIR) / "llava"
     model.save_pretrained(out, stage=2, save_llm=True, save_vision_tower=True)
     return out

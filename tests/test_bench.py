@@ -80,7 +80,7 @@ def test_object_words_spell_each_object_and_sum_its_embeddings():
     tok = AutoTokenizer.from_pretrained(nano_backbones()["llm"])
     scs = scenes("diag_test", 10)
     ids = object_words(scs, tok)
-    assert ids.shape == (10, GRID * GRID, 5)
+    assert ids.shape[:2] == (10, GRID * GRID)
     for s, cells in zip(scs, ids):
         by_cell = {o["cell"][0] * GRID + o["cell"][1]: o for o in s["objects"]}
         for c in range(GRID * GRID):
