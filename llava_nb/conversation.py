@@ -89,6 +89,7 @@ class Template:
     "Base class: how a conversation becomes prompt text, and which spans of it are trained on."
     name: str = "template"
     add_special_tokens: bool = True
+    revision: int = 1   # bumped when the rendered text changes; checkpoints record the revision they were trained on
 
     def segments(self, conversations, tokenizer, generation: bool = False) -> list[tuple[str, bool]]:
         "`(text, trained)` pieces of the rendering; with `generation=True` the prompt up to the answer."
@@ -184,11 +185,14 @@ class ChatTemplate(Template):
 # %% ../nbs/02_conversation.ipynb #ead50488
 VICUNA_SYSTEM = ("A chat between a curious user and an artificial intelligence assistant. "
                  "The assistant gives helpful, detailed, and polite answers to the user's questions.")
-LLAMA_2_SYSTEM = ("You are a helpful language and vision assistant. You are able to understand the visual content that the user "
-                  "provides, and assist the user with a variety of tasks using natural language.")
+LLAMA_2_SYSTEM = ("You are a helpful language and vision assistant. You are able to understand the visual content that "
+                  "the user provides, and assist the user with a variety of tasks using natural language.")
 
-vicuna_v1 = ChatTemplate("vicuna_v1", system=VICUNA_SYSTEM, header="{system}", user=" USER: {q}", assistant=" ASSISTANT:",
-                         answer_sep=" ", answer="{a}{stop}", stop="{eos}")
+vicuna_v1 = ChatTemplate("vicuna_v1", system=VICUNA_SYSTEM, header="{system}", first_user=" USER: {q}",
+                         user="USER: {q}", assistant=" ASSISTANT:", answer_sep=" ", answer="{a}{stop}", stop="{eos}",
+                         revision=2)
+# revision 1 (llava_nb 0.1): a space before every `USER:`, also after `</s>`; kept for checkpoints trained on it
+_vicuna_v1_r1 = replace(vicuna_v1, first_user=None, user=" USER: {q}", revision=1)
 
 # %% ../nbs/02_conversation.ipynb #fb336870
 llama_2 = ChatTemplate("llama_2", system=LLAMA_2_SYSTEM, preamble="[INST] ", header="<<SYS>>\n{system}\n<</SYS>>\n\n",
@@ -307,11 +311,18 @@ hf = HFTemplate()
 
 # %% ../nbs/02_conversation.ipynb #231d0afc
 TEMPLATES: dict[str, Template] = {t.name: t for t in (plain, vicuna_v1, llama_2, chatml, hf)}
+_OLD_REVISIONS: dict[tuple[str, int], Template] = {("vicuna_v1", 1): _vicuna_v1_r1}
 
-def get_template(name_or_template: str | Template = "vicuna_v1", **overrides) -> Template:
-    "The template called `name_or_template` (or the template itself), with optional field overrides."
-    if isinstance(name_or_template, Template): t = name_or_template
+def get_template(name_or_template: str | Template = "vicuna_v1", revision: int | None = None, **overrides) -> Template:
+    "The template called `name_or_template` (or the template itself) at `revision` (default: the current one)."
+    if isinstance(name_or_template, Template):
+        t = name_or_template
+    elif name_or_template not in TEMPLATES:
+        raise ValueError(f"unknown template {name_or_template!r}; known: {sorted(TEMPLATES)}")
     else:
-        try: t = TEMPLATES[name_or_template]
-        except (KeyError, TypeError): raise ValueError(f"unknown template {name_or_template!r}; known: {sorted(TEMPLATES)}") from None
+        t = TEMPLATES[name_or_template]
+    if revision is not None and revision != t.revision:
+        if (t.name, revision) not in _OLD_REVISIONS:
+            raise ValueError(f"template {t.name!r} has no revision {revision} (current: {t.revision})")
+        t = _OLD_REVISIONS[(t.name, revision)]
     return replace(t, **overrides) if overrides else t

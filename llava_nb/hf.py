@@ -97,7 +97,8 @@ def export_hf(model: LlavaModel, out) -> Path:
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     to_hf_model(model).save_pretrained(out, safe_serialization=True)
     to_hf_processor(model).save_pretrained(out)
-    meta = {"template": model.config.template, "projector_type": model.config.projector_type,
+    meta = {"template": model.config.template, "template_revision": model.config.template_revision,
+            "projector_type": model.config.projector_type,
             "image_mode": model.config.image_mode, "vision_tower": model.config.vision_tower, "llm": model.config.llm}
     (out / META_NAME).write_text(json.dumps(meta, indent=2))
     return out
@@ -123,7 +124,9 @@ def import_hf(path, dtype=None) -> LlavaModel:
     cfg = LlavaConfig(vision_tower=meta.get("vision_tower", str(path)), llm=meta.get("llm", str(path)), projector_type=kind,
                       vision_feature_layer=hc.vision_feature_layer,
                       vision_feature_select="patch" if hc.vision_feature_select_strategy == "default" else "cls_patch",
-                      template=meta.get("template", "vicuna_v1"), image_mode=mode, image_token=proc.image_token, stage=2)
+                      template=meta.get("template", "vicuna_v1"), image_mode=mode, image_token=proc.image_token, stage=2,
+                      # exported by llava_nb before template revisions: revision 1; no meta (community): the current
+                      template_revision=meta.get("template_revision", 1 if "template" in meta else None))
     with torch.device("meta"): lm = AutoModelForCausalLM.from_config(hc.text_config)
     setattr(lm, lm.base_model_prefix, hf.model.language_model)
     lm.set_output_embeddings(hf.lm_head)

@@ -24,7 +24,7 @@ from transformers import (AutoConfig, AutoImageProcessor, AutoModel, AutoModelFo
                           CLIPVisionModel, SiglipVisionModel)
 
 from . import __version__
-from .conversation import Template, get_template
+from .conversation import TEMPLATES, Template, get_template
 from .core import IMAGE_TOKEN, resolve_dtype
 from .data import load_image, preprocess_images
 from .projector import build_projector
@@ -49,6 +49,7 @@ class LlavaConfig:
     vision_feature_layer: int = -2
     vision_feature_select: str = "patch"
     template: str = "vicuna_v1"
+    template_revision: int | None = None   # the template's text revision trained on (None: the current one)
     image_mode: str = "pad"
     image_token: str = IMAGE_TOKEN
     stage: int = 0
@@ -58,6 +59,8 @@ class LlavaConfig:
     def __post_init__(self):
         if self.vision_feature_select not in ("patch", "cls_patch"):
             raise ValueError(f"vision_feature_select must be 'patch' or 'cls_patch', not {self.vision_feature_select!r}")
+        if self.template_revision is None and self.template in TEMPLATES:
+            self.template_revision = TEMPLATES[self.template].revision
 
     def to_dict(self) -> dict:
         return {"llava_nb": {"format": FORMAT_VERSION, "version": __version__}, **asdict(self)}
@@ -74,7 +77,9 @@ class LlavaConfig:
         missing = [k for k in ("vision_tower", "llm") if k not in d]
         if missing: raise ValueError(f"{source}: missing {', '.join(missing)}")
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        kept = {k: v for k, v in d.items() if k in names}
+        kept.setdefault("template_revision", 1)   # saved before templates had revisions: trained on revision 1
+        return cls(**kept)
 
 # %% ../nbs/05_model.ipynb #1550b81f
 _VISION_CLASSES = {"clip": CLIPVisionModel, "clip_vision_model": CLIPVisionModel,
@@ -265,7 +270,7 @@ class LlavaModel(nn.Module):
     @property
     def device(self) -> torch.device: return self.llm.get_input_embeddings().weight.device
     @property
-    def template(self) -> Template: return get_template(self.config.template)
+    def template(self) -> Template: return get_template(self.config.template, revision=self.config.template_revision)
 
     def train(self, mode: bool = True):
         super().train(mode)
