@@ -91,6 +91,7 @@ class ChatSession:
         self.settings = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
         self.image = self.image_name = self.pixel_values = None
         self._stop, self._lock = threading.Event(), threading.Lock()
+        self._generator = None   # the session's seeded sampler: each turn draws on from where the last one stopped
         if image is not None: self.set_image(image)
 
     @classmethod
@@ -154,6 +155,9 @@ class ChatSession:
             t0 = time.perf_counter()
             self._stop.clear()
             m, gen = self.model, {**self.settings, **settings}
+            if "seed" not in settings and gen["seed"] is not None:   # the session's seed: reproducible, not repeated
+                gen["generator"] = self._session_generator()
+                del gen["seed"]
             ids = self.prompt_ids(question)
             turn = Turn(question)
             self.turns.append(turn)
@@ -174,6 +178,12 @@ class ChatSession:
             return turn
         finally:
             self._lock.release()
+
+    def _session_generator(self) -> torch.Generator:
+        "One generator per session, seeded once: a new session replays the same answers, `regenerate` draws anew."
+        if self._generator is None:
+            self._generator = torch.Generator(self.model.device).manual_seed(self.settings["seed"])
+        return self._generator
 
     def stream(self, question: str, **settings) -> Iterator[str]:
         "Pieces of the answer as they are generated (on a background thread); breaking out of the loop stops it."

@@ -63,6 +63,7 @@ def to_hf_processor(model: LlavaModel) -> LlavaProcessor:
     "A llava-hf `LlavaProcessor` that preprocesses images and renders prompts as `model` was trained."
     ip = model.image_processor
     kw = {k: getattr(ip, k) for k in _IMAGE_KEYS if getattr(ip, k, None) is not None}
+    kw.setdefault("do_center_crop", False)   # a tower processor without a crop (SigLIP) must not get the 224 px default
     image_processor = LlavaImageProcessor(do_pad=model.config.image_mode == "pad", **kw)
     patch = model.vision_tower.config.patch_size
     return LlavaProcessor(image_processor=image_processor, tokenizer=model.tokenizer, patch_size=patch,

@@ -93,6 +93,16 @@ def test_stream_pieces_add_up_and_settings_override(ckpt, world):
     with pytest.raises(ValueError, match="question is empty"): list(chat.stream(" "))  # errors reach the consumer
 
 
+def test_a_seeded_session_regenerates_a_new_sample_and_replays_its_answers(ckpt, world):
+    def answers():
+        chat = ChatSession.from_pretrained(ckpt, world[1], max_new_tokens=12, temperature=1.5, seed=7)
+        first = chat.ask("Describe it.").answer
+        return first, chat.regenerate().answer
+    first, again = answers()
+    assert first != again                 # regenerate draws a new sample, not the same one from a fresh seed
+    assert answers() == (first, again)    # a new session with the same seed replays both
+
+
 def test_stop_from_another_thread_keeps_the_partial_answer(slow, world):
     slow.set_image(world[0])
     first, pieces = threading.Event(), []

@@ -112,3 +112,22 @@ def test_load_model_errors(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(ValueError):
         load_model(tmp_path)
+
+
+def test_siglip_tower_exports_its_own_image_size(tmp_path):
+    from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
+    cfg = SiglipVisionConfig(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                             num_attention_heads=4)
+    SiglipVisionModel(cfg).save_pretrained(tmp_path / "siglip")
+    SiglipImageProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path / "siglip")
+    parts = save_tiny_parts(tmp_path / "parts", family="llama")
+    model = LlavaModel.from_parts(tmp_path / "siglip", parts["llm"])
+    out = export_hf(model, tmp_path / "hf")
+    proc = AutoProcessor.from_pretrained(out)
+    prompt, inputs = _hf_inputs(proc, QUESTION)
+    assert inputs["pixel_values"].shape[-2:] == (32, 32)   # no 224 px centre crop the tower never had
+    assert (inputs["input_ids"] == model.image_token_id).sum().item() == model.num_image_tokens == 16
+    hf = LlavaForConditionalGeneration.from_pretrained(out).eval()
+    with torch.no_grad():
+        ours = model(inputs["input_ids"], pixel_values=inputs["pixel_values"]).logits
+        torch.testing.assert_close(hf(**inputs).logits, ours, atol=1e-5, rtol=0)
