@@ -122,12 +122,9 @@ class WordSum(torch.nn.Module):
 
 
 @torch.no_grad()
-def tower_features(model: LlavaModel, scs: list[dict]) -> torch.Tensor:
-    out = []
-    for i in range(0, len(scs), 250):
-        hs = model.vision_tower(pixel_values=scene_pixels(scs[i:i + 250]), output_hidden_states=True).hidden_states
-        out.append(hs[model.config.vision_feature_layer][:, 1:])
-    return torch.cat(out)
+def scene_tower_features(model: LlavaModel, scs: list[dict]) -> torch.Tensor:
+    "(N, P, D_vision) the model's own tower features of the scenes, before the projector."
+    return torch.cat([model.image_features(scene_pixels(scs[i:i + 250])) for i in range(0, len(scs), 250)])
 
 
 def pad(items, pad_id):
@@ -180,7 +177,7 @@ def main():
     N, tok = model.num_image_tokens, model.tokenizer
     train_sc, test_sc = scenes("diag_train", a.train_scenes), scenes("diag_test", a.test_scenes)
     F_tr = F_te = None
-    if a.mode == "image": F_tr, F_te = tower_features(model, train_sc), tower_features(model, test_sc)
+    if a.mode == "image": F_tr, F_te = scene_tower_features(model, train_sc), scene_tower_features(model, test_sc)
     if a.mode == "oracle":
         dim = model.vision_tower.config.hidden_size
         F_tr, F_te = oracle_features(train_sc, dim), oracle_features(test_sc, dim)

@@ -32,7 +32,7 @@ __all__ = ['PERTURBATIONS', 'CLIP_WORDS', 'CLIP_MEAN', 'CLIP_STD', 'ATTRIBUTE_WO
            'BACKBONES_FORMAT', 'BACKBONES_MANIFEST', 'object_caption', 'canonical_caption', 'perturb_scene',
            'hard_negatives', 'clip_text_ids', 'make_image_processor', 'scene_pixels', 'clip_config', 'region_weights',
            'perturb_object', 'clip_text_features', 'NanoClipLoss', 'vision_part', 'train_vision', 'clip_retrieval',
-           'tower_features', 'probe_datasets', 'linear_probe', 'probe_table', 'build_tokenizer', 'scene_slots',
+           'tower_scene_features', 'probe_datasets', 'linear_probe', 'probe_table', 'build_tokenizer', 'scene_slots',
            'lm_corpus', 'lm_texts', 'LMExample', 'encode_lm_item', 'llm_config', 'LMBatch', 'length_grouped_batches',
            'scene_embeddings', 'lm_loss', 'train_llm', 'lm_scene_vqa', 'lm_text_vqa', 'pretrain_backbones',
            'check_backbones', 'check_backbones_format', 'nano_backbones', 'pretrain_stats']
@@ -281,7 +281,7 @@ def clip_retrieval(clip: CLIPModel, n: int = 200, negatives: int = 4, seed: int 
 
 # %% ../nbs/09_backbones.ipynb #57eb25d6
 @torch.no_grad()
-def tower_features(tower, scenes: list[dict], layer: int = -2, batch_size: int = 250) -> torch.FloatTensor:
+def tower_scene_features(tower, scenes: list[dict], layer: int = -2, batch_size: int = 250) -> torch.FloatTensor:
     "Patch tokens `(N, P, H)` of `hidden_states[layer]` (CLS dropped) for rendered `scenes`."
     out = []
     for i in range(0, len(scenes), batch_size):
@@ -337,7 +337,7 @@ def probe_table(tower, n_train: int = 2000, n_test: int = 1000, seed: int = 123,
     try:
         tr = [sample_scene(scene_rng(seed, "probe_train", i)) for i in range(n_train)]
         te = [sample_scene(scene_rng(seed, "probe_test", i)) for i in range(n_test)]
-        A, B = probe_datasets(tower_features(tower, tr, layer), tr), probe_datasets(tower_features(tower, te, layer), te)
+        A, B = probe_datasets(tower_scene_features(tower, tr, layer), tr), probe_datasets(tower_scene_features(tower, te, layer), te)
         return {k: round(linear_probe(*A[k], *B[k]), 3) for k in A}
     finally: torch.set_num_threads(old)
 

@@ -237,8 +237,10 @@ def collate(examples: list[dict], pad_token_id: int | None, pad_to_multiple_of: 
     for b, e in enumerate(examples):
         n = len(e["input_ids"])
         input_ids[b, :n], labels[b, :n], attention_mask[b, :n] = torch.as_tensor(e["input_ids"]), torch.as_tensor(e["labels"]), 1
-    pix = [e["pixel_values"] for e in examples if e.get("pixel_values") is not None]
-    return dict(input_ids=input_ids, labels=labels, attention_mask=attention_mask,
-                pixel_values=torch.cat(pix) if pix else None,  # (N, 3, H, W)
-                image_counts=[0 if e.get("pixel_values") is None else len(e["pixel_values"]) for e in examples],
-                ids=[e["id"] for e in examples])
+    # images as pixels (N, 3, H, W), or as cached tower features (N, P, D_vision): whichever the items carry
+    key = "image_features" if any(e.get("image_features") is not None for e in examples) else "pixel_values"
+    images = [e[key] for e in examples if e.get(key) is not None]
+    batch = dict(input_ids=input_ids, labels=labels, attention_mask=attention_mask, pixel_values=None,
+                 image_counts=[0 if e.get(key) is None else len(e[key]) for e in examples], ids=[e["id"] for e in examples])
+    batch[key] = torch.cat(images) if images else None
+    return batch

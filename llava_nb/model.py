@@ -5,12 +5,12 @@
 # %% ../nbs/05_model.ipynb #82cbee20
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import re
 import shutil
 import warnings
-from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
@@ -31,9 +31,9 @@ from .projector import build_projector
 
 # %% auto #0
 __all__ = ['CONFIG_NAME', 'PROJECTOR_NAME', 'ADAPTER_CONFIG', 'FORMAT_VERSION', 'LlavaConfig', 'load_vision_tower',
-           'ensure_image_token', 'load_llm', 'encoder_layers', 'layers_needed', 'first_layers', 'vision_token_layout',
-           'check_image_counts', 'merge_image_features', 'sample_next', 'stream_safe', 'settled_tokens', 'Generation',
-           'expand_image_tokens', 'is_peft_model', 'load_lora_adapter', 'LlavaModel']
+           'ensure_image_token', 'load_llm', 'encoder_layers', 'layers_needed', 'truncated_tower',
+           'vision_token_layout', 'check_image_counts', 'merge_image_features', 'sample_next', 'stream_safe',
+           'settled_tokens', 'Generation', 'expand_image_tokens', 'is_peft_model', 'load_lora_adapter', 'LlavaModel']
 
 # %% ../nbs/05_model.ipynb #886119ab
 CONFIG_NAME, PROJECTOR_NAME = "config.json", "projector.safetensors"
@@ -134,16 +134,28 @@ def encoder_layers(tower) -> tuple[nn.Module, str] | None:
 def layers_needed(layer: int, n_layers: int) -> int:
     "How many blocks must run for `hidden_states[layer]` (hidden_states has `n_layers + 1` entries)."
     k = layer if layer >= 0 else n_layers + 1 + layer
-    if not 0 <= k <= n_layers: raise ValueError(f"vision_feature_layer {layer} is out of range for a tower with {n_layers} layers")
+    if not 0 <= k <= n_layers:
+        raise ValueError(f"vision_feature_layer {layer} is out of range for a tower with {n_layers} layers")
     return k
 
-@contextmanager
-def first_layers(parent: nn.Module, attr: str, k: int):
-    "Temporarily keep only the first `k` blocks of `parent.<attr>`."
-    full = getattr(parent, attr)
-    setattr(parent, attr, full[:k])
-    try: yield
-    finally: setattr(parent, attr, full)
+def _with_own_children(module: nn.Module) -> nn.Module:
+    "A shallow copy of `module`: the same parameters, buffers and hooks, but its own dict of child modules."
+    twin = copy.copy(module)
+    twin.__dict__["_modules"] = dict(module._modules)
+    return twin
+
+def truncated_tower(tower: nn.Module, k: int) -> nn.Module | None:
+    "A view of `tower` that runs only its first `k` blocks, sharing every weight; None if no block list is found."
+    found = encoder_layers(tower)
+    if found is None: return None
+    parent, attr = found
+    path = next(name for name, m in tower.named_modules() if m is parent)
+    root = node = _with_own_children(tower)
+    for name in filter(None, path.split(".")):
+        node._modules[name] = _with_own_children(node._modules[name])
+        node = node._modules[name]
+    node._modules[attr] = nn.ModuleList(list(getattr(parent, attr))[:k])
+    return root
 
 # %% ../nbs/05_model.ipynb #a4fade24
 def vision_token_layout(tower) -> tuple[int, bool]:
@@ -251,9 +263,10 @@ class LlavaModel(nn.Module):
         self.image_token_id = ensure_image_token(tokenizer, llm, config.image_token)
         emb = llm.get_input_embeddings().weight
         self.projector = build_projector(config.projector_type, vision_tower.config.hidden_size, emb.shape[1]).to(emb.device, emb.dtype)
-        self._blocks = encoder_layers(vision_tower)
-        n_layers = vision_tower.config.num_hidden_layers
-        self._keep = layers_needed(config.vision_feature_layer, n_layers)
+        keep = layers_needed(config.vision_feature_layer, vision_tower.config.num_hidden_layers)
+        # the tower run with the blocks the feature layer needs (None: an unfamiliar tower, run in full); not a
+        # registered submodule, so its weights are counted and saved once, as the tower's
+        object.__setattr__(self, "_short_tower", truncated_tower(vision_tower, keep))
         n_patches, self._has_cls = vision_token_layout(vision_tower)
         self.num_image_tokens = n_patches + (self._has_cls and config.vision_feature_select == "cls_patch")
 
@@ -277,29 +290,42 @@ class LlavaModel(nn.Module):
         self.vision_tower.eval()  # frozen: no dropout, whatever the rest does
         return self
 
+    @torch.no_grad()
+    def image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        "(N, 3, H, W) images -> (N, P, D_vision): the frozen tower's selected features, before the projector."
+        t = self.vision_tower
+        run = self._short_tower or t
+        hs = run(pixel_values=pixel_values.to(t.device, t.dtype), output_hidden_states=True).hidden_states
+        feats = hs[-1] if self._short_tower is not None else hs[self.config.vision_feature_layer]  # (N, [CLS +] P, D)
+        if self._has_cls and self.config.vision_feature_select == "patch": feats = feats[:, 1:]
+        return feats
+
+    def project(self, image_features: torch.Tensor) -> torch.Tensor:
+        "(N, P, D_vision) tower features -> (N, P, D_llm) image tokens: the projector, which does get gradients."
+        w = next(self.projector.parameters(), None)
+        return self.projector(image_features.to(w.dtype if w is not None else self.llm.dtype))
+
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         "(N, 3, H, W) images -> (N, P, D_llm) projected features."
-        t = self.vision_tower
-        trunc = first_layers(*self._blocks, self._keep) if self._blocks else nullcontext()
-        with torch.no_grad(), trunc:
-            hs = t(pixel_values=pixel_values.to(t.device, t.dtype), output_hidden_states=True).hidden_states
-        feats = hs[-1] if self._blocks else hs[self.config.vision_feature_layer]  # (N, [CLS +] patches, D_vision)
-        if self._has_cls and self.config.vision_feature_select == "patch": feats = feats[:, 1:]
-        w = next(self.projector.parameters(), None)
-        return self.projector(feats.to(w.dtype if w is not None else self.llm.dtype))
+        return self.project(self.image_features(pixel_values))
 
-    def embed_inputs(self, input_ids, pixel_values=None, image_counts=None, ids=None) -> torch.Tensor:
-        "(B, T) ids -> (B, T, D) embeddings with each image's features at its `<image>` positions."
+    def embed_inputs(self, input_ids, pixel_values=None, image_counts=None, ids=None, image_features=None) -> torch.Tensor:
+        "(B, T) ids -> (B, T, D) embeddings, each image's tokens at its `<image>` positions (images or their features)."
+        if pixel_values is not None and image_features is not None:
+            raise ValueError("give pixel_values or image_features (cached tower features), not both")
+        images = pixel_values if image_features is None else image_features
         is_img = input_ids == self.image_token_id  # (B, T)
         embeds = self.llm.get_input_embeddings()(input_ids.masked_fill(is_img, 0))
-        n_images = 0 if pixel_values is None else pixel_values.shape[0]
+        n_images = 0 if images is None else images.shape[0]
         check_image_counts(is_img.sum(1).tolist(), n_images, self.num_image_tokens, image_counts, ids)
         if n_images == 0: return embeds
-        return merge_image_features(embeds, is_img, self.encode_images(pixel_values))
+        tokens = self.encode_images(pixel_values) if image_features is None else self.project(image_features)
+        return merge_image_features(embeds, is_img, tokens)
 
-    def forward(self, input_ids, attention_mask=None, pixel_values=None, labels=None, image_counts=None, ids=None, **kwargs):
+    def forward(self, input_ids, attention_mask=None, pixel_values=None, labels=None, image_counts=None, ids=None,
+                image_features=None, **kwargs):
         "The LLM's output (`.loss` when `labels` are given, `.logits`) on the merged embeddings."
-        embeds = self.embed_inputs(input_ids, pixel_values, image_counts, ids)
+        embeds = self.embed_inputs(input_ids, pixel_values, image_counts, ids, image_features)
         return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels, **kwargs)
 
     def eos_ids(self) -> set[int]:

@@ -44,12 +44,12 @@ from .model import CONFIG_NAME, PROJECTOR_NAME, LlavaConfig, LlavaModel, is_peft
 __all__ = ['MIXED_PRECISION', 'SCHEDULES', 'PRESETS', 'TrainConfig', 'nano_stage1', 'nano_stage2', 'workshop_stage1',
            'workshop_stage2', 'llava15_7b_stage1', 'llava15_7b_stage2', 'llava15_7b_stage2_lora', 'get_preset',
            'warmup_steps', 'lr_factor', 'set_trainable', 'param_groups', 'StepBatches', 'accumulation_steps',
-           'steps_for', 'logits_needed', 'token_loss', 'tower_features', 'features_as_input', 'FeatureShards',
-           'feature_meta', 'FeatureCache', 'CachedFeatureDataset', 'atomic_dir', 'atomic_write', 'clean_stale',
-           'find_checkpoint', 'check_stage1_checkpoint', 'NonFiniteLossError', 'StepInfo', 'TrainResult',
-           'make_accelerator', 'build_model', 'enable_gradient_checkpointing', 'zero3_states', 'load_trained_weights',
-           'inputs_fingerprint', 'load_data', 'optimizer_step', 'RunLog', 'torch_threads', 'train', 'config_from_args',
-           'add_train_parser', 'cmd_train', 'main', 'plot_history', 'LivePlot']
+           'steps_for', 'logits_needed', 'token_loss', 'FeatureShards', 'feature_meta', 'FeatureCache',
+           'CachedFeatureDataset', 'atomic_dir', 'atomic_write', 'clean_stale', 'find_checkpoint',
+           'check_stage1_checkpoint', 'NonFiniteLossError', 'StepInfo', 'TrainResult', 'make_accelerator',
+           'build_model', 'enable_gradient_checkpointing', 'zero3_states', 'load_trained_weights', 'inputs_fingerprint',
+           'load_data', 'optimizer_step', 'RunLog', 'torch_threads', 'train', 'config_from_args', 'add_train_parser',
+           'cmd_train', 'main', 'plot_history', 'LivePlot']
 
 # %% ../nbs/10_train.ipynb #402f7842
 MIXED_PRECISION = ("no", "bf16", "fp16")
@@ -319,24 +319,6 @@ def token_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor
     return loss, (target != IGNORE_INDEX).sum()
 
 # %% ../nbs/10_train.ipynb #fd66fa30
-@contextmanager
-def _swapped(obj, name: str, value):
-    old = getattr(obj, name)
-    setattr(obj, name, value)
-    try: yield
-    finally: setattr(obj, name, old)
-
-def tower_features(model: LlavaModel, pixel_values: torch.Tensor) -> torch.Tensor:
-    "(N, 3, H, W) images -> (N, P, D_vision): the frozen tower's selected features, before the projector."
-    with _swapped(model, "projector", nn.Identity()): return model.encode_images(pixel_values)
-
-@contextmanager
-def features_as_input(model: LlavaModel):
-    "Inside, `model(pixel_values=...)` takes cached tower features (N, P, D_vision) instead of images."
-    model.encode_images = lambda feats: model.projector(feats)
-    try: yield model
-    finally: del model.encode_images
-
 def _stat(path) -> list[int]:
     st = os.stat(path)
     return [st.st_size, st.st_mtime_ns]
@@ -406,7 +388,7 @@ class FeatureCache:
             chunk = todo[i:i + batch_size]
             images = [load_image(k, record=rid) for k, (_, rid) in chunk]
             with autocast():
-                feats = tower_features(model, preprocess_images(images, model.image_processor, mode=dataset.image_mode))  # (n, P, D)
+                feats = model.image_features(preprocess_images(images, model.image_processor, mode=dataset.image_mode))  # (n, P, D)
             new = {k: f.to("cpu", dtype or f.dtype).clone() for (k, _), f in zip(chunk, feats)}
             if not isinstance(self.features, FeatureShards): self.features.update(new); continue
             pending.update(new)
@@ -416,7 +398,7 @@ class FeatureCache:
         return self
 
 class CachedFeatureDataset(torch.utils.data.Dataset):
-    "`dataset`'s items with cached tower features (n_img, P, D_vision) as `pixel_values`; no image is read."
+    "`dataset`'s items with cached tower features (n_img, P, D_vision) as `image_features`; no image is read."
     def __init__(self, dataset: LlavaDataset, cache: FeatureCache):
         self.dataset, self.cache = dataset, cache
         self._text = copy.copy(dataset)  # the same dataset, its records stripped of images: items without pixels
@@ -431,7 +413,7 @@ class CachedFeatureDataset(torch.utils.data.Dataset):
     def records(self): return self.dataset.records
     def __getitem__(self, i) -> dict:
         item = self._text[i]
-        if self._keys[i]: item["pixel_values"] = torch.stack([self.cache.features[k] for k in self._keys[i]])  # (n_img, P, D)
+        if self._keys[i]: item["image_features"] = torch.stack([self.cache.features[k] for k in self._keys[i]])  # (n_img, P, D)
         return item
 
 # %% ../nbs/10_train.ipynb #291baec8
@@ -669,7 +651,8 @@ def optimizer_step(acc: Accelerator, model, optimizer, scheduler, group: list[di
         with acc.accumulate(model):
             kw = {"logits_to_keep": logits_needed(b["labels"])} if keep_logits else {}
             logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], pixel_values=b["pixel_values"],
-                           image_counts=b["image_counts"], ids=b["ids"], **kw).logits  # (B, K, V)
+                           image_features=b.get("image_features"), image_counts=b["image_counts"], ids=b["ids"],
+                           **kw).logits  # (B, K, V)
             s, _ = token_loss(logits, b["labels"])
             if not s.requires_grad:   # nothing trainable saw it (text only, projector-only training): a zero gradient
                 s = s + sum(p.sum() for g in optimizer.param_groups for p in g["params"]) * 0.0
@@ -816,33 +799,32 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
         say(f"resumed from {resume} at step {start} of {total}")
     bar = tqdm(total=total, initial=start, desc=f"stage {cfg.stage}", disable=not (cfg.progress and acc.is_main_process))
     batches = iter(loader)
-    with features_as_input(model) if cfg.cache_features else nullcontext():
-        for step in range(start + 1, total + 1):
-            t0 = time.perf_counter()
-            group = [send_to_device(next(batches), acc.device, non_blocking=True) for _ in range(k)]  # this optimizer step's micro-batches
-            try: loss, n_trained, gnorm = optimizer_step(acc, pmodel, optimizer, scheduler, group, cfg.max_grad_norm, keep_logits,
-                                                         where=f"step {step} of {total}")
-            except NonFiniteLossError as e:
-                bar.close(); say(f"stopped: {e}", echo=False)
-                if acc.is_main_process: atomic_write(out / "history.json", json.dumps(history))
-                raise NonFiniteLossError(f"{e}. Last good checkpoint: {last_ckpt or 'none (set save_every to keep some)'}"
-                                         + (f" (resume with resume_from={str(last_ckpt)!r})" if last_ckpt else "")) from None
-            n_samples += k * cfg.batch_size * acc.num_processes
-            n_tokens += int(acc.reduce(sum(b["attention_mask"].sum() for b in group).to(acc.device), "sum"))
-            train_time += time.perf_counter() - t0
-            rec = dict(step=step, loss=loss, lr=cfg.lr * lr_factor(step - 1, total, warm, cfg.schedule), grad_norm=gnorm,
-                       tokens=n_trained, samples=n_samples, seconds=round(train_time, 3))
-            history.append(rec)
-            for cb in callbacks: cb(StepInfo(step, total, rec, model, optimizer))
-            if step % cfg.log_every == 0 or step == total:
-                bar.set_postfix(loss=f"{_window_loss(history, cfg.log_every):.4f}", lr=f"{rec['lr']:.2e}", refresh=False)
-                say(f"step {step}/{total} loss {_window_loss(history, cfg.log_every):.4f} lr {rec['lr']:.3e} grad_norm {gnorm:.3f} "
-                    f"samples {n_samples} {n_samples / max(train_time, 1e-9):.1f} samples/s", echo=False)
-            bar.update()
-            if cfg.save_every and step % cfg.save_every == 0 and step < total:
-                state = dict(step=step, total=total, samples=n_samples, tokens_seen=n_tokens, seconds=train_time, inputs=fingerprint,
-                             micro_batch=step * k, num_processes=acc.num_processes)
-                last_ckpt = _save_step(acc, model, out / f"checkpoint-{step:06d}", cfg, history, state, optimizer, scheduler)
+    for step in range(start + 1, total + 1):
+        t0 = time.perf_counter()
+        group = [send_to_device(next(batches), acc.device, non_blocking=True) for _ in range(k)]  # this optimizer step's micro-batches
+        try: loss, n_trained, gnorm = optimizer_step(acc, pmodel, optimizer, scheduler, group, cfg.max_grad_norm, keep_logits,
+                                                     where=f"step {step} of {total}")
+        except NonFiniteLossError as e:
+            bar.close(); say(f"stopped: {e}", echo=False)
+            if acc.is_main_process: atomic_write(out / "history.json", json.dumps(history))
+            raise NonFiniteLossError(f"{e}. Last good checkpoint: {last_ckpt or 'none (set save_every to keep some)'}"
+                                     + (f" (resume with resume_from={str(last_ckpt)!r})" if last_ckpt else "")) from None
+        n_samples += k * cfg.batch_size * acc.num_processes
+        n_tokens += int(acc.reduce(sum(b["attention_mask"].sum() for b in group).to(acc.device), "sum"))
+        train_time += time.perf_counter() - t0
+        rec = dict(step=step, loss=loss, lr=cfg.lr * lr_factor(step - 1, total, warm, cfg.schedule), grad_norm=gnorm,
+                   tokens=n_trained, samples=n_samples, seconds=round(train_time, 3))
+        history.append(rec)
+        for cb in callbacks: cb(StepInfo(step, total, rec, model, optimizer))
+        if step % cfg.log_every == 0 or step == total:
+            bar.set_postfix(loss=f"{_window_loss(history, cfg.log_every):.4f}", lr=f"{rec['lr']:.2e}", refresh=False)
+            say(f"step {step}/{total} loss {_window_loss(history, cfg.log_every):.4f} lr {rec['lr']:.3e} grad_norm {gnorm:.3f} "
+                f"samples {n_samples} {n_samples / max(train_time, 1e-9):.1f} samples/s", echo=False)
+        bar.update()
+        if cfg.save_every and step % cfg.save_every == 0 and step < total:
+            state = dict(step=step, total=total, samples=n_samples, tokens_seen=n_tokens, seconds=train_time, inputs=fingerprint,
+                         micro_batch=step * k, num_processes=acc.num_processes)
+            last_ckpt = _save_step(acc, model, out / f"checkpoint-{step:06d}", cfg, history, state, optimizer, scheduler)
     bar.close()
     model = acc.unwrap_model(pmodel, keep_fp32_wrapper=False).eval()
     result = TrainResult(final_loss=_window_loss(history, cfg.log_every), steps=total, samples=n_samples,

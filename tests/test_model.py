@@ -1,6 +1,9 @@
 "LlavaModel on tiny saved parts (CLIP + Llama, CLIP + Qwen2 with tied embeddings, SigLIP): the checks too slow for the notebook."
+import copy
 import json
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,7 +17,7 @@ from transformers import (AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizer
 from llava_nb.core import IGNORE_INDEX, IMAGE_TOKEN
 from llava_nb.data import preprocess_images
 from llava_nb.model import (PROJECTOR_NAME, LlavaConfig, LlavaModel, check_image_counts, encoder_layers,
-                            expand_image_tokens, sample_next, stream_safe)
+                            expand_image_tokens, sample_next, stream_safe, truncated_tower)
 from llava_nb.tiny import save_tiny_parts
 
 FAMILIES = ["llama", "qwen2"]
@@ -136,7 +139,7 @@ def test_features_equal_full_tower_hidden_state(parts, layer, select):
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
 
 
-def test_truncated_tower_runs_fewer_layers_and_restores_them(models):
+def test_truncated_tower_runs_fewer_layers_and_leaves_the_tower_whole(models):
     model = models["llama"]
     parent, attr = encoder_layers(model.vision_tower)
     blocks = getattr(parent, attr)
@@ -147,7 +150,7 @@ def test_truncated_tower_runs_fewer_layers_and_restores_them(models):
         assert calls == [0, 1]  # 3 layers, feature layer -2: the last one never runs
         calls.clear()
         with torch.no_grad(): model.vision_tower(pixel_values=torch.randn(1, 3, 32, 32))
-        assert calls == [0, 1, 2]  # restored for anyone using the tower directly
+        assert calls == [0, 1, 2]  # the tower itself is never cut
         with pytest.raises(RuntimeError):
             model.encode_images(torch.randn(1, 4, 32, 32))  # wrong channels fail inside the truncated run
         assert getattr(parent, attr) is blocks
@@ -155,6 +158,22 @@ def test_truncated_tower_runs_fewer_layers_and_restores_them(models):
         for h in hooks: h.remove()
     keys = model.vision_tower.state_dict().keys()
     assert any(".layers.2." in k for k in keys)  # all weights stay in the module (and in checkpoints)
+    roots = {k.split(".")[0] for k in model.state_dict()}
+    assert roots == {"vision_tower", "projector", "llm"}   # the truncated view adds no second copy of the weights
+
+
+def test_two_threads_encode_at_once_and_dtype_moves_follow(models):
+    model = models["llama"]
+    x = torch.randn(4, 3, 32, 32)
+    alone = model.encode_images(x)
+    outs = [None] * 8
+    def work(i): outs[i] = model.encode_images(x)
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    for o in outs: torch.testing.assert_close(o, alone, atol=1e-6, rtol=0)
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    assert half.image_features(x).dtype == torch.bfloat16   # the truncated view shares the converted weights
 
 
 def test_towers_without_a_known_layer_list_run_in_full(parts, monkeypatch):
@@ -162,7 +181,10 @@ def test_towers_without_a_known_layer_list_run_in_full(parts, monkeypatch):
     model = LlavaModel.from_parts(p["vision"], p["llm"], projector_type="linear")
     x = torch.randn(2, 3, 32, 32)
     truncated = model.encode_images(x)
-    monkeypatch.setattr(model, "_blocks", None)  # what encoder_layers returns for an unfamiliar tower
+    no_blocks = torch.nn.Module()
+    no_blocks.config = SimpleNamespace(num_hidden_layers=3)
+    assert truncated_tower(no_blocks, 2) is None   # nothing to cut: the model runs the tower in full
+    monkeypatch.setattr(model, "_short_tower", None)
     torch.testing.assert_close(model.encode_images(x), truncated, atol=1e-6, rtol=0)
 
 
