@@ -14,7 +14,7 @@ $(STAMP): settings.ini setup.py pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "$(TORCH)"
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,notebook]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -16,6 +16,7 @@ py_versions = ["3.10", "3.11", "3.12", "3.13"]
 min_python = cfg["min_python"]
 
 requirements = cfg.get("requirements", "").split()
+notebook_requirements = cfg.get("notebook_requirements", "").split()   # the widgets, JupyterLab and Voila
 dev_requirements = cfg.get("dev_requirements", "").split()
 readme = here / "README.md"
 
@@ -39,7 +40,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["llava_nb", "llava_nb.*"]),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={"dev": dev_requirements},
+    extras_require={"notebook": notebook_requirements, "dev": dev_requirements + notebook_requirements},
     python_requires=">=" + min_python,
     zip_safe=False,
     entry_points={

@@ -32,7 +32,8 @@ from PIL import Image
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 from transformers import TextStreamer
 
-from llava_nb.chat import ChatSession, demo_checkpoint, small_world_gallery
+from llava_nb.chat import ChatSession
+from llava_nb.chat_ui import demo_checkpoint, small_world_gallery
 from llava_nb.hf import export_hf
 from llava_nb.model import LlavaModel
 

@@ -140,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from llava_nb.train import add_train_parser
     add_train_parser(sub)  # `llava-nb train --preset nano --stage 1 --set data_path=...`: one stage (10_train)
-    from llava_nb.chat import add_chat_parser
-    add_chat_parser(sub)  # `llava-nb chat --checkpoint CKPT [--image IMG]`: streaming terminal chat (12_chat)
+    from llava_nb.chat_cli import add_chat_parser
+    add_chat_parser(sub)  # `llava-nb chat --checkpoint CKPT [--image IMG]`: streaming terminal chat (12b_chat_cli)
     return p
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from llava_nb.chat import ChatSession, ChatUI, _StepClock, add_chat_parser, render_history, small_world_gallery
+from llava_nb.chat import ChatSession, _StepClock
+from llava_nb.chat_cli import add_chat_parser
+from llava_nb.chat_ui import ChatUI, render_history, small_world_gallery
 from llava_nb.core import RecordError
 from llava_nb.hf import export_hf
 from llava_nb.model import LlavaModel
