@@ -23,6 +23,7 @@ from .conversation import get_template
 from .tiny import llama_style_tokenizer
 from .core import IGNORE_INDEX, IMAGE_TOKEN, seed_everything
 from .masking import Tokenized, tokenize_conversation, tokenize_prompt
+from .processor import LlavaProcessor
 from .datagen import SHORT_ANSWER_PROMPT
 from .nanoworld import (COLOURS, GRID, IMAGE_SIZE, NUMBER_WORDS, POSITION_NAMES, POSITIONS, SHAPES, SIZES,
                                 object_phrase, position_phrase, render_scene, sample_scene, scene_id, scene_rng)
@@ -580,12 +581,12 @@ def lm_text_vqa(lm, tokenizer, n_scenes: int = 50, seed: int = 0, per_scene: int
     "Exact-match accuracy of greedy answers to held-out VQA questions when the scene is *described in words*."
     from llava_nb.datagen import make_vqa_eval
     scenes = [sample_scene(scene_rng(seed, "lm_eval", i), scene_id(i, "lm_eval")) for i in range(n_scenes)]
-    by_id, tpl, hits = {s["id"]: s for s in scenes}, get_template("vicuna_v1"), {}
+    by_id, hits = {s["id"]: s for s in scenes}, {}
+    proc = LlavaProcessor(tokenizer, get_template("vicuna_v1"))   # a text-only LLM: no images
     lm.eval()
     for q in make_vqa_eval(scenes, seed=seed, per_scene=per_scene):
         text = f"{canonical_caption(_scene_of(q, by_id))}\n{q['question']}\n{SHORT_ANSWER_PROMPT}"
-        conv = [{"from": "human", "value": text}]
-        ids = torch.tensor([tpl.encode_prompt(conv, tokenizer)])
+        ids = torch.tensor([proc.prompt_ids(proc.conversation(text))])
         out = lm.generate(ids, max_new_tokens=8, do_sample=False, eos_token_id=tokenizer.eos_token_id,
                           pad_token_id=tokenizer.pad_token_id)
         ans = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip().rstrip(".").lower()

@@ -18,8 +18,7 @@ import torch
 from PIL import Image
 
 from .core import RecordError
-from .data import load_image, preprocess_images
-from .masking import tokenize_conversation, tokenize_prompt
+from .data import load_image
 
 # %% auto #0
 __all__ = ['Turn', 'ChatSession', 'answer_positions', 'attention_to_image', 'seen_image', 'show_attention']
@@ -106,7 +105,7 @@ class ChatSession:
     def set_image(self, image, name: str | None = None) -> Image.Image:
         "Use `image` (path, bytes or PIL image) from now on; the turns start again. Bad images raise `RecordError`."
         img = _as_image(image, name)  # raises before anything changes: a bad upload leaves the session as it was
-        px = preprocess_images([img], self.model.image_processor, mode=self.model.config.image_mode)  # (1, 3, H, W)
+        px = self.model.processor.pixel_values([img])  # (1, 3, H, W)
         self.image, self.pixel_values, self.turns = img, px, []
         self.image_name = name or (str(image) if isinstance(image, (str, Path)) else "image")
         return img
@@ -118,21 +117,16 @@ class ChatSession:
 
     def conversations(self, question: str | None = None, upto: int | None = None) -> list[dict]:
         "The first `upto` turns (all by default) in LLaVA JSON shape, then `question` as the last human turn."
-        convs = []
-        for t in self.turns[:upto]: convs += [{"from": "human", "value": t.question}, {"from": "gpt", "value": t.answer}]
-        if question is not None: convs.append({"from": "human", "value": question})
-        if convs and self.image is not None:
-            convs[0] = {**convs[0], "value": f"{self.model.config.image_token}\n{convs[0]['value']}"}
-        return convs
+        history = [(t.question, t.answer) for t in self.turns[:upto]]
+        return self.model.processor.conversation(question, history, image=self.image is not None)
 
     def prompt_ids(self, question: str) -> list[int]:
         "The prompt's token ids, each image expanded to `num_image_tokens` ids."
-        m = self.model
-        return tokenize_prompt(self.conversations(question), m.tokenizer, m.template, num_image_tokens=m.num_image_tokens)
+        return self.model.processor.prompt_ids(self.conversations(question))
 
     def prompt(self, question: str) -> str:
         "The prompt text the model sees (before tokenization)."
-        return self.model.template.generation_prompt(self.conversations(question), self.model.tokenizer)
+        return self.model.processor.prompt(self.conversations(question))
 
     def stop(self) -> None:
         "Stop the current generation (from another thread, or a stream callback); its partial answer is kept."
@@ -157,7 +151,7 @@ class ChatSession:
             def on_text(piece: str):
                 turn.answer += piece
                 if stream is not None: stream(piece)
-            stops = m.template.stop_strings(m.tokenizer)
+            stops = m.processor.stop_strings()
             try:
                 with _StepClock(m.llm, self._stop) as clock:
                     out = m.generate([ids], pixel_values=self.pixel_values, stop=stops, stream=on_text, **gen)
@@ -237,7 +231,7 @@ def attention_to_image(session: ChatSession, turn: int = -1) -> torch.Tensor:
     if not session.turns: raise ValueError("no answers yet: ask a question first")
     i = range(len(session.turns))[turn]
     convs = session.conversations(upto=i + 1)
-    tok = tokenize_conversation(convs, m.tokenizer, m.template, num_image_tokens=m.num_image_tokens)
+    tok = m.processor.training_ids(convs)
     ids, labels = tok["input_ids"], tok["labels"]
     queries = [p - 1 for p in answer_positions(labels)]
     image_cols = [p for p, t in enumerate(ids) if t == m.image_token_id]

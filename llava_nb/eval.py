@@ -18,10 +18,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .core import IMAGE_TOKEN, resolve_dtype
-from .data import load_image, load_records, preprocess_images, resolve_image_path
-from .datagen import DETAIL_INSTRUCTIONS, KINDS, SHORT_ANSWER_PROMPT, SymbolicTeacher, make_vqa_eval, parse_teacher_output
+from .data import load_records, resolve_image_path
+from .datagen import DETAIL_INSTRUCTIONS, KINDS, SymbolicTeacher, make_vqa_eval, parse_teacher_output
 from .symbolic import ASK, CORNERS, QTYPES, _EXTREMES, _center, describe, parse_context, question_type
-from .masking import tokenize_prompt
 from .nanoworld import (COLOURS, NUMBER_WORDS, OPPOSITE, POSITION_NAMES, RELATIONS, SHAPES, SIZES, context_text,
                                 load_world, relations)
 
@@ -38,9 +37,8 @@ __all__ = ['MC_PROMPT', 'JUDGE_SYSTEM', 'LETTERS', 'MODALITIES', 'answer_batch',
 MC_PROMPT = "Answer with the option's letter from the given choices directly."
 
 def _prompt_ids(model, question: str, with_image: bool, record=None) -> list[int]:
-    text = question.replace(IMAGE_TOKEN, "").strip()
-    convs = [{"from": "human", "value": f"{model.config.image_token}\n{text}" if with_image else text}]
-    return tokenize_prompt(convs, model.tokenizer, model.template, num_image_tokens=model.num_image_tokens, record=record)
+    proc = model.processor
+    return proc.prompt_ids(proc.conversation(question, image=with_image), record)
 
 def _image_of(item: dict, image_folder, use_images: bool):
     "The item's image as a PIL image or a path (None for text-only items or `use_images=False`)."
@@ -63,14 +61,13 @@ def answer_batch(model, items: list[dict], image_folder=None, batch_size: int = 
         return out
     prompts = [_prompt_ids(model, q, img is not None, it.get("id", i)) for i, (q, img, it) in enumerate(zip(questions, images, items))]
     order = sorted(range(len(items)), key=lambda i: len(prompts[i]))  # similar lengths share a batch
-    stop, pixels, out = model.template.stop_strings(model.tokenizer), {}, [""] * len(items)
+    stop, pixels, out = model.processor.stop_strings(), {}, [""] * len(items)
     for s in range(0, len(order), batch_size):
         idx = order[s:s + batch_size]
         for i in idx:
             key = images[i] if isinstance(images[i], Path) else id(images[i])
             if images[i] is not None and key not in pixels:
-                img = load_image(images[i], items[i].get("id")) if isinstance(images[i], Path) else images[i]
-                pixels[key] = preprocess_images([img], model.image_processor, mode=model.config.image_mode)[0]  # (3, H, W)
+                pixels[key] = model.processor.pixel_values([images[i]], items[i].get("id"))[0]  # (3, H, W)
         keys = [images[i] if isinstance(images[i], Path) else id(images[i]) for i in idx if images[i] is not None]
         pv = torch.stack([pixels[k] for k in keys]) if keys else None  # (n_images, 3, H, W)
         amp = nullcontext() if autocast_dtype is None else torch.autocast(model.device.type, dtype=resolve_dtype(autocast_dtype))

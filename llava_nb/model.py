@@ -26,7 +26,7 @@ from transformers import (AutoConfig, AutoImageProcessor, AutoModel, AutoModelFo
 from . import __version__
 from .conversation import TEMPLATES, Template, get_template
 from .core import IMAGE_TOKEN, resolve_dtype
-from .data import load_image, preprocess_images
+from .processor import LlavaProcessor
 from .projector import build_projector
 
 # %% auto #0
@@ -284,6 +284,10 @@ class LlavaModel(nn.Module):
     def device(self) -> torch.device: return self.llm.get_input_embeddings().weight.device
     @property
     def template(self) -> Template: return get_template(self.config.template, revision=self.config.template_revision)
+    @property
+    def processor(self) -> LlavaProcessor:
+        "How this model's inputs are made (notebook 05a): template, image placeholder, image preprocessing."
+        return LlavaProcessor.from_model(self)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -387,19 +391,9 @@ class LlavaModel(nn.Module):
 
     def answer(self, image=None, question: str = "", history=None, **gen) -> str:
         "Answer `question` about `image` (a path, a PIL image or None) after `history` ([(question, answer), ...])."
-        convs = []
-        for turn in history or []:
-            convs += [turn] if isinstance(turn, dict) else [{"from": "human", "value": turn[0]}, {"from": "gpt", "value": turn[1]}]
-        convs.append({"from": "human", "value": question})
-        pixel_values = None
-        if image is not None:
-            if not hasattr(image, "convert"): image = load_image(image)
-            convs[0] = {**convs[0], "value": f"{self.config.image_token}\n{convs[0]['value']}"}
-            pixel_values = preprocess_images([image], self.image_processor, mode=self.config.image_mode)
-        ids = self.template.encode_prompt(convs, self.tokenizer)  # the prompt's ids, BOS as the template wants
-        stop = list(gen.pop("stop", None) or []) + list(self.template.stop_strings(self.tokenizer))
-        ids = expand_image_tokens(ids, self.image_token_id, self.num_image_tokens)
-        return self.generate([ids], pixel_values=pixel_values, stop=stop, **gen).texts[0]
+        inputs = self.processor(question, image, history or ())
+        stop = list(gen.pop("stop", None) or []) + self.processor.stop_strings()
+        return self.generate(inputs["input_ids"], pixel_values=inputs["pixel_values"], stop=stop, **gen).texts[0]
 
     def save_pretrained(self, path, stage: int | None = None, save_llm: bool | None = None, save_vision_tower: bool | None = None) -> Path:
         "Write a checkpoint directory; stage 1 stores only the projector (plus config, tokenizer, image processor) unless told otherwise."
