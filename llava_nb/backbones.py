@@ -580,6 +580,7 @@ def lm_scene_vqa(lm, tokenizer, n_scenes: int = 200, seed: int = 1) -> dict:
 def lm_text_vqa(lm, tokenizer, n_scenes: int = 50, seed: int = 0, per_scene: int = 3) -> dict:
     "Exact-match accuracy of greedy answers to held-out VQA questions when the scene is *described in words*."
     from llava_nb.datagen import make_vqa_eval
+    from llava_nb.eval import exact_match
     scenes = [sample_scene(scene_rng(seed, "lm_eval", i), scene_id(i, "lm_eval")) for i in range(n_scenes)]
     by_id, hits = {s["id"]: s for s in scenes}, {}
     proc = LlavaProcessor(tokenizer, get_template("vicuna_v1"))   # a text-only LLM: no images
@@ -589,8 +590,8 @@ def lm_text_vqa(lm, tokenizer, n_scenes: int = 50, seed: int = 0, per_scene: int
         ids = torch.tensor([proc.prompt_ids(proc.conversation(text))])
         out = lm.generate(ids, max_new_tokens=8, do_sample=False, eos_token_id=tokenizer.eos_token_id,
                           pad_token_id=tokenizer.pad_token_id)
-        ans = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip().rstrip(".").lower()
-        hits.setdefault(q["type"], []).append(ans == q["answer"].lower())
+        ans = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+        hits.setdefault(q["type"], []).append(exact_match(ans, q["answer"]))   # evaluation's one normalisation rule
     res = {k: round(sum(v) / len(v), 3) for k, v in sorted(hits.items())}
     return {"overall": round(sum(sum(v) for v in hits.values()) / sum(len(v) for v in hits.values()), 3), **res}
 
