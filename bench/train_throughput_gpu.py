@@ -54,7 +54,9 @@ from llava_nb.core import seed_everything
 from llava_nb.hf import export_hf
 from llava_nb.masking import collate
 from llava_nb.tiny import llama_style_tokenizer
-from llava_nb.train import StepBatches, TrainConfig, build_model, load_data, train
+from llava_nb.batching import StepBatches
+from llava_nb.train import build_model, load_data, train
+from llava_nb.train_config import TrainConfig
 from train_throughput import make_data  # the CPU bench's small world (this script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]

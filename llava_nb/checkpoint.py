@@ -6,20 +6,28 @@
 from __future__ import annotations
 
 import json
-import random
+import os
+import shutil
+import warnings
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from .model import CONFIG_NAME, PROJECTOR_NAME, LlavaConfig, LlavaModel
+
+import random
+
+import numpy as np
 
 # %% auto #0
 __all__ = ['OPTIMIZER_TENSORS', 'OPTIMIZER_META', 'SCHEDULER_NAME', 'RESUME_FILES', 'rng_state', 'set_rng_state',
            'save_rng_state', 'load_rng_state', 'save_optimizer', 'load_optimizer', 'save_scheduler', 'load_scheduler',
            'is_resumable', 'latest_checkpoint', 'resolve_resume', 'is_partitioned', 'is_deepspeed_zero3',
-           'gathered_state_dict', 'load_gathered_state_dict']
+           'gathered_state_dict', 'load_gathered_state_dict', 'atomic_dir', 'atomic_write', 'clean_stale',
+           'find_checkpoint', 'check_stage1_checkpoint']
 
 # %% ../nbs/10a_checkpoint.ipynb #709ba2a7
 def rng_state() -> tuple[dict, dict[str, torch.Tensor]]:
@@ -149,3 +157,72 @@ def load_gathered_state_dict(module: nn.Module, state: dict[str, torch.Tensor], 
     if not params: return module.load_state_dict(state) and None
     with (gather or _deepspeed_gather)(params, modifier_rank=0):
         if rank == 0: module.load_state_dict(state)
+
+# %% ../nbs/10a_checkpoint.ipynb #291baec8
+@contextmanager
+def atomic_dir(path):
+    "Yield a temporary directory that becomes `path` (replacing an old one) only if the block completes."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = path.with_name(f".{path.name}.tmp-{os.getpid()}"), path.with_name(f".{path.name}.old-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
+    try: yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True); raise
+    if path.exists(): os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+def atomic_write(path, text: str) -> Path:
+    "Write `text` to `path` through a temporary file and a rename."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text); os.replace(tmp, path)
+    return path
+
+def clean_stale(out_dir) -> None:
+    "Remove temporaries of killed runs in `out_dir`; restore a checkpoint whose replacement was cut short."
+    out = Path(out_dir)
+    if not out.is_dir(): return
+    for p in out.glob(".*.old-*"):
+        target = out / p.name[1:p.name.rindex(".old-")]
+        if not target.exists(): os.replace(p, target)
+        else: shutil.rmtree(p, ignore_errors=True)
+    for p in out.glob(".*.tmp-*"): shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+# %% ../nbs/10a_checkpoint.ipynb #ed3bf105
+_ARCH_KEYS = {"vision_config": ("model_type", "hidden_size", "num_hidden_layers", "image_size", "patch_size"),
+              "text_config": ("model_type", "hidden_size", "num_hidden_layers", "vocab_size")}
+
+def find_checkpoint(path) -> Path:
+    "The checkpoint directory at `path`, or in its `final/` (a training output directory)."
+    path = Path(path)
+    if (path / CONFIG_NAME).is_file(): return path
+    if (path / "final" / CONFIG_NAME).is_file(): return path / "final"
+    raise FileNotFoundError(f"no llava_nb checkpoint at {path} (no {CONFIG_NAME} there or in {path / 'final'}); "
+                            "did the run finish?")
+
+def check_stage1_checkpoint(path, model: LlavaModel) -> Path:
+    "Raise a clear error unless `path` is a stage-1 checkpoint for `model`'s tower, LLM and projector; returns its projector file."
+    ckpt = find_checkpoint(path)
+    saved = json.loads((ckpt / CONFIG_NAME).read_text())
+    LlavaConfig.from_dict(saved, str(ckpt / CONFIG_NAME))  # a llava_nb config of a readable format
+    if saved.get("stage") != 1:
+        raise ValueError(f"{ckpt} is a stage-{saved.get('stage')} checkpoint; stage 2 starts from a stage-1 checkpoint "
+                         "(the output of a stage-1 run, holding only the projector)")
+    mine = model.config
+    for k in ("projector_type", "vision_feature_layer", "vision_feature_select"):
+        if saved.get(k) != getattr(mine, k):
+            raise ValueError(f"{ckpt} was trained with {k}={saved.get(k)!r}, this run uses {getattr(mine, k)!r}")
+    now = {"vision_config": model.vision_tower.config.to_dict(), "text_config": model.llm.config.to_dict()}
+    parts = (("vision_config", "vision_tower"), ("text_config", "llm"))
+    for part, name in parts:
+        diff = [f"{k} {saved.get(part, {}).get(k)} vs {now[part].get(k)}" for k in _ARCH_KEYS[part]
+                if saved.get(part, {}).get(k) != now[part].get(k)]
+        if diff:
+            raise ValueError(f"mismatched backbone: {ckpt} was trained with {name} {saved.get(name)}, this run uses "
+                             f"{getattr(mine, name)} ({'; '.join(diff)})")
+    for _, name in parts:
+        if saved.get(name) != getattr(mine, name):
+            warnings.warn(f"{ckpt} was trained with {name} {saved.get(name)}; this run uses {getattr(mine, name)} "
+                          "(same architecture: make sure the weights are the same)")
+    return ckpt / PROJECTOR_NAME

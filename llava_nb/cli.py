@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--llm-minutes", type=float, default=50, help="wall-clock cap for the LLM (3,000 steps at most)")
     b.set_defaults(func=cmd_pretrain_backbones)
 
-    from llava_nb.train import add_train_parser
+    from llava_nb.train_cli import add_train_parser
     add_train_parser(sub)  # `llava-nb train --preset nano --stage 1 --set data_path=...`: one stage (10_train)
     from llava_nb.chat_cli import add_chat_parser
     add_chat_parser(sub)  # `llava-nb chat --checkpoint CKPT [--image IMG]`: streaming terminal chat (12b_chat_cli)

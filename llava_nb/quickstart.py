@@ -20,7 +20,9 @@ from .datagen import SymbolicTeacher, make_instruct, make_pretrain, make_vqa_eva
 from .eval import make_mc_train
 from .model import LlavaModel
 from .nanoworld import IMAGE_SIZE, load_world, make_world
-from .train import TrainResult, atomic_write, nano_stage1, nano_stage2, train
+from .checkpoint import atomic_write
+from .train import TrainResult, train
+from .train_config import nano_stage1, nano_stage2
 
 # %% auto #0
 __all__ = ['ABLATIONS', 'default_backbones', 'backbone_dirs', 'QuickstartConfig', 'make_data', 'run_stages', 'show_examples',

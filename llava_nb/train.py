@@ -5,19 +5,15 @@
 # %% ../nbs/10_train.ipynb #dea6de9f
 from __future__ import annotations
 
-import argparse
-import copy
 import hashlib
 import inspect
 import json
-import math
 import os
 import shutil
 import time
 import warnings
-from collections.abc import Mapping
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -27,192 +23,26 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState, PartialState
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, GradientAccumulationPlugin, send_to_device
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
-from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import (gathered_state_dict, is_deepspeed_zero3, load_optimizer, load_rng_state, load_scheduler,
-                                 resolve_resume, save_optimizer, save_rng_state, save_scheduler)
+from .checkpoint import (gathered_state_dict, is_deepspeed_zero3, load_optimizer, load_rng_state,
+                                 load_scheduler, resolve_resume, save_optimizer, save_rng_state, save_scheduler)
 from .core import IGNORE_INDEX, count_params, human_count, seed_everything
-from .data import load_image, load_records, preprocess_images, resolve_image_path
+from .data import load_records
 from .masking import LlavaDataset, collate
-from .lora import QUANTIZATION, apply_lora, check_quantization, quantization_config
-from .model import CONFIG_NAME, PROJECTOR_NAME, LlavaConfig, LlavaModel, is_peft_model
+from .lora import apply_lora, check_quantization, quantization_config
+from .model import CONFIG_NAME, PROJECTOR_NAME, LlavaModel, is_peft_model
+from .batching import StepBatches, accumulation_steps, steps_for
+from .checkpoint import atomic_dir, atomic_write, check_stage1_checkpoint, clean_stale, find_checkpoint
+from .feature_cache import CachedFeatureDataset, FeatureCache, FeatureShards, feature_meta
+from .plots import plot_history
+from .train_config import _NOT_RESULTS, TrainConfig, lr_factor, warmup_steps
 
 # %% auto #0
-__all__ = ['MIXED_PRECISION', 'SCHEDULES', 'PRESETS', 'TrainConfig', 'nano_stage1', 'nano_stage2', 'workshop_stage1',
-           'workshop_stage2', 'llava15_7b_stage1', 'llava15_7b_stage2', 'llava15_7b_stage2_lora', 'get_preset',
-           'warmup_steps', 'lr_factor', 'set_trainable', 'param_groups', 'StepBatches', 'accumulation_steps',
-           'steps_for', 'logits_needed', 'token_loss', 'FeatureShards', 'feature_meta', 'FeatureCache',
-           'CachedFeatureDataset', 'atomic_dir', 'atomic_write', 'clean_stale', 'find_checkpoint',
-           'check_stage1_checkpoint', 'NonFiniteLossError', 'StepInfo', 'TrainResult', 'make_accelerator',
-           'build_model', 'enable_gradient_checkpointing', 'zero3_states', 'load_trained_weights', 'inputs_fingerprint',
-           'load_data', 'optimizer_step', 'RunLog', 'torch_threads', 'train', 'config_from_args', 'add_train_parser',
-           'cmd_train', 'main', 'plot_history', 'LivePlot']
-
-# %% ../nbs/10_train.ipynb #402f7842
-MIXED_PRECISION = ("no", "bf16", "fp16")
-SCHEDULES = ("cosine", "constant")
-_NOT_RESULTS = ("progress", "log_every", "num_workers", "num_threads", "resume_from", "feature_cache_dir")  # fields that do not change what a run computes
-
-@dataclass
-class TrainConfig:
-    "One training run (stage 1 or 2); saved as `train_config.json` with every checkpoint."
-    stage: int = 2                      # 1: projector only (feature alignment); 2: projector + LLM (instruction tuning)
-    data_path: str = ""                 # LLaVA JSON
-    image_folder: str | None = None     # image paths in the JSON are relative to it
-    output_dir: str = "runs/llava"
-    vision_tower: str | None = None     # hub name or directory; stage 2: default from the stage-1 checkpoint
-    llm: str | None = None
-    stage1_dir: str | None = None       # stage 2: start from this stage-1 checkpoint's projector (None: a fresh one)
-    projector_type: str | None = None   # None: the stage-1 checkpoint's, else "mlp2x_gelu"
-    template: str | None = None         # None: "plain" (stage 1) / "vicuna_v1" (stage 2)
-    image_mode: str = "pad"
-    vision_feature_layer: int = -2
-    epochs: float = 1.0
-    max_steps: int | None = None        # optimizer steps; overrides epochs
-    batch_size: int = 32                # samples per micro-batch (per process)
-    grad_accum: int = 1                 # micro-batches per optimizer step
-    global_batch_size: int | None = None  # samples per optimizer step over all processes; sets grad_accum at run time
-    lr: float = 2e-5                    # peak lr of the LLM (and of the projector unless projector_lr)
-    projector_lr: float | None = None
-    warmup_ratio: float = 0.03
-    schedule: str = "cosine"
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    max_length: int | None = 2048
-    max_samples: int | None = None      # train on the first N records only
-    mixed_precision: str = "no"         # "no" | "bf16" | "fp16" (fp16 needs CUDA)
-    cache_features: bool = False        # run the frozen tower once per image, not once per step
-    feature_cache_dir: str | None = None  # with cache_features: keep them on disk here (safetensors shards), reused by later runs
-    group_by_length: bool = False       # batch examples of similar length together (less padding)
-    group_by_modality: bool = False     # never mix image and text-only examples in a batch (LLaVA's group_by_modality_length)
-    attn_implementation: str | None = None  # the LLM's attention: None keeps the loaded one; "eager" is faster for short CPU sequences
-    gradient_checkpointing: bool = False  # recompute the LLM's activations in backward: less memory, ~30 % more compute
-    tf32: bool = False                  # allow TF32 matmuls on Ampere+ GPUs (no effect on a CPU)
-    train_llm: bool | None = None       # None: stage 2 trains the LLM, stage 1 never does
-    lora_r: int = 0                     # stage 2: > 0 trains rank-r LoRA adapters on the LLM instead of all its weights
-    lora_alpha: int = 16                # LoRA scale alpha (the update is alpha/r · BA)
-    lora_dropout: float = 0.05
-    lora_targets: list | None = None    # LLM module names to adapt (None: every attention and MLP projection)
-    quantization: str | None = None     # QLoRA: "4bit" (NF4) or "8bit" base LLM; needs CUDA + bitsandbytes and lora_r > 0
-    seed: int = 0
-    log_every: int = 10                 # refresh the progress bar's loss (mean over this many steps)
-    save_every: int = 0                 # also save checkpoint-N every N steps (0: only final)
-    save_total_limit: int | None = 2    # keep the newest N step checkpoints
-    resume_from: str | None = None      # a step checkpoint directory, or "latest" (the newest in output_dir; none: start afresh)
-    num_workers: int = 0
-    pad_to_multiple_of: int | None = None  # round batch lengths up to a multiple (None: 64 on CUDA, fewer shapes to plan; 1 on CPU)
-    device: str | None = None           # None: accelerate's choice (CUDA when present); "cpu" forces the CPU
-    num_threads: int | None = None      # CPU threads for torch during the run (None: leave torch's setting)
-    progress: bool = True
-
-    def __post_init__(self):
-        bad = lambda what: ValueError(f"TrainConfig: {what}")
-        if self.stage not in (1, 2): raise bad(f"stage must be 1 or 2, not {self.stage!r}")
-        if self.mixed_precision not in MIXED_PRECISION: raise bad(f"mixed_precision must be one of {MIXED_PRECISION}, not {self.mixed_precision!r}")
-        if self.schedule not in SCHEDULES: raise bad(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
-        if self.batch_size < 1 or self.grad_accum < 1: raise bad("batch_size and grad_accum must be at least 1")
-        if self.pad_to_multiple_of is not None and self.pad_to_multiple_of < 1: raise bad(f"pad_to_multiple_of must be >= 1, not {self.pad_to_multiple_of}")
-        if self.global_batch_size is not None and self.global_batch_size % self.batch_size:
-            raise bad(f"global_batch_size {self.global_batch_size} is not a multiple of batch_size {self.batch_size}")
-        if not 0 <= self.warmup_ratio < 1: raise bad(f"warmup_ratio must be in [0, 1), not {self.warmup_ratio}")
-        if self.max_steps is None and not self.epochs > 0: raise bad("give epochs > 0 or max_steps")
-        if self.stage == 1 and self.train_llm: raise bad("stage 1 keeps the LLM frozen (train_llm=True is a stage-2 option)")
-        if self.stage == 1 and self.stage1_dir: raise bad("stage1_dir is where stage 2 starts from; stage 1 trains a new projector")
-        if self.lora_r < 0: raise bad(f"lora_r must be 0 (full tuning) or a positive rank, not {self.lora_r}")
-        if self.lora_r and self.stage == 1: raise bad("LoRA adapts the LLM in stage 2; stage 1 trains only the projector")
-        if self.lora_r and self.train_llm is False: raise bad("lora_r > 0 trains adapters on the LLM, but train_llm=False freezes it")
-        if self.quantization is not None and (self.quantization not in QUANTIZATION or not self.lora_r):
-            raise bad(f"quantization={self.quantization!r}: QLoRA takes one of {QUANTIZATION} together with lora_r > 0")
-
-    @property
-    def trains_llm(self) -> bool: return self.stage == 2 and self.train_llm is not False
-    @property
-    def template_name(self) -> str: return self.template or ("plain" if self.stage == 1 else "vicuna_v1")
-
-    def to_dict(self) -> dict: return asdict(self)
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-    def to_json(self) -> str: return json.dumps(self.to_dict(), indent=2)
-    def __str__(self) -> str:
-        "The fields that differ from the defaults (what a log needs to say)."
-        default = {f.name: f.default for f in fields(self)}
-        return "TrainConfig(" + ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if v != default[k]) + ")"
-    def same_run(self, other: TrainConfig) -> bool:
-        "True if `other` computes the same thing (ignoring display-only fields)."
-        strip = lambda c: {k: v for k, v in c.to_dict().items() if k not in _NOT_RESULTS}
-        return strip(self) == strip(other)
-
-# %% ../nbs/10_train.ipynb #4e068f84
-def nano_stage1(**overrides) -> TrainConfig:
-    "Stage 1 on the small world on a CPU: projector only, `plain` captions."
-    return TrainConfig(**{**dict(stage=1, lr=1e-3, batch_size=32, epochs=1.0, max_length=256, warmup_ratio=0.03,
-                                 mixed_precision="bf16", cache_features=True, group_by_length=True, attn_implementation="eager",
-                                 output_dir="runs/nano/stage1"), **overrides})
-
-def nano_stage2(**overrides) -> TrainConfig:
-    "Stage 2 on the small world on a CPU: projector + the tiny LLM, `vicuna_v1` conversations."
-    return TrainConfig(**{**dict(stage=2, lr=3e-4, projector_lr=1e-3, batch_size=32, epochs=2.0, max_length=512, warmup_ratio=0.03,
-                                 mixed_precision="bf16", cache_features=True, group_by_length=True, attn_implementation="eager",
-                                 output_dir="runs/nano/stage2"), **overrides})
-
-_HUB = dict(mixed_precision="bf16", tf32=True, max_length=2048, epochs=1.0, warmup_ratio=0.03, schedule="cosine", weight_decay=0.0,
-            image_mode="pad", vision_feature_layer=-2, projector_type="mlp2x_gelu", save_every=500, save_total_limit=2,
-            resume_from="latest", group_by_length=True, num_workers=4)
-
-def workshop_stage1(**overrides) -> TrainConfig:
-    "Stage 1 on one 24 GB GPU: CLIP ViT-B/16 + SmolLM2-360M-Instruct, projector only (global batch 256)."
-    return TrainConfig(**{**_HUB, **dict(stage=1, vision_tower="openai/clip-vit-base-patch16", llm="HuggingFaceTB/SmolLM2-360M-Instruct",
-                                        lr=1e-3, batch_size=32, global_batch_size=256, cache_features=True, output_dir="runs/workshop/stage1"),
-                          **overrides})
-
-def workshop_stage2(**overrides) -> TrainConfig:
-    "Stage 2 on one 24 GB GPU: projector + SmolLM2-360M-Instruct in its own chat format (chatml), gradient checkpointing."
-    return TrainConfig(**{**_HUB, **dict(stage=2, vision_tower="openai/clip-vit-base-patch16", llm="HuggingFaceTB/SmolLM2-360M-Instruct",
-                                        stage1_dir="runs/workshop/stage1", template="chatml", lr=2e-5, batch_size=16, global_batch_size=128,
-                                        gradient_checkpointing=True, output_dir="runs/workshop/stage2"), **overrides})
-
-def llava15_7b_stage1(**overrides) -> TrainConfig:
-    "LLaVA-1.5-7B stage 1 as published: CLIP ViT-L/14-336 + Vicuna-7B v1.5, mlp2x_gelu, global batch 256, lr 1e-3."
-    return TrainConfig(**{**_HUB, **dict(stage=1, vision_tower="openai/clip-vit-large-patch14-336", llm="lmsys/vicuna-7b-v1.5",
-                                        lr=1e-3, batch_size=32, global_batch_size=256, gradient_checkpointing=True,
-                                        output_dir="runs/llava-1.5-7b/stage1"), **overrides})
-
-def llava15_7b_stage2(**overrides) -> TrainConfig:
-    "LLaVA-1.5-7B stage 2 as published: vicuna_v1 conversations, global batch 128, lr 2e-5, projector + LLM."
-    return TrainConfig(**{**_HUB, **dict(stage=2, vision_tower="openai/clip-vit-large-patch14-336", llm="lmsys/vicuna-7b-v1.5",
-                                        stage1_dir="runs/llava-1.5-7b/stage1", template="vicuna_v1", lr=2e-5, batch_size=16,
-                                        global_batch_size=128, gradient_checkpointing=True, output_dir="runs/llava-1.5-7b/stage2"),
-                          **overrides})
-
-def llava15_7b_stage2_lora(**overrides) -> TrainConfig:
-    "LLaVA-1.5-7B stage 2 with LoRA as published: rank 128, alpha 256, lr 2e-4 for the adapters, 2e-5 for the projector."
-    return llava15_7b_stage2(**{**dict(lora_r=128, lora_alpha=256, lora_dropout=0.05, lr=2e-4, projector_lr=2e-5,
-                                       output_dir="runs/llava-1.5-7b-lora/stage2"), **overrides})
-
-PRESETS = {"nano": (nano_stage1, nano_stage2), "workshop": (workshop_stage1, workshop_stage2),
-           "llava-1.5-7b": (llava15_7b_stage1, llava15_7b_stage2), "llava-1.5-7b-lora": (llava15_7b_stage1, llava15_7b_stage2_lora)}
-
-def get_preset(name: str, stage: int, **overrides) -> TrainConfig:
-    "The config of preset `name` for `stage`, with `overrides`."
-    if name not in PRESETS: raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
-    if stage not in (1, 2): raise ValueError(f"stage must be 1 or 2, not {stage!r}")
-    return PRESETS[name][stage - 1](**overrides)
-
-# %% ../nbs/10_train.ipynb #e893c61c
-def warmup_steps(total: int, ratio: float) -> int:
-    "How many of `total` steps warm up: `ceil(total × ratio)`."
-    return math.ceil(total * ratio)
-
-def lr_factor(i: int, total: int, warmup: int, schedule: str = "cosine") -> float:
-    "Multiplier of the peak lr at optimizer step `i` (0-based): linear warmup, then cosine decay (or constant)."
-    if i < warmup: return (i + 1) / warmup
-    if schedule == "constant": return 1.0
-    return 0.5 * (1 + math.cos(math.pi * (i - warmup) / max(1, total - warmup)))
+__all__ = ['set_trainable', 'param_groups', 'logits_needed', 'token_loss', 'NonFiniteLossError', 'StepInfo', 'TrainResult',
+           'make_accelerator', 'build_model', 'enable_gradient_checkpointing', 'zero3_states', 'load_trained_weights',
+           'inputs_fingerprint', 'load_data', 'optimizer_step', 'RunLog', 'torch_threads', 'train']
 
 # %% ../nbs/10_train.ipynb #5eb48929
 def set_trainable(model: LlavaModel, stage: int, train_llm: bool | None = None) -> dict:
@@ -234,77 +64,6 @@ def param_groups(model: LlavaModel, lr: float, projector_lr: float | None = None
     if not groups: raise ValueError("nothing to train: every parameter is frozen")
     return groups
 
-# %% ../nbs/10_train.ipynb #3532509c
-class StepBatches(torch.utils.data.Sampler):
-    "Micro-batches of `batch_size` indices cut from a stream of seeded permutations of `range(n)` (length-grouped if `lengths`, never mixing image and text-only examples if `modality`); process `rank` of `num_replicas` gets its slice of each global batch."
-    def __init__(self, n: int, batch_size: int, num_batches: int, seed: int = 0, shuffle: bool = True, start: int = 0,
-                 lengths: list[int] | None = None, group: int = 16, num_replicas: int = 1, rank: int = 0,
-                 modality: list[bool] | None = None):
-        if n < 1: raise ValueError("no training examples: every record was skipped (see the dataset's summary)")
-        if not 0 <= rank < num_replicas: raise ValueError(f"rank {rank} is not in [0, {num_replicas})")
-        if modality is not None and len(modality) != n: raise ValueError(f"modality has {len(modality)} flags for {n} examples")
-        self.local, self.rank = batch_size, rank
-        batch_size *= num_replicas  # the global batch; below, everything is cut in global batches
-        self.n, self.batch_size, self.num_batches, self.seed, self.shuffle, self.start = n, batch_size, num_batches, seed, shuffle, start
-        if modality is not None and lengths is None: lengths = [0] * n  # modality grouping alone: no length order
-        self.lengths, self.group, self.modality, self._cache = lengths, group, modality, (None, None)
-
-    def _perm(self, epoch: int) -> tuple[torch.Generator, list[int]]:
-        g = torch.Generator().manual_seed(self.seed + epoch)
-        return g, (torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)).tolist()
-
-    def _epoch(self, epoch: int) -> list:
-        "The permutation of `epoch`, or (length-grouped) its list of batches."
-        if self._cache[0] != epoch:
-            g, perm = self._perm(epoch)
-            if self.lengths is not None:  # per modality: sort chunks of `group` batches by length, cut them into batches; shuffle all batches
-                parts = [perm] if self.modality is None else [p for p in ([j for j in perm if self.modality[j]],
-                                                                           [j for j in perm if not self.modality[j]]) if p]
-                batches = [b for p in parts for b in self._length_batches(p)]
-                perm = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
-            self._cache = (epoch, perm)
-        return self._cache[1]
-
-    def _length_batches(self, perm: list[int]) -> list[list[int]]:
-        "`perm` cut into full batches of similar lengths (the last one filled from the start of `perm`)."
-        B, M = self.batch_size, self.batch_size * self.group
-        need = -(-len(perm) // B) * B
-        perm = (perm * (need // len(perm) + 1))[:need]
-        chunks = [sorted(perm[i:i + M], key=lambda j: -self.lengths[j]) for i in range(0, len(perm), M)]
-        return [c[i:i + B] for c in chunks for i in range(0, len(c), B)]
-
-    @property
-    def batches_per_epoch(self) -> int:
-        per = lambda k: -(-k // self.batch_size)
-        if self.modality is None: return per(self.n)
-        k = sum(map(bool, self.modality))
-        return per(k) + per(self.n - k)
-
-    def __len__(self): return self.num_batches - self.start
-    def global_batch(self, b: int) -> list[int]:
-        "Indices of global batch `b` of the stream (all processes)."
-        if self.lengths is not None:
-            nb = self.batches_per_epoch
-            return self._epoch(b // nb)[b % nb]
-        return [self._epoch(k // self.n)[k % self.n] for k in range(b * self.batch_size, (b + 1) * self.batch_size)]
-    def __iter__(self):
-        for b in range(self.start, self.num_batches):
-            yield self.global_batch(b)[self.rank * self.local:(self.rank + 1) * self.local]
-
-def accumulation_steps(cfg: TrainConfig, num_processes: int = 1) -> int:
-    "Micro-batches per optimizer step: `grad_accum`, or what makes `global_batch_size` on `num_processes` processes."
-    if cfg.global_batch_size is None: return cfg.grad_accum
-    per = cfg.batch_size * num_processes
-    if cfg.global_batch_size % per:
-        raise ValueError(f"global_batch_size {cfg.global_batch_size} is not a multiple of batch_size {cfg.batch_size} × "
-                         f"{num_processes} processes")
-    return cfg.global_batch_size // per
-
-def steps_for(n: int, cfg: TrainConfig, num_processes: int = 1) -> int:
-    "Optimizer steps of a run over `n` examples: `max_steps`, or `ceil(epochs × n / global batch)`."
-    if cfg.max_steps is not None: return cfg.max_steps
-    return max(1, math.ceil(cfg.epochs * n / (cfg.batch_size * accumulation_steps(cfg, num_processes) * num_processes)))
-
 # %% ../nbs/10_train.ipynb #91f50f51
 def logits_needed(labels: torch.Tensor) -> int:
     "How many final positions of (B, T) `labels` must produce logits: from the one before the first trained label."
@@ -317,173 +76,6 @@ def token_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor
     target = labels[:, labels.shape[1] - K + 1:]  # (B, K-1): the token each kept position predicts
     loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
     return loss, (target != IGNORE_INDEX).sum()
-
-# %% ../nbs/10_train.ipynb #fd66fa30
-def _stat(path) -> list[int]:
-    st = os.stat(path)
-    return [st.st_size, st.st_mtime_ns]
-
-class FeatureShards(Mapping):
-    "Tower features on disk: safetensors shards plus `index.json` (image key -> shard, tensor, file size and mtime), read lazily."
-    INDEX = "index.json"
-    def __init__(self, directory, meta: dict):
-        self.dir, self.meta, self._files = Path(directory), meta, {}
-        self.dir.mkdir(parents=True, exist_ok=True)
-        saved = json.loads((self.dir / self.INDEX).read_text()) if (self.dir / self.INDEX).is_file() else {"meta": meta, "images": {}}
-        if saved["meta"] != meta:
-            diff = ", ".join(f"{k}: {saved['meta'].get(k)!r} there, {v!r} here" for k, v in meta.items() if saved["meta"].get(k) != v)
-            raise ValueError(f"{self.dir} caches the features of another setup ({diff}); give another feature_cache_dir or delete it")
-        self.index, self.stale = {}, 0
-        for k, entry in saved["images"].items():  # an image changed since it was cached: compute it again
-            if Path(k).is_file() and _stat(k) == entry[2:]: self.index[k] = entry
-            else: self.stale += 1
-    def __getitem__(self, key) -> torch.Tensor:
-        shard, name = self.index[key][:2]
-        if shard not in self._files: self._files[shard] = safe_open(str(self.dir / shard), framework="pt")
-        return self._files[shard].get_tensor(name)
-    def __contains__(self, key) -> bool: return key in self.index
-    def __iter__(self): return iter(self.index)
-    def __len__(self): return len(self.index)
-    def __getstate__(self): return {**self.__dict__, "_files": {}}  # open files stay behind when a loader worker gets a copy
-    @property
-    def nbytes(self) -> int: return sum((self.dir / s).stat().st_size for s in {e[0] for e in self.index.values()})
-
-    def add(self, features: dict) -> None:
-        "Write `features` (key -> tensor) as one new shard, then the index (each through a rename: a kill leaves the old state)."
-        if not features: return
-        shard = f"features-{len(list(self.dir.glob('features-*.safetensors'))):05d}.safetensors"  # shards are never removed
-        tmp = self.dir / f".{shard}.tmp-{os.getpid()}"
-        save_file({f"t{i}": t.contiguous() for i, t in enumerate(features.values())}, str(tmp)); os.replace(tmp, self.dir / shard)
-        self.index.update({k: [shard, f"t{i}", *_stat(k)] for i, k in enumerate(features)})
-        tmp = self.dir / f".{self.INDEX}.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps({"meta": self.meta, "images": self.index})); os.replace(tmp, self.dir / self.INDEX)
-
-def feature_meta(model: LlavaModel, image_mode: str, dtype=None) -> dict:
-    "What cached features depend on besides the image: the tower (name and config), the layer, the selection, preprocessing, dtype."
-    h = hashlib.sha1(json.dumps([model.vision_tower.config.to_dict(), model.image_processor.to_dict()], sort_keys=True, default=str).encode())
-    return {"vision_tower": model.config.vision_tower, "tower_and_processor_sha1": h.hexdigest(), "layer": model.config.vision_feature_layer,
-            "select": model.config.vision_feature_select, "image_mode": image_mode, "dtype": str(dtype)}
-
-class FeatureCache:
-    "Tower features of every distinct image of a dataset, computed once: in memory, or on disk (`FeatureShards`); keyed by resolved path."
-    def __init__(self, features: dict | FeatureShards | None = None, shard_size: int = 4096):
-        self.features, self.shard_size = ({} if features is None else features), shard_size
-    @staticmethod
-    def key(image_folder, rel_path) -> str: return str(resolve_image_path(image_folder, rel_path))
-    def __len__(self): return len(self.features)
-    @property
-    def nbytes(self) -> int:
-        if isinstance(self.features, FeatureShards): return self.features.nbytes
-        return sum(t.numel() * t.element_size() for t in self.features.values())
-
-    @torch.no_grad()
-    def add_dataset(self, model: LlavaModel, dataset: LlavaDataset, batch_size: int = 128, dtype=None,
-                    autocast=nullcontext, progress: bool = True) -> FeatureCache:
-        "Compute the features of `dataset`'s images not cached yet."
-        todo = {}
-        for rec in dataset.records:
-            for p in rec.images: todo.setdefault(self.key(dataset.image_folder, p), (p, rec.id))
-        todo, pending = [(k, v) for k, v in todo.items() if k not in self.features], {}
-        for i in tqdm(range(0, len(todo), batch_size), desc="caching tower features", disable=not progress or not todo):
-            chunk = todo[i:i + batch_size]
-            images = [load_image(k, record=rid) for k, (_, rid) in chunk]
-            with autocast():
-                feats = model.image_features(preprocess_images(images, model.image_processor, mode=dataset.image_mode))  # (n, P, D)
-            new = {k: f.to("cpu", dtype or f.dtype).clone() for (k, _), f in zip(chunk, feats)}
-            if not isinstance(self.features, FeatureShards): self.features.update(new); continue
-            pending.update(new)
-            while len(pending) >= self.shard_size or (pending and i + batch_size >= len(todo)):  # full shards; the rest at the end
-                keys = list(pending)[:self.shard_size]
-                self.features.add({k: pending.pop(k) for k in keys})
-        return self
-
-class CachedFeatureDataset(torch.utils.data.Dataset):
-    "`dataset`'s items with cached tower features (n_img, P, D_vision) as `image_features`; no image is read."
-    def __init__(self, dataset: LlavaDataset, cache: FeatureCache):
-        self.dataset, self.cache = dataset, cache
-        self._text = copy.copy(dataset)  # the same dataset, its records stripped of images: items without pixels
-        self._text.records = [replace(r, images=[]) for r in dataset.records]
-        self._keys = [[cache.key(dataset.image_folder, p) for p in r.images] for r in dataset.records]
-        missing = next((k for ks in self._keys for k in ks if k not in cache.features), None)
-        if missing: raise KeyError(f"{missing} is not in the feature cache; call cache.add_dataset(model, dataset) first")
-    def __len__(self): return len(self.dataset)
-    @property
-    def lengths(self) -> list[int]: return self.dataset.lengths
-    @property
-    def records(self): return self.dataset.records
-    def __getitem__(self, i) -> dict:
-        item = self._text[i]
-        if self._keys[i]: item["image_features"] = torch.stack([self.cache.features[k] for k in self._keys[i]])  # (n_img, P, D)
-        return item
-
-# %% ../nbs/10_train.ipynb #291baec8
-@contextmanager
-def atomic_dir(path):
-    "Yield a temporary directory that becomes `path` (replacing an old one) only if the block completes."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp, old = path.with_name(f".{path.name}.tmp-{os.getpid()}"), path.with_name(f".{path.name}.old-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
-    try: yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
-    if path.exists(): os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
-
-def atomic_write(path, text: str) -> Path:
-    "Write `text` to `path` through a temporary file and a rename."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text); os.replace(tmp, path)
-    return path
-
-def clean_stale(out_dir) -> None:
-    "Remove temporaries of killed runs in `out_dir`; restore a checkpoint whose replacement was cut short."
-    out = Path(out_dir)
-    if not out.is_dir(): return
-    for p in out.glob(".*.old-*"):
-        target = out / p.name[1:p.name.rindex(".old-")]
-        if not target.exists(): os.replace(p, target)
-        else: shutil.rmtree(p, ignore_errors=True)
-    for p in out.glob(".*.tmp-*"): shutil.rmtree(p) if p.is_dir() else p.unlink()
-
-# %% ../nbs/10_train.ipynb #ed3bf105
-_ARCH_KEYS = {"vision_config": ("model_type", "hidden_size", "num_hidden_layers", "image_size", "patch_size"),
-              "text_config": ("model_type", "hidden_size", "num_hidden_layers", "vocab_size")}
-
-def find_checkpoint(path) -> Path:
-    "The checkpoint directory at `path`, or in its `final/` (a training output directory)."
-    path = Path(path)
-    if (path / CONFIG_NAME).is_file(): return path
-    if (path / "final" / CONFIG_NAME).is_file(): return path / "final"
-    raise FileNotFoundError(f"no llava_nb checkpoint at {path} (no {CONFIG_NAME} there or in {path / 'final'}); "
-                            "did the run finish?")
-
-def check_stage1_checkpoint(path, model: LlavaModel) -> Path:
-    "Raise a clear error unless `path` is a stage-1 checkpoint for `model`'s tower, LLM and projector; returns its projector file."
-    ckpt = find_checkpoint(path)
-    saved = json.loads((ckpt / CONFIG_NAME).read_text())
-    LlavaConfig.from_dict(saved, str(ckpt / CONFIG_NAME))  # a llava_nb config of a readable format
-    if saved.get("stage") != 1:
-        raise ValueError(f"{ckpt} is a stage-{saved.get('stage')} checkpoint; stage 2 starts from a stage-1 checkpoint "
-                         "(the output of a stage-1 run, holding only the projector)")
-    mine = model.config
-    for k in ("projector_type", "vision_feature_layer", "vision_feature_select"):
-        if saved.get(k) != getattr(mine, k):
-            raise ValueError(f"{ckpt} was trained with {k}={saved.get(k)!r}, this run uses {getattr(mine, k)!r}")
-    now = {"vision_config": model.vision_tower.config.to_dict(), "text_config": model.llm.config.to_dict()}
-    parts = (("vision_config", "vision_tower"), ("text_config", "llm"))
-    for part, name in parts:
-        diff = [f"{k} {saved.get(part, {}).get(k)} vs {now[part].get(k)}" for k in _ARCH_KEYS[part]
-                if saved.get(part, {}).get(k) != now[part].get(k)]
-        if diff:
-            raise ValueError(f"mismatched backbone: {ckpt} was trained with {name} {saved.get(name)}, this run uses "
-                             f"{getattr(mine, name)} ({'; '.join(diff)})")
-    for _, name in parts:
-        if saved.get(name) != getattr(mine, name):
-            warnings.warn(f"{ckpt} was trained with {name} {saved.get(name)}; this run uses {getattr(mine, name)} "
-                          "(same architecture: make sure the weights are the same)")
-    return ckpt / PROJECTOR_NAME
 
 # %% ../nbs/10_train.ipynb #18f04ee6
 class NonFiniteLossError(FloatingPointError):
@@ -842,93 +434,8 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
         f"{result.wall_seconds:.1f}s in all; checkpoint {result.checkpoint}")
     return result
 
-# %% ../nbs/10_train.ipynb #9eeda7df
-def _train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--config", help="a TrainConfig as JSON (a checkpoint's train_config.json works)")
-    p.add_argument("--preset", help=f"start from a preset: {', '.join(PRESETS)} (with --stage)")
-    p.add_argument("--stage", type=int, choices=(1, 2), help="the stage (for --preset; overrides the config's)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a TrainConfig field; VALUE is JSON or a bare string (repeatable)")
-    p.add_argument("--resume", default=None, metavar="CHECKPOINT|latest", help="continue a run from a step checkpoint")
-    return p
-
-def config_from_args(args) -> TrainConfig:
-    "The `TrainConfig` that `--config` / `--preset` / `--stage` / `--set` / `--resume` describe."
-    if args.config and args.preset: raise ValueError("give --config or --preset, not both")
-    if args.config: d = json.loads(Path(args.config).read_text())
-    elif args.preset: d = get_preset(args.preset, args.stage or 1).to_dict()
-    else: d = {}
-    if args.stage is not None: d["stage"] = args.stage
-    names = {f.name for f in fields(TrainConfig)}
-    for item in args.overrides:
-        k, sep, v = item.partition("=")
-        if not sep or k not in names: raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD a TrainConfig field")
-        try: d[k] = json.loads(v)
-        except json.JSONDecodeError: d[k] = v
-    if args.resume: d["resume_from"] = args.resume
-    return TrainConfig.from_dict(d)
-
-def add_train_parser(subparsers) -> argparse.ArgumentParser:
-    "Add `train` to a CLI's subparsers (`llava-nb train --config cfg.json`)."
-    p = _train_arguments(subparsers.add_parser("train", help="train stage 1 or 2 (works under accelerate launch)"))
-    p.set_defaults(func=cmd_train)
-    return p
-
-def cmd_train(args) -> TrainResult:
-    "Run the training the parsed `args` describe."
-    return train(config_from_args(args))
-
-def main(argv: list[str] | None = None) -> int:
-    "`python -m llava_nb.train ...` (also the module `accelerate launch -m llava_nb.train` runs)."
-    parser = _train_arguments(argparse.ArgumentParser(prog="python -m llava_nb.train", description="Train LLaVA stage 1 or 2."))
-    cmd_train(parser.parse_args(argv))
-    return 0
-
-# %% ../nbs/10_train.ipynb #4864a785
-def _ema(xs: list[float], beta: float) -> list[float]:
-    "Exponential moving average, debiased (no pull towards the first value)."
-    out, m = [], 0.0
-    for t, x in enumerate(xs, 1):
-        m = beta * m + (1 - beta) * x
-        out.append(m / (1 - beta ** t))
-    return out
-
-def plot_history(history, path=None, title: str | None = None, smooth: float = 0.9):
-    "Loss (raw and smoothed) and learning rate per optimizer step; a dict of histories plots several runs. Saved as PNG at `path`."
-    import matplotlib.pyplot as plt
-    runs = history if isinstance(history, dict) else {title or "loss": history}
-    fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(9, 3))
-    for name, h in runs.items():
-        steps, losses = [r["step"] for r in h], [r["loss"] for r in h]
-        line, = ax_loss.plot(steps, _ema(losses, smooth), label=name)
-        ax_loss.plot(steps, losses, alpha=0.25, color=line.get_color())
-        ax_lr.plot(steps, [r["lr"] for r in h], color=line.get_color(), label=name)
-    ax_loss.set(xlabel="optimizer step", ylabel="loss (trained tokens)", title=title or "loss")
-    ax_lr.set(xlabel="optimizer step", ylabel="learning rate", title="schedule")
-    ax_loss.legend(); fig.tight_layout()
-    if path is not None:
-        path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
-        fig.savefig(tmp, dpi=100); os.replace(tmp, path)
-        plt.close(fig)
-    return fig
-
-# %% ../nbs/10_train.ipynb #c4beaed7
-class LivePlot:
-    "A `train` callback that redraws the loss and learning-rate curves in the notebook every `every` steps."
-    def __init__(self, every: int = 10, title: str | None = None, smooth: float = 0.9):
-        self.every, self.title, self.smooth, self.history, self._handle = every, title, smooth, [], None
-    def __call__(self, info: StepInfo) -> None:
-        self.history.append(info.record)
-        if info.step % self.every and info.step != info.total: return
-        import matplotlib.pyplot as plt
-        from IPython.display import display
-        fig = plot_history(self.history, title=self.title or f"step {info.step} of {info.total}", smooth=self.smooth)
-        if self._handle is None: self._handle = display(fig, display_id=True)
-        else: self._handle.update(fig)
-        plt.close(fig)
-
-
 # %% ../nbs/10_train.ipynb #037274e5
 #| eval: false
-if __name__ == "__main__": raise SystemExit(main())
+if __name__ == "__main__":
+    from llava_nb.train_cli import main
+    raise SystemExit(main())

@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from llava_nb.tiny import save_tiny_parts
-from llava_nb.train import TrainConfig, train
+from llava_nb.train import train
+from llava_nb.train_config import TrainConfig
 
 FIX = Path(__file__).resolve().parents[1] / "data" / "fixtures"
 ACCELERATE = Path(sys.executable).with_name("accelerate")

@@ -10,8 +10,9 @@ from safetensors.torch import load_file
 
 from llava_nb.model import PROJECTOR_NAME, LlavaModel
 from llava_nb.tiny import save_tiny_parts
-from llava_nb.train import (NonFiniteLossError, TrainConfig, TrainResult, atomic_dir, build_model, check_stage1_checkpoint,
-                            clean_stale, train)
+from llava_nb.checkpoint import atomic_dir, check_stage1_checkpoint, clean_stale
+from llava_nb.train import NonFiniteLossError, TrainResult, build_model, train
+from llava_nb.train_config import TrainConfig
 
 FIX = Path(__file__).resolve().parents[1] / "data" / "fixtures"
 PRETRAIN, INSTRUCT, MIX = (str(FIX / f) for f in ("blip_laion_cc_sbu_558k.json", "llava_instruct_150k.json", "llava_v1_5_mix665k.json"))
@@ -242,7 +243,7 @@ def test_tf32_flag_is_applied_only_with_cuda(monkeypatch):
 def test_presets_and_accelerate_configs():
     import yaml
     from accelerate.commands.config.config_args import load_config_from_file
-    from llava_nb.train import PRESETS, get_preset
+    from llava_nb.train_config import PRESETS, get_preset
     assert set(PRESETS) >= {"nano", "workshop", "llava-1.5-7b"}
     s1, s2 = get_preset("llava-1.5-7b", 1), get_preset("llava-1.5-7b", 2)
     assert (s1.global_batch_size, s1.lr, s2.global_batch_size, s2.lr) == (256, 1e-3, 128, 2e-5)
@@ -293,7 +294,8 @@ def test_zero3_guard_and_gather_with_a_fake_partitioned_parameter():
 
 
 def test_group_by_modality_trains_on_a_mix_with_text_only_records(stage1, tmp_path):
-    from llava_nb.train import StepBatches, load_data
+    from llava_nb.batching import StepBatches
+    from llava_nb.train import load_data
     cfg = cfg2(stage1.checkpoint, tmp_path, data_path=MIX, group_by_modality=True, group_by_length=True, batch_size=2, max_steps=3)
     res = train(cfg)
     assert res.steps == 3 and all(torch.isfinite(torch.tensor(r["loss"])) for r in res.history)
