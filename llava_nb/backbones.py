@@ -16,8 +16,17 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from transformers import (CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTextConfig, CLIPVisionConfig, CLIPVisionModel,
-                          LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast)
+from transformers import (
+    CLIPConfig,
+    CLIPImageProcessor,
+    CLIPModel,
+    CLIPTextConfig,
+    CLIPVisionConfig,
+    CLIPVisionModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+)
 
 from .conversation import get_template
 from .tiny import llama_style_tokenizer
@@ -25,8 +34,22 @@ from .core import IGNORE_INDEX, IMAGE_TOKEN, seed_everything
 from .masking import Tokenized, tokenize_conversation, tokenize_prompt
 from .processor import LlavaProcessor
 from .datagen import SHORT_ANSWER_PROMPT
-from .nanoworld import (COLOURS, GRID, IMAGE_SIZE, NUMBER_WORDS, POSITION_NAMES, POSITIONS, SHAPES, SIZES,
-                                object_phrase, position_phrase, render_scene, sample_scene, scene_id, scene_rng)
+from llava_nb.nanoworld import (
+    COLOURS,
+    GRID,
+    IMAGE_SIZE,
+    NUMBER_WORDS,
+    POSITION_NAMES,
+    POSITIONS,
+    SHAPES,
+    SIZES,
+    object_phrase,
+    position_phrase,
+    render_scene,
+    sample_scene,
+    scene_id,
+    scene_rng,
+)
 
 # %% auto #0
 __all__ = ['PERTURBATIONS', 'CLIP_WORDS', 'CLIP_MEAN', 'CLIP_STD', 'ATTRIBUTE_WORDS', 'COUNT_PHRASES', 'N_SLOTS', 'NANO_DIR',
@@ -44,6 +67,7 @@ def object_caption(o: dict) -> str:
     r, c = o["cell"]
     return f"{object_phrase(o)} {position_phrase(POSITIONS[r][c])}"
 
+
 def canonical_caption(scene: dict) -> str:
     "The count, then every object (size, colour, shape, position) in row-major order."
     objs = sorted(scene["objects"], key=lambda o: tuple(o["cell"]))
@@ -54,74 +78,140 @@ def canonical_caption(scene: dict) -> str:
 # %% ../nbs/09_backbones.ipynb #8626be50
 PERTURBATIONS = ("color", "shape", "size", "move", "mirror", "swap", "count")
 
+
 def perturb_scene(scene: dict, rng: random.Random, kind: str | None = None) -> dict:
     "A copy of `scene`'s objects with one thing changed (`kind` from PERTURBATIONS, random by default)."
     objs = [dict(o, cell=list(o["cell"])) for o in scene["objects"]]
     kind = kind or rng.choice(PERTURBATIONS)
-    i = rng.randrange(len(objs)); o = objs[i]
+    i = rng.randrange(len(objs))
+    o = objs[i]
     free = [[r, c] for r in range(GRID) for c in range(GRID) if [r, c] not in [x["cell"] for x in objs]]
-    if kind == "color": o["color"] = rng.choice([c for c in COLOURS if c != o["color"]])
-    elif kind == "shape": o["shape"] = rng.choice([s for s in SHAPES if s != o["shape"]])
-    elif kind == "size": o["size"] = "small" if o["size"] == "large" else "large"
-    elif kind == "move" and free: o["cell"] = rng.choice(free)
+    if kind == "color":
+        o["color"] = rng.choice([c for c in COLOURS if c != o["color"]])
+    elif kind == "shape":
+        o["shape"] = rng.choice([s for s in SHAPES if s != o["shape"]])
+    elif kind == "size":
+        o["size"] = "small" if o["size"] == "large" else "large"
+    elif kind == "move" and free:
+        o["cell"] = rng.choice(free)
     elif kind == "mirror":
         axis = rng.randrange(2)
-        for x in objs: x["cell"][1 - axis] = GRID - 1 - x["cell"][1 - axis]
+        for x in objs:
+            x["cell"][1 - axis] = GRID - 1 - x["cell"][1 - axis]
     elif kind == "swap" and len(objs) > 1:
-        j = rng.choice([j for j in range(len(objs)) if j != i]); a = rng.choice(("color", "shape", "size", "cell"))
+        j = rng.choice([j for j in range(len(objs)) if j != i])
+        a = rng.choice(("color", "shape", "size", "cell"))
         objs[i][a], objs[j][a] = objs[j][a], objs[i][a]
     elif kind == "count":
-        if len(objs) > 1 and (rng.random() < 0.5 or not free): objs.pop(i)
-        elif free: objs.append({"shape": rng.choice(SHAPES), "color": rng.choice(COLOURS), "size": rng.choice(SIZES), "cell": rng.choice(free)})
-    elif kind not in PERTURBATIONS: raise ValueError(f"unknown perturbation {kind!r}; use one of {PERTURBATIONS}")
+        if len(objs) > 1 and (rng.random() < 0.5 or not free):
+            objs.pop(i)
+        elif free:
+            objs.append(
+                {
+                    "shape": rng.choice(SHAPES),
+                    "color": rng.choice(COLOURS),
+                    "size": rng.choice(SIZES),
+                    "cell": rng.choice(free),
+                }
+            )
+    elif kind not in PERTURBATIONS:
+        raise ValueError(f"unknown perturbation {kind!r}; use one of {PERTURBATIONS}")
     return {"objects": objs}
+
 
 def hard_negatives(scene: dict, rng: random.Random, k: int = 2) -> list[str]:
     "`k` different canonical captions of perturbed copies of `scene`, none equal to its own."
     pos, out = canonical_caption(scene), []
     for _ in range(50 * k):
         c = canonical_caption(perturb_scene(scene, rng))
-        if c != pos and c not in out: out.append(c)
-        if len(out) == k: break
+        if c != pos and c not in out:
+            out.append(c)
+        if len(out) == k:
+            break
     return out
 
 # %% ../nbs/09_backbones.ipynb #c902bb40
-CLIP_WORDS = ["<pad>", "<s>", "<unk>", "</s>"] + sorted(set(re.findall(r"\w+|[^\w\s]", " ".join(
-    SHAPES + COLOURS + SIZES + POSITION_NAMES + NUMBER_WORDS + ("object objects a an in at on the : , .",)))))
+CLIP_WORDS = ["<pad>", "<s>", "<unk>", "</s>"] + sorted(
+    set(
+        re.findall(
+            r"\w+|[^\w\s]",
+            " ".join(
+                SHAPES + COLOURS + SIZES + POSITION_NAMES + NUMBER_WORDS + ("object objects a an in at on the : , .",)
+            ),
+        )
+    )
+)
 _WORD_ID = {w: i for i, w in enumerate(CLIP_WORDS)}
+
 
 def clip_text_ids(texts: list[str], max_len: int = 64) -> torch.LongTensor:
     "Word ids `(N, T)`: `<s>` words `</s>`, padded with 0 to the longest text."
     seqs = [([1] + [_WORD_ID.get(w, 2) for w in re.findall(r"\w+|[^\w\s]", t.lower())] + [3])[:max_len] for t in texts]
     ids = torch.zeros(len(seqs), max(map(len, seqs)), dtype=torch.long)
-    for i, s in enumerate(seqs): ids[i, :len(s)] = torch.tensor(s)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
     return ids
 
 # %% ../nbs/09_backbones.ipynb #d452e83b
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
+
 def make_image_processor(image_size: int = IMAGE_SIZE) -> CLIPImageProcessor:
     "A CLIP image processor for `image_size` px squares (no crop surprises: resize and crop to the same size)."
-    return CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
-                              do_resize=True, do_center_crop=True, image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD))
+    return CLIPImageProcessor(
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
+        do_resize=True,
+        do_center_crop=True,
+        image_mean=list(CLIP_MEAN),
+        image_std=list(CLIP_STD),
+    )
+
 
 def scene_pixels(scenes: list[dict]) -> torch.FloatTensor:
     "Normalised pixel values `(N, 3, H, W)` of rendered scenes."
     import numpy as np
-    a = torch.from_numpy(np.stack([np.asarray(render_scene(s), dtype=np.float32) for s in scenes])) / 255.0  # (N, H, W, 3)
+
+    a = (
+        torch.from_numpy(np.stack([np.asarray(render_scene(s), dtype=np.float32) for s in scenes])) / 255.0
+    )  # (N, H, W, 3)
     return ((a - torch.tensor(CLIP_MEAN)) / torch.tensor(CLIP_STD)).permute(0, 3, 1, 2).contiguous()
 
 # %% ../nbs/09_backbones.ipynb #6f37eae1
-def clip_config(image_size: int = IMAGE_SIZE, patch_size: int = IMAGE_SIZE // GRID, hidden_size: int = 128,
-                layers: int = 4, text_hidden: int = 128, text_layers: int = 2, projection_dim: int = 128) -> CLIPConfig:
+def clip_config(
+    image_size: int = IMAGE_SIZE,
+    patch_size: int = IMAGE_SIZE // GRID,
+    hidden_size: int = 128,
+    layers: int = 4,
+    text_hidden: int = 128,
+    text_layers: int = 2,
+    projection_dim: int = 128,
+) -> CLIPConfig:
     "A small CLIPConfig for the small world."
-    vc = CLIPVisionConfig(image_size=image_size, patch_size=patch_size, hidden_size=hidden_size, intermediate_size=4 * hidden_size,
-                          num_hidden_layers=layers, num_attention_heads=4, projection_dim=projection_dim)
-    tc = CLIPTextConfig(vocab_size=len(CLIP_WORDS), hidden_size=text_hidden, intermediate_size=4 * text_hidden, num_hidden_layers=text_layers,
-                        num_attention_heads=4, max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=3,
-                        projection_dim=projection_dim)
+    vc = CLIPVisionConfig(
+        image_size=image_size,
+        patch_size=patch_size,
+        hidden_size=hidden_size,
+        intermediate_size=4 * hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        projection_dim=projection_dim,
+    )
+    tc = CLIPTextConfig(
+        vocab_size=len(CLIP_WORDS),
+        hidden_size=text_hidden,
+        intermediate_size=4 * text_hidden,
+        num_hidden_layers=text_layers,
+        num_attention_heads=4,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=3,
+        projection_dim=projection_dim,
+    )
     return CLIPConfig(text_config=tc.to_dict(), vision_config=vc.to_dict(), projection_dim=projection_dim)
+
 
 def region_weights(boxes, grid: int) -> torch.FloatTensor:
     "`(n, grid*grid)` weights: the area of each patch covered by each normalised box, rows summing to 1."
@@ -135,86 +225,137 @@ def region_weights(boxes, grid: int) -> torch.FloatTensor:
 # %% ../nbs/09_backbones.ipynb #3e6df154
 def perturb_object(o: dict, rng: random.Random) -> dict:
     "A copy of one object with its colour, shape, size or cell changed."
-    o = dict(o); k = rng.choice(("color", "shape", "size", "cell"))
-    if k == "color": o["color"] = rng.choice([c for c in COLOURS if c != o["color"]])
-    elif k == "shape": o["shape"] = rng.choice([s for s in SHAPES if s != o["shape"]])
-    elif k == "size": o["size"] = "small" if o["size"] == "large" else "large"
-    else: o["cell"] = rng.choice([[r, c] for r in range(GRID) for c in range(GRID) if [r, c] != list(o["cell"])])
+    o = dict(o)
+    k = rng.choice(("color", "shape", "size", "cell"))
+    if k == "color":
+        o["color"] = rng.choice([c for c in COLOURS if c != o["color"]])
+    elif k == "shape":
+        o["shape"] = rng.choice([s for s in SHAPES if s != o["shape"]])
+    elif k == "size":
+        o["size"] = "small" if o["size"] == "large" else "large"
+    else:
+        o["cell"] = rng.choice([[r, c] for r in range(GRID) for c in range(GRID) if [r, c] != list(o["cell"])])
     return o
+
 
 def clip_text_features(clip: CLIPModel, texts: list[str]) -> torch.Tensor:
     "Unit-norm projected text embeddings `(N, P)` of small-world texts."
     ids = clip_text_ids(texts)
-    return F.normalize(clip.text_projection(clip.text_model(input_ids=ids, attention_mask=(ids != 0).long()).pooler_output), dim=-1)
+    return F.normalize(
+        clip.text_projection(clip.text_model(input_ids=ids, attention_mask=(ids != 0).long()).pooler_output), dim=-1
+    )
 
-ATTRIBUTE_WORDS = {"shape": list(SHAPES), "color": list(COLOURS), "size": list(SIZES),
-                   "position": [position_phrase(p) for p in POSITION_NAMES]}
+
+ATTRIBUTE_WORDS = {
+    "shape": list(SHAPES),
+    "color": list(COLOURS),
+    "size": list(SIZES),
+    "position": [position_phrase(p) for p in POSITION_NAMES],
+}
+
 
 def _attr_index(o: dict, key: str) -> int:
-    if key == "position": return o["cell"][0] * GRID + o["cell"][1]
+    if key == "position":
+        return o["cell"][0] * GRID + o["cell"][1]
     return ATTRIBUTE_WORDS[key].index(o[key])
+
 
 COUNT_PHRASES = [f"{NUMBER_WORDS[n]} {'object' if n == 1 else 'objects'}" for n in range(1, 10)]
 
+
 class NanoClipLoss(torch.nn.Module):
     "The contrastive terms (global with hard negatives, region–phrase, patch–phrase, count) around a `CLIPModel`."
-    def __init__(self, clip: CLIPModel, region_weight: float = 1.0, count_weight: float = 0.5, feature_layer: int = -2,
-                 phrase_negatives: int = 2, attribute_weight: float = 0.0, patch_weight: float = 0.0):
+
+    def __init__(
+        self,
+        clip: CLIPModel,
+        region_weight: float = 1.0,
+        count_weight: float = 0.5,
+        feature_layer: int = -2,
+        phrase_negatives: int = 2,
+        attribute_weight: float = 0.0,
+        patch_weight: float = 0.0,
+    ):
         super().__init__()
-        self.patch_weight = patch_weight            # weight of the patch–phrase term (0: off; see the experiment notes)
-        self.phrase_negatives = phrase_negatives    # one-attribute perturbations of each object's phrase, as extra candidates
-        self.attribute_weight = attribute_weight    # weight of the per-attribute softmaxes (0: off; see the experiment notes)
+        self.patch_weight = patch_weight  # weight of the patch–phrase term (0: off; see the experiment notes)
+        self.phrase_negatives = (
+            phrase_negatives  # one-attribute perturbations of each object's phrase, as extra candidates
+        )
+        self.attribute_weight = (
+            attribute_weight  # weight of the per-attribute softmaxes (0: off; see the experiment notes)
+        )
         self.clip, self.region_weight, self.count_weight, self.layer = clip, region_weight, count_weight, feature_layer
         h, p = clip.config.vision_config.hidden_size, clip.config.projection_dim
         self.region_head, self.count_head = torch.nn.Linear(h, p), torch.nn.Linear(h, p)
         self.grid = clip.config.vision_config.image_size // clip.config.vision_config.patch_size
 
-    def text(self, texts: list[str]) -> torch.Tensor: return clip_text_features(self.clip, texts)
+    def text(self, texts: list[str]) -> torch.Tensor:
+        return clip_text_features(self.clip, texts)
 
     def forward(self, scenes: list[dict], pixels: torch.Tensor, rng: random.Random, negatives: int = 2) -> dict:
         B = len(scenes)
         out = self.clip.vision_model(pixel_values=pixels, output_hidden_states=True)
         scale = self.clip.logit_scale.exp().clamp(max=100)
         # 1. global: candidates = the batch's captions + each image's hard negatives
-        img = F.normalize(self.clip.visual_projection(out.pooler_output), dim=-1)                  # (B, P)
+        img = F.normalize(self.clip.visual_projection(out.pooler_output), dim=-1)  # (B, P)
         caps = [canonical_caption(s) for s in scenes] + [c for s in scenes for c in hard_negatives(s, rng, negatives)]
-        logits = scale * img @ self.text(caps).T                                                   # (B, B + B*negatives)
+        logits = scale * img @ self.text(caps).T  # (B, B + B*negatives)
         tgt = torch.arange(B)
         glob = (F.cross_entropy(logits, tgt) + F.cross_entropy(logits[:, :B].T, tgt)) / 2
-        tokens = out.hidden_states[self.layer][:, 1:]                                              # (B, grid*grid, H)
+        tokens = out.hidden_states[self.layer][:, 1:]  # (B, grid*grid, H)
         # 2. region: each object's pooled patch tokens vs object phrases
         objs = [(i, o) for i, s in enumerate(scenes) for o in s["objects"]]
         pos = [object_caption(o) for _, o in objs]
-        cands = list(dict.fromkeys(pos + [object_caption(perturb_object(o, rng)) for _, o in objs for _ in range(self.phrase_negatives)]))
+        cands = list(
+            dict.fromkeys(
+                pos + [object_caption(perturb_object(o, rng)) for _, o in objs for _ in range(self.phrase_negatives)]
+            )
+        )
         w = region_weights([o["bbox"] for _, o in objs], self.grid).to(tokens.dtype)
-        reg = torch.einsum("np,nph->nh", w, tokens[torch.tensor([i for i, _ in objs])])           # (n_obj, H)
+        reg = torch.einsum("np,nph->nh", w, tokens[torch.tensor([i for i, _ in objs])])  # (n_obj, H)
         reg = F.normalize(self.region_head(reg), dim=-1)
         idx = {c: j for j, c in enumerate(cands)}
         phrases = self.text(cands)
         target = torch.tensor([idx[p] for p in pos])
         region = F.cross_entropy(scale * reg @ phrases.T, target)
-        if self.attribute_weight:  # ... and each attribute on its own: a softmax over all shapes, colours, sizes, positions
+        if (
+            self.attribute_weight
+        ):  # ... and each attribute on its own: a softmax over all shapes, colours, sizes, positions
             names = list(ATTRIBUTE_WORDS)
-            emb = self.text([w for k in names for w in ATTRIBUTE_WORDS[k]]).split([len(ATTRIBUTE_WORDS[k]) for k in names])
-            attrs = sum(F.cross_entropy(scale * reg @ e.T, torch.tensor([_attr_index(o, k) for _, o in objs])) for k, e in zip(names, emb))
+            emb = self.text([w for k in names for w in ATTRIBUTE_WORDS[k]]).split(
+                [len(ATTRIBUTE_WORDS[k]) for k in names]
+            )
+            attrs = sum(
+                F.cross_entropy(scale * reg @ e.T, torch.tensor([_attr_index(o, k) for _, o in objs]))
+                for k, e in zip(names, emb)
+            )
             region = region + self.attribute_weight * attrs / len(names)
         # 2b. patch: every patch an object covers (> 2 % of its box) must pick the object's phrase on its own
         patch = torch.zeros((), device=tokens.device)
         if self.patch_weight:
             cover = region_weights([o["bbox"] for _, o in objs], self.grid)
-            cover = cover * (cover > 0.02); cover = cover / cover.sum(1, keepdim=True)                  # (n_obj, P)
-            per = F.normalize(self.region_head(tokens[torch.tensor([i for i, _ in objs])]), dim=-1)    # (n_obj, P, proj)
-            logits_p = scale * per @ phrases.T                                                         # (n_obj, P, n_cands)
+            cover = cover * (cover > 0.02)
+            cover = cover / cover.sum(1, keepdim=True)  # (n_obj, P)
+            per = F.normalize(self.region_head(tokens[torch.tensor([i for i, _ in objs])]), dim=-1)  # (n_obj, P, proj)
+            logits_p = scale * per @ phrases.T  # (n_obj, P, n_cands)
             ce = F.cross_entropy(logits_p.flatten(0, 1), target.repeat_interleave(logits_p.shape[1]), reduction="none")
             patch = (ce.view_as(cover) * cover).sum(1).mean()
         # 3. count: mean patch token vs "one object" ... "four objects"
         n_max = max(4, max(len(s["objects"]) for s in scenes))
         cnt = F.normalize(self.count_head(tokens.mean(1)), dim=-1)
-        count = F.cross_entropy(scale * cnt @ self.text(COUNT_PHRASES[:n_max]).T, torch.tensor([len(s["objects"]) - 1 for s in scenes]))
+        count = F.cross_entropy(
+            scale * cnt @ self.text(COUNT_PHRASES[:n_max]).T, torch.tensor([len(s["objects"]) - 1 for s in scenes])
+        )
         loss = glob + self.region_weight * region + self.patch_weight * patch + self.count_weight * count
         acc = (logits.argmax(1) == tgt).float().mean()
-        return {"loss": loss, "global": glob.detach(), "region": region.detach(), "patch": patch.detach(), "count": count.detach(),
-                "retrieval": acc}
+        return {
+            "loss": loss,
+            "global": glob.detach(),
+            "region": region.detach(),
+            "patch": patch.detach(),
+            "count": count.detach(),
+            "retrieval": acc,
+        }
 
 # %% ../nbs/09_backbones.ipynb #6aeb0cc0
 def _progress(step: int, steps: int, t0: float, max_minutes: float | None) -> float:
@@ -222,13 +363,17 @@ def _progress(step: int, steps: int, t0: float, max_minutes: float | None) -> fl
     p = step / steps
     return max(p, (time.time() - t0) / (60 * max_minutes)) if max_minutes else p
 
+
 def _lr_at(step: int, progress: float, lr: float, warmup: int) -> float:
     "Linear warmup over `warmup` steps, then cosine decay to 10 % of `lr` as `progress` goes to 1."
-    if step < warmup: return lr * (step + 1) / warmup
+    if step < warmup:
+        return lr * (step + 1) / warmup
     return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
 
 def _autocast(enabled: bool):
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+
 
 def vision_part(clip: CLIPModel) -> CLIPVisionModel:
     "The vision half of a `CLIPModel` as a standalone `CLIPVisionModel`."
@@ -236,35 +381,67 @@ def vision_part(clip: CLIPModel) -> CLIPVisionModel:
     tower.vision_model.load_state_dict(clip.vision_model.state_dict())
     return tower.eval()
 
-def train_vision(out_dir=None, seed: int = 0, steps: int = 600, batch_size: int = 64, negatives: int = 2, lr: float = 1.5e-3,
-                 warmup: int = 50, bf16: bool = True, max_minutes: float | None = None, log_every: int = 25,
-                 phrase_negatives: int = 2, attribute_weight: float = 0.0, patch_weight: float = 0.0, retrieval_scenes: int = 200,
-                 verbose: bool = True, position_std: float = 0.5,
-                 **config) -> tuple[CLIPVisionModel, dict]:
+
+def train_vision(
+    out_dir=None,
+    seed: int = 0,
+    steps: int = 600,
+    batch_size: int = 64,
+    negatives: int = 2,
+    lr: float = 1.5e-3,
+    warmup: int = 50,
+    bf16: bool = True,
+    max_minutes: float | None = None,
+    log_every: int = 25,
+    phrase_negatives: int = 2,
+    attribute_weight: float = 0.0,
+    patch_weight: float = 0.0,
+    retrieval_scenes: int = 200,
+    verbose: bool = True,
+    position_std: float = 0.5,
+    **config,
+) -> tuple[CLIPVisionModel, dict]:
     "Train a small CLIP on fresh small-world scenes; save the vision tower (+ processor) to `out_dir` if given."
     seed_everything(seed)
     clip = CLIPModel(clip_config(**config))
     # position embeddings as large as a patch's pixels: at CLIP's 0.02 an object token forgets where it is
     torch.nn.init.normal_(clip.vision_model.embeddings.position_embedding.weight, std=position_std)
-    crit = NanoClipLoss(clip, phrase_negatives=phrase_negatives, attribute_weight=attribute_weight, patch_weight=patch_weight)
+    crit = NanoClipLoss(
+        clip, phrase_negatives=phrase_negatives, attribute_weight=attribute_weight, patch_weight=patch_weight
+    )
     opt = torch.optim.AdamW(crit.parameters(), lr=lr, weight_decay=0.05)
     rng, log, t0 = random.Random(f"clip/{seed}"), [], time.time()
     for step in range(steps):
         progress = _progress(step, steps, t0, max_minutes)
-        if progress >= 1: break
+        if progress >= 1:
+            break
         scenes = [sample_scene(scene_rng(seed, "clip", step * batch_size + i)) for i in range(batch_size)]
-        for g in opt.param_groups: g["lr"] = _lr_at(step, progress, lr, warmup)
-        with _autocast(bf16): out = crit(scenes, scene_pixels(scenes), rng, negatives)
-        opt.zero_grad(); out["loss"].backward(); torch.nn.utils.clip_grad_norm_(crit.parameters(), 1.0); opt.step()
+        for g in opt.param_groups:
+            g["lr"] = _lr_at(step, progress, lr, warmup)
+        with _autocast(bf16):
+            out = crit(scenes, scene_pixels(scenes), rng, negatives)
+        opt.zero_grad()
+        out["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(crit.parameters(), 1.0)
+        opt.step()
         if step % log_every == 0 or step == steps - 1:
-            log.append({"step": step, "time": round(time.time() - t0, 1), **{k: round(v.item(), 4) for k, v in out.items()}})
-            if verbose: print(" ".join(f"{k} {v}" for k, v in log[-1].items()), flush=True)
+            log.append(
+                {"step": step, "time": round(time.time() - t0, 1), **{k: round(v.item(), 4) for k, v in out.items()}}
+            )
+            if verbose:
+                print(" ".join(f"{k} {v}" for k, v in log[-1].items()), flush=True)
     tower = vision_part(clip)
-    stats = {"steps": step + 1 if progress < 1 else step, "seconds": round(time.time() - t0, 1), "log": log,
-             "retrieval_hard": clip_retrieval(clip, retrieval_scenes, seed=seed + 1)}
+    stats = {
+        "steps": step + 1 if progress < 1 else step,
+        "seconds": round(time.time() - t0, 1),
+        "log": log,
+        "retrieval_hard": clip_retrieval(clip, retrieval_scenes, seed=seed + 1),
+    }
     if out_dir is not None:
-        tower.save_pretrained(out_dir); make_image_processor(clip.config.vision_config.image_size).save_pretrained(out_dir)
+        tower.save_pretrained(out_dir)
+        make_image_processor(clip.config.vision_config.image_size).save_pretrained(out_dir)
     return tower, stats
+
 
 @torch.no_grad()
 def clip_retrieval(clip: CLIPModel, n: int = 200, negatives: int = 4, seed: int = 1) -> dict:
@@ -275,7 +452,9 @@ def clip_retrieval(clip: CLIPModel, n: int = 200, negatives: int = 4, seed: int 
     txt = clip_text_features(clip, [canonical_caption(s) for s in scenes])
     in_batch = ((img @ txt.T).argmax(1) == torch.arange(n)).float().mean().item()
     rng = random.Random(seed)
-    neg = clip_text_features(clip, [c for s in scenes for c in hard_negatives(s, rng, negatives)]).view(n, negatives, -1)
+    neg = clip_text_features(clip, [c for s in scenes for c in hard_negatives(s, rng, negatives)]).view(
+        n, negatives, -1
+    )
     wins = (img * txt).sum(-1) > torch.einsum("nkp,np->nk", neg, img).max(1).values
     clip.train()
     return {"in_batch": round(in_batch, 4), "vs_hard_negatives": round(wins.float().mean().item(), 4)}
@@ -286,72 +465,115 @@ def tower_scene_features(tower, scenes: list[dict], layer: int = -2, batch_size:
     "Patch tokens `(N, P, H)` of `hidden_states[layer]` (CLS dropped) for rendered `scenes`."
     out = []
     for i in range(0, len(scenes), batch_size):
-        hs = tower(pixel_values=scene_pixels(scenes[i:i + batch_size]).to(tower.dtype), output_hidden_states=True).hidden_states
+        hs = tower(
+            pixel_values=scene_pixels(scenes[i : i + batch_size]).to(tower.dtype), output_hidden_states=True
+        ).hidden_states
         out.append(hs[layer][:, 1:].float())
     return torch.cat(out)
 
+
 _CELL_BOXES = [[c / GRID, r / GRID, (c + 1) / GRID, (r + 1) / GRID] for r in range(GRID) for c in range(GRID)]
+
 
 def probe_datasets(feats: torch.Tensor, scenes: list[dict]) -> dict:
     "Probe name -> `(X, y)` built from patch features `(N, P, H)` of `scenes`."
     grid = int(round(feats.shape[1] ** 0.5))
     objs = [(i, o) for i, s in enumerate(scenes) for o in s["objects"]]
-    X = torch.einsum("np,nph->nh", region_weights([o["bbox"] for _, o in objs], grid), feats[torch.tensor([i for i, _ in objs])])
-    d = {k: (X, torch.tensor([vals.index(o[k]) for _, o in objs])) for k, vals in (("color", COLOURS), ("shape", SHAPES), ("size", SIZES))}
+    X = torch.einsum(
+        "np,nph->nh", region_weights([o["bbox"] for _, o in objs], grid), feats[torch.tensor([i for i, _ in objs])]
+    )
+    d = {
+        k: (X, torch.tensor([vals.index(o[k]) for _, o in objs]))
+        for k, vals in (("color", COLOURS), ("shape", SHAPES), ("size", SIZES))
+    }
     cells = torch.einsum("cp,nph->nch", region_weights(_CELL_BOXES, grid), feats).flatten(0, 1)
-    d["occupancy"] = (cells, torch.tensor([int([r, c] in [o["cell"] for o in s["objects"]]) for s in scenes for r in range(GRID) for c in range(GRID)]))
-    centre = [min(grid - 1, int((o["bbox"][1] + o["bbox"][3]) / 2 * grid)) * grid + min(grid - 1, int((o["bbox"][0] + o["bbox"][2]) / 2 * grid))
-              for _, o in objs]
+    d["occupancy"] = (
+        cells,
+        torch.tensor(
+            [int([r, c] in [o["cell"] for o in s["objects"]]) for s in scenes for r in range(GRID) for c in range(GRID)]
+        ),
+    )
+    centre = [
+        min(grid - 1, int((o["bbox"][1] + o["bbox"][3]) / 2 * grid)) * grid
+        + min(grid - 1, int((o["bbox"][0] + o["bbox"][2]) / 2 * grid))
+        for _, o in objs
+    ]
     d["shape (one patch)"] = (feats[torch.tensor([i for i, _ in objs]), torch.tensor(centre)], d["shape"][1])
     mean = feats.mean(1)
     d["count"] = (mean, torch.tensor([len(s["objects"]) - 1 for s in scenes]))
     one = [i for i, s in enumerate(scenes) if len(s["objects"]) == 1]
-    d["position (lone object)"] = (mean[one], torch.tensor([GRID * scenes[i]["objects"][0]["cell"][0] + scenes[i]["objects"][0]["cell"][1] for i in one]))
+    d["position (lone object)"] = (
+        mean[one],
+        torch.tensor([GRID * scenes[i]["objects"][0]["cell"][0] + scenes[i]["objects"][0]["cell"][1] for i in one]),
+    )
     by_scene = {}
-    for j, (i, _) in enumerate(objs): by_scene.setdefault(i, []).append(j)
+    for j, (i, _) in enumerate(objs):
+        by_scene.setdefault(i, []).append(j)
     for name, axis, word in (("left/right", 1, "left"), ("above/below", 0, "above")):
         xs, ys = [], []
         for i, js in by_scene.items():
             for a in js:
                 for b in js:
                     ca, cb = objs[a][1]["cell"][axis], objs[b][1]["cell"][axis]
-                    if a != b and ca != cb: xs.append(X[a] - X[b]); ys.append(int(ca < cb))
+                    if a != b and ca != cb:
+                        xs.append(X[a] - X[b])
+                        ys.append(int(ca < cb))
         d[name] = (torch.stack(xs), torch.tensor(ys))
     return d
 
-def linear_probe(Xtr, ytr, Xte, yte, epochs: int = 200, lr: float = 1e-2, weight_decay: float = 1e-4, seed: int = 0) -> float:
+
+def linear_probe(
+    Xtr, ytr, Xte, yte, epochs: int = 200, lr: float = 1e-2, weight_decay: float = 1e-4, seed: int = 0
+) -> float:
     "Test accuracy of a softmax classifier trained full-batch on standardised features."
     g = torch.Generator().manual_seed(seed)
     mu, sd = Xtr.mean(0), Xtr.std(0) + 1e-5
     Xtr, Xte = (Xtr - mu) / sd, (Xte - mu) / sd
     n_cls = int(max(ytr.max(), yte.max())) + 1
-    W = (torch.randn(Xtr.shape[1], n_cls, generator=g) * 0.01).requires_grad_(); b = torch.zeros(n_cls, requires_grad=True)
+    W = (torch.randn(Xtr.shape[1], n_cls, generator=g) * 0.01).requires_grad_()
+    b = torch.zeros(n_cls, requires_grad=True)
     opt = torch.optim.Adam([W, b], lr=lr, weight_decay=weight_decay)
     for _ in range(epochs):
-        opt.zero_grad(); F.cross_entropy(Xtr @ W + b, ytr).backward(); opt.step()
-    with torch.no_grad(): return ((Xte @ W + b).argmax(1) == yte).float().mean().item()
+        opt.zero_grad()
+        F.cross_entropy(Xtr @ W + b, ytr).backward()
+        opt.step()
+    with torch.no_grad():
+        return ((Xte @ W + b).argmax(1) == yte).float().mean().item()
 
-def probe_table(tower, n_train: int = 2000, n_test: int = 1000, seed: int = 123, layer: int = -2, threads: int | None = 1) -> dict:
-    "Linear-probe test accuracy per probe, on scenes never used in training (`threads=1`: small matrices, busy machines)."
+
+def probe_table(
+    tower, n_train: int = 2000, n_test: int = 1000, seed: int = 123, layer: int = -2, threads: int | None = 1
+) -> dict:
+    """Linear-probe test accuracy per probe, on scenes never used in training (`threads=1`: small matrices, busy
+    machines)."""
     old = torch.get_num_threads()
-    if threads: torch.set_num_threads(threads)
+    if threads:
+        torch.set_num_threads(threads)
     try:
         tr = [sample_scene(scene_rng(seed, "probe_train", i)) for i in range(n_train)]
         te = [sample_scene(scene_rng(seed, "probe_test", i)) for i in range(n_test)]
-        A, B = probe_datasets(tower_scene_features(tower, tr, layer), tr), probe_datasets(tower_scene_features(tower, te, layer), te)
+        A, B = (
+            probe_datasets(tower_scene_features(tower, tr, layer), tr),
+            probe_datasets(tower_scene_features(tower, te, layer), te),
+        )
         return {k: round(linear_probe(*A[k], *B[k]), 3) for k in A}
-    finally: torch.set_num_threads(old)
+    finally:
+        torch.set_num_threads(old)
 
 # %% ../nbs/09_backbones.ipynb #1fd11031
 def build_tokenizer(texts, vocab_size: int = 1024) -> PreTrainedTokenizerFast:
     "The nano LLM's tokenizer: `llava_nb.tiny`'s Llama-style BPE learned on `texts`, punctuation split off words."
     return llama_style_tokenizer(texts, vocab_size, split_punctuation=True)
 
+
 class _Specials:
     "Just the special tokens a template needs, before the real tokenizer exists."
+
     bos_token, eos_token = "<s>", "</s>"
 
+
 N_SLOTS = GRID * GRID  # scene tokens: one per grid cell, row-major, as the nano tower's 24 px patches
+
 
 def scene_slots(scene: dict) -> list[str]:
     "Per grid cell (row-major) the words of the object in it, 'large red circle top left'; '' for an empty cell."
@@ -361,6 +583,7 @@ def scene_slots(scene: dict) -> list[str]:
         slots[r * GRID + c] = f"{o['size']} {o['color']} {o['shape']} {POSITIONS[r][c]}"
     return slots
 
+
 def _in_words(conv: list[dict], desc: str) -> list[dict]:
     "The conversation with its `<image>` replaced by a description of the scene in words."
     conv = [dict(t) for t in conv]
@@ -368,84 +591,116 @@ def _in_words(conv: list[dict], desc: str) -> list[dict]:
     conv[0]["value"] = first.replace("\n" + IMAGE_TOKEN, "\n" + desc)
     return conv
 
+
 def lm_corpus(n_scenes: int = 6000, seed: int = 0, slot_fraction: float = 0.8) -> list[dict]:
     "Small-world LM items: chats (`conversations`, the scene as `slots` or in words) or bare captions (`text`)."
     from llava_nb.datagen import BRIEF_INSTRUCTIONS, make_instruct, make_vqa_train
     from llava_nb.eval import make_mc_eval, mc_prompt
+
     scenes = [sample_scene(scene_rng(seed, "lm", i), scene_id(i, "lm")) for i in range(n_scenes)]
     records = make_instruct(scenes, seed=seed, mix={"conversation": 4, "detail": 1, "complex": 1})
     vqa = [make_vqa_train(scenes, seed=seed + k, turns=6) for k in range(2)]  # retrieval practice: 2 x 6 questions
-    mc = make_mc_eval(scenes, seed=seed)                   # lettered options, answered with the letter
+    mc = make_mc_eval(scenes, seed=seed)  # lettered options, answered with the letter
     items = []
     for s, rec, short, short2, choice in zip(scenes, records, *vqa, mc):
         rng = random.Random(f"lm/{seed}/{s['id']}")
         slots = scene_slots(s)
         conv = [dict(t) for t in rec["conversations"]]
-        if rec["type"] == "conversation":   # LLaVA-1.5's short-answer prompt, as VQA evaluation asks
+        if rec["type"] == "conversation":  # LLaVA-1.5's short-answer prompt, as VQA evaluation asks
             for t in conv[::2]:
-                if rng.random() < 0.3: t["value"] += "\n" + SHORT_ANSWER_PROMPT
-        if rng.random() < slot_fraction: items.append({"conversations": conv, "slots": slots})
+                if rng.random() < 0.3:
+                    t["value"] += "\n" + SHORT_ANSWER_PROMPT
+        if rng.random() < slot_fraction:
+            items.append({"conversations": conv, "slots": slots})
         else:
             desc = canonical_caption(s) if rng.random() < 0.5 else s["captions"][1]
             items.append({"conversations": _in_words(conv, desc)})
-        for qa in (short, short2):   # VQA evaluation asks the bare question: the short-answer prompt only sometimes
-            turns = [dict(t, value=t["value"].replace("\n" + SHORT_ANSWER_PROMPT, "")) if rng.random() < 0.7 else t
-                     for t in qa["conversations"]]
+        for qa in (short, short2):  # VQA evaluation asks the bare question: the short-answer prompt only sometimes
+            turns = [
+                dict(t, value=t["value"].replace("\n" + SHORT_ANSWER_PROMPT, "")) if rng.random() < 0.7 else t
+                for t in qa["conversations"]
+            ]
             items.append({"conversations": turns, "slots": slots})
         head = f"{IMAGE_TOKEN}\n" if choice["modality"] == "image" else ""
         mc_conv = [{"from": "human", "value": head + mc_prompt(choice)}, {"from": "gpt", "value": choice["answer"]}]
         items.append({"conversations": mc_conv, **({"slots": slots} if head else {})})
         caption = rng.choice(s["captions"])
-        if rng.random() < 0.5: items.append({"text": caption + "\n"})
-        else:   # LLaVA-Pretrain's shape (the `plain` template of stage 1): the scene, then its caption
+        if rng.random() < 0.5:
+            items.append({"text": caption + "\n"})
+        else:  # LLaVA-Pretrain's shape (the `plain` template of stage 1): the scene, then its caption
             plain = [{"from": "human", "value": IMAGE_TOKEN}, {"from": "gpt", "value": caption}]
             items.append({"conversations": plain, "slots": slots, "template": "plain"})
         if rng.random() < 0.3:
-            brief = [{"from": "human", "value": f"{IMAGE_TOKEN}\n{rng.choice(BRIEF_INSTRUCTIONS)}"},
-                     {"from": "gpt", "value": rng.choice(s["captions"])}]
+            brief = [
+                {"from": "human", "value": f"{IMAGE_TOKEN}\n{rng.choice(BRIEF_INSTRUCTIONS)}"},
+                {"from": "gpt", "value": rng.choice(s["captions"])},
+            ]
             items.append({"conversations": brief, "slots": slots})
     return items
 
+
 def lm_texts(items: list[dict], tokenizer=None) -> list[str]:
-    "The raw text of LM items (chats rendered, `<image>` replaced by the scene's words), e.g. to learn a tokenizer from."
+    """The raw text of LM items (chats rendered, `<image>` replaced by the scene's words), e.g. to learn a tokenizer
+    from."""
     tok = tokenizer or _Specials()
     render = lambda it: get_template(it.get("template", "vicuna_v1")).render(it["conversations"], tok).text
     texts = [render(it) if "conversations" in it else it["text"] for it in items]
     return [t.replace(IMAGE_TOKEN, " ".join(it.get("slots", ()))) for t, it in zip(texts, items)]
 
+
 class LMExample(NamedTuple):
     input_ids: list[int]
     labels: list[int]
-    slots: list[list[int]] | None   # per grid cell the token ids of its words (None: no scene tokens)
+    slots: list[list[int]] | None  # per grid cell the token ids of its words (None: no scene tokens)
+
 
 def encode_lm_item(item: dict, tokenizer, prompt: bool = False) -> LMExample:
     "Chats train only answers (+ `</s>`), as stage 2 will, `<image>` a token per cell; captions train every token."
     if "conversations" in item:
         template = item.get("template", "vicuna_v1")
-        if prompt:   # a chat ending with the human's turn: the prompt to generate the answer from
+        if prompt:  # a chat ending with the human's turn: the prompt to generate the answer from
             ids = tokenize_prompt(item["conversations"], tokenizer, template, num_image_tokens=N_SLOTS)
             t = Tokenized(ids, [IGNORE_INDEX] * len(ids), 1)
-        else: t = tokenize_conversation(item["conversations"], tokenizer, template, num_image_tokens=N_SLOTS)
-        if "slots" not in item: return LMExample(t.input_ids, t.labels, None)
+        else:
+            t = tokenize_conversation(item["conversations"], tokenizer, template, num_image_tokens=N_SLOTS)
+        if "slots" not in item:
+            return LMExample(t.input_ids, t.labels, None)
         slots = [tokenizer(w, add_special_tokens=False).input_ids if w else [] for w in item["slots"]]
         return LMExample(t.input_ids, t.labels, slots)
     ids = tokenizer(item["text"]).input_ids + [tokenizer.eos_token_id]
     return LMExample(ids, [IGNORE_INDEX] + ids[1:], None)
 
 # %% ../nbs/09_backbones.ipynb #91c68159
-def llm_config(tokenizer, hidden_size: int = 256, layers: int = 4, intermediate_size: int = 512, heads: int = 4,
-               init_std: float | None = None) -> LlamaConfig:
+def llm_config(
+    tokenizer,
+    hidden_size: int = 256,
+    layers: int = 4,
+    intermediate_size: int = 512,
+    heads: int = 4,
+    init_std: float | None = None,
+) -> LlamaConfig:
     "A nano Llama sized to `tokenizer`, weights drawn with std `init_std` (default `1/sqrt(hidden_size)`, see above)."
-    return LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=intermediate_size,
-                       num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
-                       max_position_embeddings=1024, tie_word_embeddings=False,
-                       initializer_range=init_std or hidden_size ** -0.5, bos_token_id=tokenizer.bos_token_id,
-                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=1024,
+        tie_word_embeddings=False,
+        initializer_range=init_std or hidden_size**-0.5,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
 
 class LMBatch(NamedTuple):
-    input_ids: torch.Tensor   # (B, T)
-    labels: torch.Tensor      # (B, T)
-    slots: torch.Tensor       # (B, N_SLOTS, K) word ids per scene token, -1 padded (all -1: no scene in that row)
+    input_ids: torch.Tensor  # (B, T)
+    labels: torch.Tensor  # (B, T)
+    slots: torch.Tensor  # (B, N_SLOTS, K) word ids per scene token, -1 padded (all -1: no scene in that row)
+
 
 def _lm_batch(examples: list[LMExample], pad_id: int) -> LMBatch:
     "Right-padded tensors from `LMExample`s."
@@ -454,38 +709,45 @@ def _lm_batch(examples: list[LMExample], pad_id: int) -> LMBatch:
     x, y = torch.full((len(examples), T), pad_id), torch.full((len(examples), T), IGNORE_INDEX)
     s = torch.full((len(examples), N_SLOTS, K), -1)
     for j, e in enumerate(examples):
-        x[j, :len(e.input_ids)] = torch.tensor(e.input_ids)
-        y[j, :len(e.labels)] = torch.tensor(e.labels)
+        x[j, : len(e.input_ids)] = torch.tensor(e.input_ids)
+        y[j, : len(e.labels)] = torch.tensor(e.labels)
         for c, w in enumerate(e.slots or ()):
-            if w: s[j, c, :len(w)] = torch.tensor(w)
+            if w:
+                s[j, c, : len(w)] = torch.tensor(w)
     return LMBatch(x, y, s)
+
 
 def length_grouped_batches(examples: list, batch_size: int, seed: int = 0, window: int = 64) -> list[list]:
     "Batches of examples of similar length (sorted within windows of `window` batches), in a shuffled order."
     batches = []
     for i in range(0, len(examples), batch_size * window):
-        chunk = sorted(examples[i:i + batch_size * window], key=lambda e: len(e.input_ids))
-        batches += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
+        chunk = sorted(examples[i : i + batch_size * window], key=lambda e: len(e.input_ids))
+        batches += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
     random.Random(seed).shuffle(batches)
     return batches
+
 
 def scene_embeddings(lm, batch: LMBatch, image_token_id: int, noise: float = 0.0) -> torch.Tensor:
     "Input embeddings `(B, T, D)`; each scene token is the sum of its words' embeddings (+ `noise` × their rms)."
     emb_layer = lm.get_input_embeddings()
-    is_img = batch.input_ids == image_token_id                                    # (B, T)
-    emb = emb_layer(batch.input_ids.masked_fill(is_img, 0))                      # (B, T, D)
-    if not is_img.any(): return emb
-    slots = batch.slots[is_img.any(1)]                                           # (n_scenes, N_SLOTS, K)
-    bag = (emb_layer(slots.clamp(min=0)) * (slots >= 0).unsqueeze(-1)).sum(-2)   # (n_scenes, N_SLOTS, D)
-    if noise: bag = bag + noise * bag.detach().pow(2).mean().sqrt() * torch.randn_like(bag)
+    is_img = batch.input_ids == image_token_id  # (B, T)
+    emb = emb_layer(batch.input_ids.masked_fill(is_img, 0))  # (B, T, D)
+    if not is_img.any():
+        return emb
+    slots = batch.slots[is_img.any(1)]  # (n_scenes, N_SLOTS, K)
+    bag = (emb_layer(slots.clamp(min=0)) * (slots >= 0).unsqueeze(-1)).sum(-2)  # (n_scenes, N_SLOTS, D)
+    if noise:
+        bag = bag + noise * bag.detach().pow(2).mean().sqrt() * torch.randn_like(bag)
     emb = emb.clone()
     emb[is_img] = bag.reshape(-1, emb.shape[-1]).to(emb.dtype)
     return emb
+
 
 def _lm_forward(lm, batch: LMBatch, tokenizer, noise: float = 0.0, labels: bool = True):
     emb = scene_embeddings(lm, batch, tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), noise)
     mask = (batch.input_ids != tokenizer.pad_token_id).long()
     return lm(inputs_embeds=emb, attention_mask=mask, labels=batch.labels if labels else None)
+
 
 @torch.no_grad()
 def lm_loss(lm, examples: list[LMExample], tokenizer, batch_size: int = 50) -> float:
@@ -493,16 +755,32 @@ def lm_loss(lm, examples: list[LMExample], tokenizer, batch_size: int = 50) -> f
     lm.eval()
     tot = n = 0
     for i in range(0, len(examples), batch_size):
-        b = _lm_batch(examples[i:i + batch_size], tokenizer.pad_token_id)
+        b = _lm_batch(examples[i : i + batch_size], tokenizer.pad_token_id)
         k = (b.labels[:, 1:] != IGNORE_INDEX).sum().item()
         tot += _lm_forward(lm, b, tokenizer).loss.item() * k
         n += k
     return tot / n
 
-def train_llm(out_dir=None, seed: int = 0, n_scenes: int = 10_000, steps: int = 3000, batch_size: int = 32,
-              lr: float = 1e-3, warmup: int = 30, vocab_size: int = 1024, bf16: bool = True,
-              max_minutes: float | None = 50, noise: float = 0.3, log_every: int = 25, eval_every: int = 500,
-              eval_scenes: int = 200, save_every: int = 0, verbose: bool = True, **config):
+
+def train_llm(
+    out_dir=None,
+    seed: int = 0,
+    n_scenes: int = 10_000,
+    steps: int = 3000,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    warmup: int = 30,
+    vocab_size: int = 1024,
+    bf16: bool = True,
+    max_minutes: float | None = 50,
+    noise: float = 0.3,
+    log_every: int = 25,
+    eval_every: int = 500,
+    eval_scenes: int = 200,
+    save_every: int = 0,
+    verbose: bool = True,
+    **config,
+):
     "Train the nano chat LLM (and its tokenizer) on small-world text, save both to `out_dir`; (lm, tokenizer, stats)."
     seed_everything(seed)
     t0 = time.time()
@@ -519,56 +797,83 @@ def train_llm(out_dir=None, seed: int = 0, n_scenes: int = 10_000, steps: int = 
     batches = length_grouped_batches(train, batch_size, seed)
     for step in range(steps):
         progress = _progress(step, steps, t1, max_minutes)
-        if progress >= 1: break
+        if progress >= 1:
+            break
         batch = _lm_batch(batches[step % len(batches)], tok.pad_token_id)
-        for g in opt.param_groups: g["lr"] = _lr_at(step, progress, lr, warmup)
-        with _autocast(bf16): loss = _lm_forward(lm, batch, tok, noise).loss
+        for g in opt.param_groups:
+            g["lr"] = _lr_at(step, progress, lr, warmup)
+        with _autocast(bf16):
+            loss = _lm_forward(lm, batch, tok, noise).loss
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
         opt.step()
         if step % log_every == 0:
             log.append({"step": step, "time": round(time.time() - t1, 1), "loss": round(loss.item(), 4)})
-            if verbose: print(" ".join(f"{k} {v}" for k, v in log[-1].items()), flush=True)
+            if verbose:
+                print(" ".join(f"{k} {v}" for k, v in log[-1].items()), flush=True)
         if eval_every and step and step % eval_every == 0:
             scores = lm_scene_vqa(lm, tok, eval_scenes, seed + 1)
             evals.append({"step": step, "time": round(time.time() - t1, 1), **scores})
-            if verbose: print(evals[-1], flush=True)
-        if out_dir is not None and save_every and step and step % save_every == 0:   # a killed run keeps its last save
+            if verbose:
+                print(evals[-1], flush=True)
+        if out_dir is not None and save_every and step and step % save_every == 0:  # a killed run keeps its last save
             lm.save_pretrained(out_dir)
             tok.save_pretrained(out_dir)
     lm.eval()
     done = step + 1 if progress < 1 else step
     evals.append({"step": done, "time": round(time.time() - t1, 1), **lm_scene_vqa(lm, tok, eval_scenes, seed + 1)})
-    stats = {"steps": done, "seconds": round(time.time() - t0, 1), "log": log, "scene_vqa_log": evals,
-             "items": len(items),
-             "heldout_loss": round(lm_loss(lm, held, tok), 4), "params": sum(p.numel() for p in lm.parameters()),
-             "init_std": lm.config.initializer_range, "scene_vqa": evals[-1],
-             "text_vqa": lm_text_vqa(lm, tok, min(eval_scenes, 50), seed=seed + 1)}
+    stats = {
+        "steps": done,
+        "seconds": round(time.time() - t0, 1),
+        "log": log,
+        "scene_vqa_log": evals,
+        "items": len(items),
+        "heldout_loss": round(lm_loss(lm, held, tok), 4),
+        "params": sum(p.numel() for p in lm.parameters()),
+        "init_std": lm.config.initializer_range,
+        "scene_vqa": evals[-1],
+        "text_vqa": lm_text_vqa(lm, tok, min(eval_scenes, 50), seed=seed + 1),
+    }
     if out_dir is not None:
         lm.save_pretrained(out_dir)
         tok.save_pretrained(out_dir)
     return lm, tok, stats
 
-def _scene_of(q: dict, by_id: dict) -> dict: return by_id[q["id"].rsplit("_q", 1)[0]]
+
+def _scene_of(q: dict, by_id: dict) -> dict:
+    return by_id[q["id"].rsplit("_q", 1)[0]]
+
 
 @torch.no_grad()
 def lm_scene_vqa(lm, tokenizer, n_scenes: int = 200, seed: int = 1) -> dict:
     "Teacher-forced exact match on held-out VQA, the scene as tokens (a perfect projector), by type and object count."
     from llava_nb.datagen import make_vqa_eval
+
     scenes = [sample_scene(scene_rng(seed, "lm_eval", i), scene_id(i, "lm_eval")) for i in range(n_scenes)]
     by_id = {s["id"]: s for s in scenes}
     questions = make_vqa_eval(scenes, seed=seed)
-    examples = [encode_lm_item({"conversations": [{"from": "human", "value": f"{IMAGE_TOKEN}\n{q['question']}"},
-                                                  {"from": "gpt", "value": q["answer"]}],
-                                "slots": scene_slots(_scene_of(q, by_id))}, tokenizer) for q in questions]
+    examples = [
+        encode_lm_item(
+            {
+                "conversations": [
+                    {"from": "human", "value": f"{IMAGE_TOKEN}\n{q['question']}"},
+                    {"from": "gpt", "value": q["answer"]},
+                ],
+                "slots": scene_slots(_scene_of(q, by_id)),
+            },
+            tokenizer,
+        )
+        for q in questions
+    ]
     was_training, hits = lm.training, {}
     lm.eval()
     for i in range(0, len(examples), 100):
-        b = _lm_batch(examples[i:i + 100], tokenizer.pad_token_id)
-        with _autocast(True): pred = _lm_forward(lm, b, tokenizer, labels=False).logits[:, :-1].argmax(-1)  # (B, T-1)
+        b = _lm_batch(examples[i : i + 100], tokenizer.pad_token_id)
+        with _autocast(True):
+            pred = _lm_forward(lm, b, tokenizer, labels=False).logits[:, :-1].argmax(-1)  # (B, T-1)
         ok = ((pred == b.labels[:, 1:]) | (b.labels[:, 1:] == IGNORE_INDEX)).all(1)
-        for q, hit in zip(questions[i:i + 100], ok.tolist()):
+        for q, hit in zip(questions[i : i + 100], ok.tolist()):
             hits.setdefault(q["type"], []).append(hit)
             hits.setdefault("one object" if len(_scene_of(q, by_id)["objects"]) == 1 else "2+ objects", []).append(hit)
     lm.train(was_training)
@@ -576,36 +881,64 @@ def lm_scene_vqa(lm, tokenizer, n_scenes: int = 200, seed: int = 1) -> dict:
     by = {k: round(sum(v) / len(v), 3) for k, v in sorted(hits.items())}
     return {"overall": round(sum(every) / len(every), 3), **by}
 
+
 @torch.no_grad()
 def lm_text_vqa(lm, tokenizer, n_scenes: int = 50, seed: int = 0, per_scene: int = 3) -> dict:
     "Exact-match accuracy of greedy answers to held-out VQA questions when the scene is *described in words*."
     from llava_nb.datagen import make_vqa_eval
     from llava_nb.eval import exact_match
+
     scenes = [sample_scene(scene_rng(seed, "lm_eval", i), scene_id(i, "lm_eval")) for i in range(n_scenes)]
     by_id, hits = {s["id"]: s for s in scenes}, {}
-    proc = LlavaProcessor(tokenizer, get_template("vicuna_v1"))   # a text-only LLM: no images
+    proc = LlavaProcessor(tokenizer, get_template("vicuna_v1"))  # a text-only LLM: no images
     lm.eval()
     for q in make_vqa_eval(scenes, seed=seed, per_scene=per_scene):
         text = f"{canonical_caption(_scene_of(q, by_id))}\n{q['question']}\n{SHORT_ANSWER_PROMPT}"
         ids = torch.tensor([proc.prompt_ids(proc.conversation(text))])
-        out = lm.generate(ids, max_new_tokens=8, do_sample=False, eos_token_id=tokenizer.eos_token_id,
-                          pad_token_id=tokenizer.pad_token_id)
-        ans = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
-        hits.setdefault(q["type"], []).append(exact_match(ans, q["answer"]))   # evaluation's one normalisation rule
+        out = lm.generate(
+            ids,
+            max_new_tokens=8,
+            do_sample=False,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        ans = tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+        hits.setdefault(q["type"], []).append(exact_match(ans, q["answer"]))  # evaluation's one normalisation rule
     res = {k: round(sum(v) / len(v), 3) for k, v in sorted(hits.items())}
     return {"overall": round(sum(sum(v) for v in hits.values()) / sum(len(v) for v in hits.values()), 3), **res}
 
 # %% ../nbs/09_backbones.ipynb #93f52f80
-def pretrain_backbones(out_dir, seed: int = 0, vision_steps: int = 600, llm_steps: int = 3000,
-                       vision_minutes: float | None = 15, llm_minutes: float | None = 50, threads: int | None = None,
-                       probes: bool = True, verbose: bool = True) -> dict:
-    "Train the nano vision tower and chat LLM into `out_dir/vision` and `out_dir/llm`; returns the stats also saved as JSON."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    if threads: torch.set_num_threads(threads)
-    tower, vstats = train_vision(out / "vision", seed=seed, steps=vision_steps, max_minutes=vision_minutes, verbose=verbose)
-    if probes: vstats["probes"] = probe_table(tower)
-    _, _, lstats = train_llm(out / "llm", seed=seed, steps=llm_steps, max_minutes=llm_minutes, verbose=verbose,
-                             eval_every=300, save_every=300)
+def pretrain_backbones(
+    out_dir,
+    seed: int = 0,
+    vision_steps: int = 600,
+    llm_steps: int = 3000,
+    vision_minutes: float | None = 15,
+    llm_minutes: float | None = 50,
+    threads: int | None = None,
+    probes: bool = True,
+    verbose: bool = True,
+) -> dict:
+    """Train the nano vision tower and chat LLM into `out_dir/vision` and `out_dir/llm`; returns the stats also saved as
+    JSON."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if threads:
+        torch.set_num_threads(threads)
+    tower, vstats = train_vision(
+        out / "vision", seed=seed, steps=vision_steps, max_minutes=vision_minutes, verbose=verbose
+    )
+    if probes:
+        vstats["probes"] = probe_table(tower)
+    _, _, lstats = train_llm(
+        out / "llm",
+        seed=seed,
+        steps=llm_steps,
+        max_minutes=llm_minutes,
+        verbose=verbose,
+        eval_every=300,
+        save_every=300,
+    )
     stats = {"seed": seed, "vision": vstats, "llm": lstats}
     (out / "pretrain_stats.json").write_text(json.dumps(stats, indent=1))
     manifest = {"format": BACKBONES_FORMAT, "seed": seed, "vision_steps": vstats["steps"], "llm_steps": lstats["steps"]}
@@ -615,49 +948,73 @@ def pretrain_backbones(out_dir, seed: int = 0, vision_steps: int = 600, llm_step
 # %% ../nbs/09_backbones.ipynb #70bc108f
 def _find_nano_dir() -> Path:
     "`data/nano` next to the package (a clone), else in the working directory or one of its parents."
-    starts = ([Path(__file__).resolve().parent.parent] if "__file__" in globals() else []) + [Path.cwd(), *Path.cwd().parents]
+    starts = ([Path(__file__).resolve().parent.parent] if "__file__" in globals() else []) + [
+        Path.cwd(),
+        *Path.cwd().parents,
+    ]
     for d in starts:
-        if (d / "data" / "nano").is_dir(): return d / "data" / "nano"
+        if (d / "data" / "nano").is_dir():
+            return d / "data" / "nano"
     return starts[0] / "data" / "nano"
+
 
 NANO_DIR = _find_nano_dir()
 
+
 def check_backbones(vision_dir, llm_dir) -> None:
-    "Raise a clear error if `vision_dir` is not a CLIP vision checkpoint with an image processor, or `llm_dir` a causal LM with a tokenizer."
-    for kind, d, need in (("vision", vision_dir, ("config.json", "preprocessor_config.json")), ("llm", llm_dir, ("config.json", "tokenizer.json"))):
+    """Raise a clear error if `vision_dir` is not a CLIP vision checkpoint with an image processor, or `llm_dir` a
+    causal LM with a tokenizer."""
+    for kind, d, need in (
+        ("vision", vision_dir, ("config.json", "preprocessor_config.json")),
+        ("llm", llm_dir, ("config.json", "tokenizer.json")),
+    ):
         p = Path(d)
-        if not p.is_dir(): raise FileNotFoundError(f"{kind} backbone directory {p} does not exist; make one with `llava-nb pretrain-backbones --out DIR`")
-        if not (p / "config.json").exists(): raise FileNotFoundError(f"{kind} backbone directory {p} has no config.json")
+        if not p.is_dir():
+            raise FileNotFoundError(
+                f"{kind} backbone directory {p} does not exist; make one with `llava-nb pretrain-backbones --out DIR`"
+            )
+        if not (p / "config.json").exists():
+            raise FileNotFoundError(f"{kind} backbone directory {p} has no config.json")
         mt = json.loads((p / "config.json").read_text()).get("model_type", "?")
         if kind == "vision" and mt not in ("clip_vision_model", "clip"):
             raise ValueError(f"{p} holds a {mt!r} model, not a CLIP vision tower (is it the llm directory?)")
         if kind == "llm" and mt in ("clip_vision_model", "clip"):
             raise ValueError(f"{p} holds a CLIP vision tower, not a causal LM (are vision and llm swapped?)")
         missing = [f for f in need if not (p / f).exists()]
-        if missing: raise FileNotFoundError(f"{kind} backbone directory {p} has no {', '.join(missing)}")
+        if missing:
+            raise FileNotFoundError(f"{kind} backbone directory {p} has no {', '.join(missing)}")
 
-BACKBONES_FORMAT = 2   # 2: 72 px scenes, 24 px patches (a token per cell), LLM pretrained on scene tokens
+
+BACKBONES_FORMAT = 2  # 2: 72 px scenes, 24 px patches (a token per cell), LLM pretrained on scene tokens
 BACKBONES_MANIFEST = "backbones.json"
+
 
 def _describe_tower(vision_dir) -> str:
     c = json.loads((Path(vision_dir) / "config.json").read_text())
     n = (c.get("image_size", 0) // max(c.get("patch_size", 1), 1)) ** 2
     return f"a {c.get('image_size')} px tower with {c.get('patch_size')} px patches, {n} tokens per image"
 
+
 def check_backbones_format(root) -> dict:
     "The manifest of the pretrained backbones in `root`; a clear error if their format is not this llava_nb's."
     root = Path(root)
     f = root / BACKBONES_MANIFEST
-    if f.is_file(): found = json.loads(f.read_text())
-    elif (root / "pretrain_stats.json").is_file(): found = {"format": 1}   # pretrained before manifests existed
-    else: return {}                                                        # hand-made parts (e.g. tiny test models)
+    if f.is_file():
+        found = json.loads(f.read_text())
+    elif (root / "pretrain_stats.json").is_file():
+        found = {"format": 1}  # pretrained before manifests existed
+    else:
+        return {}  # hand-made parts (e.g. tiny test models)
     if found.get("format") != BACKBONES_FORMAT:
-        raise ValueError(f"{root} holds nano backbones of format {found.get('format')} "
-                         f"({_describe_tower(root / 'vision')}); this llava_nb needs format {BACKBONES_FORMAT} "
-                         "(72 px scenes, 24 px patches: a token per cell), "
-                         f"like the shipped {NANO_DIR}: use those, or make new ones with "
-                         "`llava-nb pretrain-backbones --out DIR`")
+        raise ValueError(
+            f"{root} holds nano backbones of format {found.get('format')} "
+            f"({_describe_tower(root / 'vision')}); this llava_nb needs format {BACKBONES_FORMAT} "
+            "(72 px scenes, 24 px patches: a token per cell), "
+            f"like the shipped {NANO_DIR}: use those, or make new ones with "
+            "`llava-nb pretrain-backbones --out DIR`"
+        )
     return found
+
 
 def nano_backbones(root=None) -> dict:
     "`{'vision': dir, 'llm': dir}` of the shipped (or `root`'s) nano backbones, checked."
@@ -666,6 +1023,7 @@ def nano_backbones(root=None) -> dict:
     check_backbones(parts["vision"], parts["llm"])
     check_backbones_format(root)
     return parts
+
 
 def pretrain_stats(root=None) -> dict:
     "The training record saved next to the backbones (`pretrain_stats.json`)."

@@ -16,17 +16,42 @@ __all__ = ['StepBatches', 'accumulation_steps', 'steps_for']
 
 # %% ../nbs/10c_batching.ipynb #3532509c
 class StepBatches(torch.utils.data.Sampler):
-    "Micro-batches of `batch_size` indices cut from a stream of seeded permutations of `range(n)` (length-grouped if `lengths`, never mixing image and text-only examples if `modality`); process `rank` of `num_replicas` gets its slice of each global batch."
-    def __init__(self, n: int, batch_size: int, num_batches: int, seed: int = 0, shuffle: bool = True, start: int = 0,
-                 lengths: list[int] | None = None, group: int = 16, num_replicas: int = 1, rank: int = 0,
-                 modality: list[bool] | None = None):
-        if n < 1: raise ValueError("no training examples: every record was skipped (see the dataset's summary)")
-        if not 0 <= rank < num_replicas: raise ValueError(f"rank {rank} is not in [0, {num_replicas})")
-        if modality is not None and len(modality) != n: raise ValueError(f"modality has {len(modality)} flags for {n} examples")
+    """Micro-batches of `batch_size` indices cut from a stream of seeded permutations of `range(n)` (length-grouped if
+    `lengths`, never mixing image and text-only examples if `modality`); process `rank` of `num_replicas` gets its
+    slice of each global batch."""
+
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        num_batches: int,
+        seed: int = 0,
+        shuffle: bool = True,
+        start: int = 0,
+        lengths: list[int] | None = None,
+        group: int = 16,
+        num_replicas: int = 1,
+        rank: int = 0,
+        modality: list[bool] | None = None,
+    ):
+        if n < 1:
+            raise ValueError("no training examples: every record was skipped (see the dataset's summary)")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is not in [0, {num_replicas})")
+        if modality is not None and len(modality) != n:
+            raise ValueError(f"modality has {len(modality)} flags for {n} examples")
         self.local, self.rank = batch_size, rank
         batch_size *= num_replicas  # the global batch; below, everything is cut in global batches
-        self.n, self.batch_size, self.num_batches, self.seed, self.shuffle, self.start = n, batch_size, num_batches, seed, shuffle, start
-        if modality is not None and lengths is None: lengths = [0] * n  # modality grouping alone: no length order
+        self.n, self.batch_size, self.num_batches, self.seed, self.shuffle, self.start = (
+            n,
+            batch_size,
+            num_batches,
+            seed,
+            shuffle,
+            start,
+        )
+        if modality is not None and lengths is None:
+            lengths = [0] * n  # modality grouping alone: no length order
         self.lengths, self.group, self.modality, self._cache = lengths, group, modality, (None, None)
 
     def _perm(self, epoch: int) -> tuple[torch.Generator, list[int]]:
@@ -37,9 +62,18 @@ class StepBatches(torch.utils.data.Sampler):
         "The permutation of `epoch`, or (length-grouped) its list of batches."
         if self._cache[0] != epoch:
             g, perm = self._perm(epoch)
-            if self.lengths is not None:  # per modality: sort chunks of `group` batches by length, cut them into batches; shuffle all batches
-                parts = [perm] if self.modality is None else [p for p in ([j for j in perm if self.modality[j]],
-                                                                           [j for j in perm if not self.modality[j]]) if p]
+            if (
+                self.lengths is not None
+            ):  # per modality: sort chunks of `group` batches by length, cut them into batches; shuffle all batches
+                parts = (
+                    [perm]
+                    if self.modality is None
+                    else [
+                        p
+                        for p in ([j for j in perm if self.modality[j]], [j for j in perm if not self.modality[j]])
+                        if p
+                    ]
+                )
                 batches = [b for p in parts for b in self._length_batches(p)]
                 perm = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
             self._cache = (epoch, perm)
@@ -50,37 +84,47 @@ class StepBatches(torch.utils.data.Sampler):
         B, M = self.batch_size, self.batch_size * self.group
         need = -(-len(perm) // B) * B
         perm = (perm * (need // len(perm) + 1))[:need]
-        chunks = [sorted(perm[i:i + M], key=lambda j: -self.lengths[j]) for i in range(0, len(perm), M)]
-        return [c[i:i + B] for c in chunks for i in range(0, len(c), B)]
+        chunks = [sorted(perm[i : i + M], key=lambda j: -self.lengths[j]) for i in range(0, len(perm), M)]
+        return [c[i : i + B] for c in chunks for i in range(0, len(c), B)]
 
     @property
     def batches_per_epoch(self) -> int:
         per = lambda k: -(-k // self.batch_size)
-        if self.modality is None: return per(self.n)
+        if self.modality is None:
+            return per(self.n)
         k = sum(map(bool, self.modality))
         return per(k) + per(self.n - k)
 
-    def __len__(self): return self.num_batches - self.start
+    def __len__(self):
+        return self.num_batches - self.start
+
     def global_batch(self, b: int) -> list[int]:
         "Indices of global batch `b` of the stream (all processes)."
         if self.lengths is not None:
             nb = self.batches_per_epoch
             return self._epoch(b // nb)[b % nb]
         return [self._epoch(k // self.n)[k % self.n] for k in range(b * self.batch_size, (b + 1) * self.batch_size)]
+
     def __iter__(self):
         for b in range(self.start, self.num_batches):
-            yield self.global_batch(b)[self.rank * self.local:(self.rank + 1) * self.local]
+            yield self.global_batch(b)[self.rank * self.local : (self.rank + 1) * self.local]
+
 
 def accumulation_steps(cfg: TrainConfig, num_processes: int = 1) -> int:
     "Micro-batches per optimizer step: `grad_accum`, or what makes `global_batch_size` on `num_processes` processes."
-    if cfg.global_batch_size is None: return cfg.grad_accum
+    if cfg.global_batch_size is None:
+        return cfg.grad_accum
     per = cfg.batch_size * num_processes
     if cfg.global_batch_size % per:
-        raise ValueError(f"global_batch_size {cfg.global_batch_size} is not a multiple of batch_size {cfg.batch_size} × "
-                         f"{num_processes} processes")
+        raise ValueError(
+            f"global_batch_size {cfg.global_batch_size} is not a multiple of batch_size {cfg.batch_size} × "
+            f"{num_processes} processes"
+        )
     return cfg.global_batch_size // per
+
 
 def steps_for(n: int, cfg: TrainConfig, num_processes: int = 1) -> int:
     "Optimizer steps of a run over `n` examples: `max_steps`, or `ceil(epochs × n / global batch)`."
-    if cfg.max_steps is not None: return cfg.max_steps
+    if cfg.max_steps is not None:
+        return cfg.max_steps
     return max(1, math.ceil(cfg.epochs * n / (cfg.batch_size * accumulation_steps(cfg, num_processes) * num_processes)))

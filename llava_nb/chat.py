@@ -27,80 +27,113 @@ __all__ = ['Turn', 'ChatSession', 'answer_positions', 'attention_to_image', 'see
 @dataclass
 class Turn:
     "One question and its (possibly partial) answer, with generation statistics."
+
     question: str
     answer: str = ""
     finish_reason: str | None = None  # "eos" | "stop" | "length" | "stopped"; None while generating
     n_tokens: int = 0
-    ttft: float | None = None          # seconds from the question to the first generated token
-    seconds: float = 0.0               # seconds from the question to the end
+    ttft: float | None = None  # seconds from the question to the first generated token
+    seconds: float = 0.0  # seconds from the question to the end
 
     @property
     def tokens_per_s(self) -> float | None:
         "Decoding speed: tokens after the first, per second after the first."
-        if self.ttft is None or self.n_tokens < 2 or self.seconds <= self.ttft: return None
+        if self.ttft is None or self.n_tokens < 2 or self.seconds <= self.ttft:
+            return None
         return (self.n_tokens - 1) / (self.seconds - self.ttft)
 
     def stats(self) -> str:
         "A one-line summary: tokens, time to first token, tokens/s (and how it ended if not normally)."
         out = [f"{self.n_tokens} token{'s' * (self.n_tokens != 1)}"]
-        if self.ttft is not None: out.append(f"first token {self.ttft * 1000:.0f} ms")
-        if self.tokens_per_s is not None: out.append(f"{self.tokens_per_s:.1f} tokens/s")
-        if self.finish_reason in ("stopped", "length"): out.append("stopped" if self.finish_reason == "stopped" else "length limit")
+        if self.ttft is not None:
+            out.append(f"first token {self.ttft * 1000:.0f} ms")
+        if self.tokens_per_s is not None:
+            out.append(f"{self.tokens_per_s:.1f} tokens/s")
+        if self.finish_reason in ("stopped", "length"):
+            out.append("stopped" if self.finish_reason == "stopped" else "length limit")
         return " · ".join(out)
 
 # %% ../nbs/12_chat.ipynb #3d54c2cf
 class _Stopped(Exception):
     "Raised inside `generate` (from a forward pre-hook) to end it early; caught by `ChatSession`."
 
+
 class _StepClock:
     "A forward pre-hook on the LLM: records when each call starts and raises `_Stopped` once `stop` is set."
+
     def __init__(self, llm, stop: threading.Event):
         self.times, self.stop, self.thread = [], stop, threading.get_ident()
         self.handle = llm.register_forward_pre_hook(self)
 
     def __call__(self, module, args):
-        if threading.get_ident() != self.thread: return  # another session generating with the same model
+        if threading.get_ident() != self.thread:
+            return  # another session generating with the same model
         self.times.append(time.perf_counter())
-        if self.stop.is_set(): raise _Stopped()
+        if self.stop.is_set():
+            raise _Stopped()
 
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.handle.remove()
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.remove()
 
 # %% ../nbs/12_chat.ipynb #e6a43d53
 def _as_image(image, name=None) -> Image.Image:
     "A PIL image from a path, raw bytes or a PIL image; bad data raises `RecordError` naming `name`."
-    if isinstance(image, Image.Image): return image.convert("RGB")
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
     if isinstance(image, (bytes, bytearray, memoryview)):
-        try: return load_image(io.BytesIO(bytes(image)))
-        except RecordError as e: raise RecordError(e.reason, file=name or "upload") from e.__cause__
+        try:
+            return load_image(io.BytesIO(bytes(image)))
+        except RecordError as e:
+            raise RecordError(e.reason, file=name or "upload") from e.__cause__
     return load_image(image)
+
 
 class ChatSession:
     "A conversation with a `LlavaModel` about an image: turns, streaming, stop, regenerate."
-    def __init__(self, model, image=None, *, max_new_tokens: int = 128, temperature: float = 0.0,
-                 top_p: float = 1.0, seed: int | None = None):
+
+    def __init__(
+        self,
+        model,
+        image=None,
+        *,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ):
         self.model, self.turns = model, []
         self.settings = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
         self.image = self.image_name = self.pixel_values = None
         self._stop, self._lock = threading.Event(), threading.Lock()
-        self._generator = None   # the session's seeded sampler: each turn draws on from where the last one stopped
-        if image is not None: self.set_image(image)
+        self._generator = None  # the session's seeded sampler: each turn draws on from where the last one stopped
+        if image is not None:
+            self.set_image(image)
 
     @classmethod
     def from_pretrained(cls, path, image=None, *, dtype=None, device=None, **settings) -> ChatSession:
         "A session on any checkpoint `llava_nb.hf.load_model` reads: a llava_nb checkpoint or a llava-hf directory."
         from llava_nb.hf import load_model
+
         model = load_model(path, dtype=dtype)
         return cls(model.to(device) if device is not None else model, image, **settings)
 
     def __repr__(self):
         img = f"image {self.image_name!r}" if self.image is not None else "no image"
-        return f"ChatSession({img}, {len(self.turns)} turn{'s' * (len(self.turns) != 1)}, template {self.model.config.template!r})"
+        return (
+            f"ChatSession({img}, {len(self.turns)} turn{'s' * (len(self.turns) != 1)}, template "
+            f"{self.model.config.template!r})"
+        )
 
     @property
-    def history(self) -> list[tuple[str, str]]: return [(t.question, t.answer) for t in self.turns]
+    def history(self) -> list[tuple[str, str]]:
+        return [(t.question, t.answer) for t in self.turns]
+
     @property
-    def generating(self) -> bool: return self._lock.locked()
+    def generating(self) -> bool:
+        return self._lock.locked()
 
     def set_image(self, image, name: str | None = None) -> Image.Image:
         "Use `image` (path, bytes or PIL image) from now on; the turns start again. Bad images raise `RecordError`."
@@ -113,7 +146,8 @@ class ChatSession:
     def clear(self, image: bool = False) -> None:
         "Forget the turns (and the image too if `image`)."
         self.turns = []
-        if image: self.image = self.image_name = self.pixel_values = None
+        if image:
+            self.image = self.image_name = self.pixel_values = None
 
     def conversations(self, question: str | None = None, upto: int | None = None) -> list[dict]:
         "The first `upto` turns (all by default) in LLaVA JSON shape, then `question` as the last human turn."
@@ -134,32 +168,43 @@ class ChatSession:
 
     def ask(self, question: str, stream: Callable[[str], None] | None = None, **settings) -> Turn:
         "Answer `question` (streaming pieces of text to `stream`); settings override the session's for this turn."
-        if not question or not question.strip(): raise ValueError("the question is empty")
+        if not question or not question.strip():
+            raise ValueError("the question is empty")
         unknown = set(settings) - set(self.settings)
-        if unknown: raise TypeError(f"unknown generation settings {sorted(unknown)}; use {sorted(self.settings)}")
-        if not self._lock.acquire(blocking=False): raise RuntimeError("the session is already generating an answer; stop it first")
+        if unknown:
+            raise TypeError(f"unknown generation settings {sorted(unknown)}; use {sorted(self.settings)}")
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("the session is already generating an answer; stop it first")
         try:
             t0 = time.perf_counter()
             self._stop.clear()
             m, gen = self.model, {**self.settings, **settings}
-            if "seed" not in settings and gen["seed"] is not None:   # the session's seed: reproducible, not repeated
+            if "seed" not in settings and gen["seed"] is not None:  # the session's seed: reproducible, not repeated
                 gen["generator"] = self._session_generator()
                 del gen["seed"]
             ids = self.prompt_ids(question)
             turn = Turn(question)
             self.turns.append(turn)
+
             def on_text(piece: str):
                 turn.answer += piece
-                if stream is not None: stream(piece)
+                if stream is not None:
+                    stream(piece)
+
             stops = m.processor.stop_strings()
             try:
                 with _StepClock(m.llm, self._stop) as clock:
                     out = m.generate([ids], pixel_values=self.pixel_values, stop=stops, stream=on_text, **gen)
-                turn.answer, turn.finish_reason, turn.n_tokens = out.texts[0], out.finish_reasons[0], len(out.token_ids[0])
+                turn.answer, turn.finish_reason, turn.n_tokens = (
+                    out.texts[0],
+                    out.finish_reasons[0],
+                    len(out.token_ids[0]),
+                )
             except (_Stopped, KeyboardInterrupt):
                 turn.finish_reason, turn.n_tokens = "stopped", max(len(clock.times) - 1, 0)
             except BaseException:
-                self.turns.remove(turn); raise
+                self.turns.remove(turn)
+                raise
             turn.seconds = time.perf_counter() - t0
             turn.ttft = (clock.times[1] - t0) if len(clock.times) > 1 else (turn.seconds if turn.n_tokens else None)
             return turn
@@ -175,23 +220,33 @@ class ChatSession:
     def stream(self, question: str, **settings) -> Iterator[str]:
         "Pieces of the answer as they are generated (on a background thread); breaking out of the loop stops it."
         q, end = queue.Queue(), object()
+
         def work():
-            try: self.ask(question, stream=q.put, **settings)
-            except BaseException as e: q.put(("error", e))
-            finally: q.put(end)
+            try:
+                self.ask(question, stream=q.put, **settings)
+            except BaseException as e:
+                q.put(("error", e))
+            finally:
+                q.put(end)
+
         th = threading.Thread(target=work, daemon=True, name="llava-nb-chat")
         th.start()
         try:
             while (x := q.get()) is not end:
-                if isinstance(x, tuple): raise x[1]
+                if isinstance(x, tuple):
+                    raise x[1]
                 yield x
         finally:
-            if th.is_alive(): self.stop(); th.join()
+            if th.is_alive():
+                self.stop()
+                th.join()
 
     def regenerate(self, stream: Callable[[str], None] | None = None, **settings) -> Turn:
         "Drop the last answer and answer its question again (with a new sample when sampling)."
-        if not self.turns: raise ValueError("nothing to regenerate: ask a question first")
-        if self.generating: raise RuntimeError("the session is already generating an answer; stop it first")
+        if not self.turns:
+            raise ValueError("nothing to regenerate: ask a question first")
+        if self.generating:
+            raise RuntimeError("the session is already generating an answer; stop it first")
         question = self.turns.pop().question
         return self.ask(question, stream=stream, **settings)
 
@@ -206,29 +261,45 @@ class ChatSession:
 # %% ../nbs/12_chat.ipynb #25d6cc4f
 class _eager_attention:
     "Use the eager attention implementation on `llm` inside the block (fused kernels return no weights)."
-    def __init__(self, llm): self.llm, self.old = llm, getattr(llm.config, "_attn_implementation", None)
+
+    def __init__(self, llm):
+        self.llm, self.old = llm, getattr(llm.config, "_attn_implementation", None)
+
     def _set(self, impl):
-        try: self.llm.set_attn_implementation(impl)
-        except (AttributeError, ValueError, ImportError): self.llm.config._attn_implementation = impl
+        try:
+            self.llm.set_attn_implementation(impl)
+        except (AttributeError, ValueError, ImportError):
+            self.llm.config._attn_implementation = impl
+
     def __enter__(self):
-        if self.old not in (None, "eager"): self._set("eager")
+        if self.old not in (None, "eager"):
+            self._set("eager")
+
     def __exit__(self, *exc):
-        if self.old not in (None, "eager"): self._set(self.old)
+        if self.old not in (None, "eager"):
+            self._set(self.old)
+
 
 def answer_positions(labels: list[int]) -> list[int]:
     "Positions of the last run of trained labels (the final answer and its STOP)."
     pos = [i for i, l in enumerate(labels) if l != -100]
-    if not pos: return []
+    if not pos:
+        return []
     k = len(pos) - 1
-    while k > 0 and pos[k - 1] == pos[k] - 1: k -= 1
+    while k > 0 and pos[k - 1] == pos[k] - 1:
+        k -= 1
     return pos[k:]
+
 
 @torch.no_grad()
 def attention_to_image(session: ChatSession, turn: int = -1) -> torch.Tensor:
-    "Mean attention from the positions predicting answer `turn`'s tokens to each image token, as shares; (grid, grid) or (P,)."
+    """Mean attention from the positions predicting answer `turn`'s tokens to each image token, as shares; (grid, grid)
+    or (P,)."""
     m = session.model
-    if session.image is None: raise ValueError("the session has no image: there is nothing to look at")
-    if not session.turns: raise ValueError("no answers yet: ask a question first")
+    if session.image is None:
+        raise ValueError("the session has no image: there is nothing to look at")
+    if not session.turns:
+        raise ValueError("no answers yet: ask a question first")
     i = range(len(session.turns))[turn]
     convs = session.conversations(upto=i + 1)
     tok = m.processor.training_ids(convs)
@@ -239,7 +310,8 @@ def attention_to_image(session: ChatSession, turn: int = -1) -> torch.Tensor:
         out = m(torch.tensor([ids], device=m.device), pixel_values=session.pixel_values, output_attentions=True)
     att = torch.stack([a[0].float() for a in out.attentions])  # (layers, heads, T, T)
     per_patch = att[:, :, queries][..., image_cols].mean((0, 1, 2))  # (P,)
-    if m._has_cls and m.config.vision_feature_select == "cls_patch": per_patch = per_patch[1:]
+    if m._has_cls and m.config.vision_feature_select == "cls_patch":
+        per_patch = per_patch[1:]
     per_patch = per_patch / per_patch.sum().clamp(min=1e-12)
     side = math.isqrt(per_patch.numel())
     return per_patch.view(side, side).cpu() if side * side == per_patch.numel() else per_patch.cpu()
@@ -252,21 +324,28 @@ def seen_image(session: ChatSession):
     std = torch.tensor(getattr(ip, "image_std", None) or [1.0] * 3).view(3, 1, 1)
     return (session.pixel_values[0].float().cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
 
+
 def _short(s: str, n: int = 40) -> str:
     "`s` on one line of at most `n` printable characters (a random model's answers hold control characters)."
     s = "".join(c if c.isprintable() else " " for c in s)
-    return s if len(s) <= n else s[:n - 1] + "…"
+    return s if len(s) <= n else s[: n - 1] + "…"
+
 
 def show_attention(session: ChatSession, turn: int = -1, alpha: float = 0.6, size: float = 3.0):
     "A figure: the image the model saw, and the attention of answer `turn` over it."
     import matplotlib.pyplot as plt
+
     amap, img = attention_to_image(session, turn), seen_image(session)
     t = session.turns[turn]
     fig, (a, b) = plt.subplots(1, 2, figsize=(2 * size, size + 0.4))
     h, w = img.shape[:2]
-    for ax in (a, b): ax.imshow(img, interpolation="nearest"); ax.axis("off")
+    for ax in (a, b):
+        ax.imshow(img, interpolation="nearest")
+        ax.axis("off")
     if amap.dim() == 2:
-        b.imshow(amap.numpy(), cmap="inferno", alpha=alpha, extent=(-0.5, w - 0.5, h - 0.5, -0.5), interpolation="bilinear")
+        b.imshow(
+            amap.numpy(), cmap="inferno", alpha=alpha, extent=(-0.5, w - 0.5, h - 0.5, -0.5), interpolation="bilinear"
+        )
     a.set_title("what the model saw", fontsize=8)
     b.set_title(f"Q: {_short(t.question)}\nA: {_short(t.answer.strip())}", fontsize=8)
     fig.tight_layout()

@@ -19,6 +19,7 @@ __all__ = ['add_chat_parser', 'cmd_chat']
 # %% ../nbs/12b_chat_cli.ipynb #094a8fbf
 _HELP = "commands: /image PATH (new image), /new (new conversation), /regen (answer again), /quit"
 
+
 def add_chat_parser(subparsers) -> None:
     "Register the `chat` subcommand on an argparse `subparsers` object."
     c = subparsers.add_parser("chat", help="chat about an image in the terminal (streaming)")
@@ -32,37 +33,67 @@ def add_chat_parser(subparsers) -> None:
     c.add_argument("--dtype", default="auto", help="auto, fp32, bf16, fp16")
     c.set_defaults(func=cmd_chat)
 
+
 def cmd_chat(args, stdin=None, stdout=None, stderr=None) -> ChatSession:
     "The terminal chat loop for parsed `args` (see `add_chat_parser`); returns the session at the end."
     from llava_nb.core import default_device, resolve_dtype
+
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     log = lambda *a: print(*a, file=stderr, flush=True)
     dev = torch.device(args.device) if args.device else default_device()
     t0 = time.perf_counter()
-    chat = ChatSession.from_pretrained(args.checkpoint, dtype=resolve_dtype(args.dtype, dev), device=dev,
-                                       max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p, seed=args.seed)
+    chat = ChatSession.from_pretrained(
+        args.checkpoint,
+        dtype=resolve_dtype(args.dtype, dev),
+        device=dev,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+    )
     log(f"loaded {args.checkpoint} on {dev} in {time.perf_counter() - t0:.1f}s; {_HELP}")
+
     def image(path):
-        try: chat.set_image(path, name=str(path)); log(f"image: {path}")
-        except RecordError as e: log(f"error: {e}")
-    if args.image: image(args.image)
+        try:
+            chat.set_image(path, name=str(path))
+            log(f"image: {path}")
+        except RecordError as e:
+            log(f"error: {e}")
+
+    if args.image:
+        image(args.image)
+
     def answer(fn, *a):
-        try: turn = fn(*a, stream=lambda s: (stdout.write(s), stdout.flush()))
-        except KeyboardInterrupt: turn = chat.turns[-1] if chat.turns else None  # ask keeps the partial answer
+        try:
+            turn = fn(*a, stream=lambda s: (stdout.write(s), stdout.flush()))
+        except KeyboardInterrupt:
+            turn = chat.turns[-1] if chat.turns else None  # ask keeps the partial answer
         print(file=stdout, flush=True)
-        if turn is not None: log(f"[{turn.stats()}]")
+        if turn is not None:
+            log(f"[{turn.stats()}]")
+
     while True:
         print("you> ", end="", file=stderr, flush=True)
         line = stdin.readline()
-        if not line: break  # end of input
+        if not line:
+            break  # end of input
         line = line.strip()
-        if not line: continue
-        if line in ("/quit", "/exit"): break
-        elif line == "/new": chat.clear(); log("new conversation")
-        elif line.startswith("/image"): image(line[len("/image"):].strip())
+        if not line:
+            continue
+        if line in ("/quit", "/exit"):
+            break
+        elif line == "/new":
+            chat.clear()
+            log("new conversation")
+        elif line.startswith("/image"):
+            image(line[len("/image") :].strip())
         elif line == "/regen":
-            if chat.turns: answer(chat.regenerate)
-            else: log("nothing to regenerate yet")
-        elif line.startswith("/"): log(f"unknown command {line.split()[0]}; {_HELP}")
-        else: answer(chat.ask, line)
+            if chat.turns:
+                answer(chat.regenerate)
+            else:
+                log("nothing to regenerate yet")
+        elif line.startswith("/"):
+            log(f"unknown command {line.split()[0]}; {_HELP}")
+        else:
+            answer(chat.ask, line)
     return chat

@@ -26,22 +26,37 @@ __all__ = ['small_world_gallery', 'render_history', 'ChatUI', 'repo_root', 'demo
 
 # %% ../nbs/12a_chat_ui.ipynb #5eeb273b
 def _png(img: Image.Image, side: int | None = None) -> bytes:
-    if side: img = img.resize((side, round(side * img.height / img.width)), Image.NEAREST if img.width < side else Image.BICUBIC)
-    buf = io.BytesIO(); img.save(buf, format="PNG"); return buf.getvalue()
+    if side:
+        img = img.resize(
+            (side, round(side * img.height / img.width)), Image.NEAREST if img.width < side else Image.BICUBIC
+        )
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
 
 def small_world_gallery(folder=None, n: int = 5, seed: int = 0, photo: bool = True) -> dict[str, str]:
-    "Sample images: `n` small-world scenes (written to `folder`) and, if `photo`, matplotlib's photo of Grace Hopper. {label: path}."
+    """Sample images: `n` small-world scenes (written to `folder`) and, if `photo`, matplotlib's photo of Grace Hopper.
+    {label: path}."""
     from llava_nb.nanoworld import make_world
+
     folder = Path(folder or tempfile.mkdtemp(prefix="llava_nb_gallery_"))
     scenes = make_world(folder, n, seed=seed, split="gallery")
     out = {f"scene {i + 1}": str(folder / s["image"]) for i, s in enumerate(scenes)}
     if photo:
         from matplotlib import cbook
-        out["photo"] = str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))  # Grace Hopper, a real photograph
+
+        out["photo"] = str(
+            cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+        )  # Grace Hopper, a real photograph
     return out
 
-_BUBBLE = {"user": "margin:4px 0 4px 20%;background:#dbeafe;color:#111;border-radius:10px 10px 2px 10px;",
-           "assistant": "margin:4px 20% 4px 0;background:#f1f5f9;color:#111;border-radius:10px 10px 10px 2px;"}
+
+_BUBBLE = {
+    "user": "margin:4px 0 4px 20%;background:#dbeafe;color:#111;border-radius:10px 10px 2px 10px;",
+    "assistant": "margin:4px 20% 4px 0;background:#f1f5f9;color:#111;border-radius:10px 10px 10px 2px;",
+}
+
 
 def render_history(turns: list[Turn], live: bool = False) -> str:
     "The turns as HTML chat bubbles; `live` marks the last answer as still streaming."
@@ -50,27 +65,40 @@ def render_history(turns: list[Turn], live: bool = False) -> str:
         streaming = live and i == len(turns) - 1
         text = html.escape(t.answer.strip()) or ("…" if streaming else "<i>(no answer)</i>")
         stats = "generating…" if streaming else html.escape(t.stats())
-        out.append(f'<div class="llava-user" data-turn="{i}" style="{_BUBBLE["user"]}padding:6px 10px;white-space:pre-wrap">{html.escape(t.question)}</div>'
-                   f'<div class="llava-assistant" data-turn="{i}" data-done="{str(not streaming).lower()}" style="{_BUBBLE["assistant"]}padding:6px 10px;white-space:pre-wrap">'
-                   f'<span class="llava-answer">{text}</span>{"▌" if streaming else ""}'
-                   f'<div class="llava-stats" style="font-size:11px;color:#64748b;margin-top:3px">{stats}</div></div>')
+        out.append(
+            f'<div class="llava-user" data-turn="{i}" style="{_BUBBLE["user"]}padding:6px 10px;white-space:pre-wrap">'
+            f"{html.escape(t.question)}</div>"
+            f'<div class="llava-assistant" data-turn="{i}" data-done="{str(not streaming).lower()}" '
+            f'style="{_BUBBLE["assistant"]}padding:6px 10px;white-space:pre-wrap">'
+            f'<span class="llava-answer">{text}</span>{"▌" if streaming else ""}'
+            f'<div class="llava-stats" style="font-size:11px;color:#64748b;margin-top:3px">{stats}</div></div>'
+        )
     return "".join(out) or '<div style="color:#94a3b8;padding:8px">Pick an image and ask a question.</div>'
 
 # %% ../nbs/12a_chat_ui.ipynb #f98ea8e3
 def _error_html(msg: str) -> str:
     return f'<div class="llava-error" style="color:#b91c1c;font-size:12px">{html.escape(msg)}</div>' if msg else ""
 
+
 class ChatUI:
     "An ipywidgets chat window around a `ChatSession`."
-    def __init__(self, session: ChatSession, gallery: dict[str, str] | None = None, max_upload_mb: float = 20.0,
-                 image_side: int = 224):
+
+    def __init__(
+        self,
+        session: ChatSession,
+        gallery: dict[str, str] | None = None,
+        max_upload_mb: float = 20.0,
+        image_side: int = 224,
+    ):
         try:
             import ipywidgets as W
         except ImportError:
             raise ImportError("the chat window needs ipywidgets: pip install 'llava_nb[notebook]'") from None
         self.session, self.max_upload_mb, self.image_side = session, max_upload_mb, image_side
         self._thread, self._last_render = None, 0.0
-        self.image = W.Image(format="png", layout=W.Layout(width=f"{image_side}px", height=f"{image_side}px", object_fit="contain"))
+        self.image = W.Image(
+            format="png", layout=W.Layout(width=f"{image_side}px", height=f"{image_side}px", object_fit="contain")
+        )
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="Upload image")
         self.error = W.HTML()
         self.gallery_buttons, thumbs = {}, []
@@ -78,24 +106,40 @@ class ChatUI:
             b = W.Button(description=label, tooltip=f"chat about {label}", layout=W.Layout(width="72px"))
             b.on_click(lambda _, p=path, l=label: self.use_image(p, l))
             self.gallery_buttons[label] = b
-            try: th = W.Image(value=_png(load_image(path).convert("RGB"), 64), layout=W.Layout(width="64px", height="64px", object_fit="contain"))
-            except RecordError: continue
+            try:
+                th = W.Image(
+                    value=_png(load_image(path).convert("RGB"), 64),
+                    layout=W.Layout(width="64px", height="64px", object_fit="contain"),
+                )
+            except RecordError:
+                continue
             thumbs.append(W.VBox([th, b], layout=W.Layout(align_items="center")))
-        self.history = W.HTML(render_history([]), layout=W.Layout(height="340px", overflow="auto", border="1px solid #e2e8f0", padding="4px"))
+        self.history = W.HTML(
+            render_history([]),
+            layout=W.Layout(height="340px", overflow="auto", border="1px solid #e2e8f0", padding="4px"),
+        )
         self.text = W.Text(placeholder="Ask about the image and press Enter", layout=W.Layout(flex="1"))
-        with warnings.catch_warnings():  # ipywidgets 8 marks on_submit deprecated, but it is the only "Enter" that does not also fire on blur
+        with (
+            warnings.catch_warnings()
+        ):  # ipywidgets 8 marks on_submit deprecated, but it is the only "Enter" that does not also fire on blur
             warnings.simplefilter("ignore", DeprecationWarning)
             self.text.on_submit(lambda _: self.send())
         self.send_button = W.Button(description="Send", button_style="primary", layout=W.Layout(width="70px"))
-        self.stop_button = W.Button(description="Stop", button_style="danger", disabled=True, layout=W.Layout(width="70px"))
+        self.stop_button = W.Button(
+            description="Stop", button_style="danger", disabled=True, layout=W.Layout(width="70px")
+        )
         self.new_button = W.Button(description="New chat", layout=W.Layout(width="90px"))
         self.send_button.on_click(lambda _: self.send())
         self.stop_button.on_click(lambda _: self.session.stop())
         self.new_button.on_click(lambda _: self.new_chat())
         s, style = session.settings, {"description_width": "110px"}
-        self.temperature = W.FloatSlider(value=s["temperature"], min=0.0, max=1.5, step=0.05, description="temperature", style=style)
+        self.temperature = W.FloatSlider(
+            value=s["temperature"], min=0.0, max=1.5, step=0.05, description="temperature", style=style
+        )
         self.top_p = W.FloatSlider(value=s["top_p"], min=0.05, max=1.0, step=0.05, description="top-p", style=style)
-        self.max_new_tokens = W.IntSlider(value=s["max_new_tokens"], min=1, max=1024, description="max new tokens", style=style)
+        self.max_new_tokens = W.IntSlider(
+            value=s["max_new_tokens"], min=1, max=1024, description="max new tokens", style=style
+        )
         self.status = W.HTML()
         self.look_turn = W.Dropdown(options=[], description="answer", layout=W.Layout(width="220px"))
         self.look_button = W.Button(description="What did it look at?", layout=W.Layout(width="170px"))
@@ -103,27 +147,52 @@ class ChatUI:
         self.look_image = W.Image(format="png", layout=W.Layout(max_width="460px"))
         self.upload.observe(self._on_upload, "value")
         settings = W.Accordion([W.VBox([self.temperature, self.top_p, self.max_new_tokens])], titles=("Settings",))
-        look = W.Accordion([W.VBox([W.HBox([self.look_turn, self.look_button]), self.look_image])], titles=("What did it look at?",))
-        left = W.VBox([self.image, self.upload, self.error, W.HTML("<b>Samples</b>"), W.GridBox(thumbs, layout=W.Layout(grid_template_columns="repeat(3, 76px)"))],
-                      layout=W.Layout(width=f"{max(image_side, 240) + 10}px"))
-        right = W.VBox([self.history, W.HBox([self.text, self.send_button, self.stop_button, self.new_button]), self.status, settings, look],
-                       layout=W.Layout(flex="1"))
+        look = W.Accordion(
+            [W.VBox([W.HBox([self.look_turn, self.look_button]), self.look_image])], titles=("What did it look at?",)
+        )
+        left = W.VBox(
+            [
+                self.image,
+                self.upload,
+                self.error,
+                W.HTML("<b>Samples</b>"),
+                W.GridBox(thumbs, layout=W.Layout(grid_template_columns="repeat(3, 76px)")),
+            ],
+            layout=W.Layout(width=f"{max(image_side, 240) + 10}px"),
+        )
+        right = W.VBox(
+            [
+                self.history,
+                W.HBox([self.text, self.send_button, self.stop_button, self.new_button]),
+                self.status,
+                settings,
+                look,
+            ],
+            layout=W.Layout(flex="1"),
+        )
         self.widget = W.HBox([left, right], layout=W.Layout(width="100%"))
         self.widget.add_class("llava-chat")
-        if session.image is not None: self.image.value = _png(session.image, image_side)
+        if session.image is not None:
+            self.image.value = _png(session.image, image_side)
         self._refresh()
 
-    def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
 
     # -- images
     def use_image(self, image, name: str | None = None) -> bool:
         "Chat about `image` (path, bytes or PIL) from now on; a bad image shows an error and changes nothing."
-        if self.session.generating: self.error.value = _error_html("Wait for the answer (or press Stop) before changing the image."); return False
-        try: img = self.session.set_image(image, name=name)
+        if self.session.generating:
+            self.error.value = _error_html("Wait for the answer (or press Stop) before changing the image.")
+            return False
+        try:
+            img = self.session.set_image(image, name=name)
         except RecordError as e:
-            self.error.value = _error_html(f"Could not use {name or e.file}: {e.reason}. Try another image."); return False
+            self.error.value = _error_html(f"Could not use {name or e.file}: {e.reason}. Try another image.")
+            return False
         except Exception as e:  # anything Pillow or the processor throws for odd files; the session keeps working
-            self.error.value = _error_html(f"Could not use {name or 'that file'}: {type(e).__name__}: {e}"); return False
+            self.error.value = _error_html(f"Could not use {name or 'that file'}: {type(e).__name__}: {e}")
+            return False
         self.error.value = ""
         self.image.value = _png(img, self.image_side)
         self._refresh()
@@ -131,20 +200,28 @@ class ChatUI:
 
     def _on_upload(self, change):
         files = change["new"]
-        if not files: return
+        if not files:
+            return
         f = files[0]
         data, name = bytes(f["content"]), f.get("name") or "upload"
-        if len(data) > self.max_upload_mb * 2 ** 20:
-            self.error.value = _error_html(f"Could not use {name}: the file is {len(data) / 2 ** 20:.1f} MB, larger than {self.max_upload_mb:g} MB.")
-        else: self.use_image(data, name)
+        if len(data) > self.max_upload_mb * 2**20:
+            self.error.value = _error_html(
+                f"Could not use {name}: the file is {len(data) / 2**20:.1f} MB, larger than {self.max_upload_mb:g} MB."
+            )
+        else:
+            self.use_image(data, name)
         self.upload.value = ()  # so that the same file can be chosen again
 
     # -- chat
     def send(self, question: str | None = None) -> bool:
-        "Ask `question` (or the text box's text) on a background thread; False if there was nothing to send or it is busy."
+        """Ask `question` (or the text box's text) on a background thread; False if there was nothing to send or it is
+        busy."""
         q = (self.text.value if question is None else question).strip()
-        if not q: return False
-        if self.busy: self.status.value = "<i>Still answering: wait or press Stop.</i>"; return False
+        if not q:
+            return False
+        if self.busy:
+            self.status.value = "<i>Still answering: wait or press Stop.</i>"
+            return False
         self.text.value = ""
         gen = dict(temperature=self.temperature.value, top_p=self.top_p.value, max_new_tokens=self.max_new_tokens.value)
         self.stop_button.disabled, self.send_button.disabled, self.status.value = False, True, ""
@@ -153,8 +230,10 @@ class ChatUI:
         return True
 
     def _generate(self, q, gen):
-        try: self.session.ask(q, stream=self._on_piece, **gen)
-        except Exception as e: self.error.value = _error_html(f"Generation failed: {type(e).__name__}: {e}")
+        try:
+            self.session.ask(q, stream=self._on_piece, **gen)
+        except Exception as e:
+            self.error.value = _error_html(f"Generation failed: {type(e).__name__}: {e}")
         finally:
             self.stop_button.disabled, self.send_button.disabled = True, False
             self._refresh()
@@ -166,18 +245,23 @@ class ChatUI:
             self.history.value = render_history(self.session.turns, live=True)
 
     @property
-    def busy(self) -> bool: return self._thread is not None and self._thread.is_alive()
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def wait(self, timeout: float | None = 60) -> bool:
         "Block until the current answer is finished; True if it finished."
-        if self._thread is not None: self._thread.join(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
         return not self.busy
 
-    def stop(self) -> None: self.session.stop()
+    def stop(self) -> None:
+        self.session.stop()
 
     def new_chat(self) -> None:
         "Stop any answer and forget the turns (the image stays)."
-        if self.busy: self.session.stop(); self.wait()
+        if self.busy:
+            self.session.stop()
+            self.wait()
         self.session.clear()
         self.look_image.value = b""
         self._refresh()
@@ -185,10 +269,17 @@ class ChatUI:
     def show_attention(self, turn: int | None = None) -> None:
         "Draw answer `turn`'s attention over the image into the panel."
         import matplotlib.pyplot as plt
-        if turn is None or self.busy: return
-        try: fig = self.session.show_attention(turn)
-        except Exception as e: self.error.value = _error_html(f"Could not draw the attention: {e}"); return
-        buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=90); plt.close(fig)
+
+        if turn is None or self.busy:
+            return
+        try:
+            fig = self.session.show_attention(turn)
+        except Exception as e:
+            self.error.value = _error_html(f"Could not draw the attention: {e}")
+            return
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90)
+        plt.close(fig)
         self.look_image.value = buf.getvalue()
 
     def _refresh(self):
@@ -196,7 +287,8 @@ class ChatUI:
         self.history.value = render_history(turns)
         opts = [(f"{i + 1}: {t.question[:24]}", i) for i, t in enumerate(turns)]
         self.look_turn.options = opts
-        if opts: self.look_turn.value = opts[-1][1]
+        if opts:
+            self.look_turn.value = opts[-1][1]
         self.look_button.disabled = self.session.image is None or not opts
 
 # %% ../nbs/12a_chat_ui.ipynb #d651a29d
@@ -205,23 +297,34 @@ def repo_root(start=None) -> Path | None:
     here = Path(start or Path.cwd()).resolve()
     return next((p for p in (here, *here.parents) if (p / "settings.ini").is_file()), None)
 
+
 def demo_checkpoint(start=None, tiny_dir=None, say=print) -> Path:
     "`$LLAVA_NB_CHAT_CHECKPOINT`, else the quickstart's (or the shipped) trained checkpoint, else a tiny random one."
     env = os.environ.get("LLAVA_NB_CHAT_CHECKPOINT")
-    if env: say(f"chatting with {env} ($LLAVA_NB_CHAT_CHECKPOINT)"); return Path(env)
+    if env:
+        say(f"chatting with {env} ($LLAVA_NB_CHAT_CHECKPOINT)")
+        return Path(env)
     root = repo_root(start)
     if root is not None:
         run, found = root / "runs" / "quickstart", []
-        try: found.append(Path(json.loads((run / "summary.json").read_text())["checkpoint"]))
-        except (OSError, ValueError, KeyError, TypeError): pass
-        found += [run / "stage2" / "final", root / "data" / "nano" / "llava"]   # ... else the shipped trained one
+        try:
+            found.append(Path(json.loads((run / "summary.json").read_text())["checkpoint"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        found += [run / "stage2" / "final", root / "data" / "nano" / "llava"]  # ... else the shipped trained one
         for c in found:
             c = c if c.is_absolute() else root / c
-            if (c / "config.json").is_file(): say(f"chatting with the trained small-world model {c}"); return c
+            if (c / "config.json").is_file():
+                say(f"chatting with the trained small-world model {c}")
+                return c
     from llava_nb.model import LlavaModel
     from llava_nb.tiny import save_tiny_parts
+
     d = Path(tiny_dir or tempfile.mkdtemp(prefix="llava_nb_chat_"))
     parts = save_tiny_parts(d / "parts")
     LlavaModel.from_parts(parts["vision"], parts["llm"]).save_pretrained(d / "tiny", stage=2)
-    say("no trained model found (run `make quickstart` to train one): chatting with a tiny random model, expect gibberish")
+    say(
+        "no trained model found (run `make quickstart` to train one): chatting with a tiny random model, expect "
+        "gibberish"
+    )
     return d / "tiny"

@@ -34,11 +34,15 @@ def rng_state() -> tuple[dict, dict[str, torch.Tensor]]:
     "The states of Python's, NumPy's, torch's CPU and (if present) CUDA generators: (JSON-able dict, tensors)."
     version, internal, gauss = random.getstate()
     name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
-    meta = dict(python=[version, list(internal), gauss], numpy=[name, keys.tolist(), int(pos), int(has_gauss), float(cached)])
+    meta = dict(
+        python=[version, list(internal), gauss], numpy=[name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
+    )
     tensors = {"torch_cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
-        for i, s in enumerate(torch.cuda.get_rng_state_all()): tensors[f"cuda_{i}"] = s
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"cuda_{i}"] = s
     return meta, tensors
+
 
 def set_rng_state(meta: dict, tensors: dict[str, torch.Tensor]) -> None:
     "Restore the generators from `rng_state()`'s output."
@@ -48,7 +52,9 @@ def set_rng_state(meta: dict, tensors: dict[str, torch.Tensor]) -> None:
     np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(tensors["torch_cpu"])
     cuda = sorted((k for k in tensors if k.startswith("cuda_")), key=lambda k: int(k[5:]))
-    if cuda and torch.cuda.is_available(): torch.cuda.set_rng_state_all([tensors[k] for k in cuda][:torch.cuda.device_count()])
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([tensors[k] for k in cuda][: torch.cuda.device_count()])
+
 
 def save_rng_state(directory, rank: int = 0) -> None:
     "Write this process's generator states as `rng_state_{rank}.json` + `.safetensors` in `directory`."
@@ -57,46 +63,62 @@ def save_rng_state(directory, rank: int = 0) -> None:
     (d / f"rng_state_{rank}.json").write_text(json.dumps(meta))
     save_file(tensors, d / f"rng_state_{rank}.safetensors")
 
+
 def load_rng_state(directory, rank: int = 0) -> bool:
     "Restore the generators of `rank` from `directory`; False if it holds none for that rank."
     d = Path(directory)
-    if not (d / f"rng_state_{rank}.json").is_file(): return False
-    set_rng_state(json.loads((d / f"rng_state_{rank}.json").read_text()), load_file(str(d / f"rng_state_{rank}.safetensors")))
+    if not (d / f"rng_state_{rank}.json").is_file():
+        return False
+    set_rng_state(
+        json.loads((d / f"rng_state_{rank}.json").read_text()), load_file(str(d / f"rng_state_{rank}.safetensors"))
+    )
     return True
 
 # %% ../nbs/10a_checkpoint.ipynb #d85d6fce
 OPTIMIZER_TENSORS, OPTIMIZER_META, SCHEDULER_NAME = "optimizer.safetensors", "optimizer.json", "scheduler.json"
+
 
 def save_optimizer(optimizer: torch.optim.Optimizer, directory) -> None:
     "Write `optimizer`'s state as safetensors (tensors) + JSON (the rest) in `directory`."
     sd, tensors, plain = optimizer.state_dict(), {}, {}
     for idx, st in sd["state"].items():
         for name, v in st.items():
-            if torch.is_tensor(v): tensors[f"state.{idx}.{name}"] = v.detach().contiguous().cpu()
-            else: plain.setdefault(str(idx), {})[name] = v
+            if torch.is_tensor(v):
+                tensors[f"state.{idx}.{name}"] = v.detach().contiguous().cpu()
+            else:
+                plain.setdefault(str(idx), {})[name] = v
     d = Path(directory)
     save_file(tensors, d / OPTIMIZER_TENSORS)
     (d / OPTIMIZER_META).write_text(json.dumps(dict(param_groups=sd["param_groups"], plain=plain), indent=1))
+
 
 def load_optimizer(optimizer: torch.optim.Optimizer, directory) -> None:
     "Restore `optimizer`'s state from `save_optimizer`'s files (the parameter groups must have the same layout)."
     d = Path(directory)
     meta, tensors = json.loads((d / OPTIMIZER_META).read_text()), load_file(str(d / OPTIMIZER_TENSORS))
-    groups = [{k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()} for g in meta["param_groups"]]
+    groups = [
+        {k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()}
+        for g in meta["param_groups"]
+    ]
     mine = [len(g["params"]) for g in optimizer.param_groups]
     if [len(g["params"]) for g in groups] != mine:
-        raise ValueError(f"{d / OPTIMIZER_META}: parameter groups of sizes {[len(g['params']) for g in groups]} do not fit this "
-                         f"optimizer's {mine} (different trainable parts, or another LoRA/projector setting?)")
+        raise ValueError(
+            f"{d / OPTIMIZER_META}: parameter groups of sizes {[len(g['params']) for g in groups]} do not fit this "
+            f"optimizer's {mine} (different trainable parts, or another LoRA/projector setting?)"
+        )
     state = {}
     for key, v in tensors.items():
         _, idx, name = key.split(".", 2)
         state.setdefault(int(idx), {})[name] = v
-    for idx, st in meta["plain"].items(): state.setdefault(int(idx), {}).update(st)
+    for idx, st in meta["plain"].items():
+        state.setdefault(int(idx), {}).update(st)
     optimizer.load_state_dict(dict(state=state, param_groups=groups))
+
 
 def save_scheduler(scheduler, directory) -> None:
     "Write a torch lr scheduler's state as JSON."
     (Path(directory) / SCHEDULER_NAME).write_text(json.dumps(scheduler.state_dict(), indent=1))
+
 
 def load_scheduler(scheduler, directory) -> None:
     scheduler.load_state_dict(json.loads((Path(directory) / SCHEDULER_NAME).read_text()))
@@ -104,24 +126,31 @@ def load_scheduler(scheduler, directory) -> None:
 # %% ../nbs/10a_checkpoint.ipynb #12739d5b
 RESUME_FILES = (OPTIMIZER_TENSORS, OPTIMIZER_META, SCHEDULER_NAME, "trainer_state.json", "history.json")
 
+
 def is_resumable(path) -> bool:
     "Does `path` hold everything `train(..., resume_from=path)` needs?"
     return all((Path(path) / f).is_file() for f in RESUME_FILES)
+
 
 def latest_checkpoint(output_dir) -> Path | None:
     "The resumable `checkpoint-N` of `output_dir` with the highest N (None if there is none)."
     found = [p for p in Path(output_dir).glob("checkpoint-*") if p.name[11:].isdigit() and is_resumable(p)]
     return max(found, key=lambda p: int(p.name[11:]), default=None)
 
+
 def resolve_resume(resume_from, output_dir) -> Path | None:
     "The checkpoint `resume_from` names: 'latest' (None if the run has no checkpoint yet) or a directory."
-    if resume_from in (None, ""): return None
-    if resume_from == "latest": return latest_checkpoint(output_dir)
+    if resume_from in (None, ""):
+        return None
+    if resume_from == "latest":
+        return latest_checkpoint(output_dir)
     p = Path(resume_from)
     if not is_resumable(p):
         missing = [f for f in RESUME_FILES if not (p / f).is_file()]
-        raise FileNotFoundError(f"cannot resume from {p}: it lacks {', '.join(missing)} (a step checkpoint written with "
-                                "save_every holds them; a final checkpoint does not)")
+        raise FileNotFoundError(
+            f"cannot resume from {p}: it lacks {', '.join(missing)} (a step checkpoint written with "
+            "save_every holds them; a final checkpoint does not)"
+        )
     return p
 
 # %% ../nbs/10a_checkpoint.ipynb #d251b3b4
@@ -129,21 +158,29 @@ def is_partitioned(p: torch.Tensor) -> bool:
     "Is `p` a ZeRO-3 partitioned parameter (a placeholder whose real shape is `p.ds_shape`)?"
     return hasattr(p, "ds_id") and hasattr(p, "ds_shape")
 
+
 def is_deepspeed_zero3(accelerator=None) -> bool:
     "True when `accelerator` (or the current accelerate state) runs DeepSpeed with ZeRO stage 3."
     try:
         if accelerator is None:
             from accelerate.state import AcceleratorState
-            if not AcceleratorState._shared_state: return False
+
+            if not AcceleratorState._shared_state:
+                return False
             accelerator = AcceleratorState()
         plugin = getattr(accelerator, "deepspeed_plugin", None)
         return plugin is not None and int(getattr(plugin, "zero_stage", 0) or 0) == 3
-    except Exception: return False
+    except Exception:
+        return False
+
 
 def _deepspeed_gather(params, modifier_rank=None):
-    try: import deepspeed
-    except ImportError as e: raise RuntimeError("these parameters are ZeRO-3 partitioned but deepspeed is not importable") from e
+    try:
+        import deepspeed
+    except ImportError as e:
+        raise RuntimeError("these parameters are ZeRO-3 partitioned but deepspeed is not importable") from e
     return deepspeed.zero.GatheredParameters(params, modifier_rank=modifier_rank)
+
 
 def gathered_state_dict(module: nn.Module, gather=None) -> dict[str, torch.Tensor]:
     "`module`'s state dict as full CPU tensors, all-gathering ZeRO-3 partitioned parameters first (call on every rank)."
@@ -151,64 +188,91 @@ def gathered_state_dict(module: nn.Module, gather=None) -> dict[str, torch.Tenso
     with (gather or _deepspeed_gather)(params) if params else nullcontext():
         return {k: v.detach().clone().cpu() for k, v in module.state_dict().items()}
 
+
 def load_gathered_state_dict(module: nn.Module, state: dict[str, torch.Tensor], gather=None, rank: int = 0) -> None:
-    "Load `state` into `module`, gathering ZeRO-3 partitioned parameters so that rank 0's copy is re-partitioned to all."
+    """Load `state` into `module`, gathering ZeRO-3 partitioned parameters so that rank 0's copy is re-partitioned to
+    all."""
     params = [p for p in module.parameters() if is_partitioned(p)]
-    if not params: return module.load_state_dict(state) and None
+    if not params:
+        return module.load_state_dict(state) and None
     with (gather or _deepspeed_gather)(params, modifier_rank=0):
-        if rank == 0: module.load_state_dict(state)
+        if rank == 0:
+            module.load_state_dict(state)
 
 # %% ../nbs/10a_checkpoint.ipynb #291baec8
 @contextmanager
 def atomic_dir(path):
     "Yield a temporary directory that becomes `path` (replacing an old one) only if the block completes."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp, old = path.with_name(f".{path.name}.tmp-{os.getpid()}"), path.with_name(f".{path.name}.old-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
-    try: yield tmp
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
-    if path.exists(): os.replace(path, old)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if path.exists():
+        os.replace(path, old)
     os.replace(tmp, path)
     shutil.rmtree(old, ignore_errors=True)
 
+
 def atomic_write(path, text: str) -> Path:
     "Write `text` to `path` through a temporary file and a rename."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text); os.replace(tmp, path)
+    tmp.write_text(text)
+    os.replace(tmp, path)
     return path
+
 
 def clean_stale(out_dir) -> None:
     "Remove temporaries of killed runs in `out_dir`; restore a checkpoint whose replacement was cut short."
     out = Path(out_dir)
-    if not out.is_dir(): return
+    if not out.is_dir():
+        return
     for p in out.glob(".*.old-*"):
-        target = out / p.name[1:p.name.rindex(".old-")]
-        if not target.exists(): os.replace(p, target)
-        else: shutil.rmtree(p, ignore_errors=True)
-    for p in out.glob(".*.tmp-*"): shutil.rmtree(p) if p.is_dir() else p.unlink()
+        target = out / p.name[1 : p.name.rindex(".old-")]
+        if not target.exists():
+            os.replace(p, target)
+        else:
+            shutil.rmtree(p, ignore_errors=True)
+    for p in out.glob(".*.tmp-*"):
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 # %% ../nbs/10a_checkpoint.ipynb #ed3bf105
-_ARCH_KEYS = {"vision_config": ("model_type", "hidden_size", "num_hidden_layers", "image_size", "patch_size"),
-              "text_config": ("model_type", "hidden_size", "num_hidden_layers", "vocab_size")}
+_ARCH_KEYS = {
+    "vision_config": ("model_type", "hidden_size", "num_hidden_layers", "image_size", "patch_size"),
+    "text_config": ("model_type", "hidden_size", "num_hidden_layers", "vocab_size"),
+}
+
 
 def find_checkpoint(path) -> Path:
     "The checkpoint directory at `path`, or in its `final/` (a training output directory)."
     path = Path(path)
-    if (path / CONFIG_NAME).is_file(): return path
-    if (path / "final" / CONFIG_NAME).is_file(): return path / "final"
-    raise FileNotFoundError(f"no llava_nb checkpoint at {path} (no {CONFIG_NAME} there or in {path / 'final'}); "
-                            "did the run finish?")
+    if (path / CONFIG_NAME).is_file():
+        return path
+    if (path / "final" / CONFIG_NAME).is_file():
+        return path / "final"
+    raise FileNotFoundError(
+        f"no llava_nb checkpoint at {path} (no {CONFIG_NAME} there or in {path / 'final'}); did the run finish?"
+    )
+
 
 def check_stage1_checkpoint(path, model: LlavaModel) -> Path:
-    "Raise a clear error unless `path` is a stage-1 checkpoint for `model`'s tower, LLM and projector; returns its projector file."
+    """Raise a clear error unless `path` is a stage-1 checkpoint for `model`'s tower, LLM and projector; returns its
+    projector file."""
     ckpt = find_checkpoint(path)
     saved = json.loads((ckpt / CONFIG_NAME).read_text())
     LlavaConfig.from_dict(saved, str(ckpt / CONFIG_NAME))  # a llava_nb config of a readable format
     if saved.get("stage") != 1:
-        raise ValueError(f"{ckpt} is a stage-{saved.get('stage')} checkpoint; stage 2 starts from a stage-1 checkpoint "
-                         "(the output of a stage-1 run, holding only the projector)")
+        raise ValueError(
+            f"{ckpt} is a stage-{saved.get('stage')} checkpoint; stage 2 starts from a stage-1 checkpoint "
+            "(the output of a stage-1 run, holding only the projector)"
+        )
     mine = model.config
     for k in ("projector_type", "vision_feature_layer", "vision_feature_select"):
         if saved.get(k) != getattr(mine, k):
@@ -216,13 +280,20 @@ def check_stage1_checkpoint(path, model: LlavaModel) -> Path:
     now = {"vision_config": model.vision_tower.config.to_dict(), "text_config": model.llm.config.to_dict()}
     parts = (("vision_config", "vision_tower"), ("text_config", "llm"))
     for part, name in parts:
-        diff = [f"{k} {saved.get(part, {}).get(k)} vs {now[part].get(k)}" for k in _ARCH_KEYS[part]
-                if saved.get(part, {}).get(k) != now[part].get(k)]
+        diff = [
+            f"{k} {saved.get(part, {}).get(k)} vs {now[part].get(k)}"
+            for k in _ARCH_KEYS[part]
+            if saved.get(part, {}).get(k) != now[part].get(k)
+        ]
         if diff:
-            raise ValueError(f"mismatched backbone: {ckpt} was trained with {name} {saved.get(name)}, this run uses "
-                             f"{getattr(mine, name)} ({'; '.join(diff)})")
+            raise ValueError(
+                f"mismatched backbone: {ckpt} was trained with {name} {saved.get(name)}, this run uses "
+                f"{getattr(mine, name)} ({'; '.join(diff)})"
+            )
     for _, name in parts:
         if saved.get(name) != getattr(mine, name):
-            warnings.warn(f"{ckpt} was trained with {name} {saved.get(name)}; this run uses {getattr(mine, name)} "
-                          "(same architecture: make sure the weights are the same)")
+            warnings.warn(
+                f"{ckpt} was trained with {name} {saved.get(name)}; this run uses {getattr(mine, name)} "
+                "(same architecture: make sure the weights are the same)"
+            )
     return ckpt / PROJECTOR_NAME

@@ -16,29 +16,37 @@ import torch
 __all__ = ['cmd_ask', 'cmd_export_hf', 'cmd_merge_lora', 'cmd_quickstart', 'cmd_pretrain_backbones', 'build_parser', 'main']
 
 # %% ../nbs/14_cli.ipynb #e5ebf1dd
-def _log(*a): print(*a, file=sys.stderr, flush=True)
+def _log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
 
 def _device(name: str | None) -> torch.device:
     from llava_nb.core import default_device
+
     return torch.device(name) if name else default_device()
+
 
 def cmd_ask(args) -> str:
     "Answer a question about an image (or a text-only question) with a checkpoint."
     from llava_nb.hf import load_model
     from llava_nb.core import resolve_dtype
+
     dev = _device(args.device)
     t0 = time.perf_counter()
     model = load_model(args.checkpoint, dtype=resolve_dtype(args.dtype, dev)).to(dev)
     _log(f"loaded {args.checkpoint} on {dev} in {time.perf_counter() - t0:.1f}s")
     gen = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p)
-    if args.seed is not None: gen["seed"] = args.seed
+    if args.seed is not None:
+        gen["seed"] = args.seed
     answer = model.answer(args.image, args.question, **gen)
     print(answer.strip(), flush=True)
     return answer
 
+
 def cmd_export_hf(args) -> Path:
     "Write a checkpoint as a transformers `LlavaForConditionalGeneration` directory."
     from llava_nb.hf import export_hf, load_model
+
     model = load_model(args.checkpoint)
     out = export_hf(model, args.out)
     _log(f"wrote {out} (LlavaForConditionalGeneration + processor with the {model.config.template} chat template)")
@@ -49,25 +57,40 @@ def cmd_export_hf(args) -> Path:
 def cmd_merge_lora(args) -> Path:
     "Merge a LoRA checkpoint's adapters into a plain stage-2 checkpoint."
     from llava_nb.lora import merge_lora
+
     out = merge_lora(args.checkpoint, args.out)
     _log(f"wrote {out} (LoRA merged: a plain checkpoint, loadable without peft)")
     print(out)
     return out
 
-
 # %% ../nbs/14_cli.ipynb #ddb353e0
 def cmd_quickstart(args) -> dict:
     "The small world end to end: data, stage 1, stage 2, evaluation."
     from llava_nb.quickstart import QuickstartConfig, ablations, ablation_table, quickstart
+
     cfg = QuickstartConfig()
-    for k in ("n_train", "n_test", "instruct_per_scene", "vqa_turns", "stage1_epochs", "stage2_epochs", "seed", "device"):
-        if getattr(args, k, None) is not None: setattr(cfg, k, getattr(args, k))
-    if args.skip_stage1: cfg.skip_stage1 = True
-    if args.freeze_llm: cfg.train_llm = False
-    if args.mix: cfg.mix = {k: float(v) for k, v in (kv.split("=") for kv in args.mix.split(","))}
+    for k in (
+        "n_train",
+        "n_test",
+        "instruct_per_scene",
+        "vqa_turns",
+        "stage1_epochs",
+        "stage2_epochs",
+        "seed",
+        "device",
+    ):
+        if getattr(args, k, None) is not None:
+            setattr(cfg, k, getattr(args, k))
+    if args.skip_stage1:
+        cfg.skip_stage1 = True
+    if args.freeze_llm:
+        cfg.train_llm = False
+    if args.mix:
+        cfg.mix = {k: float(v) for k, v in (kv.split("=") for kv in args.mix.split(","))}
     if getattr(args, "ablations", False):
         results = ablations(args.out, cfg, backbones=args.backbones, say=_log)
-        print(ablation_table(results)); print(Path(args.out) / "ablations.json")
+        print(ablation_table(results))
+        print(Path(args.out) / "ablations.json")
         return results
     summary = quickstart(args.out, cfg, backbones=args.backbones, say=_log)
     print(Path(args.out) / "summary.json")
@@ -77,6 +100,7 @@ def cmd_quickstart(args) -> dict:
 def cmd_pretrain_backbones(args) -> dict:
     "Pretrain the small world's vision tower and chat LLM into `args.out` (vision/ and llm/)."
     from llava_nb.backbones import pretrain_backbones
+
     res = pretrain_backbones(args.out, seed=args.seed, vision_minutes=args.vision_minutes, llm_minutes=args.llm_minutes)
     print(Path(args.out))
     return res
@@ -114,7 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--n-train", type=int, default=None, help="training scenes")
     q.add_argument("--n-test", type=int, default=None, help="held-out scenes")
     q.add_argument("--instruct-per-scene", type=int, default=None)
-    q.add_argument("--vqa-turns", type=int, default=None, help="add LLaVA-1.5-style short-answer records with this many questions per scene")
+    q.add_argument(
+        "--vqa-turns",
+        type=int,
+        default=None,
+        help="add LLaVA-1.5-style short-answer records with this many questions per scene",
+    )
     q.add_argument("--stage1-epochs", type=float, default=None)
     q.add_argument("--stage2-epochs", type=float, default=None)
     q.add_argument("--mix", default=None, help="instruction kinds, e.g. conversation=1,detail=1,complex=1")
@@ -124,10 +153,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--device", default=None)
     q.set_defaults(func=cmd_quickstart)
 
-    ab = sub.add_parser("ablations", parents=[], help="the paper's ablations in miniature: no stage 1, conversation-only, LLM frozen",
-                        conflict_handler="resolve")
+    ab = sub.add_parser(
+        "ablations",
+        parents=[],
+        help="the paper's ablations in miniature: no stage 1, conversation-only, LLM frozen",
+        conflict_handler="resolve",
+    )
     for action in q._actions[1:]:  # the same options as quickstart
-        if "--skip-stage1" in action.option_strings or "--freeze-llm" in action.option_strings or "--mix" in action.option_strings: continue
+        if (
+            "--skip-stage1" in action.option_strings
+            or "--freeze-llm" in action.option_strings
+            or "--mix" in action.option_strings
+        ):
+            continue
         ab._add_action(action)
     ab.set_defaults(func=cmd_quickstart, ablations=True, skip_stage1=False, freeze_llm=False, mix=None)
 
@@ -139,10 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_pretrain_backbones)
 
     from llava_nb.train_cli import add_train_parser
+
     add_train_parser(sub)  # `llava-nb train --preset nano --stage 1 --set data_path=...`: one stage (10_train)
     from llava_nb.chat_cli import add_chat_parser
+
     add_chat_parser(sub)  # `llava-nb chat --checkpoint CKPT [--image IMG]`: streaming terminal chat (12b_chat_cli)
     return p
+
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `llava-nb` console script."

@@ -19,6 +19,7 @@ __all__ = ['VICUNA_SYSTEM', 'LLAMA_2_SYSTEM', 'vicuna_v1', 'llama_2', 'chatml', 
 @dataclass
 class Rendered:
     "A rendered conversation: `text`, and the char spans `[start, end)` trained on (each answer + its STOP)."
+
     text: str
     targets: list[tuple[int, int]] = field(default_factory=list)
 
@@ -27,18 +28,24 @@ class Rendered:
         "Join `(text, trained)` segments; the trained ones become `targets`."
         text, targets, pos = [], [], 0
         for s, trained in segments:
-            if not s: continue
-            if trained: targets.append((pos, pos + len(s)))
-            text.append(s); pos += len(s)
+            if not s:
+                continue
+            if trained:
+                targets.append((pos, pos + len(s)))
+            text.append(s)
+            pos += len(s)
         return cls("".join(text), targets)
 
     def segments(self) -> list[tuple[str, bool]]:
         "The text cut at the target boundaries, as `(text, trained)` pairs."
         out, pos = [], 0
         for s, e in self.targets:
-            if s > pos: out.append((self.text[pos:s], False))
-            out.append((self.text[s:e], True)); pos = e
-        if pos < len(self.text): out.append((self.text[pos:], False))
+            if s > pos:
+                out.append((self.text[pos:s], False))
+            out.append((self.text[s:e], True))
+            pos = e
+        if pos < len(self.text):
+            out.append((self.text[pos:], False))
         return out
 
     @property
@@ -49,6 +56,7 @@ class Rendered:
 # %% ../nbs/02_conversation.ipynb #76cc0c34
 _ROLES = {"human": "human", "user": "human", "gpt": "gpt", "assistant": "gpt"}
 
+
 def _rounds(conversations, end: str = "gpt") -> list[tuple[str, str | None]]:
     "Pair alternating turns into `(question, answer)`; the last answer is `None` when `end='human'`."
     if not isinstance(conversations, (list, tuple)) or not conversations:
@@ -58,38 +66,54 @@ def _rounds(conversations, end: str = "gpt") -> list[tuple[str, str | None]]:
         if not isinstance(turn, dict) or "from" not in turn or "value" not in turn:
             raise RecordError("a turn must be a dict with 'from' and 'value'", turn=i)
         role, want = _ROLES.get(turn["from"]), ("human" if i % 2 == 0 else "gpt")
-        if role != want: raise RecordError(f"expected a {want} turn, got {turn['from']!r}", turn=i)
-        if not isinstance(turn["value"], str): raise RecordError("the turn's value must be a string", turn=i)
+        if role != want:
+            raise RecordError(f"expected a {want} turn, got {turn['from']!r}", turn=i)
+        if not isinstance(turn["value"], str):
+            raise RecordError("the turn's value must be a string", turn=i)
         values.append(turn["value"])
     last = "human" if len(values) % 2 else "gpt"
-    if last != end: raise RecordError(f"the conversation must end with a {end} turn, it ends with a {last} turn", turn=len(values) - 1)
+    if last != end:
+        raise RecordError(
+            f"the conversation must end with a {end} turn, it ends with a {last} turn", turn=len(values) - 1
+        )
     return [(values[i], values[i + 1] if i + 1 < len(values) else None) for i in range(0, len(values), 2)]
 
 # %% ../nbs/02_conversation.ipynb #6bb5f9a9
-def _bos(tokenizer) -> str: return getattr(tokenizer, "bos_token", None) or ""
+def _bos(tokenizer) -> str:
+    return getattr(tokenizer, "bos_token", None) or ""
+
 
 def _eos(tokenizer, template: str) -> str:
     eos = getattr(tokenizer, "eos_token", None)
-    if not eos: raise ValueError(f"template {template!r} ends answers with the tokenizer's eos token, and this tokenizer has none")
+    if not eos:
+        raise ValueError(
+            f"template {template!r} ends answers with the tokenizer's eos token, and this tokenizer has none"
+        )
     return eos
+
 
 def _lit(s: str) -> str:
     "A Jinja expression printing the literal `s`."
     return "{{ " + json.dumps(s, ensure_ascii=False) + " }}" if s else ""
 
+
 # jinja: `content` = the message text; list content (HF parts) becomes "<image>\n" per image, then the texts
-_JINJA_CONTENT = ("{%- if message['content'] is string -%}{%- set content = message['content'] -%}{%- else -%}"
-                  "{%- set parts = namespace(images=0, text='') -%}{%- for part in message['content'] -%}"
-                  "{%- if part['type'] == 'image' -%}{%- set parts.images = parts.images + 1 -%}"
-                  "{%- elif part['type'] == 'text' -%}{%- set parts.text = parts.text + part['text'] -%}{%- endif -%}{%- endfor -%}"
-                  "{%- set content = '<image>\\n' * parts.images + parts.text -%}{%- endif -%}")
+_JINJA_CONTENT = (
+    "{%- if message['content'] is string -%}{%- set content = message['content'] -%}{%- else -%}"
+    "{%- set parts = namespace(images=0, text='') -%}{%- for part in message['content'] -%}"
+    "{%- if part['type'] == 'image' -%}{%- set parts.images = parts.images + 1 -%}"
+    "{%- elif part['type'] == 'text' -%}{%- set parts.text = parts.text + part['text'] -%}{%- endif -%}{%- endfor -%}"
+    "{%- set content = '<image>\\n' * parts.images + parts.text -%}{%- endif -%}"
+)
+
 
 @dataclass(frozen=True)
 class Template:
     "Base class: how a conversation becomes prompt text, and which spans of it are trained on."
+
     name: str = "template"
     add_special_tokens: bool = True
-    revision: int = 1   # bumped when the rendered text changes; checkpoints record the revision they were trained on
+    revision: int = 1  # bumped when the rendered text changes; checkpoints record the revision they were trained on
 
     def segments(self, conversations, tokenizer, generation: bool = False) -> list[tuple[str, bool]]:
         "`(text, trained)` pieces of the rendering; with `generation=True` the prompt up to the answer."
@@ -123,27 +147,45 @@ class Template:
 # %% ../nbs/02_conversation.ipynb #e7ae374e
 _PLACEHOLDER = re.compile(r"\{(system|q|a|bos|eos|stop)\}")
 
+
 def _fill(fmt: str, **values) -> str:
     return _PLACEHOLDER.sub(lambda m: values[m[1]], fmt)
 
+
 @dataclass(frozen=True)
 class ChatTemplate(Template):
-    "A round-based chat format: `preamble`, `header` (if `system`), then per round question, assistant marker, answer + STOP."
+    """A round-based chat format: `preamble`, `header` (if `system`), then per round question, assistant marker, answer
+    + STOP."""
+
     system: str = ""
-    preamble: str = ""           # written before the first question, always
-    header: str = ""             # written after the preamble when `system` is not empty; may use {system}
+    preamble: str = ""  # written before the first question, always
+    header: str = ""  # written after the preamble when `system` is not empty; may use {system}
     first_user: str | None = None  # the first round's question (default: `user`)
-    user: str = "{q}"            # a question; may use {bos}/{eos}
-    assistant: str = ""          # after the question: the generation prompt ends here
-    answer_sep: str = ""         # untrained text between the assistant marker and the answer
-    answer: str = "{a}{stop}"    # the trained text
-    after: str = ""              # untrained text after each answer
-    stop: str = "{eos}"          # the STOP string; may use {eos}/{bos}
+    user: str = "{q}"  # a question; may use {bos}/{eos}
+    assistant: str = ""  # after the question: the generation prompt ends here
+    answer_sep: str = ""  # untrained text between the assistant marker and the answer
+    answer: str = "{a}{stop}"  # the trained text
+    after: str = ""  # untrained text after each answer
+    stop: str = "{eos}"  # the STOP string; may use {eos}/{bos}
 
     def _specials(self, tokenizer) -> dict:
         "Values of the placeholders other than {q}/{a} for `tokenizer`."
-        fmts = (self.preamble, self.header, self.first_user or "", self.user, self.assistant, self.answer_sep, self.answer, self.after, self.stop)
-        sp = dict(bos=_bos(tokenizer), eos=_eos(tokenizer, self.name) if any("{eos}" in f for f in fmts) else "", system=self.system)
+        fmts = (
+            self.preamble,
+            self.header,
+            self.first_user or "",
+            self.user,
+            self.assistant,
+            self.answer_sep,
+            self.answer,
+            self.after,
+            self.stop,
+        )
+        sp = dict(
+            bos=_bos(tokenizer),
+            eos=_eos(tokenizer, self.name) if any("{eos}" in f for f in fmts) else "",
+            system=self.system,
+        )
         sp["stop"] = _fill(self.stop, **sp, q="", a="")
         return sp
 
@@ -155,7 +197,8 @@ class ChatTemplate(Template):
         for i, (q, a) in enumerate(rounds):
             user = self.first_user if i == 0 and self.first_user is not None else self.user
             segs.append((f(user, q=q) + f(self.assistant), False))
-            if a is None: break
+            if a is None:
+                break
             segs += [(f(self.answer_sep), False), (f(self.answer, a=a), True), (f(self.after), False)]
         return segs
 
@@ -164,82 +207,148 @@ class ChatTemplate(Template):
 
     def to_jinja(self, tokenizer):
         sp = self._specials(tokenizer)
+
         def j(fmt):  # a format string as Jinja: placeholders become variables or baked-in literals
             out, pos = [], 0
             for m in _PLACEHOLDER.finditer(fmt):
-                out.append(_lit(fmt[pos:m.start()]))
-                out.append({"q": "{{ content }}", "a": "{{ content }}", "system": "{{ ns.system }}"}.get(m[1]) or _lit(sp[m[1]]))
+                out.append(_lit(fmt[pos : m.start()]))
+                out.append(
+                    {"q": "{{ content }}", "a": "{{ content }}", "system": "{{ ns.system }}"}.get(m[1])
+                    or _lit(sp[m[1]])
+                )
                 pos = m.end()
             return "".join(out) + _lit(fmt[pos:])
+
         first = self.first_user if self.first_user is not None else self.user
-        return ("{%- set ns = namespace(system=" + json.dumps(self.system, ensure_ascii=False) + ", first=true) -%}"
-                "{%- for message in messages -%}" + _JINJA_CONTENT +
-                "{%- if message['role'] == 'system' -%}{%- set ns.system = content -%}"
-                "{%- elif message['role'] == 'user' -%}{%- if ns.first -%}" + j(self.preamble) +
-                "{%- if ns.system -%}" + j(self.header) + "{%- endif -%}" + j(first) + "{%- else -%}" + j(self.user) +
-                "{%- endif -%}{%- set ns.first = false -%}"
-                "{%- elif message['role'] == 'assistant' -%}" + j(self.assistant) + j(self.answer_sep) + j(self.answer) + j(self.after) +
-                "{%- else -%}{{ raise_exception('unknown role: ' + message['role']) }}{%- endif -%}{%- endfor -%}"
-                "{%- if add_generation_prompt -%}" + j(self.assistant) + "{%- endif -%}")
+        return (
+            "{%- set ns = namespace(system=" + json.dumps(self.system, ensure_ascii=False) + ", first=true) -%}"
+            "{%- for message in messages -%}"
+            + _JINJA_CONTENT
+            + "{%- if message['role'] == 'system' -%}{%- set ns.system = content -%}"
+            "{%- elif message['role'] == 'user' -%}{%- if ns.first -%}"
+            + j(self.preamble)
+            + "{%- if ns.system -%}"
+            + j(self.header)
+            + "{%- endif -%}"
+            + j(first)
+            + "{%- else -%}"
+            + j(self.user)
+            + "{%- endif -%}{%- set ns.first = false -%}"
+            "{%- elif message['role'] == 'assistant' -%}"
+            + j(self.assistant)
+            + j(self.answer_sep)
+            + j(self.answer)
+            + j(self.after)
+            + "{%- else -%}{{ raise_exception('unknown role: ' + message['role']) }}{%- endif -%}{%- endfor -%}"
+            "{%- if add_generation_prompt -%}" + j(self.assistant) + "{%- endif -%}"
+        )
 
 # %% ../nbs/02_conversation.ipynb #ead50488
-VICUNA_SYSTEM = ("A chat between a curious user and an artificial intelligence assistant. "
-                 "The assistant gives helpful, detailed, and polite answers to the user's questions.")
-LLAMA_2_SYSTEM = ("You are a helpful language and vision assistant. You are able to understand the visual content that "
-                  "the user provides, and assist the user with a variety of tasks using natural language.")
+VICUNA_SYSTEM = (
+    "A chat between a curious user and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the user's questions."
+)
+LLAMA_2_SYSTEM = (
+    "You are a helpful language and vision assistant. You are able to understand the visual content that "
+    "the user provides, and assist the user with a variety of tasks using natural language."
+)
 
-vicuna_v1 = ChatTemplate("vicuna_v1", system=VICUNA_SYSTEM, header="{system}", first_user=" USER: {q}",
-                         user="USER: {q}", assistant=" ASSISTANT:", answer_sep=" ", answer="{a}{stop}", stop="{eos}",
-                         revision=2)
+vicuna_v1 = ChatTemplate(
+    "vicuna_v1",
+    system=VICUNA_SYSTEM,
+    header="{system}",
+    first_user=" USER: {q}",
+    user="USER: {q}",
+    assistant=" ASSISTANT:",
+    answer_sep=" ",
+    answer="{a}{stop}",
+    stop="{eos}",
+    revision=2,
+)
 # revision 1 (llava_nb 0.1): a space before every `USER:`, also after `</s>`; kept for checkpoints trained on it
 _vicuna_v1_r1 = replace(vicuna_v1, first_user=None, user=" USER: {q}", revision=1)
 
 # %% ../nbs/02_conversation.ipynb #fb336870
-llama_2 = ChatTemplate("llama_2", system=LLAMA_2_SYSTEM, preamble="[INST] ", header="<<SYS>>\n{system}\n<</SYS>>\n\n",
-                       first_user="{q} [/INST]", user="{bos}[INST] {q} [/INST]", answer_sep=" ", answer="{a} {stop}", stop="{eos}")
+llama_2 = ChatTemplate(
+    "llama_2",
+    system=LLAMA_2_SYSTEM,
+    preamble="[INST] ",
+    header="<<SYS>>\n{system}\n<</SYS>>\n\n",
+    first_user="{q} [/INST]",
+    user="{bos}[INST] {q} [/INST]",
+    answer_sep=" ",
+    answer="{a} {stop}",
+    stop="{eos}",
+)
 
 # %% ../nbs/02_conversation.ipynb #2c0099bb
-chatml = ChatTemplate("chatml", header="<|im_start|>system\n{system}<|im_end|>\n", user="<|im_start|>user\n{q}<|im_end|>\n",
-                      assistant="<|im_start|>assistant\n", answer="{a}{stop}", after="\n", stop="<|im_end|>")
+chatml = ChatTemplate(
+    "chatml",
+    header="<|im_start|>system\n{system}<|im_end|>\n",
+    user="<|im_start|>user\n{q}<|im_end|>\n",
+    assistant="<|im_start|>assistant\n",
+    answer="{a}{stop}",
+    after="\n",
+    stop="<|im_end|>",
+)
 
 # %% ../nbs/02_conversation.ipynb #33c64376
 @dataclass(frozen=True)
 class PlainTemplate(Template):
     "Stage 1: `<image>` (one per image) + caption + `\\n`; the instruction is dropped."
+
     name: str = "plain"
     terminator: str = "\n"
 
     def segments(self, conversations, tokenizer, generation=False):
         rounds = _rounds(conversations, end="human" if generation else "gpt")
-        if len(rounds) > 1: raise RecordError(f"the plain template takes one round (an image and its caption), got {len(rounds)}", turn=2)
+        if len(rounds) > 1:
+            raise RecordError(
+                f"the plain template takes one round (an image and its caption), got {len(rounds)}", turn=2
+            )
         q, a = rounds[0]
         n = q.count(IMAGE_TOKEN)
-        if n == 0: raise RecordError("the plain template needs an image (a caption pair); this record has no <image>", turn=0)
+        if n == 0:
+            raise RecordError("the plain template needs an image (a caption pair); this record has no <image>", turn=0)
         return [(IMAGE_TOKEN * n, False)] + ([] if a is None else [(a + self.terminator, True)])
 
-    def stop_strings(self, tokenizer): return [self.terminator]
+    def stop_strings(self, tokenizer):
+        return [self.terminator]
 
     def to_jinja(self, tokenizer):
-        return ("{%- set ns = namespace(rounds=0) -%}{%- for message in messages -%}" + _JINJA_CONTENT +
-                "{%- if message['role'] == 'user' -%}{%- if ns.rounds > 0 -%}{{ raise_exception('the plain template takes one round') }}{%- endif -%}"
-                "{%- set ns.rounds = 1 -%}{%- if content.count('<image>') == 0 -%}{{ raise_exception('the plain template needs an image') }}{%- endif -%}"
-                "{{ '<image>' * content.count('<image>') }}"
-                "{%- elif message['role'] == 'assistant' -%}{{ content }}" + _lit(self.terminator) + "{%- endif -%}{%- endfor -%}")
+        return (
+            "{%- set ns = namespace(rounds=0) -%}{%- for message in messages -%}"
+            + _JINJA_CONTENT
+            + "{%- if message['role'] == 'user' -%}{%- if ns.rounds > 0 -%}"
+            "{{ raise_exception('the plain template takes one round') }}{%- endif -%}"
+            "{%- set ns.rounds = 1 -%}{%- if content.count('<image>') == 0 -%}"
+            "{{ raise_exception('the plain template needs an image') }}{%- endif -%}"
+            "{{ '<image>' * content.count('<image>') }}"
+            "{%- elif message['role'] == 'assistant' -%}{{ content }}"
+            + _lit(self.terminator)
+            + "{%- endif -%}{%- endfor -%}"
+        )
+
 
 plain = PlainTemplate()
 
 # %% ../nbs/02_conversation.ipynb #e7f3b15f
 _IMAGE_RE = re.compile(re.escape(IMAGE_TOKEN) + r"\n?")
 
+
 def to_hf_messages(conversations, content: str = "parts") -> list[dict]:
     "LLaVA turns as transformers chat messages; `content` is `'parts'` (image/text parts) or `'text'` (strings)."
-    if content not in ("parts", "text"): raise ValueError(f"content must be 'parts' or 'text', got {content!r}")
+    if content not in ("parts", "text"):
+        raise ValueError(f"content must be 'parts' or 'text', got {content!r}")
     out = []
     for i, turn in enumerate(conversations):
         role = {"human": "user", "gpt": "assistant"}.get(_ROLES.get(turn.get("from")))
-        if role is None: raise RecordError(f"unknown role {turn.get('from')!r}", turn=i)
+        if role is None:
+            raise RecordError(f"unknown role {turn.get('from')!r}", turn=i)
         value = turn["value"]
-        if content == "text": out.append({"role": role, "content": value}); continue
+        if content == "text":
+            out.append({"role": role, "content": value})
+            continue
         parts = [{"type": "image"}] * value.count(IMAGE_TOKEN) + [{"type": "text", "text": _IMAGE_RE.sub("", value)}]
         out.append({"role": role, "content": parts})
     return out
@@ -251,15 +360,20 @@ def _special_strings(tokenizer) -> list[str]:
     found |= {t.content for t in getattr(tokenizer, "added_tokens_decoder", {}).values() if t.special}
     return sorted(found - {IMAGE_TOKEN})
 
+
 @dataclass(frozen=True)
 class HFTemplate(Template):
     "Defers to `tokenizer.chat_template`; trained spans are found by rendering message prefixes."
+
     name: str = "hf"
-    content: str = "text"   # how `to_hf_messages` writes the content for the tokenizer's template
+    content: str = "text"  # how `to_hf_messages` writes the content for the tokenizer's template
 
     def _apply(self, tokenizer, messages, gen: bool) -> str:
         if not getattr(tokenizer, "chat_template", None):
-            raise ValueError("the 'hf' template needs a tokenizer with a chat_template; use 'vicuna_v1', 'llama_2' or 'chatml' otherwise")
+            raise ValueError(
+                "the 'hf' template needs a tokenizer with a chat_template; use 'vicuna_v1', 'llama_2' or 'chatml' "
+                "otherwise"
+            )
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=gen)
 
     def render(self, conversations, tokenizer):
@@ -267,22 +381,30 @@ class HFTemplate(Template):
         msgs = to_hf_messages(conversations, self.content)
         full, specials, targets = self._apply(tokenizer, msgs, False), _special_strings(tokenizer), []
         for k in range(1, len(msgs), 2):
-            prompt, upto = self._apply(tokenizer, msgs[:k], True), self._apply(tokenizer, msgs[:k + 1], False)
+            prompt, upto = self._apply(tokenizer, msgs[:k], True), self._apply(tokenizer, msgs[: k + 1], False)
             if not (upto.startswith(prompt) and full.startswith(upto)):
-                raise RecordError("the tokenizer's chat template is not prefix-stable: rendering the first messages (with the "
-                                  "generation prompt) is not a prefix of the longer conversation, so answers cannot be located", turn=k)
+                raise RecordError(
+                    "the tokenizer's chat template is not prefix-stable: rendering the first messages (with the "
+                    "generation prompt) is not a prefix of the longer conversation, so answers cannot be located",
+                    turn=k,
+                )
             answer = conversations[k]["value"].strip()
             start = upto.find(answer, len(prompt))
-            if start < 0: raise RecordError("the tokenizer's chat template changes the answer text; cannot locate it", turn=k)
+            if start < 0:
+                raise RecordError("the tokenizer's chat template changes the answer text; cannot locate it", turn=k)
             end = start + len(answer)
             hits = [(i, s) for s in specials if (i := upto.find(s, end)) >= 0]
-            if not hits: raise RecordError("the tokenizer's chat template writes no special token after the answer (no STOP)", turn=k)
+            if not hits:
+                raise RecordError(
+                    "the tokenizer's chat template writes no special token after the answer (no STOP)", turn=k
+                )
             i, s = min(hits)
             targets.append((start, i + len(s)))
         return Rendered(full, targets)
 
     def segments(self, conversations, tokenizer, generation=False):
-        if generation: return [(self._apply(tokenizer, to_hf_messages(conversations, self.content), True), False)]
+        if generation:
+            return [(self._apply(tokenizer, to_hf_messages(conversations, self.content), True), False)]
         return self.render(conversations, tokenizer).segments()
 
     def generation_prompt(self, conversations, tokenizer):
@@ -291,7 +413,7 @@ class HFTemplate(Template):
 
     def stop_strings(self, tokenizer):
         r = self.render([{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}], tokenizer)
-        stop = r.text[r.targets[0][0]:r.targets[0][1]][len("Hello"):].strip()
+        stop = r.text[r.targets[0][0] : r.targets[0][1]][len("Hello") :].strip()
         return [stop] + [e for e in [getattr(tokenizer, "eos_token", None)] if e and e != stop]
 
     def special_tokens_for(self, text, tokenizer):
@@ -301,17 +423,23 @@ class HFTemplate(Template):
     def to_jinja(self, tokenizer):
         if not getattr(tokenizer, "chat_template", None) or not isinstance(tokenizer.chat_template, str):
             raise ValueError("the 'hf' template needs a tokenizer with a single (string) chat_template")
-        if self.content == "parts": return tokenizer.chat_template
+        if self.content == "parts":
+            return tokenizer.chat_template
         # turn image/text parts into the strings the tokenizer's template expects, then run it
-        return ("{%- set msgs = namespace(list=[]) -%}{%- for message in messages -%}" + _JINJA_CONTENT +
-                "{%- set msgs.list = msgs.list + [{'role': message['role'], 'content': content}] -%}{%- endfor -%}"
-                "{%- set messages = msgs.list -%}" + tokenizer.chat_template)
+        return (
+            "{%- set msgs = namespace(list=[]) -%}{%- for message in messages -%}"
+            + _JINJA_CONTENT
+            + "{%- set msgs.list = msgs.list + [{'role': message['role'], 'content': content}] -%}{%- endfor -%}"
+            "{%- set messages = msgs.list -%}" + tokenizer.chat_template
+        )
+
 
 hf = HFTemplate()
 
 # %% ../nbs/02_conversation.ipynb #231d0afc
 TEMPLATES: dict[str, Template] = {t.name: t for t in (plain, vicuna_v1, llama_2, chatml, hf)}
 _OLD_REVISIONS: dict[tuple[str, int], Template] = {("vicuna_v1", 1): _vicuna_v1_r1}
+
 
 def get_template(name_or_template: str | Template = "vicuna_v1", revision: int | None = None, **overrides) -> Template:
     "The template called `name_or_template` (or the template itself) at `revision` (default: the current one)."

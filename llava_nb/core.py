@@ -23,15 +23,19 @@ IMAGE_TOKEN = "<image>"  # the placeholder LLaVA JSON uses for "an image goes he
 # %% ../nbs/00_core.ipynb #bc99a954
 class RecordError(ValueError):
     "A problem with one data record; `record` is its id (or index) and `turn` the turn index, if known."
+
     def __init__(self, msg: str, record=None, turn: int | None = None, file=None):
         self.msg, self.record, self.turn, self.file = msg, record, turn, file
         super().__init__(self.describe())
 
     def describe(self) -> str:
         where = []
-        if self.file is not None: where.append(f"file {self.file}")
-        if self.record is not None: where.append(f"record {self.record}")
-        if self.turn is not None: where.append(f"turn {self.turn}")
+        if self.file is not None:
+            where.append(f"file {self.file}")
+        if self.record is not None:
+            where.append(f"record {self.record}")
+        if self.turn is not None:
+            where.append(f"turn {self.turn}")
         return (", ".join(where) + ": " if where else "") + self.msg
 
     @property
@@ -50,31 +54,49 @@ def seed_everything(seed: int = 0) -> None:
 # %% ../nbs/00_core.ipynb #3a606ffd
 def default_device() -> torch.device:
     "CUDA if available, else MPS, else CPU."
-    if torch.cuda.is_available(): return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(): return torch.device("mps")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
     return torch.device("cpu")
 
-_DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
-           "half": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+
+_DTYPES = {
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+    "half": torch.float16,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+}
+
 
 def resolve_dtype(dtype: str | torch.dtype | None = "auto", device: torch.device | str | None = None) -> torch.dtype:
     "A torch dtype from a name; `'auto'` is bf16 on GPUs that support it, else fp32."
-    if isinstance(dtype, torch.dtype): return dtype
-    if dtype is None: return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is None:
+        return torch.float32
     if dtype == "auto":
         dev = torch.device(device) if device is not None else default_device()
-        if dev.type == "cuda" and torch.cuda.is_bf16_supported(): return torch.bfloat16
+        if dev.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
         return torch.float32
-    try: return _DTYPES[str(dtype).lower()]
-    except KeyError: raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(_DTYPES)} or 'auto'") from None
+    try:
+        return _DTYPES[str(dtype).lower()]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(_DTYPES)} or 'auto'") from None
 
 # %% ../nbs/00_core.ipynb #398282e6
 def count_params(module: torch.nn.Module, trainable_only: bool = False) -> int:
     "Number of parameters (optionally only those with `requires_grad`)."
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
+
 def human_count(n: int) -> str:
     "1234567 -> '1.23M'"
     for unit, div in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= div: return f"{n/div:.2f}{unit}"
+        if n >= div:
+            return f"{n / div:.2f}{unit}"
     return str(n)

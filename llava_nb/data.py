@@ -32,12 +32,16 @@ def load_records(path) -> list[dict]:
         if path.suffix == ".jsonl":
             out = []
             for i, line in enumerate(text.splitlines(), 1):
-                if not line.strip(): continue
-                try: out.append(json.loads(line))
-                except json.JSONDecodeError as e: raise RecordError(f"bad JSON on line {i}: {e.msg} (column {e.colno})", file=path) from None
+                if not line.strip():
+                    continue
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise RecordError(f"bad JSON on line {i}: {e.msg} (column {e.colno})", file=path) from None
             return out
         data = json.loads(text)
-    except json.JSONDecodeError as e: raise RecordError(f"bad JSON: {e.msg} (line {e.lineno}, column {e.colno})", file=path) from None
+    except json.JSONDecodeError as e:
+        raise RecordError(f"bad JSON: {e.msg} (line {e.lineno}, column {e.colno})", file=path) from None
     if not isinstance(data, list):
         raise RecordError(f"expected a JSON list of records, got a JSON {type(data).__name__}", file=path)
     return data
@@ -46,79 +50,103 @@ def load_records(path) -> list[dict]:
 @dataclass
 class Record:
     "One normalised conversation: roles are 'human'/'gpt', `<image>\\n` (one per image) starts the first human turn."
+
     id: str
     conversations: list[dict]
     images: list[str] = field(default_factory=list)
 
     @property
-    def text_only(self) -> bool: return not self.images
+    def text_only(self) -> bool:
+        return not self.images
+
 
 _ROLES = {"human": "human", "user": "human", "gpt": "gpt", "assistant": "gpt"}
 _TOKEN_RE = re.compile(r"\s*" + re.escape(IMAGE_TOKEN) + r"\s*")
+
 
 def _strip_image_tokens(text: str) -> str:
     "Remove every `<image>`, keeping a line break (or a space) where it separated two pieces of text."
     return _TOKEN_RE.sub(lambda m: "\n" if "\n" in m.group() else " ", text).strip()
 
+
 def _images_of(raw: dict, rid) -> list[str]:
     img = raw.get("image")
-    if img is None: return []
+    if img is None:
+        return []
     imgs = [img] if isinstance(img, str) else img
     if not isinstance(imgs, list) or not all(isinstance(p, str) and p.strip() for p in imgs):
         raise RecordError(f"'image' must be a path or a list of paths, got {img!r}", record=rid)
     return list(imgs)
 
+
 def normalize_record(raw: dict, index: int | None = None) -> Record:
     "Check one raw LLaVA record and return it normalised; raises `RecordError` naming the record and turn."
-    if not isinstance(raw, dict): raise RecordError(f"record is not a JSON object (got {type(raw).__name__})", record=index)
+    if not isinstance(raw, dict):
+        raise RecordError(f"record is not a JSON object (got {type(raw).__name__})", record=index)
     rid = raw.get("id", index)
     convs = raw.get("conversations")
-    if convs is None: raise RecordError("missing 'conversations'", record=rid)
-    if not isinstance(convs, list): raise RecordError(f"'conversations' is not a list (got {type(convs).__name__})", record=rid)
-    if not convs: raise RecordError("empty 'conversations'", record=rid)
+    if convs is None:
+        raise RecordError("missing 'conversations'", record=rid)
+    if not isinstance(convs, list):
+        raise RecordError(f"'conversations' is not a list (got {type(convs).__name__})", record=rid)
+    if not convs:
+        raise RecordError("empty 'conversations'", record=rid)
     images = _images_of(raw, rid)
     turns, n_tokens = [], 0
     for i, t in enumerate(convs):
         if not isinstance(t, dict) or "from" not in t or "value" not in t:
             raise RecordError("turn is not an object with 'from' and 'value'", record=rid, turn=i)
         role, value = _ROLES.get(t["from"]) if isinstance(t["from"], str) else None, t["value"]
-        if role is None: raise RecordError(f"unknown role {t['from']!r}", record=rid, turn=i)
+        if role is None:
+            raise RecordError(f"unknown role {t['from']!r}", record=rid, turn=i)
         expected = "human" if i % 2 == 0 else "gpt"
-        if role != expected: raise RecordError(f"roles out of order: expected {expected!r}, got {role!r}", record=rid, turn=i)
-        if not isinstance(value, str): raise RecordError(f"turn value is not a string (got {type(value).__name__})", record=rid, turn=i)
+        if role != expected:
+            raise RecordError(f"roles out of order: expected {expected!r}, got {role!r}", record=rid, turn=i)
+        if not isinstance(value, str):
+            raise RecordError(f"turn value is not a string (got {type(value).__name__})", record=rid, turn=i)
         if IMAGE_TOKEN in value:
             n_tokens += value.count(IMAGE_TOKEN)
-            if not images: raise RecordError(f"{IMAGE_TOKEN} in a text-only record", record=rid, turn=i)
+            if not images:
+                raise RecordError(f"{IMAGE_TOKEN} in a text-only record", record=rid, turn=i)
             if n_tokens > len(images):
                 raise RecordError(f"more {IMAGE_TOKEN} than images ({n_tokens} > {len(images)})", record=rid, turn=i)
             value = _strip_image_tokens(value)
-        if role == "gpt" and not value.strip(): raise RecordError("empty answer", record=rid, turn=i)
+        if role == "gpt" and not value.strip():
+            raise RecordError("empty answer", record=rid, turn=i)
         turns.append({"from": role, "value": value})
-    if turns[-1]["from"] != "gpt": raise RecordError("conversation ends with a question (no answer)", record=rid, turn=len(turns) - 1)
-    if images: turns[0]["value"] = "\n".join([IMAGE_TOKEN] * len(images) + ([turns[0]["value"]] if turns[0]["value"] else []))
+    if turns[-1]["from"] != "gpt":
+        raise RecordError("conversation ends with a question (no answer)", record=rid, turn=len(turns) - 1)
+    if images:
+        turns[0]["value"] = "\n".join([IMAGE_TOKEN] * len(images) + ([turns[0]["value"]] if turns[0]["value"] else []))
     return Record(id=str(rid), conversations=turns, images=images)
 
 # %% ../nbs/01_data.ipynb #bc725d04
 @dataclass
 class SkipSummary:
     "How many records were seen, kept and skipped, grouped by `RecordError.reason`, with example ids."
+
     total: int = 0
     by_reason: Counter = field(default_factory=Counter)
     examples: dict = field(default_factory=dict)  # reason -> first few record ids
     max_examples: int = 3
 
-    def __post_init__(self): self.by_reason = Counter(self.by_reason)
+    def __post_init__(self):
+        self.by_reason = Counter(self.by_reason)
 
     @property
-    def skipped(self) -> int: return sum(self.by_reason.values())
+    def skipped(self) -> int:
+        return sum(self.by_reason.values())
+
     @property
-    def kept(self) -> int: return self.total - self.skipped
+    def kept(self) -> int:
+        return self.total - self.skipped
 
     def add(self, err: RecordError):
         "Count one skipped record (`total` counts every record seen; a later stage may skip a record kept so far)."
         self.by_reason[err.reason] += 1
         ids = self.examples.setdefault(err.reason, [])
-        if len(ids) < self.max_examples: ids.append(err.record)
+        if len(ids) < self.max_examples:
+            ids.append(err.record)
 
     def _ids(self, reason) -> str:
         ids = ", ".join(map(str, self.examples.get(reason, [])))
@@ -133,7 +161,8 @@ class SkipSummary:
 
     def _repr_markdown_(self) -> str:
         s = f"**kept {self.kept} of {self.total} records; skipped {self.skipped}**"
-        if not self.by_reason: return s
+        if not self.by_reason:
+            return s
         esc = lambda t: html.escape(str(t)).replace("|", "\\|")  # `<image>` must not vanish as an HTML tag
         rows = [f"| {n} | {esc(reason)} | {esc(self._ids(reason))} |" for reason, n in self.by_reason.most_common()]
         return "\n".join([s, "", "| records | reason | ids |", "|---:|---|---|", *rows])
@@ -145,48 +174,65 @@ def resolve_image_path(image_folder, rel_path, record=None) -> Path:
     if Path(rel_path).is_absolute():
         raise RecordError("path escapes the image folder (absolute path)", record=record, file=rel_path)
     path = (folder / rel_path).resolve()
-    if not path.is_relative_to(folder): raise RecordError("path escapes the image folder", record=record, file=rel_path)
-    if not path.is_file(): raise RecordError("image file missing", record=record, file=Path(image_folder) / rel_path)
+    if not path.is_relative_to(folder):
+        raise RecordError("path escapes the image folder", record=record, file=rel_path)
+    if not path.is_file():
+        raise RecordError("image file missing", record=record, file=Path(image_folder) / rel_path)
     return path
 
 # %% ../nbs/01_data.ipynb #84e33c20
 def _grey_to_8bit(im: Image.Image) -> Image.Image:
     "I;16 / I / F greyscale to L: 16-bit ranges are divided by 257, [0, 1] floats multiplied by 255."
     a = np.asarray(im).astype(np.float64)
-    if im.mode.startswith("I;16") or (im.mode == "I" and a.max(initial=0) > 255): a = a / 257
-    elif im.mode == "F" and a.max(initial=0) <= 1.0: a = a * 255
+    if im.mode.startswith("I;16") or (im.mode == "I" and a.max(initial=0) > 255):
+        a = a / 257
+    elif im.mode == "F" and a.max(initial=0) <= 1.0:
+        a = a * 255
     return Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8), "L")
+
 
 def to_rgb(im: Image.Image) -> Image.Image:
     "Any Pillow image as RGB; transparency is composited over white."
-    if im.mode == "RGB": return im
-    if im.mode.startswith("I") or im.mode == "F": return _grey_to_8bit(im).convert("RGB")
+    if im.mode == "RGB":
+        return im
+    if im.mode.startswith("I") or im.mode == "F":
+        return _grey_to_8bit(im).convert("RGB")
     if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         return Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), rgba).convert("RGB")
     return im.convert("RGB")  # 1, L, P, CMYK, YCbCr, ...
 
+
 def load_image(path, record=None) -> Image.Image:
-    "Decode the image at `path` as RGB; corrupt, truncated or oversized files raise `RecordError` naming file and record."
-    fail = lambda msg: RecordError(msg, record=record, file=path)  # the reason stays short; `from e` keeps Pillow's message
+    """Decode the image at `path` as RGB; corrupt, truncated or oversized files raise `RecordError` naming file and
+    record."""
+    fail = lambda msg: RecordError(
+        msg, record=record, file=path
+    )  # the reason stays short; `from e` keeps Pillow's message
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 im.load()
                 return to_rgb(im)
-    except FileNotFoundError as e: raise fail("image file missing") from e
+    except FileNotFoundError as e:
+        raise fail("image file missing") from e
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise fail("image too large (decompression bomb check)") from e
-    except UnidentifiedImageError as e: raise fail("not an image file") from e
-    except (OSError, SyntaxError, ValueError, EOFError) as e: raise fail("corrupt or truncated image") from e
+    except UnidentifiedImageError as e:
+        raise fail("not an image file") from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise fail("corrupt or truncated image") from e
 
 # %% ../nbs/01_data.ipynb #cd7a6981
 def validate_records(raw_records, image_folder=None, check_images: bool = False) -> tuple[list[Record], SkipSummary]:
     "Normalise `raw_records` (a list or a path), skipping bad ones; returns the good `Record`s and a `SkipSummary`."
-    if isinstance(raw_records, (str, Path)): raw_records = load_records(raw_records)
-    if image_folder is not None and not Path(image_folder).is_dir(): raise FileNotFoundError(f"image folder {image_folder} does not exist")
-    if check_images and image_folder is None: raise ValueError("check_images=True needs an image_folder")
+    if isinstance(raw_records, (str, Path)):
+        raw_records = load_records(raw_records)
+    if image_folder is not None and not Path(image_folder).is_dir():
+        raise FileNotFoundError(f"image folder {image_folder} does not exist")
+    if check_images and image_folder is None:
+        raise ValueError("check_images=True needs an image_folder")
     records, summary = [], SkipSummary()
     for i, raw in enumerate(raw_records):
         summary.total += 1
@@ -195,34 +241,45 @@ def validate_records(raw_records, image_folder=None, check_images: bool = False)
             if image_folder is not None:
                 for rel in rec.images:
                     path = resolve_image_path(image_folder, rel, record=rec.id)
-                    if check_images: load_image(path, record=rec.id)
+                    if check_images:
+                        load_image(path, record=rec.id)
             records.append(rec)
-        except RecordError as e: summary.add(e)
+        except RecordError as e:
+            summary.add(e)
     return records, summary
 
 # %% ../nbs/01_data.ipynb #18e9b99a
 def mean_colour(image_processor) -> tuple[int, int, int]:
     "The processor's `image_mean` as an 8-bit RGB colour (what LLaVA-1.5 pads with)."
     mean = getattr(image_processor, "image_mean", None) or (0.0, 0.0, 0.0)
-    if isinstance(mean, (int, float)): mean = (mean,) * 3
+    if isinstance(mean, (int, float)):
+        mean = (mean,) * 3
     return tuple(int(m * 255) for m in mean)
+
 
 def expand2square(img: Image.Image, background) -> Image.Image:
     "`img` centred on a square canvas of its longer side, filled with `background`."
     w, h = img.size
-    if w == h: return img
+    if w == h:
+        return img
     side = max(w, h)
     canvas = Image.new(img.mode, (side, side), background)
     canvas.paste(img, ((side - w) // 2, (side - h) // 2))
     return canvas
 
+
 IMAGE_MODES = ("pad", "square")
 
+
 def preprocess_images(images, image_processor, mode: str = "pad") -> torch.FloatTensor:
-    "Pixel values (N, 3, H, W) for a list of PIL images: `pad` to square with the mean colour, or `square` (processor crop)."
-    if mode not in IMAGE_MODES: raise ValueError(f"unknown image mode {mode!r}; use one of {IMAGE_MODES}")
-    if isinstance(images, Image.Image): images = [images]
-    if not images: raise ValueError("preprocess_images needs at least one image")
+    """Pixel values (N, 3, H, W) for a list of PIL images: `pad` to square with the mean colour, or `square` (processor
+    crop)."""
+    if mode not in IMAGE_MODES:
+        raise ValueError(f"unknown image mode {mode!r}; use one of {IMAGE_MODES}")
+    if isinstance(images, Image.Image):
+        images = [images]
+    if not images:
+        raise ValueError("preprocess_images needs at least one image")
     images = [to_rgb(im) for im in images]
     if mode == "pad":
         bg = mean_colour(image_processor)

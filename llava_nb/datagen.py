@@ -31,18 +31,21 @@ KINDS = ("conversation", "detail", "complex")
 
 _TASK = "You are an AI visual assistant looking at a single image of simple coloured shapes on a dark background. "
 SYSTEM = {
-    "conversation": _TASK + "You see five sentences describing the image. Write a conversation between you and a person "
-        "asking about the image, as if you could see it. Ask only questions with a definite answer: the color, shape, "
-        "size or position of an object, how many objects there are, where one object is relative to another, whether "
-        "an object is present (also ones that are not). Answer with a single word or number. Write each exchange as "
-        "'Question: ...' and 'Answer: ...' lines and separate exchanges with a line '==='.",
-    "detail": _TASK + "You see five sentences describing the image and each object's box as 'color shape: [x1, y1, x2, y2]' "
-        "(normalised, origin at the top left). Describe the image in detail, as if you could see it: say how many "
-        "objects there are and, for every object, its size, color, shape and position. Do not mention the boxes.",
-    "complex": _TASK + "You see five sentences describing the image and each object's box as 'color shape: [x1, y1, x2, y2]' "
-        "(normalised, origin at the top left). Ask one or two questions that need several steps of reasoning about the "
-        "objects (nearest to a corner, what remains after removing some, comparisons), and answer each with the answer "
-        "first and then a short explanation. Use 'Question: ...' and 'Answer: ...' lines; separate exchanges with '==='.",
+    "conversation": _TASK
+    + "You see five sentences describing the image. Write a conversation between you and a person "
+    "asking about the image, as if you could see it. Ask only questions with a definite answer: the color, shape, "
+    "size or position of an object, how many objects there are, where one object is relative to another, whether "
+    "an object is present (also ones that are not). Answer with a single word or number. Write each exchange as "
+    "'Question: ...' and 'Answer: ...' lines and separate exchanges with a line '==='.",
+    "detail": _TASK
+    + "You see five sentences describing the image and each object's box as 'color shape: [x1, y1, x2, y2]' "
+    "(normalised, origin at the top left). Describe the image in detail, as if you could see it: say how many "
+    "objects there are and, for every object, its size, color, shape and position. Do not mention the boxes.",
+    "complex": _TASK
+    + "You see five sentences describing the image and each object's box as 'color shape: [x1, y1, x2, y2]' "
+    "(normalised, origin at the top left). Ask one or two questions that need several steps of reasoning about the "
+    "objects (nearest to a corner, what remains after removing some, comparisons), and answer each with the answer "
+    "first and then a short explanation. Use 'Question: ...' and 'Answer: ...' lines; separate exchanges with '==='.",
 }
 
 _EXAMPLE_CONTEXTS = (
@@ -53,41 +56,59 @@ _EXAMPLE_CONTEXTS = (
     "A picture with two shapes: one red shape and one blue shape.\n\n"
     "red circle: [0.030, 0.050, 0.297, 0.317]\nblue square: [0.420, 0.400, 0.587, 0.567]",
     "A yellow star, a large green triangle and a small white cross on a dark background.\n"
-    "Three objects: a large green triangle at the top, a small white cross on the right and a small yellow star in the bottom left.\n"
-    "At the top there is a green triangle; on the right there is a white cross; in the bottom left there is a yellow star.\n"
+    "Three objects: a large green triangle at the top, a small white cross on the right and a small yellow star in "
+    "the bottom left.\n"
+    "At the top there is a green triangle; on the right there is a white cross; in the bottom left there is a yellow "
+    "star.\n"
     "A white cross above a yellow star, with one more shape.\n"
     "A picture with three shapes: one star, one triangle and one cross.\n\n"
-    "green triangle: [0.370, 0.020, 0.637, 0.287]\nwhite cross: [0.700, 0.380, 0.867, 0.547]\nyellow star: [0.050, 0.780, 0.217, 0.947]",
+    "green triangle: [0.370, 0.020, 0.637, 0.287]\nwhite cross: [0.700, 0.380, 0.867, 0.547]\nyellow star: [0.050, "
+    "0.780, 0.217, 0.947]",
 )
 EXAMPLES = {
     "conversation": (
-        "Question: How many shapes are in the image?\nAnswer: 2\n===\nQuestion: What color is the circle?\nAnswer: red\n===\n"
-        "Question: Is the blue square large or small?\nAnswer: small\n===\nQuestion: Is there a green triangle in the image?\n"
+        "Question: How many shapes are in the image?\nAnswer: 2\n===\nQuestion: What color is the circle?\nAnswer: "
+        "red\n===\n"
+        "Question: Is the blue square large or small?\nAnswer: small\n===\nQuestion: Is there a green triangle in the "
+        "image?\n"
         "Answer: no\n===\nQuestion: Is the circle to the left of or to the right of the square?\nAnswer: left of",
-        "Question: What shape is the green object?\nAnswer: triangle\n===\nQuestion: Where is the yellow star?\nAnswer: bottom left\n"
-        "===\nQuestion: Is the white cross above the yellow star?\nAnswer: yes\n===\nQuestion: How many small shapes are there?\nAnswer: 2"),
+        "Question: What shape is the green object?\nAnswer: triangle\n===\nQuestion: Where is the yellow "
+        "star?\nAnswer: bottom left\n"
+        "===\nQuestion: Is the white cross above the yellow star?\nAnswer: yes\n===\nQuestion: How many small shapes "
+        "are there?\nAnswer: 2",
+    ),
     "detail": (
         "The image shows two objects on a dark background. There is a large red circle in the top left. "
         "A small blue square is in the center.",
-        "This picture contains three objects. A large green triangle sits at the top. On the right, there is a small white cross. "
-        "A small yellow star is in the bottom left."),
+        "This picture contains three objects. A large green triangle sits at the top. On the right, there is a small "
+        "white cross. "
+        "A small yellow star is in the bottom left.",
+    ),
     "complex": (
-        "Question: Which object is closest to the top left corner, and what color is it?\nAnswer: The large red circle is closest "
+        "Question: Which object is closest to the top left corner, and what color is it?\nAnswer: The large red "
+        "circle is closest "
         "to the top left corner, so it is red. Its center (0.16, 0.18) is nearer to that corner than the center of the "
         "small blue square (0.50, 0.48).",
-        "Question: If the small shapes were removed, how many shapes would remain?\nAnswer: 1. There are 3 shapes and 2 of them "
-        "are small, so 3 - 2 = 1 would remain: the large green triangle."),
+        "Question: If the small shapes were removed, how many shapes would remain?\nAnswer: 1. There are 3 shapes and "
+        "2 of them "
+        "are small, so 3 - 2 = 1 would remain: the large green triangle.",
+    ),
 }
 
+
 def _check_kind(kind: str) -> None:
-    if kind not in KINDS: raise ValueError(f"unknown instruction kind {kind!r}; use one of {KINDS}")
+    if kind not in KINDS:
+        raise ValueError(f"unknown instruction kind {kind!r}; use one of {KINDS}")
+
 
 def captions_only(context: str) -> str:
     "The captions part of a context (everything before the blank line)."
     return context.strip().split("\n\n")[0]
 
+
 def build_messages(context: str, kind: str, boxes: bool | None = None) -> list[dict]:
-    "OpenAI-style chat messages asking a teacher for one `kind` of data about `context` (`boxes=None`: as in the paper)."
+    """OpenAI-style chat messages asking a teacher for one `kind` of data about `context` (`boxes=None`: as in the
+    paper)."""
     _check_kind(kind)
     boxes = kind != "conversation" if boxes is None else boxes
     show = (lambda c: c) if boxes else captions_only
@@ -101,100 +122,154 @@ def format_qa(pairs) -> str:
     "'Question: ...\\nAnswer: ...' blocks separated by '===' lines."
     return "\n===\n".join(f"Question: {q}\nAnswer: {a}" for q, a, *_ in pairs)
 
+
 class Teacher:
     "Turns a scene's context text into raw text of one instruction kind. Backends implement `chat`."
+
     name = "teacher"
+
     def generate(self, context: str, kind: str, seed: int | None = None) -> str:
         "Raw text in the paper's format for `kind` ('conversation', 'detail' or 'complex')."
         _check_kind(kind)
         return self.chat(build_messages(context, kind), seed=seed)
+
     def chat(self, messages: list[dict], seed: int | None = None) -> str:
         "The assistant's reply to OpenAI-style chat `messages`."
         raise NotImplementedError(f"{type(self).__name__} does not implement chat(messages)")
 
+
 class SymbolicTeacher(Teacher):
     "Offline teacher: reads the objects back from the context and writes answers that are right by construction."
+
     name = "symbolic"
+
     def __init__(self, seed: int = 0, turns: tuple[int, int] = (3, 5), questions: tuple[int, int] = (1, 2)):
         self.seed, self.turns, self.questions = seed, turns, questions
+
     def generate(self, context: str, kind: str, seed: int | None = None) -> str:
         _check_kind(kind)
         rng = random.Random(f"symbolic/{self.seed}/{seed}/{kind}/{context}")
         objs = parse_context(context)[1]
-        if kind == "detail": return describe(objs, rng)
+        if kind == "detail":
+            return describe(objs, rng)
         return format_qa(self.conversation(objs, rng) if kind == "conversation" else self.reasoning(objs, rng))
+
     def conversation(self, objs: list[dict], rng: random.Random) -> list[tuple[str, str, str]]:
         "`(question, answer, qtype)` triples, varied question types, no question twice."
         n, out, seen = rng.randint(*self.turns), [], set()
         for qt in rng.sample(QTYPES, len(QTYPES)) * 3:
             qa = ASK[qt](objs, rng) if len(out) < n else None
-            if qa and qa[0] not in seen: seen.add(qa[0]); out.append((*qa, qt))
+            if qa and qa[0] not in seen:
+                seen.add(qa[0])
+                out.append((*qa, qt))
         return out
+
     def reasoning(self, objs: list[dict], rng: random.Random) -> list[tuple[str, str]]:
         "One or more `(question, answer + explanation)` pairs of different reasoning kinds."
         n, out = rng.randint(*self.questions), []
         for name in rng.sample(list(REASON), len(REASON)):
             qa = REASON[name](objs, rng) if len(out) < n else None
-            if qa: out.append(qa)
+            if qa:
+                out.append(qa)
         return out
+
 
 class OpenAITeacher(Teacher):
     "Seam for an OpenAI-compatible chat endpoint (e.g. GPT-4, vLLM, llama.cpp server); `chat` comes in a later issue."
+
     name = "openai"
-    def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY", temperature: float = 0.7):
+
+    def __init__(
+        self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY", temperature: float = 0.7
+    ):
         self.model, self.base_url, self.api_key_env, self.temperature = model, base_url, api_key_env, temperature
+
     def chat(self, messages, seed=None):
-        raise NotImplementedError("OpenAITeacher.chat is not implemented yet: a later issue sends the messages with the `openai` "
-                                  "client (imported lazily). Use SymbolicTeacher for offline data.")
+        raise NotImplementedError(
+            "OpenAITeacher.chat is not implemented yet: a later issue sends the messages with the `openai` "
+            "client (imported lazily). Use SymbolicTeacher for offline data."
+        )
+
 
 class HFTeacher(Teacher):
     "Seam for a local transformers chat model; `chat` comes in a later issue."
+
     name = "hf"
+
     def __init__(self, model_name_or_path: str, max_new_tokens: int = 512, device: str | None = None):
         self.model_name_or_path, self.max_new_tokens, self.device = model_name_or_path, max_new_tokens, device
+
     def chat(self, messages, seed=None):
-        raise NotImplementedError("HFTeacher.chat is not implemented yet: a later issue runs a local transformers chat model "
-                                  "on the messages. Use SymbolicTeacher for offline data.")
+        raise NotImplementedError(
+            "HFTeacher.chat is not implemented yet: a later issue runs a local transformers chat model "
+            "on the messages. Use SymbolicTeacher for offline data."
+        )
 
 # %% ../nbs/08_datagen.ipynb #8cc05c91
-DETAIL_INSTRUCTIONS = ("Describe the image in detail.", "Describe the following image in detail.",
-    "Give a detailed description of the picture.", "What is in this image? Describe every object.",
-    "Explain what you see in the image, object by object.", "Write a detailed description of the scene.",
-    "Provide a thorough description of the given image.", "List and describe all the objects in the picture.")
-BRIEF_INSTRUCTIONS = ("Describe the image briefly.", "Give a short description of the picture.",
-    "Summarize the image in one sentence.", "What does this picture show? Answer briefly.", "Write a brief caption for the image.",
-    "Provide a concise description of the given image.", "Share a short summary of what you see.",
-    "Caption this picture.", "Give a one-line description of the scene.", "Briefly say what is in the image.")
+DETAIL_INSTRUCTIONS = (
+    "Describe the image in detail.",
+    "Describe the following image in detail.",
+    "Give a detailed description of the picture.",
+    "What is in this image? Describe every object.",
+    "Explain what you see in the image, object by object.",
+    "Write a detailed description of the scene.",
+    "Provide a thorough description of the given image.",
+    "List and describe all the objects in the picture.",
+)
+BRIEF_INSTRUCTIONS = (
+    "Describe the image briefly.",
+    "Give a short description of the picture.",
+    "Summarize the image in one sentence.",
+    "What does this picture show? Answer briefly.",
+    "Write a brief caption for the image.",
+    "Provide a concise description of the given image.",
+    "Share a short summary of what you see.",
+    "Caption this picture.",
+    "Give a one-line description of the scene.",
+    "Briefly say what is in the image.",
+)
 
 _LABEL = re.compile(r"^[ \t]*(question|answer)[ \t]*:[ \t]*", re.I | re.M)
 _SEP = re.compile(r"^[ \t]*={3,}[ \t]*$", re.M)
 
+
 def _blocks(text: str, scene_id) -> list[tuple[str, str]]:
     body = _SEP.sub("", text)
     ms = list(_LABEL.finditer(body))
-    if not ms: raise RecordError("no 'Question:' block in the teacher output", record=scene_id)
-    if body[:ms[0].start()].strip():
-        raise RecordError(f"text before the first 'Question:': {body[:ms[0].start()].strip()[:40]!r}", record=scene_id)
+    if not ms:
+        raise RecordError("no 'Question:' block in the teacher output", record=scene_id)
+    if body[: ms[0].start()].strip():
+        raise RecordError(f"text before the first 'Question:': {body[: ms[0].start()].strip()[:40]!r}", record=scene_id)
     ends = [m.start() for m in ms[1:]] + [len(body)]
-    return [(m.group(1).lower(), body[m.end():e].strip()) for m, e in zip(ms, ends)]
+    return [(m.group(1).lower(), body[m.end() : e].strip()) for m, e in zip(ms, ends)]
+
 
 def parse_teacher_output(text: str, kind: str, scene_id, instruction: str | None = None) -> list[dict]:
     "LLaVA turns from a teacher's raw text; `instruction` is the human turn of a detailed description."
     _check_kind(kind)
-    if not text or not text.strip(): raise RecordError("empty teacher output", record=scene_id)
+    if not text or not text.strip():
+        raise RecordError("empty teacher output", record=scene_id)
     if kind == "detail":
         ans = re.sub(r"^\s*answer\s*:\s*", "", text.strip(), flags=re.I)
         if _LABEL.search(ans) or _SEP.search(ans):
-            raise RecordError("a detailed description must be one answer, without 'Question:'/'Answer:' blocks or '==='", record=scene_id)
-        if not ans: raise RecordError("empty answer", record=scene_id, turn=1)
+            raise RecordError(
+                "a detailed description must be one answer, without 'Question:'/'Answer:' blocks or '==='",
+                record=scene_id,
+            )
+        if not ans:
+            raise RecordError("empty answer", record=scene_id, turn=1)
         return [{"from": "human", "value": instruction or DETAIL_INSTRUCTIONS[0]}, {"from": "gpt", "value": ans}]
     turns = []
     for i, (label, body) in enumerate(_blocks(text, scene_id)):
-        if i % 2 == 0 and label == "answer": raise RecordError("'Answer:' without a 'Question:' before it", record=scene_id, turn=i)
-        if i % 2 == 1 and label == "question": raise RecordError("question has no 'Answer:' (another 'Question:' follows)", record=scene_id, turn=i - 1)
-        if not body: raise RecordError(f"empty {label}", record=scene_id, turn=i)
+        if i % 2 == 0 and label == "answer":
+            raise RecordError("'Answer:' without a 'Question:' before it", record=scene_id, turn=i)
+        if i % 2 == 1 and label == "question":
+            raise RecordError("question has no 'Answer:' (another 'Question:' follows)", record=scene_id, turn=i - 1)
+        if not body:
+            raise RecordError(f"empty {label}", record=scene_id, turn=i)
         turns.append({"from": ("human", "gpt")[i % 2], "value": body})
-    if len(turns) % 2: raise RecordError("the last question has no 'Answer:'", record=scene_id, turn=len(turns) - 1)
+    if len(turns) % 2:
+        raise RecordError("the last question has no 'Answer:'", record=scene_id, turn=len(turns) - 1)
     return turns
 
 # %% ../nbs/08_datagen.ipynb #acad24c5
@@ -202,47 +277,63 @@ def _mix(mix) -> dict:
     mix = {k: 1 for k in KINDS} if mix is None else dict(mix)
     for k, w in mix.items():
         _check_kind(k)
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0: raise ValueError(f"mix[{k!r}] must be a number >= 0, got {w!r}")
-    if not sum(mix.values()) > 0: raise ValueError(f"mix {mix} has no positive weight")
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+            raise ValueError(f"mix[{k!r}] must be a number >= 0, got {w!r}")
+    if not sum(mix.values()) > 0:
+        raise ValueError(f"mix {mix} has no positive weight")
     return mix
+
 
 def plan_kinds(n: int, mix=None, seed: int = 0) -> list[str]:
     "`n` instruction kinds in the proportions of `mix` (weights), shuffled by `seed`."
     mix = _mix(mix)
     quota = {k: n * w / sum(mix.values()) for k, w in mix.items()}
     counts = {k: int(q) for k, q in quota.items()}
-    for k in sorted(quota, key=lambda k: (counts[k] - quota[k], KINDS.index(k)))[:n - sum(counts.values())]: counts[k] += 1
+    for k in sorted(quota, key=lambda k: (counts[k] - quota[k], KINDS.index(k)))[: n - sum(counts.values())]:
+        counts[k] += 1
     kinds = [k for k in KINDS if k in counts for _ in range(counts[k])]
     random.Random(f"plan/{seed}").shuffle(kinds)
     return kinds
 
+
 def _plan(scenes, mix, per_scene: int, seed: int) -> list[tuple[dict, str, str]]:
     "(scene, kind, record id) for every record to write."
     ids = [s["id"] for s in scenes]
-    if len(set(ids)) != len(ids): raise ValueError(f"duplicate scene ids: {sorted(k for k, v in Counter(ids).items() if v > 1)[:5]}")
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"duplicate scene ids: {sorted(k for k, v in Counter(ids).items() if v > 1)[:5]}")
     out, seen = [], Counter()
     for i, kind in enumerate(plan_kinds(len(scenes) * per_scene, mix, seed)):
         s = scenes[i // per_scene]
-        j = seen[s["id"], kind]; seen[s["id"], kind] += 1
+        j = seen[s["id"], kind]
+        seen[s["id"], kind] += 1
         out.append((s, kind, f"{s['id']}_{kind}" + (f"_{j}" if j else "")))
     return out
+
 
 def instruct_record(scene: dict, kind: str, teacher: Teacher, seed: int = 0, rid: str | None = None) -> dict:
     "One LLaVA-Instruct record of `kind` about `scene`, written by `teacher` from `context_text(scene)` only."
     rid = rid or f"{scene['id']}_{kind}"
     try:
         raw = teacher.generate(context_text(scene), kind, seed=zlib.crc32(f"{seed}/{rid}".encode()))
-        turns = parse_teacher_output(raw, kind, scene["id"], instruction=random.Random(f"instr/{seed}/{rid}").choice(DETAIL_INSTRUCTIONS))
+        turns = parse_teacher_output(
+            raw, kind, scene["id"], instruction=random.Random(f"instr/{seed}/{rid}").choice(DETAIL_INSTRUCTIONS)
+        )
     except RecordError as e:
-        if e.record is None: raise RecordError(e.msg, record=scene["id"], turn=e.turn) from None
+        if e.record is None:
+            raise RecordError(e.msg, record=scene["id"], turn=e.turn) from None
         raise
     rec = {"id": rid, "image": scene["image"], "conversations": turns, "type": kind}
-    if kind == "conversation": rec["qtypes"] = [question_type(t["value"]) for t in turns[::2]]
+    if kind == "conversation":
+        rec["qtypes"] = [question_type(t["value"]) for t in turns[::2]]
     turns[0]["value"] = f"{IMAGE_TOKEN}\n{turns[0]['value']}"
     return rec
 
-def make_instruct(scenes: list[dict], teacher: Teacher | None = None, mix=None, seed: int = 0, per_scene: int = 1) -> list[dict]:
-    "LLaVA-Instruct records (`per_scene` per scene, kinds in the proportions of `mix`) with extra keys `type` and `qtypes`."
+
+def make_instruct(
+    scenes: list[dict], teacher: Teacher | None = None, mix=None, seed: int = 0, per_scene: int = 1
+) -> list[dict]:
+    """LLaVA-Instruct records (`per_scene` per scene, kinds in the proportions of `mix`) with extra keys `type` and
+    `qtypes`."""
     teacher = teacher or SymbolicTeacher()
     return [instruct_record(s, k, teacher, seed, rid) for s, k, rid in _plan(scenes, mix, per_scene, seed)]
 
@@ -254,9 +345,18 @@ def make_pretrain(scenes: list[dict], seed: int = 0) -> list[dict]:
         rng = random.Random(f"pretrain/{seed}/{s['id']}")
         instr = rng.choice(BRIEF_INSTRUCTIONS)
         human = f"{IMAGE_TOKEN}\n{instr}" if rng.random() < 0.5 else f"{instr}\n{IMAGE_TOKEN}"
-        out.append({"id": s["id"], "image": s["image"],
-                    "conversations": [{"from": "human", "value": human}, {"from": "gpt", "value": rng.choice(s["captions"])}]})
+        out.append(
+            {
+                "id": s["id"],
+                "image": s["image"],
+                "conversations": [
+                    {"from": "human", "value": human},
+                    {"from": "gpt", "value": rng.choice(s["captions"])},
+                ],
+            }
+        )
     return out
+
 
 def make_vqa_eval(scenes: list[dict], seed: int = 0, per_scene: int = 3, qtypes=QTYPES) -> list[dict]:
     "Short-answer questions `{id, image, question, answer, type}`, question types balanced over the set."
@@ -266,31 +366,47 @@ def make_vqa_eval(scenes: list[dict], seed: int = 0, per_scene: int = 3, qtypes=
         objs, k = parse_context(context_text(s), s["id"])[1], 0
         for qt in sorted(qtypes, key=lambda t: (used[t], rng.random())):
             qa = ASK[qt](objs, rng) if k < per_scene else None
-            if qa is None: continue
+            if qa is None:
+                continue
             out.append({"id": f"{s['id']}_q{k}", "image": s["image"], "question": qa[0], "answer": qa[1], "type": qt})
-            used[qt] += 1; k += 1
+            used[qt] += 1
+            k += 1
     return out
 
 # %% ../nbs/08_datagen.ipynb #9a438d3c
 SHORT_ANSWER_PROMPT = "Answer the question using a single word or phrase."
 
+
 def make_vqa_train(scenes: list[dict], seed: int = 0, turns: int = 6, qtypes=QTYPES) -> list[dict]:
-    "LLaVA-1.5-style short-answer records: per scene, `turns` different questions in one conversation, each with `SHORT_ANSWER_PROMPT`."
-    if turns < 1: raise ValueError(f"turns must be at least 1, got {turns}")
+    """LLaVA-1.5-style short-answer records: per scene, `turns` different questions in one conversation, each with
+    `SHORT_ANSWER_PROMPT`."""
+    if turns < 1:
+        raise ValueError(f"turns must be at least 1, got {turns}")
     out = []
     for s in scenes:
         rng = random.Random(f"vqa-train/{seed}/{s['id']}")
         objs = parse_context(context_text(s), s["id"])[1]
         conv, types, asked = [], [], set()
-        for attempt in range(8 * turns):  # cycle through the types in a random order; a type may have nothing (new) to ask
-            if len(types) == turns: break
-            if attempt % len(qtypes) == 0: order = rng.sample(list(qtypes), len(qtypes))
+        for attempt in range(
+            8 * turns
+        ):  # cycle through the types in a random order; a type may have nothing (new) to ask
+            if len(types) == turns:
+                break
+            if attempt % len(qtypes) == 0:
+                order = rng.sample(list(qtypes), len(qtypes))
             qt = order[attempt % len(qtypes)]
             qa = ASK[qt](objs, rng)
-            if qa is None or qa[0] in asked: continue
-            asked.add(qa[0]); types.append(qt)
-            conv += [{"from": "human", "value": (f"{IMAGE_TOKEN}\n" if not conv else "") + f"{qa[0]}\n{SHORT_ANSWER_PROMPT}"},
-                     {"from": "gpt", "value": qa[1]}]
+            if qa is None or qa[0] in asked:
+                continue
+            asked.add(qa[0])
+            types.append(qt)
+            conv += [
+                {
+                    "from": "human",
+                    "value": (f"{IMAGE_TOKEN}\n" if not conv else "") + f"{qa[0]}\n{SHORT_ANSWER_PROMPT}",
+                },
+                {"from": "gpt", "value": qa[1]},
+            ]
         out.append({"id": f"{s['id']}_vqa", "image": s["image"], "conversations": conv, "type": "vqa", "qtypes": types})
     return out
 
@@ -300,39 +416,67 @@ def _read_log(log: Path, meta: dict) -> dict:
     raw = log.read_bytes() if log.exists() else b""
     lines, done, pos = raw.split(b"\n"), {}, 0
     for i, line in enumerate(lines):
-        try: obj = json.loads(line) if line.strip() else None
+        try:
+            obj = json.loads(line) if line.strip() else None
         except json.JSONDecodeError:
-            if any(l.strip() for l in lines[i + 1:]): raise ValueError(f"{log}, line {i + 1}: not JSON; delete the file to start over") from None
-            raw = raw[:pos]; break
+            if any(l.strip() for l in lines[i + 1 :]):
+                raise ValueError(f"{log}, line {i + 1}: not JSON; delete the file to start over") from None
+            raw = raw[:pos]
+            break
         if obj is not None and i == 0 and obj.get("_meta") != meta:
             raise ValueError(f"{log} was written with {obj.get('_meta')}, not {meta}: delete it to start over")
-        if obj is not None and i > 0: done[obj["id"]] = obj
+        if obj is not None and i > 0:
+            done[obj["id"]] = obj
         pos += len(line) + 1
-    if not raw.strip(): raw = (json.dumps({"_meta": meta}) + "\n").encode()
+    if not raw.strip():
+        raw = (json.dumps({"_meta": meta}) + "\n").encode()
     log.write_bytes(raw if raw.endswith(b"\n") else raw + b"\n")
     return done
 
-def generate_dataset(scenes: list[dict], teacher: Teacher, out_path, mix=None, seed: int = 0, per_scene: int = 1,
-                     on_error: str = "raise", progress: bool = True) -> tuple[list[dict], SkipSummary]:
+
+def generate_dataset(
+    scenes: list[dict],
+    teacher: Teacher,
+    out_path,
+    mix=None,
+    seed: int = 0,
+    per_scene: int = 1,
+    on_error: str = "raise",
+    progress: bool = True,
+) -> tuple[list[dict], SkipSummary]:
     "Write `make_instruct`'s records to `out_path` (JSON), resumably through `out_path` with suffix `.jsonl`."
-    if on_error not in ("raise", "skip"): raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    out = Path(out_path); out.parent.mkdir(parents=True, exist_ok=True)
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
     log = out.with_suffix(".jsonl")
     plan = _plan(scenes, mix, per_scene, seed)
     meta = {"teacher": teacher.name, "seed": seed, "mix": _mix(mix), "per_scene": per_scene}
     done, summary = _read_log(log, meta), SkipSummary(total=len(plan))
     todo = [p for p in plan if p[2] not in done]
-    with open(log, "a") as f, tqdm(total=len(plan), initial=len(plan) - len(todo), disable=not progress, desc=f"{teacher.name} teacher") as bar:
+    with (
+        open(log, "a") as f,
+        tqdm(
+            total=len(plan), initial=len(plan) - len(todo), disable=not progress, desc=f"{teacher.name} teacher"
+        ) as bar,
+    ):
         for scene, kind, rid in todo:
-            try: rec = instruct_record(scene, kind, teacher, seed, rid)
+            try:
+                rec = instruct_record(scene, kind, teacher, seed, rid)
             except RecordError as e:
-                if on_error == "raise": raise
-                summary.add(e); bar.update(); continue
+                if on_error == "raise":
+                    raise
+                summary.add(e)
+                bar.update()
+                continue
             done[rid] = rec
-            f.write(json.dumps(rec) + "\n"); f.flush()
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
             bar.update()
     records = [done[rid] for _, _, rid in plan if rid in done]
     tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(records, indent=1)); os.replace(tmp, out)
-    if not summary.skipped: log.unlink()
+    tmp.write_text(json.dumps(records, indent=1))
+    os.replace(tmp, out)
+    if not summary.skipped:
+        log.unlink()
     return records, summary

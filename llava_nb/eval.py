@@ -21,8 +21,18 @@ from .core import IMAGE_TOKEN, resolve_dtype
 from .data import load_records, resolve_image_path
 from .datagen import DETAIL_INSTRUCTIONS, KINDS, SymbolicTeacher, make_vqa_eval, parse_teacher_output
 from .symbolic import ASK, CORNERS, QTYPES, _EXTREMES, _center, describe, parse_context, question_type
-from .nanoworld import (COLOURS, NUMBER_WORDS, OPPOSITE, POSITION_NAMES, RELATIONS, SHAPES, SIZES, context_text,
-                                load_world, relations)
+from llava_nb.nanoworld import (
+    COLOURS,
+    NUMBER_WORDS,
+    OPPOSITE,
+    POSITION_NAMES,
+    RELATIONS,
+    SHAPES,
+    SIZES,
+    context_text,
+    load_world,
+    relations,
+)
 
 # %% auto #0
 __all__ = ['MC_PROMPT', 'JUDGE_SYSTEM', 'LETTERS', 'MODALITIES', 'answer_batch', 'normalize_answer', 'exact_match', 'vqa_scores',
@@ -36,19 +46,32 @@ __all__ = ['MC_PROMPT', 'JUDGE_SYSTEM', 'LETTERS', 'MODALITIES', 'answer_batch',
 # %% ../nbs/11_eval.ipynb #4baab129
 MC_PROMPT = "Answer with the option's letter from the given choices directly."
 
+
 def _prompt_ids(model, question: str, with_image: bool, record=None) -> list[int]:
     proc = model.processor
     return proc.prompt_ids(proc.conversation(question, image=with_image), record)
 
+
 def _image_of(item: dict, image_folder, use_images: bool):
     "The item's image as a PIL image or a path (None for text-only items or `use_images=False`)."
     img = item.get("image") if use_images else None
-    if img is None or hasattr(img, "convert"): return img
+    if img is None or hasattr(img, "convert"):
+        return img
     return resolve_image_path(image_folder or ".", img, record=item.get("id"))
 
-def answer_batch(model, items: list[dict], image_folder=None, batch_size: int = 64, max_new_tokens: int = 16,
-                 use_images: bool = True, suffix: str | None = None, progress: bool = True, desc: str = "answering",
-                 autocast_dtype=None) -> list[str]:
+
+def answer_batch(
+    model,
+    items: list[dict],
+    image_folder=None,
+    batch_size: int = 64,
+    max_new_tokens: int = 16,
+    use_images: bool = True,
+    suffix: str | None = None,
+    progress: bool = True,
+    desc: str = "answering",
+    autocast_dtype=None,
+) -> list[str]:
     "Greedy answers to `items` (`{'question', 'image': path in image_folder | PIL image | None}`), in the items' order."
     questions = [it["question"] + (f"\n{suffix}" if suffix else "") for it in items]
     images = [_image_of(it, image_folder, use_images) for it in items]
@@ -56,25 +79,39 @@ def answer_batch(model, items: list[dict], image_folder=None, batch_size: int = 
     if not hasattr(model, "generate") or not hasattr(model, "tokenizer"):  # any object with an `answer` method
         out = []
         for q, img in zip(questions, images):
-            out.append(model.answer(img, q, max_new_tokens=max_new_tokens, temperature=0)); bar.update()
+            out.append(model.answer(img, q, max_new_tokens=max_new_tokens, temperature=0))
+            bar.update()
         bar.close()
         return out
-    prompts = [_prompt_ids(model, q, img is not None, it.get("id", i)) for i, (q, img, it) in enumerate(zip(questions, images, items))]
+    prompts = [
+        _prompt_ids(model, q, img is not None, it.get("id", i))
+        for i, (q, img, it) in enumerate(zip(questions, images, items))
+    ]
     order = sorted(range(len(items)), key=lambda i: len(prompts[i]))  # similar lengths share a batch
     stop, pixels, out = model.processor.stop_strings(), {}, [""] * len(items)
     for s in range(0, len(order), batch_size):
-        idx = order[s:s + batch_size]
+        idx = order[s : s + batch_size]
         for i in idx:
             key = images[i] if isinstance(images[i], Path) else id(images[i])
             if images[i] is not None and key not in pixels:
                 pixels[key] = model.processor.pixel_values([images[i]], items[i].get("id"))[0]  # (3, H, W)
         keys = [images[i] if isinstance(images[i], Path) else id(images[i]) for i in idx if images[i] is not None]
         pv = torch.stack([pixels[k] for k in keys]) if keys else None  # (n_images, 3, H, W)
-        amp = nullcontext() if autocast_dtype is None else torch.autocast(model.device.type, dtype=resolve_dtype(autocast_dtype))
+        amp = (
+            nullcontext()
+            if autocast_dtype is None
+            else torch.autocast(model.device.type, dtype=resolve_dtype(autocast_dtype))
+        )
         with amp:
-            gen = model.generate([prompts[i] for i in idx], pixel_values=pv, image_counts=[int(images[i] is not None) for i in idx],
-                                 max_new_tokens=max_new_tokens, stop=stop)
-        for i, text in zip(idx, gen.texts): out[i] = text.strip()
+            gen = model.generate(
+                [prompts[i] for i in idx],
+                pixel_values=pv,
+                image_counts=[int(images[i] is not None) for i in idx],
+                max_new_tokens=max_new_tokens,
+                stop=stop,
+            )
+        for i, text in zip(idx, gen.texts):
+            out[i] = text.strip()
         bar.update(len(idx))
     bar.close()
     return out
@@ -84,10 +121,12 @@ _NUM = {w: str(i) for i, w in enumerate(NUMBER_WORDS)}
 _SPELLING = {"colour": "color", "centre": "center", "grey": "gray"}
 _ARTICLES = {"a", "an", "the"}
 
+
 def normalize_answer(text: str) -> str:
     "Lowercase, punctuation and articles dropped, number words as digits, single spaces."
     words = re.sub(r"[^\w\s]|_", " ", text.replace(IMAGE_TOKEN, " ").lower()).split()
     return " ".join(_NUM.get(w, _SPELLING.get(w, w)) for w in words if w not in _ARTICLES)
+
 
 def exact_match(prediction: str, answer: str) -> bool:
     "Whether `prediction` and `answer` agree after `normalize_answer`."
@@ -97,25 +136,34 @@ def exact_match(prediction: str, answer: str) -> bool:
 def _ordered(types) -> list[str]:
     return [t for t in QTYPES if t in types] + sorted(t for t in types if t not in QTYPES)
 
+
 def vqa_scores(predictions: list[str], records: list[dict]) -> dict:
     "`{'accuracy', 'n', 'by_type': {type: accuracy}, 'counts': {type: n}}` of exact matches."
-    if len(predictions) != len(records): raise ValueError(f"{len(predictions)} predictions for {len(records)} records")
+    if len(predictions) != len(records):
+        raise ValueError(f"{len(predictions)} predictions for {len(records)} records")
     hits = defaultdict(list)
-    for p, r in zip(predictions, records): hits[r.get("type", "other")].append(exact_match(p, r["answer"]))
+    for p, r in zip(predictions, records):
+        hits[r.get("type", "other")].append(exact_match(p, r["answer"]))
     flat = [h for v in hits.values() for h in v]
-    return {"accuracy": sum(flat) / max(len(flat), 1), "n": len(flat),
-            "by_type": {t: sum(hits[t]) / len(hits[t]) for t in _ordered(hits)},
-            "counts": {t: len(hits[t]) for t in _ordered(hits)}}
+    return {
+        "accuracy": sum(flat) / max(len(flat), 1),
+        "n": len(flat),
+        "by_type": {t: sum(hits[t]) / len(hits[t]) for t in _ordered(hits)},
+        "counts": {t: len(hits[t]) for t in _ordered(hits)},
+    }
 
 # %% ../nbs/11_eval.ipynb #af15e387
 def majority_answers(train_records: list[dict]) -> dict[str, str]:
-    "The most common (normalised) answer per question type in VQA records or instruct conversation records with `qtypes`."
+    """The most common (normalised) answer per question type in VQA records or instruct conversation records with
+    `qtypes`."""
     counts = defaultdict(Counter)
     for r in train_records:
-        if "answer" in r and "question" in r: counts[r.get("type", "other")][normalize_answer(r["answer"])] += 1
+        if "answer" in r and "question" in r:
+            counts[r.get("type", "other")][normalize_answer(r["answer"])] += 1
         for qt, turn in zip(r.get("qtypes") or [], [t for t in r.get("conversations", []) if t["from"] == "gpt"]):
             counts[qt][normalize_answer(turn["value"])] += 1
     return {t: c.most_common(1)[0][0] for t, c in counts.items()}
+
 
 def majority_predictions(records: list[dict], majority: dict[str, str]) -> list[str]:
     "Each record's majority answer for its question type ('' for a type never seen)."
@@ -130,107 +178,171 @@ def results_table(columns: dict[str, dict], counts: dict | None = None) -> str:
     cell = lambda c, t: f"{c['by_type'][t]:.3f}" if t in c["by_type"] else "–"
     rows = [f"| type | n | {' | '.join(columns)} |", "|---|---:|" + "---:|" * len(columns)]
     rows += [f"| {t} | {counts.get(t, '')} | " + " | ".join(cell(c, t) for c in columns.values()) + " |" for t in types]
-    rows.append(f"| **overall** | {first.get('n', '')} | " + " | ".join(f"**{c['accuracy']:.3f}**" for c in columns.values()) + " |")
+    rows.append(
+        f"| **overall** | {first.get('n', '')} | "
+        + " | ".join(f"**{c['accuracy']:.3f}**" for c in columns.values())
+        + " |"
+    )
     return "\n".join(rows)
+
 
 def plot_by_type(columns: dict[str, dict], ax=None, title: str = "held-out VQA accuracy by question type"):
     "Grouped bars of accuracy per question type (and overall), one colour per system."
     import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(7, 2.6))
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 2.6))
     types = _ordered({t for c in columns.values() for t in c["by_type"]}) + ["overall"]
     w = 0.8 / len(columns)
     for j, (name, c) in enumerate(columns.items()):
         vals = [c["accuracy"] if t == "overall" else c["by_type"].get(t, 0) for t in types]
         ax.bar([i + (j - (len(columns) - 1) / 2) * w for i in range(len(types))], vals, w, label=name)
     ax.set_xticks(range(len(types)), [t.replace("_", "\n") for t in types], fontsize=7)
-    ax.set_ylim(0, 1); ax.set_ylabel("accuracy"); ax.set_title(title, fontsize=9)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return ax.figure
 
 # %% ../nbs/11_eval.ipynb #79156559
-def _alt(words) -> str: return "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+def _alt(words) -> str:
+    return "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+
 
 _NUMS = rf"\d+"
 _MENTION = re.compile(rf"\b(?:({_NUMS}) )?(?:({_alt(SIZES)}) )?({_alt(COLOURS)}) ({_alt(SHAPES)})(?:es|s)?\b")
-_COUNT = re.compile(rf"\b({_NUMS}) (?:({_alt(SIZES)}) )?(?:({_alt(COLOURS)}) )?(shape|object|{_alt(SHAPES)})(?:es|s)?\b")
+_COUNT = re.compile(
+    rf"\b({_NUMS}) (?:({_alt(SIZES)}) )?(?:({_alt(COLOURS)}) )?(shape|object|{_alt(SHAPES)})(?:es|s)?\b"
+)
 _POSITION = re.compile(rf"\b({_alt(POSITION_NAMES)})\b")
-_NOT_POSITION = re.compile(r"\b(?:to )?(?:left|right) of\b|\b(?:top|bottom) (?:left |right )?corner\b|\babove\b|\bbelow\b")
+_NOT_POSITION = re.compile(
+    r"\b(?:to )?(?:left|right) of\b|\b(?:top|bottom) (?:left |right )?corner\b|\babove\b|\bbelow\b"
+)
+
 
 def _sentences(text: str) -> list[str]:
     return [normalize_answer(s) for s in re.split(r"(?<!\d)[.;!?\n]+|[.;!?\n]+(?!\d)", text) if s.strip()]
 
+
 def parse_description(text: str) -> dict:
-    "`{'objects': [{'size', 'color', 'shape', 'position', 'n'}], 'counts': [({'size'?, 'color'?, 'shape'?}, n)], 'total': n | None}`."
+    """`{'objects': [{'size', 'color', 'shape', 'position', 'n'}], 'counts': [({'size'?, 'color'?, 'shape'?}, n)],
+    'total': n | None}`."""
     objects, counts = [], []
     for sent in _sentences(text):
         ms = list(_MENTION.finditer(sent))
         pos = [m.group(1) for m in _POSITION.finditer(_NOT_POSITION.sub(" # ", sent))]
         paired = pos if len(pos) == len(ms) else [None] * len(ms)
         for m, p in zip(ms, paired):
-            objects.append({"size": m.group(2), "color": m.group(3), "shape": m.group(4), "position": p, "n": int(m.group(1) or 1)})
+            objects.append(
+                {"size": m.group(2), "color": m.group(3), "shape": m.group(4), "position": p, "n": int(m.group(1) or 1)}
+            )
         for m in _COUNT.finditer(sent):
             filt = {k: v for k, v in zip(("size", "color"), m.group(2, 3)) if v}
-            if m.group(4) not in ("shape", "object"): filt["shape"] = m.group(4)
+            if m.group(4) not in ("shape", "object"):
+                filt["shape"] = m.group(4)
             counts.append((filt, int(m.group(1))))
-        if re.search(r"\b(?:single|lone) (?:object|shape)\b", sent): counts.append(({}, 1))
+        if re.search(r"\b(?:single|lone) (?:object|shape)\b", sent):
+            counts.append(({}, 1))
     total = next((n for f, n in counts if not f), None)
     return {"objects": objects, "counts": counts, "total": total}
+
 
 def _fits(o: dict, mention: dict) -> bool:
     return all(mention.get(k) in (None, o[k]) for k in ("size", "color", "shape"))
 
+
 def match_mentions(mentions: list[dict], objects: list[dict]) -> list[int | None]:
-    "For each mention, the index of the scene object it names (one object per mention; same position preferred), or None."
+    """For each mention, the index of the scene object it names (one object per mention; same position preferred), or
+    None."""
     free, out = set(range(len(objects))), [None] * len(mentions)
-    for i in sorted(range(len(mentions)), key=lambda i: -sum(mentions[i].get(k) is not None for k in ("size", "position"))):
-        cands = sorted((j for j in free if _fits(objects[j], mentions[i])),
-                       key=lambda j: (objects[j].get("position") != mentions[i].get("position"), j))
-        if cands: out[i] = cands[0]; free.discard(cands[0])
+    for i in sorted(
+        range(len(mentions)), key=lambda i: -sum(mentions[i].get(k) is not None for k in ("size", "position"))
+    ):
+        cands = sorted(
+            (j for j in free if _fits(objects[j], mentions[i])),
+            key=lambda j: (objects[j].get("position") != mentions[i].get("position"), j),
+        )
+        if cands:
+            out[i] = cands[0]
+            free.discard(cands[0])
     return out
 
+
 def description_scores(text: str, objects: list[dict]) -> dict:
-    "Object precision/recall/F1 of a description against the scene's `objects` (with `position`), plus position and count checks."
+    """Object precision/recall/F1 of a description against the scene's `objects` (with `position`), plus position and
+    count checks."""
     d = parse_description(text)
     mentions = [m for m in d["objects"] for _ in range(min(m["n"], len(objects) + 1))]
     match = match_mentions(mentions, objects)
     tp = sum(j is not None for j in match)
-    placed = [(m["position"] == objects[j]["position"]) for m, j in zip(mentions, match) if j is not None and m["position"]]
+    placed = [
+        (m["position"] == objects[j]["position"]) for m, j in zip(mentions, match) if j is not None and m["position"]
+    ]
     p, r = tp / len(mentions) if mentions else 0.0, tp / len(objects) if objects else 0.0
-    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "mentions": len(mentions), "objects": len(objects),
-            "matched": tp, "positions_stated": len(placed), "positions_right": sum(placed),
-            "count_right": None if d["total"] is None else d["total"] == len(objects)}
+    return {
+        "precision": p,
+        "recall": r,
+        "f1": 2 * p * r / (p + r) if p + r else 0.0,
+        "mentions": len(mentions),
+        "objects": len(objects),
+        "matched": tp,
+        "positions_stated": len(placed),
+        "positions_right": sum(placed),
+        "count_right": None if d["total"] is None else d["total"] == len(objects),
+    }
 
 # %% ../nbs/11_eval.ipynb #69df8340
 _REL_SPLIT = re.compile(r"\b(?:to )?(left of|right of)\b|\b(above|below)\b|\b(relative to)\b")
-_CATEGORIES = {"color": COLOURS, "shape": SHAPES, "size": SIZES, "position": POSITION_NAMES, "relation": RELATIONS, "yesno": ("yes", "no")}
-_FIND = {**{c: re.compile(rf"\b({_alt(v)})(?:es|s)?\b" if c == "shape" else rf"\b({_alt(v)})\b") for c, v in _CATEGORIES.items()},
-         "number": re.compile(r"\b(\d+)\b")}
+_CATEGORIES = {
+    "color": COLOURS,
+    "shape": SHAPES,
+    "size": SIZES,
+    "position": POSITION_NAMES,
+    "relation": RELATIONS,
+    "yesno": ("yes", "no"),
+}
+_FIND = {
+    **{
+        c: re.compile(rf"\b({_alt(v)})(?:es|s)?\b" if c == "shape" else rf"\b({_alt(v)})\b")
+        for c, v in _CATEGORIES.items()
+    },
+    "number": re.compile(r"\b(\d+)\b"),
+}
 
 _ANSWER_MARK = re.compile(r"\b(?:answer is|so it is)\b(.*)")
+
 
 def value_category(value: str) -> str | None:
     "'color', 'shape', 'size', 'position', 'relation', 'yesno' or 'number' for a normalised answer value."
     v = normalize_answer(value)
     return next((c for c, vs in _CATEGORIES.items() if v in vs), "number" if v.isdigit() else None)
 
+
 def find_value(text: str, category: str) -> str | None:
-    "The answer's value of `category`: the first one after 'answer is' / 'so it is' if said, else the first one in the text."
+    """The answer's value of `category`: the first one after 'answer is' / 'so it is' if said, else the first one in the
+    text."""
     t = normalize_answer(text)
     pat = _FIND[category]
-    if category == "position": t = _NOT_POSITION.sub(" # ", t)
+    if category == "position":
+        t = _NOT_POSITION.sub(" # ", t)
     after = _ANSWER_MARK.search(t)
     m = (pat.search(after.group(1)) if after else None) or pat.search(t)
     return m.group(1) if m else None
 
+
 def lead_value(text: str) -> str | None:
-    "The answer a reply leads with: after 'answer is' / 'so it is', else a leading yes/no or number, else a whole short answer's value."
+    """The answer a reply leads with: after 'answer is' / 'so it is', else a leading yes/no or number, else a whole
+    short answer's value."""
     t = normalize_answer(text)
     after = _ANSWER_MARK.search(t)
     words = (after.group(1) if after else t).split()
-    if not words: return None
-    if words[0] in ("yes", "no") or words[0].isdigit(): return words[0]
+    if not words:
+        return None
+    if words[0] in ("yes", "no") or words[0].isdigit():
+        return words[0]
     for n in (2, 1):
-        if value_category(" ".join(words[:n])) is not None: return " ".join(words[:n])
+        if value_category(" ".join(words[:n])) is not None:
+            return " ".join(words[:n])
     return None
 
 # %% ../nbs/11_eval.ipynb #d7f1e624
@@ -238,26 +350,40 @@ def _constraints(text: str, drop: str | None = None) -> dict:
     "Size/colour/shape/position words in a (normalised) object reference."
     t = _NOT_POSITION.sub(" # ", text)
     out = {}
-    for key, pat in (("size", _FIND["size"]), ("color", _FIND["color"]), ("shape", _FIND["shape"]), ("position", _POSITION)):
+    for key, pat in (
+        ("size", _FIND["size"]),
+        ("color", _FIND["color"]),
+        ("shape", _FIND["shape"]),
+        ("position", _POSITION),
+    ):
         m = pat.search(t)
-        if m and key != drop: out[key] = m.group(1)
+        if m and key != drop:
+            out[key] = m.group(1)
     return out
 
-def _select(objs, cons) -> list[dict]: return [o for o in objs if all(o[k] == v for k, v in cons.items())]
+
+def _select(objs, cons) -> list[dict]:
+    return [o for o in objs if all(o[k] == v for k, v in cons.items())]
+
 
 def resolve_question(question: str, objs: list[dict]) -> str | None:
     "The answer to a short small-world question computed from the context's objects (None when the judge cannot tell)."
     qt, q = question_type(question), normalize_answer(question)
     if qt == "relative_position":
         rels = list(_REL_SPLIT.finditer(q))
-        a, b = _select(objs, _constraints(q[:rels[0].start()])), _select(objs, _constraints(q[rels[-1].end():]))
-        if len(a) != 1 or len(b) != 1 or a[0] is b[0]: return None
+        a, b = _select(objs, _constraints(q[: rels[0].start()])), _select(objs, _constraints(q[rels[-1].end() :]))
+        if len(a) != 1 or len(b) != 1 or a[0] is b[0]:
+            return None
         holds, named = relations(a[0], b[0]), [m.group(1) or m.group(2) for m in rels if not m.group(3)]
-        if not named: return holds[0] if len(holds) == 1 else None  # "Where is A relative to B?"
-        if len(named) == 2: return next((r for r in named if r in holds), None) if sum(r in holds for r in named) == 1 else None
+        if not named:
+            return holds[0] if len(holds) == 1 else None  # "Where is A relative to B?"
+        if len(named) == 2:
+            return next((r for r in named if r in holds), None) if sum(r in holds for r in named) == 1 else None
         return "yes" if named[0] in holds else "no"
-    if qt == "count": return str(len(_select(objs, _constraints(q.split("how many", 1)[1]))))
-    if qt == "existence": return "yes" if _select(objs, _constraints(q)) else "no"
+    if qt == "count":
+        return str(len(_select(objs, _constraints(q.split("how many", 1)[1]))))
+    if qt == "existence":
+        return "yes" if _select(objs, _constraints(q)) else "no"
     if qt in ("color", "shape", "size", "position"):
         values = {o[qt] for o in _select(objs, _constraints(q, drop=qt))}
         return values.pop() if len(values) == 1 else None
@@ -266,6 +392,7 @@ def resolve_question(question: str, objs: list[dict]) -> str | None:
 # %% ../nbs/11_eval.ipynb #36017aec
 _CORNER = re.compile(rf"closest to ({_alt(CORNERS)}) corner")
 _EXTREME = re.compile(rf"\b({_alt(_EXTREMES)})\b")
+
 
 def resolve_reasoning(question: str, objs: list[dict]) -> str | None:
     "The answer to one of the teacher's reasoning questions, computed from the boxes (None if not recognised)."
@@ -288,7 +415,9 @@ def resolve_reasoning(question: str, objs: list[dict]) -> str | None:
     return None
 
 # %% ../nbs/11_eval.ipynb #b7e3f160
-def _count(objs, filt) -> int: return len(_select(objs, filt))
+def _count(objs, filt) -> int:
+    return len(_select(objs, filt))
+
 
 def check_claims(text: str, objs: list[dict]) -> list[tuple[bool, str]]:
     "`(correct, note)` for every object mention, stated position and count in `text`."
@@ -301,7 +430,10 @@ def check_claims(text: str, objs: list[dict]) -> list[tuple[bool, str]]:
             ok = any(o["position"] == m["position"] for o in there)
             out.append((ok, f"{name} {'is' if ok else 'is not'} at the {m['position']}"))
     for filt, n in d["counts"]:
-        what, k = " ".join(filt.get(x, "") for x in ("size", "color", "shape")).split() or ["objects"], _count(objs, filt)
+        what, k = (
+            " ".join(filt.get(x, "") for x in ("size", "color", "shape")).split() or ["objects"],
+            _count(objs, filt),
+        )
         out.append((k == n, f"{n} {' '.join(what)}: {'right' if k == n else f'there are {k}'}"))
     return out
 
@@ -309,44 +441,62 @@ def check_claims(text: str, objs: list[dict]) -> list[tuple[bool, str]]:
 @dataclass
 class Scores:
     "One answer's 1–10 scores from a judge, and the notes that explain them."
+
     helpfulness: float
     relevance: float
     accuracy: float
     detail: float
     notes: list[str] = field(default_factory=list)
+
     @property
-    def overall(self) -> float: return (self.helpfulness + self.relevance + self.accuracy + self.detail) / 4
+    def overall(self) -> float:
+        return (self.helpfulness + self.relevance + self.accuracy + self.detail) / 4
+
 
 @dataclass
 class Judgement:
     "A judge's scores for the reference answer and the model's answer to one question."
+
     reference: Scores
     model: Scores
 
+
 class Judge:
     "Rates a reference answer and a model answer to `question`, given the image's text `context`."
+
     def judge(self, context: str, question: str, reference: str, answer: str, kind: str = "conversation") -> Judgement:
         raise NotImplementedError
 
-def _scale(x: float) -> float: return round(1 + 9 * x, 2)
+
+def _scale(x: float) -> float:
+    return round(1 + 9 * x, 2)
+
 
 def _asked_category(question: str) -> str | None:
     "The kind of value a question asks for, from its wording (None if unclear)."
     q = normalize_answer(question)
-    if m := re.search(r"\bwhat (color|shape|size)\b", q): return m.group(1)
-    if "how many" in q: return "number"
+    if m := re.search(r"\bwhat (color|shape|size)\b", q):
+        return m.group(1)
+    if "how many" in q:
+        return "number"
     return "yesno" if re.match(r"(are|is|do|does|can|would|could)\b", q) else None
+
 
 class SymbolicJudge(Judge):
     "A transparent rubric over facts parsed from the context (captions + boxes); see the notebook for the rules."
+
     def requested(self, objs: list[dict], question: str, reference: str, kind: str) -> list[tuple]:
         "The facts the question asks for: `(what, truth, category)`."
         if kind == "detail":
             facts = [(f"{o['size']} {o['color']} {o['shape']}", o, "object") for o in objs]
-            return facts + [(f"position of the {o['size']} {o['color']} {o['shape']}", o, "object position") for o in objs] \
+            return (
+                facts
+                + [(f"position of the {o['size']} {o['color']} {o['shape']}", o, "object position") for o in objs]
                 + [("number of objects", str(len(objs)), "total")]
+            )
         truth = resolve_reasoning(question, objs)
-        if truth is None and (kind == "conversation" or question_type(question) != "other"): truth = resolve_question(question, objs)
+        if truth is None and (kind == "conversation" or question_type(question) != "other"):
+            truth = resolve_question(question, objs)
         what = "answer (from the context)" if truth is not None else "answer (from the reference)"
         if truth is None:
             cat = _asked_category(question)
@@ -358,21 +508,38 @@ class SymbolicJudge(Judge):
         d = parse_description(text) if any(c == "object" for *_, c in facts) else None
         match = match_mentions(d["objects"], objs) if d else []
         by_obj = {j: m for m, j in zip(d["objects"], match) if j is not None} if d else {}
-        sat = addr = 0; notes, claims = [], []
+        sat = addr = 0
+        notes, claims = [], []
         for what, truth, cat in facts:
-            if cat == "object": got = said = objs.index(truth) in by_obj
+            if cat == "object":
+                got = said = objs.index(truth) in by_obj
             elif cat == "object position":
-                m = by_obj.get(objs.index(truth)); said = bool(m and m["position"]); got = said and m["position"] == truth["position"]
-            elif cat == "total": said = d["total"] is not None; got = said and str(d["total"]) == truth
+                m = by_obj.get(objs.index(truth))
+                said = bool(m and m["position"])
+                got = said and m["position"] == truth["position"]
+            elif cat == "total":
+                said = d["total"] is not None
+                got = said and str(d["total"]) == truth
             else:
-                v = find_value(text, cat); said, got = v is not None, v == truth
-                if said: claims.append((got, f"{what}: {v!r}" + ("" if got else f", not {truth!r}")))
-            sat += got; addr += said
-            if cat in ("object", "object position", "total"): notes.append(("✓ " if got else "✗ " if said else "– missing ") + what)
+                v = find_value(text, cat)
+                said, got = v is not None, v == truth
+                if said:
+                    claims.append((got, f"{what}: {v!r}" + ("" if got else f", not {truth!r}")))
+            sat += got
+            addr += said
+            if cat in ("object", "object position", "total"):
+                notes.append(("✓ " if got else "✗ " if said else "– missing ") + what)
         claims += check_claims(text, objs)
         notes += [("✓ " if ok else "✗ ") + n for ok, n in claims]
         right = sum(ok for ok, _ in claims)
-        return {"sat": sat, "addr": addr, "right": right, "wrong": len(claims) - right, "n": len(facts), "empty": not text.strip()}, notes
+        return {
+            "sat": sat,
+            "addr": addr,
+            "right": right,
+            "wrong": len(claims) - right,
+            "n": len(facts),
+            "empty": not text.strip(),
+        }, notes
 
     def _scores(self, r: dict, best: int, notes) -> Scores:
         acc = _scale(r["right"] / (r["right"] + r["wrong"])) if r["right"] + r["wrong"] else 1.0
@@ -392,39 +559,55 @@ def relative_scores(judgements: list[Judgement], kinds: list[str]) -> dict:
     "`{kind: Σ model / Σ reference × 100, ..., 'overall': ...}` (kinds in LLaVA-Bench's order)."
     sums = defaultdict(lambda: [0.0, 0.0])
     for j, k in zip(judgements, kinds, strict=True):
-        for key in (k, "overall"): sums[key][0] += j.model.overall; sums[key][1] += j.reference.overall
+        for key in (k, "overall"):
+            sums[key][0] += j.model.overall
+            sums[key][1] += j.reference.overall
     order = [k for k in KINDS if k in sums] + sorted(k for k in sums if k not in KINDS and k != "overall") + ["overall"]
     return {k: 100 * sums[k][0] / sums[k][1] for k in order if k in sums and sums[k][1] > 0}
 
 # %% ../nbs/11_eval.ipynb #a941a304
-JUDGE_SYSTEM = ("You are a careful and fair judge of answers about an image. You cannot see the image: it is described by "
-                "sentences and object boxes [x1, y1, x2, y2] (normalised, origin at the top left).")
+JUDGE_SYSTEM = (
+    "You are a careful and fair judge of answers about an image. You cannot see the image: it is described by "
+    "sentences and object boxes [x1, y1, x2, y2] (normalised, origin at the top left)."
+)
+
 
 def judge_messages(context: str, question: str, reference: str, answer: str) -> list[dict]:
     "OpenAI-style chat messages asking an LLM to rate two answers 1–10, LLaVA-Bench style (reference is Assistant 1)."
-    user = (f"[Context]\n{context}\n\n[Question]\n{question}\n\n[Assistant 1]\n{reference}\n[End of Assistant 1]\n\n"
-            f"[Assistant 2]\n{answer}\n[End of Assistant 2]\n\n"
-            "Rate the helpfulness, relevance, accuracy and level of detail of both answers, judged against the context. "
-            "Give each assistant one overall score from 1 to 10 (higher is better). On the first line write only the two "
-            "scores, Assistant 1's then Assistant 2's, separated by a space. Then explain your rating, without letting the "
-            "order of the answers or their length sway you.")
+    user = (
+        f"[Context]\n{context}\n\n[Question]\n{question}\n\n[Assistant 1]\n{reference}\n[End of Assistant 1]\n\n"
+        f"[Assistant 2]\n{answer}\n[End of Assistant 2]\n\n"
+        "Rate the helpfulness, relevance, accuracy and level of detail of both answers, judged against the context. "
+        "Give each assistant one overall score from 1 to 10 (higher is better). On the first line write only the two "
+        "scores, Assistant 1's then Assistant 2's, separated by a space. Then explain your rating, without letting the "
+        "order of the answers or their length sway you."
+    )
     return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
+
 
 def parse_judge_scores(text: str) -> tuple[float, float]:
     "The two scores on the first line of an LLM judge's reply."
     first = text.strip().splitlines()[0] if text.strip() else ""
     nums = re.findall(r"\d+(?:\.\d+)?", first)
-    if len(nums) != 2: raise ValueError(f"judge reply must start with a line of two scores, got {first[:60]!r}")
+    if len(nums) != 2:
+        raise ValueError(f"judge reply must start with a line of two scores, got {first[:60]!r}")
     return float(nums[0]), float(nums[1])
+
 
 class OpenAIJudge(Judge):
     "Seam for an OpenAI-compatible judge (GPT-4, vLLM, Ollama, ...); sending the messages comes in a later issue."
-    def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY", temperature: float = 0.2):
+
+    def __init__(
+        self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY", temperature: float = 0.2
+    ):
         self.model, self.base_url, self.api_key_env, self.temperature = model, base_url, api_key_env, temperature
+
     def judge(self, context, question, reference, answer, kind="conversation") -> Judgement:
-        raise NotImplementedError("OpenAIJudge.judge is not implemented yet: a later issue sends judge_messages(...) with the "
-                                  "`openai` client (imported lazily) and reads the reply with parse_judge_scores. "
-                                  "Use SymbolicJudge for an offline relative score.")
+        raise NotImplementedError(
+            "OpenAIJudge.judge is not implemented yet: a later issue sends judge_messages(...) with the "
+            "`openai` client (imported lazily) and reads the reply with parse_judge_scores. "
+            "Use SymbolicJudge for an offline relative score."
+        )
 
 # %% ../nbs/11_eval.ipynb #4aa77640
 def make_bench(scenes: list[dict], seed: int = 0, teacher=None, kinds=KINDS) -> list[dict]:
@@ -435,35 +618,60 @@ def make_bench(scenes: list[dict], seed: int = 0, teacher=None, kinds=KINDS) -> 
         for kind in kinds:
             instr = random.Random(f"bench/{seed}/{s['id']}").choice(DETAIL_INSTRUCTIONS)
             turns = parse_teacher_output(teacher.generate(ctx, kind, seed=seed), kind, s["id"], instruction=instr)
-            out.append({"id": f"{s['id']}_{kind}", "image": s["image"], "type": kind, "question": turns[0]["value"],
-                        "reference": turns[1]["value"], "context": ctx})
+            out.append(
+                {
+                    "id": f"{s['id']}_{kind}",
+                    "image": s["image"],
+                    "type": kind,
+                    "question": turns[0]["value"],
+                    "reference": turns[1]["value"],
+                    "context": ctx,
+                }
+            )
     return out
+
 
 def judge_bench(items: list[dict], answers: list[str], judge: Judge | None = None) -> tuple[dict, list[Judgement]]:
     "Relative scores of `answers` to the bench `items`, and the judgements."
     judge = judge or SymbolicJudge()
-    js = [judge.judge(it["context"], it["question"], it["reference"], a, it["type"]) for it, a in zip(items, answers, strict=True)]
+    js = [
+        judge.judge(it["context"], it["question"], it["reference"], a, it["type"])
+        for it, a in zip(items, answers, strict=True)
+    ]
     return relative_scores(js, [it["type"] for it in items]), js
 
 # %% ../nbs/11_eval.ipynb #bb405d55
 LETTERS = "ABCDE"
 MODALITIES = ("image", "text", "none")
 _COUNTS = tuple(str(i) for i in range(6))
-_DOMAINS = {"color": COLOURS, "shape": SHAPES, "size": SIZES, "position": POSITION_NAMES, "relation": RELATIONS,
-            "yesno": ("yes", "no"), "number": _COUNTS}
+_DOMAINS = {
+    "color": COLOURS,
+    "shape": SHAPES,
+    "size": SIZES,
+    "position": POSITION_NAMES,
+    "relation": RELATIONS,
+    "yesno": ("yes", "no"),
+    "number": _COUNTS,
+}
 _NEIGHBOUR = {"above": "top", "below": "bottom", "left of": "left", "right of": "right"}
+
 
 def _general_question(rng: random.Random) -> tuple[str, str, tuple]:
     "A question answerable without any context: (question, answer, distractor pool)."
     kind = rng.choice(("color", "shape", "opposite", "corners", "neighbour"))
-    if kind == "color": return "Which of these words names a color?", rng.choice(COLOURS), SHAPES + SIZES
-    if kind == "shape": return "Which of these words names a shape?", rng.choice(SHAPES), COLOURS + SIZES
+    if kind == "color":
+        return "Which of these words names a color?", rng.choice(COLOURS), SHAPES + SIZES
+    if kind == "shape":
+        return "Which of these words names a shape?", rng.choice(SHAPES), COLOURS + SIZES
     if kind == "opposite":
-        r = rng.choice(RELATIONS); return f"What is the opposite of '{r}'?", OPPOSITE[r], RELATIONS
+        r = rng.choice(RELATIONS)
+        return f"What is the opposite of '{r}'?", OPPOSITE[r], RELATIONS
     if kind == "corners":
-        s = rng.choice(("triangle", "square", "diamond")); return f"How many corners does a {s} have?", "3" if s == "triangle" else "4", _COUNTS
+        s = rng.choice(("triangle", "square", "diamond"))
+        return f"How many corners does a {s} have?", "3" if s == "triangle" else "4", _COUNTS
     r = rng.choice(RELATIONS)
     return f"On a 3 by 3 grid, which cell is directly {r} the center cell?", _NEIGHBOUR[r], POSITION_NAMES
+
 
 def _options(rng, answer: str, pool) -> tuple[list[str], str]:
     others = sorted(set(pool) - {answer})
@@ -471,29 +679,47 @@ def _options(rng, answer: str, pool) -> tuple[list[str], str]:
     rng.shuffle(choices)
     return choices, LETTERS[choices.index(answer)]
 
+
 def make_mc_eval(scenes: list[dict], seed: int = 0, n: int | None = None, modalities=MODALITIES) -> list[dict]:
-    "`n` (default: one per scene) multiple-choice items `{id, image, context, question, choices, answer, modality, type}`."
+    """`n` (default: one per scene) multiple-choice items `{id, image, context, question, choices, answer, modality,
+    type}`."""
     out = []
     for i in range(len(scenes) if n is None else n):
         s, modality = scenes[i % len(scenes)], modalities[i % len(modalities)]
         rng = random.Random(f"mc/{seed}/{i}/{s['id']}")
-        item = {"id": f"{s['id']}_mc{i}", "image": s["image"] if modality == "image" else None, "context": None, "modality": modality}
+        item = {
+            "id": f"{s['id']}_mc{i}",
+            "image": s["image"] if modality == "image" else None,
+            "context": None,
+            "modality": modality,
+        }
         if modality == "none":
-            q, a, pool = _general_question(rng); qt = "general"
+            q, a, pool = _general_question(rng)
+            qt = "general"
         else:
             objs = parse_context(context_text(s), s["id"])[1]
             qa = next(qa for qt in rng.sample(QTYPES, len(QTYPES)) if (qa := ASK[qt](objs, rng)) is not None)
             (q, a), qt = qa, question_type(qa[0])
             pool = _DOMAINS[value_category(a)]
-            if modality == "text": item["context"] = describe(objs, rng)
+            if modality == "text":
+                item["context"] = describe(objs, rng)
         choices, letter = _options(rng, a, pool)
         out.append({**item, "question": q, "choices": choices, "answer": letter, "type": qt})
     return out
 
+
 def mc_prompt(item: dict) -> str:
     "The question as LLaVA-1.5 asks ScienceQA: context, question, lettered options, the letter instruction."
     ctx = f"Context: {item['context']}\n" if item.get("context") else ""
-    return ctx + item["question"] + "\n" + "\n".join(f"{L}. {c}" for L, c in zip(LETTERS, item["choices"])) + "\n" + MC_PROMPT
+    return (
+        ctx
+        + item["question"]
+        + "\n"
+        + "\n".join(f"{L}. {c}" for L, c in zip(LETTERS, item["choices"]))
+        + "\n"
+        + MC_PROMPT
+    )
+
 
 def make_mc_train(scenes: list[dict], seed: int = 0) -> list[dict]:
     "LLaVA-1.5-style multiple-choice training records (as its A-OKVQA part): one per scene, answered with the letter."
@@ -508,31 +734,48 @@ def make_mc_train(scenes: list[dict], seed: int = 0) -> list[dict]:
 # %% ../nbs/11_eval.ipynb #d11cb83e
 def extract_letter(text: str, choices: list[str]) -> str | None:
     "The option letter a free-text reply picks, or None."
-    L = LETTERS[:len(choices)]
+    L = LETTERS[: len(choices)]
     t = text.strip()
-    for pat, flags in ((rf"^\(?([{L}])\)?\.?$", re.I), (rf"\b(?i:answer)(?: is)?\s*:?\s*\(?([{L}])\b(?!')", 0),
-                       (rf"^\(?([{L}])(?:\)|\.|:|\)\.)(?:\s|$)", 0), (rf"^(?:option|choice)\s+\(?([{L}])\b", re.I)):
+    for pat, flags in (
+        (rf"^\(?([{L}])\)?\.?$", re.I),
+        (rf"\b(?i:answer)(?: is)?\s*:?\s*\(?([{L}])\b(?!')", 0),
+        (rf"^\(?([{L}])(?:\)|\.|:|\)\.)(?:\s|$)", 0),
+        (rf"^(?:option|choice)\s+\(?([{L}])\b", re.I),
+    ):
         m = re.search(pat, t, flags)
-        if m: return m.group(1).upper()
+        if m:
+            return m.group(1).upper()
     m = re.match(rf"^([{L}])\s+(.+)$", t)
-    if m and normalize_answer(m.group(2)) == normalize_answer(choices[L.index(m.group(1))]): return m.group(1)
+    if m and normalize_answer(m.group(2)) == normalize_answer(choices[L.index(m.group(1))]):
+        return m.group(1)
     norm = f" {normalize_answer(t)} "
     hits = [i for i, c in enumerate(choices) if f" {normalize_answer(c)} " in norm]
     if len(hits) > 1:  # "top left" contains "top" and "left": keep the longest option only if it contains the others
         longest = max(hits, key=lambda i: len(choices[i]))
-        hits = [longest] if all(normalize_answer(choices[i]) in normalize_answer(choices[longest]) for i in hits) else hits
+        hits = (
+            [longest] if all(normalize_answer(choices[i]) in normalize_answer(choices[longest]) for i in hits) else hits
+        )
     return LETTERS[hits[0]] if len(hits) == 1 else None
+
 
 def mc_scores(predictions: list[str], items: list[dict]) -> dict:
     "Accuracy overall, by modality and by question type; `unparsed` = replies without a recognisable letter."
     letters = [extract_letter(p, it["choices"]) for p, it in zip(predictions, items, strict=True)]
     by_mod, by_type = defaultdict(list), defaultdict(list)
     for l, it in zip(letters, items):
-        by_mod[it["modality"]].append(l == it["answer"]); by_type[it["type"]].append(l == it["answer"])
+        by_mod[it["modality"]].append(l == it["answer"])
+        by_type[it["type"]].append(l == it["answer"])
     flat = [h for v in by_mod.values() for h in v]
-    return {"accuracy": sum(flat) / max(len(flat), 1), "n": len(flat), "unparsed": sum(l is None for l in letters),
-            "by_modality": {m: sum(v) / len(v) for m, v in sorted(by_mod.items(), key=lambda kv: MODALITIES.index(kv[0]) if kv[0] in MODALITIES else 9)},
-            "by_type": {t: sum(by_type[t]) / len(by_type[t]) for t in _ordered(by_type)}}
+    return {
+        "accuracy": sum(flat) / max(len(flat), 1),
+        "n": len(flat),
+        "unparsed": sum(l is None for l in letters),
+        "by_modality": {
+            m: sum(v) / len(v)
+            for m, v in sorted(by_mod.items(), key=lambda kv: MODALITIES.index(kv[0]) if kv[0] in MODALITIES else 9)
+        },
+        "by_type": {t: sum(by_type[t]) / len(by_type[t]) for t in _ordered(by_type)},
+    }
 
 # %% ../nbs/11_eval.ipynb #ac65c096
 def _eval_inputs(src, scenes, image_folder, seed: int, per_scene: int):
@@ -541,29 +784,46 @@ def _eval_inputs(src, scenes, image_folder, seed: int, per_scene: int):
     if isinstance(src, (str, Path)):
         p = Path(src)
         folder = p if p.is_dir() else p.parent
-        if p.is_dir() and (p / "vqa_eval.json").is_file(): records = load_records(p / "vqa_eval.json")
-        elif not p.is_dir(): records = load_records(p)
-        if scenes is None and (folder / "scenes.json").is_file(): scenes = load_world(folder)
+        if p.is_dir() and (p / "vqa_eval.json").is_file():
+            records = load_records(p / "vqa_eval.json")
+        elif not p.is_dir():
+            records = load_records(p)
+        if scenes is None and (folder / "scenes.json").is_file():
+            scenes = load_world(folder)
         image_folder = folder if image_folder is None else image_folder
-    else: records = list(src)
-    if isinstance(scenes, (str, Path)): scenes = load_world(scenes)
+    else:
+        records = list(src)
+    if isinstance(scenes, (str, Path)):
+        scenes = load_world(scenes)
     if records is None:
-        if not scenes: raise FileNotFoundError(f"{src}: no vqa_eval.json and no scenes.json to make questions from")
+        if not scenes:
+            raise FileNotFoundError(f"{src}: no vqa_eval.json and no scenes.json to make questions from")
         records = make_vqa_eval(scenes, seed, per_scene)
     return records, scenes, image_folder
+
 
 def _mean_scores(scores: list[Scores]) -> dict:
     keys = ("helpfulness", "relevance", "accuracy", "detail", "overall")
     return {k: sum(getattr(s, k) for s in scores) / max(len(scores), 1) for k in keys}
 
+
 def _pool_descriptions(rows: list[dict]) -> dict:
     "Micro-averaged precision/recall/F1 over descriptions, position and count accuracy."
     m, o, tp = (sum(r[k] for r in rows) for k in ("mentions", "objects", "matched"))
     p, r = tp / m if m else 0.0, tp / o if o else 0.0
-    stated, counted = sum(r["positions_stated"] for r in rows), [r["count_right"] for r in rows if r["count_right"] is not None]
-    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "n": len(rows),
-            "position_accuracy": sum(r["positions_right"] for r in rows) / stated if stated else 0.0,
-            "count_accuracy": sum(counted) / len(rows) if rows else 0.0}
+    stated, counted = (
+        sum(r["positions_stated"] for r in rows),
+        [r["count_right"] for r in rows if r["count_right"] is not None],
+    )
+    return {
+        "precision": p,
+        "recall": r,
+        "f1": 2 * p * r / (p + r) if p + r else 0.0,
+        "n": len(rows),
+        "position_accuracy": sum(r["positions_right"] for r in rows) / stated if stated else 0.0,
+        "count_accuracy": sum(counted) / len(rows) if rows else 0.0,
+    }
+
 
 def accuracy_by_objects(scored: list[dict], scenes: list[dict]) -> dict:
     "Accuracy on one-object scenes (reading an object) and on 2+-object scenes (also picking the one asked about)."
@@ -574,13 +834,33 @@ def accuracy_by_objects(scored: list[dict], scenes: list[dict]) -> dict:
             hits["one object" if n_objects[r["image"]] == 1 else "2+ objects"].append(r["correct"])
     return {k: sum(hits[k]) / len(hits[k]) for k in ("one object", "2+ objects") if hits[k]}
 
-def evaluate(model, eval_dir_or_records, *, scenes=None, image_folder=None, train_records=None, seed: int = 0, per_scene: int = 3,
-             n_bench: int = 30, n_mc: int = 90, judge: Judge | None = None, batch_size: int = 64, max_new_tokens: int = 16,
-             long_tokens: int = 160, blind_baseline: bool = True, out_dir=None, progress: bool = True, autocast_dtype=None) -> dict:
-    "VQA accuracy (overall, by type, vs question-only baselines), bench relative scores, description P/R and multiple choice."
+
+def evaluate(
+    model,
+    eval_dir_or_records,
+    *,
+    scenes=None,
+    image_folder=None,
+    train_records=None,
+    seed: int = 0,
+    per_scene: int = 3,
+    n_bench: int = 30,
+    n_mc: int = 90,
+    judge: Judge | None = None,
+    batch_size: int = 64,
+    max_new_tokens: int = 16,
+    long_tokens: int = 160,
+    blind_baseline: bool = True,
+    out_dir=None,
+    progress: bool = True,
+    autocast_dtype=None,
+) -> dict:
+    """VQA accuracy (overall, by type, vs question-only baselines), bench relative scores, description P/R and multiple
+    choice."""
     records, scenes, folder = _eval_inputs(eval_dir_or_records, scenes, image_folder, seed, per_scene)
-    ask = lambda items, n, desc, **kw: answer_batch(model, items, folder, batch_size, n, progress=progress, desc=desc,
-                                                   autocast_dtype=autocast_dtype, **kw)
+    ask = lambda items, n, desc, **kw: answer_batch(
+        model, items, folder, batch_size, n, progress=progress, desc=desc, autocast_dtype=autocast_dtype, **kw
+    )
     t0 = time.perf_counter()
     preds = ask(records, max_new_tokens, "VQA")
     qps = len(records) / max(time.perf_counter() - t0, 1e-9)
@@ -588,36 +868,68 @@ def evaluate(model, eval_dir_or_records, *, scenes=None, image_folder=None, trai
     if train_records is not None:
         train = load_records(train_records) if isinstance(train_records, (str, Path)) else train_records
         columns["majority answer"] = vqa_scores(majority_predictions(records, majority_answers(train)), records)
-    if blind_baseline: columns["model, no image"] = vqa_scores(ask(records, max_new_tokens, "VQA, no image", use_images=False), records)
-    res = {"vqa_accuracy": columns["model"]["accuracy"], "by_type": columns["model"]["by_type"], "vqa_n": len(records),
-           "counts": columns["model"]["counts"], "questions_per_second": qps,
-           "baselines": {k: {"accuracy": c["accuracy"], "by_type": c["by_type"]} for k, c in columns.items() if k != "model"},
-           "table": results_table(columns)}
+    if blind_baseline:
+        columns["model, no image"] = vqa_scores(
+            ask(records, max_new_tokens, "VQA, no image", use_images=False), records
+        )
+    res = {
+        "vqa_accuracy": columns["model"]["accuracy"],
+        "by_type": columns["model"]["by_type"],
+        "vqa_n": len(records),
+        "counts": columns["model"]["counts"],
+        "questions_per_second": qps,
+        "baselines": {
+            k: {"accuracy": c["accuracy"], "by_type": c["by_type"]} for k, c in columns.items() if k != "model"
+        },
+        "table": results_table(columns),
+    }
     saved = {"vqa": [{**r, "prediction": p, "correct": exact_match(p, r["answer"])} for r, p in zip(records, preds)]}
-    if scenes: res["by_objects"] = accuracy_by_objects(saved["vqa"], scenes)
+    if scenes:
+        res["by_objects"] = accuracy_by_objects(saved["vqa"], scenes)
     res["examples"] = saved["vqa"][:6]
     if scenes and n_bench:
         bench = make_bench(scenes[:n_bench], seed)
         answers = [""] * len(bench)
         for kind in KINDS:
             idx = [i for i, b in enumerate(bench) if b["type"] == kind]
-            got = ask([bench[i] for i in idx], max_new_tokens if kind == "conversation" else long_tokens, f"bench: {kind}")
-            for i, a in zip(idx, got): answers[i] = a
+            got = ask(
+                [bench[i] for i in idx], max_new_tokens if kind == "conversation" else long_tokens, f"bench: {kind}"
+            )
+            for i, a in zip(idx, got):
+                answers[i] = a
         rel, js = judge_bench(bench, answers, judge)
         res["relative_score"] = rel
-        res["judge"] = {"model": _mean_scores([j.model for j in js]), "reference": _mean_scores([j.reference for j in js])}
-        res["description"] = _pool_descriptions([description_scores(a, parse_context(b["context"])[1])
-                                                 for a, b in zip(answers, bench) if b["type"] == "detail"])
-        saved["bench"] = [{**b, "answer": a, "model_score": j.model.overall, "reference_score": j.reference.overall, "notes": j.model.notes}
-                          for b, a, j in zip(bench, answers, js)]
+        res["judge"] = {
+            "model": _mean_scores([j.model for j in js]),
+            "reference": _mean_scores([j.reference for j in js]),
+        }
+        res["description"] = _pool_descriptions(
+            [
+                description_scores(a, parse_context(b["context"])[1])
+                for a, b in zip(answers, bench)
+                if b["type"] == "detail"
+            ]
+        )
+        saved["bench"] = [
+            {
+                **b,
+                "answer": a,
+                "model_score": j.model.overall,
+                "reference_score": j.reference.overall,
+                "notes": j.model.notes,
+            }
+            for b, a, j in zip(bench, answers, js)
+        ]
     if scenes and n_mc:
         mc = make_mc_eval(scenes, seed, n_mc)
         replies = ask([{**it, "question": mc_prompt(it)} for it in mc], max_new_tokens, "multiple choice")
         m = mc_scores(replies, mc)
         res["mc_accuracy"], res["mc"] = m["accuracy"], {k: v for k, v in m.items() if k != "accuracy"}
         saved["mc"] = [{**it, "reply": r, "letter": extract_letter(r, it["choices"])} for it, r in zip(mc, replies)]
-    if out_dir is not None: save_report(res, saved, out_dir, columns)
+    if out_dir is not None:
+        save_report(res, saved, out_dir, columns)
     return res
+
 
 def report_markdown(res: dict) -> str:
     "A short markdown report of `evaluate`'s results."
@@ -627,43 +939,64 @@ def report_markdown(res: dict) -> str:
         out += [f"| {k} | {v:.1f} |" for k, v in res["relative_score"].items()] + [""]
     if "description" in res:
         d = res["description"]
-        out += [f"## Detailed descriptions ({d['n']})", "", f"object precision {d['precision']:.3f}, recall {d['recall']:.3f}, "
-                f"F1 {d['f1']:.3f}; positions right {d['position_accuracy']:.3f}; count right {d['count_accuracy']:.3f}", ""]
+        out += [
+            f"## Detailed descriptions ({d['n']})",
+            "",
+            f"object precision {d['precision']:.3f}, recall {d['recall']:.3f}, "
+            f"F1 {d['f1']:.3f}; positions right {d['position_accuracy']:.3f}; count right {d['count_accuracy']:.3f}",
+            "",
+        ]
     if "mc_accuracy" in res:
-        out += [f"## Multiple choice ({res['mc']['n']}): accuracy {res['mc_accuracy']:.3f}", "",
-                "| context | accuracy |", "|---|---:|"] + [f"| {k} | {v:.3f} |" for k, v in res["mc"]["by_modality"].items()]
+        out += [
+            f"## Multiple choice ({res['mc']['n']}): accuracy {res['mc_accuracy']:.3f}",
+            "",
+            "| context | accuracy |",
+            "|---|---:|",
+        ] + [f"| {k} | {v:.3f} |" for k, v in res["mc"]["by_modality"].items()]
     return "\n".join(out) + "\n"
+
 
 def save_report(res: dict, saved: dict, out_dir, columns: dict | None = None) -> Path:
     "Write `eval_results.json`, `eval_predictions.json`, `eval_report.md` and `eval_by_type.png` to `out_dir`."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "eval_results.json").write_text(json.dumps(res, indent=1))
     (out / "eval_predictions.json").write_text(json.dumps(saved, indent=1))
     (out / "eval_report.md").write_text(report_markdown(res))
     fig = plot_by_type(columns or {"model": {"accuracy": res["vqa_accuracy"], "by_type": res["by_type"]}})
     fig.savefig(out / "eval_by_type.png", dpi=120, bbox_inches="tight")
     import matplotlib.pyplot as plt
+
     plt.close(fig)
     return out
 
 # %% ../nbs/11_eval.ipynb #723648ea
 class Oracle:
     "A stand-in model answering from a table `{(image file name | None, question): answer}`."
-    def __init__(self, table: dict): self.table = table
+
+    def __init__(self, table: dict):
+        self.table = table
+
     def answer(self, image, question, **kw) -> str:
         return self.table.get((Path(image).name if image is not None else None, question), "")
+
 
 def oracle_table(records: list[dict], bench: list[dict] = (), mc: list[dict] = (), wrong: bool = False) -> dict:
     "The oracle's table for VQA records, bench items and multiple-choice items; `wrong=True` corrupts every answer."
     key = lambda it, q: (Path(it["image"]).name if it.get("image") else None, q)
+
     def alter(a: str) -> str:
         cat = value_category(a)
-        if cat is None: return a
+        if cat is None:
+            return a
         dom = _DOMAINS[cat]
         return dom[(dom.index(normalize_answer(a)) + 1) % len(dom)]
+
     table = {key(r, r["question"]): alter(r["answer"]) if wrong else r["answer"] for r in records}
     for i, b in enumerate(bench):
         table[key(b, b["question"])] = bench[(i + 3) % len(bench)]["reference"] if wrong else b["reference"]
     for it in mc:
-        table[key(it, mc_prompt(it))] = LETTERS[(LETTERS.index(it["answer"]) + 1) % len(it["choices"])] if wrong else it["answer"]
+        table[key(it, mc_prompt(it))] = (
+            LETTERS[(LETTERS.index(it["answer"]) + 1) % len(it["choices"])] if wrong else it["answer"]
+        )
     return table

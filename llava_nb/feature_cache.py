@@ -31,95 +31,173 @@ def _stat(path) -> list[int]:
     st = os.stat(path)
     return [st.st_size, st.st_mtime_ns]
 
+
 class FeatureShards(Mapping):
-    "Tower features on disk: safetensors shards plus `index.json` (image key -> shard, tensor, file size and mtime), read lazily."
+    """Tower features on disk: safetensors shards plus `index.json` (image key -> shard, tensor, file size and mtime),
+    read lazily."""
+
     INDEX = "index.json"
+
     def __init__(self, directory, meta: dict):
         self.dir, self.meta, self._files = Path(directory), meta, {}
         self.dir.mkdir(parents=True, exist_ok=True)
-        saved = json.loads((self.dir / self.INDEX).read_text()) if (self.dir / self.INDEX).is_file() else {"meta": meta, "images": {}}
+        saved = (
+            json.loads((self.dir / self.INDEX).read_text())
+            if (self.dir / self.INDEX).is_file()
+            else {"meta": meta, "images": {}}
+        )
         if saved["meta"] != meta:
-            diff = ", ".join(f"{k}: {saved['meta'].get(k)!r} there, {v!r} here" for k, v in meta.items() if saved["meta"].get(k) != v)
-            raise ValueError(f"{self.dir} caches the features of another setup ({diff}); give another feature_cache_dir or delete it")
+            diff = ", ".join(
+                f"{k}: {saved['meta'].get(k)!r} there, {v!r} here" for k, v in meta.items() if saved["meta"].get(k) != v
+            )
+            raise ValueError(
+                f"{self.dir} caches the features of another setup ({diff}); give another feature_cache_dir or delete it"
+            )
         self.index, self.stale = {}, 0
         for k, entry in saved["images"].items():  # an image changed since it was cached: compute it again
-            if Path(k).is_file() and _stat(k) == entry[2:]: self.index[k] = entry
-            else: self.stale += 1
+            if Path(k).is_file() and _stat(k) == entry[2:]:
+                self.index[k] = entry
+            else:
+                self.stale += 1
+
     def __getitem__(self, key) -> torch.Tensor:
         shard, name = self.index[key][:2]
-        if shard not in self._files: self._files[shard] = safe_open(str(self.dir / shard), framework="pt")
+        if shard not in self._files:
+            self._files[shard] = safe_open(str(self.dir / shard), framework="pt")
         return self._files[shard].get_tensor(name)
-    def __contains__(self, key) -> bool: return key in self.index
-    def __iter__(self): return iter(self.index)
-    def __len__(self): return len(self.index)
-    def __getstate__(self): return {**self.__dict__, "_files": {}}  # open files stay behind when a loader worker gets a copy
-    @property
-    def nbytes(self) -> int: return sum((self.dir / s).stat().st_size for s in {e[0] for e in self.index.values()})
 
-    def add(self, features: dict) -> None:
-        "Write `features` (key -> tensor) as one new shard, then the index (each through a rename: a kill leaves the old state)."
-        if not features: return
-        shard = f"features-{len(list(self.dir.glob('features-*.safetensors'))):05d}.safetensors"  # shards are never removed
-        tmp = self.dir / f".{shard}.tmp-{os.getpid()}"
-        save_file({f"t{i}": t.contiguous() for i, t in enumerate(features.values())}, str(tmp)); os.replace(tmp, self.dir / shard)
-        self.index.update({k: [shard, f"t{i}", *_stat(k)] for i, k in enumerate(features)})
-        tmp = self.dir / f".{self.INDEX}.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps({"meta": self.meta, "images": self.index})); os.replace(tmp, self.dir / self.INDEX)
+    def __contains__(self, key) -> bool:
+        return key in self.index
 
-def feature_meta(model: LlavaModel, image_mode: str, dtype=None) -> dict:
-    "What cached features depend on besides the image: the tower (name and config), the layer, the selection, preprocessing, dtype."
-    h = hashlib.sha1(json.dumps([model.vision_tower.config.to_dict(), model.image_processor.to_dict()], sort_keys=True, default=str).encode())
-    return {"vision_tower": model.config.vision_tower, "tower_and_processor_sha1": h.hexdigest(), "layer": model.config.vision_feature_layer,
-            "select": model.config.vision_feature_select, "image_mode": image_mode, "dtype": str(dtype)}
+    def __iter__(self):
+        return iter(self.index)
 
-class FeatureCache:
-    "Tower features of every distinct image of a dataset, computed once: in memory, or on disk (`FeatureShards`); keyed by resolved path."
-    def __init__(self, features: dict | FeatureShards | None = None, shard_size: int = 4096):
-        self.features, self.shard_size = ({} if features is None else features), shard_size
-    @staticmethod
-    def key(image_folder, rel_path) -> str: return str(resolve_image_path(image_folder, rel_path))
-    def __len__(self): return len(self.features)
+    def __len__(self):
+        return len(self.index)
+
+    def __getstate__(self):
+        return {**self.__dict__, "_files": {}}  # open files stay behind when a loader worker gets a copy
+
     @property
     def nbytes(self) -> int:
-        if isinstance(self.features, FeatureShards): return self.features.nbytes
+        return sum((self.dir / s).stat().st_size for s in {e[0] for e in self.index.values()})
+
+    def add(self, features: dict) -> None:
+        """Write `features` (key -> tensor) as one new shard, then the index (each through a rename: a kill leaves the
+        old state)."""
+        if not features:
+            return
+        shard = (
+            f"features-{len(list(self.dir.glob('features-*.safetensors'))):05d}.safetensors"  # shards are never removed
+        )
+        tmp = self.dir / f".{shard}.tmp-{os.getpid()}"
+        save_file({f"t{i}": t.contiguous() for i, t in enumerate(features.values())}, str(tmp))
+        os.replace(tmp, self.dir / shard)
+        self.index.update({k: [shard, f"t{i}", *_stat(k)] for i, k in enumerate(features)})
+        tmp = self.dir / f".{self.INDEX}.tmp-{os.getpid()}"
+        tmp.write_text(json.dumps({"meta": self.meta, "images": self.index}))
+        os.replace(tmp, self.dir / self.INDEX)
+
+
+def feature_meta(model: LlavaModel, image_mode: str, dtype=None) -> dict:
+    """What cached features depend on besides the image: the tower (name and config), the layer, the selection,
+    preprocessing, dtype."""
+    h = hashlib.sha1(
+        json.dumps(
+            [model.vision_tower.config.to_dict(), model.image_processor.to_dict()], sort_keys=True, default=str
+        ).encode()
+    )
+    return {
+        "vision_tower": model.config.vision_tower,
+        "tower_and_processor_sha1": h.hexdigest(),
+        "layer": model.config.vision_feature_layer,
+        "select": model.config.vision_feature_select,
+        "image_mode": image_mode,
+        "dtype": str(dtype),
+    }
+
+
+class FeatureCache:
+    """Tower features of every distinct image of a dataset, computed once: in memory, or on disk (`FeatureShards`);
+    keyed by resolved path."""
+
+    def __init__(self, features: dict | FeatureShards | None = None, shard_size: int = 4096):
+        self.features, self.shard_size = ({} if features is None else features), shard_size
+
+    @staticmethod
+    def key(image_folder, rel_path) -> str:
+        return str(resolve_image_path(image_folder, rel_path))
+
+    def __len__(self):
+        return len(self.features)
+
+    @property
+    def nbytes(self) -> int:
+        if isinstance(self.features, FeatureShards):
+            return self.features.nbytes
         return sum(t.numel() * t.element_size() for t in self.features.values())
 
     @torch.no_grad()
-    def add_dataset(self, model: LlavaModel, dataset: LlavaDataset, batch_size: int = 128, dtype=None,
-                    autocast=nullcontext, progress: bool = True) -> FeatureCache:
+    def add_dataset(
+        self,
+        model: LlavaModel,
+        dataset: LlavaDataset,
+        batch_size: int = 128,
+        dtype=None,
+        autocast=nullcontext,
+        progress: bool = True,
+    ) -> FeatureCache:
         "Compute the features of `dataset`'s images not cached yet."
         todo = {}
         for rec in dataset.records:
-            for p in rec.images: todo.setdefault(self.key(dataset.image_folder, p), (p, rec.id))
+            for p in rec.images:
+                todo.setdefault(self.key(dataset.image_folder, p), (p, rec.id))
         todo, pending = [(k, v) for k, v in todo.items() if k not in self.features], {}
         for i in tqdm(range(0, len(todo), batch_size), desc="caching tower features", disable=not progress or not todo):
-            chunk = todo[i:i + batch_size]
+            chunk = todo[i : i + batch_size]
             images = [load_image(k, record=rid) for k, (_, rid) in chunk]
             with autocast():
-                feats = model.image_features(preprocess_images(images, model.image_processor, mode=dataset.image_mode))  # (n, P, D)
+                feats = model.image_features(
+                    preprocess_images(images, model.image_processor, mode=dataset.image_mode)
+                )  # (n, P, D)
             new = {k: f.to("cpu", dtype or f.dtype).clone() for (k, _), f in zip(chunk, feats)}
-            if not isinstance(self.features, FeatureShards): self.features.update(new); continue
+            if not isinstance(self.features, FeatureShards):
+                self.features.update(new)
+                continue
             pending.update(new)
-            while len(pending) >= self.shard_size or (pending and i + batch_size >= len(todo)):  # full shards; the rest at the end
-                keys = list(pending)[:self.shard_size]
+            while len(pending) >= self.shard_size or (
+                pending and i + batch_size >= len(todo)
+            ):  # full shards; the rest at the end
+                keys = list(pending)[: self.shard_size]
                 self.features.add({k: pending.pop(k) for k in keys})
         return self
 
+
 class CachedFeatureDataset(torch.utils.data.Dataset):
     "`dataset`'s items with cached tower features (n_img, P, D_vision) as `image_features`; no image is read."
+
     def __init__(self, dataset: LlavaDataset, cache: FeatureCache):
         self.dataset, self.cache = dataset, cache
         self._text = copy.copy(dataset)  # the same dataset, its records stripped of images: items without pixels
         self._text.records = [replace(r, images=[]) for r in dataset.records]
         self._keys = [[cache.key(dataset.image_folder, p) for p in r.images] for r in dataset.records]
         missing = next((k for ks in self._keys for k in ks if k not in cache.features), None)
-        if missing: raise KeyError(f"{missing} is not in the feature cache; call cache.add_dataset(model, dataset) first")
-    def __len__(self): return len(self.dataset)
+        if missing:
+            raise KeyError(f"{missing} is not in the feature cache; call cache.add_dataset(model, dataset) first")
+
+    def __len__(self):
+        return len(self.dataset)
+
     @property
-    def lengths(self) -> list[int]: return self.dataset.lengths
+    def lengths(self) -> list[int]:
+        return self.dataset.lengths
+
     @property
-    def records(self): return self.dataset.records
+    def records(self):
+        return self.dataset.records
+
     def __getitem__(self, i) -> dict:
         item = self._text[i]
-        if self._keys[i]: item["image_features"] = torch.stack([self.cache.features[k] for k in self._keys[i]])  # (n_img, P, D)
+        if self._keys[i]:
+            item["image_features"] = torch.stack([self.cache.features[k] for k in self._keys[i]])  # (n_img, P, D)
         return item

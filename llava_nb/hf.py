@@ -11,8 +11,14 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import (AutoModelForCausalLM, AutoProcessor, LlavaConfig as HFLlavaConfig,
-                          LlavaForConditionalGeneration, LlavaImageProcessor, LlavaProcessor)
+from transformers import (
+    AutoModelForCausalLM,
+    AutoProcessor,
+    LlavaConfig as HFLlavaConfig,
+    LlavaForConditionalGeneration,
+    LlavaImageProcessor,
+    LlavaProcessor,
+)
 
 from .model import CONFIG_NAME, LlavaConfig, LlavaModel
 from .projector import build_projector
@@ -26,124 +32,212 @@ def _select_strategy(model: LlavaModel) -> str:
     "HF's name for which vision tokens are kept: 'default' drops the CLS token, 'full' keeps every token."
     return "default" if model._has_cls and model.config.vision_feature_select == "patch" else "full"
 
+
 def hf_projector_state(model: LlavaModel) -> tuple[dict, str]:
     "Our projector's weights as HF's `linear_1`/`linear_2` (state dict) and the activation name."
     p, kind = model.projector, model.config.projector_type
     if kind == "mlp2x_gelu":
-        return {"linear_1.weight": p[0].weight, "linear_1.bias": p[0].bias,
-                "linear_2.weight": p[2].weight, "linear_2.bias": p[2].bias}, "gelu"
+        return {
+            "linear_1.weight": p[0].weight,
+            "linear_1.bias": p[0].bias,
+            "linear_2.weight": p[2].weight,
+            "linear_2.bias": p[2].bias,
+        }, "gelu"
     d_in, d_out = model.vision_tower.config.hidden_size, model.llm.get_input_embeddings().embedding_dim
     w = next(model.llm.parameters())
     eye = lambda n: torch.eye(n, dtype=w.dtype, device=w.device)
     zeros = lambda n: torch.zeros(n, dtype=w.dtype, device=w.device)
     if kind == "linear":
-        return {"linear_1.weight": p.weight, "linear_1.bias": p.bias, "linear_2.weight": eye(d_out), "linear_2.bias": zeros(d_out)}, "linear"
+        return {
+            "linear_1.weight": p.weight,
+            "linear_1.bias": p.bias,
+            "linear_2.weight": eye(d_out),
+            "linear_2.bias": zeros(d_out),
+        }, "linear"
     if kind == "identity":
-        return {"linear_1.weight": eye(d_in), "linear_1.bias": zeros(d_in), "linear_2.weight": eye(d_out), "linear_2.bias": zeros(d_out)}, "linear"
-    raise ValueError(f"a {kind} projector has no llava-hf equivalent: transformers' LlavaForConditionalGeneration "
-                     "has only linear_1 -> act -> linear_2 (use linear, mlp2x_gelu or identity to export)")
+        return {
+            "linear_1.weight": eye(d_in),
+            "linear_1.bias": zeros(d_in),
+            "linear_2.weight": eye(d_out),
+            "linear_2.bias": zeros(d_out),
+        }, "linear"
+    raise ValueError(
+        f"a {kind} projector has no llava-hf equivalent: transformers' LlavaForConditionalGeneration "
+        "has only linear_1 -> act -> linear_2 (use linear, mlp2x_gelu or identity to export)"
+    )
 
 # %% ../nbs/06_hf.ipynb #43cb3b38
 def to_hf_config(model: LlavaModel) -> HFLlavaConfig:
     "transformers' `LlavaConfig` for `model`."
     _, act = hf_projector_state(model)
-    return HFLlavaConfig(vision_config=model.vision_tower.config.to_dict(), text_config=model.llm.config.to_dict(),
-                         image_token_index=model.image_token_id, projector_hidden_act=act,
-                         vision_feature_layer=model.config.vision_feature_layer,
-                         vision_feature_select_strategy=_select_strategy(model),
-                         image_seq_length=model.num_image_tokens, multimodal_projector_bias=True,
-                         tie_word_embeddings=model.llm.config.tie_word_embeddings,
-                         torch_dtype=str(next(model.llm.parameters()).dtype).removeprefix("torch."))
+    return HFLlavaConfig(
+        vision_config=model.vision_tower.config.to_dict(),
+        text_config=model.llm.config.to_dict(),
+        image_token_index=model.image_token_id,
+        projector_hidden_act=act,
+        vision_feature_layer=model.config.vision_feature_layer,
+        vision_feature_select_strategy=_select_strategy(model),
+        image_seq_length=model.num_image_tokens,
+        multimodal_projector_bias=True,
+        tie_word_embeddings=model.llm.config.tie_word_embeddings,
+        torch_dtype=str(next(model.llm.parameters()).dtype).removeprefix("torch."),
+    )
 
 # %% ../nbs/06_hf.ipynb #51d62dd4
-_IMAGE_KEYS = ("do_resize", "size", "resample", "do_center_crop", "crop_size", "do_rescale", "rescale_factor",
-               "do_normalize", "image_mean", "image_std", "do_convert_rgb")
+_IMAGE_KEYS = (
+    "do_resize",
+    "size",
+    "resample",
+    "do_center_crop",
+    "crop_size",
+    "do_rescale",
+    "rescale_factor",
+    "do_normalize",
+    "image_mean",
+    "image_std",
+    "do_convert_rgb",
+)
+
 
 def to_hf_processor(model: LlavaModel) -> LlavaProcessor:
     "A llava-hf `LlavaProcessor` that preprocesses images and renders prompts as `model` was trained."
     ip = model.image_processor
     kw = {k: getattr(ip, k) for k in _IMAGE_KEYS if getattr(ip, k, None) is not None}
-    kw.setdefault("do_center_crop", False)   # a tower processor without a crop (SigLIP) must not get the 224 px default
+    kw.setdefault("do_center_crop", False)  # a tower processor without a crop (SigLIP) must not get the 224 px default
     image_processor = LlavaImageProcessor(do_pad=model.config.image_mode == "pad", **kw)
     patch = model.vision_tower.config.patch_size
-    return LlavaProcessor(image_processor=image_processor, tokenizer=model.tokenizer, patch_size=patch,
-                          vision_feature_select_strategy=_select_strategy(model),
-                          num_additional_image_tokens=int(model._has_cls),
-                          chat_template=model.template.to_jinja(model.tokenizer), image_token=model.config.image_token)
+    return LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=model.tokenizer,
+        patch_size=patch,
+        vision_feature_select_strategy=_select_strategy(model),
+        num_additional_image_tokens=int(model._has_cls),
+        chat_template=model.template.to_jinja(model.tokenizer),
+        image_token=model.config.image_token,
+    )
 
 # %% ../nbs/06_hf.ipynb #2f43f34a
 META_NAME = "llava_nb.json"
 
-def _lm_body(lm) -> nn.Module: return getattr(lm, lm.base_model_prefix)
+
+def _lm_body(lm) -> nn.Module:
+    return getattr(lm, lm.base_model_prefix)
+
 
 def to_hf_model(model: LlavaModel) -> LlavaForConditionalGeneration:
     "An in-memory `LlavaForConditionalGeneration` with `model`'s weights."
     cfg = to_hf_config(model)
     w = next(model.llm.parameters())
-    with torch.device("meta"): hf = LlavaForConditionalGeneration(cfg)
+    with torch.device("meta"):
+        hf = LlavaForConditionalGeneration(cfg)
     hf = hf.to_empty(device=w.device).to(w.dtype)
     proj_state, _ = hf_projector_state(model)
     hf.model.vision_tower.load_state_dict(model.vision_tower.state_dict(), strict=True)
     hf.model.multi_modal_projector.load_state_dict(proj_state, strict=True)
     hf.model.language_model.load_state_dict(_lm_body(model.llm).state_dict(), strict=True)
     hf.lm_head.load_state_dict(model.llm.get_output_embeddings().state_dict(), strict=True)
-    if cfg.tie_word_embeddings: hf.tie_weights()
-    with torch.no_grad():  # buffers outside the state dicts (CLIP's position ids, rotary frequencies): `to_empty` left them uninitialised
-        for ours, theirs in ((model.vision_tower, hf.model.vision_tower), (_lm_body(model.llm), hf.model.language_model)):
-            for name, buf in ours.named_buffers(): theirs.get_buffer(name).copy_(buf)
+    if cfg.tie_word_embeddings:
+        hf.tie_weights()
+    with (
+        torch.no_grad()
+    ):  # buffers outside the state dicts (CLIP's position ids, rotary frequencies): `to_empty` left them uninitialised
+        for ours, theirs in (
+            (model.vision_tower, hf.model.vision_tower),
+            (_lm_body(model.llm), hf.model.language_model),
+        ):
+            for name, buf in ours.named_buffers():
+                theirs.get_buffer(name).copy_(buf)
     return hf.eval()
+
 
 def export_hf(model: LlavaModel, out) -> Path:
     "Write `model` as a llava-hf directory (model, processor, chat template) that transformers loads."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     to_hf_model(model).save_pretrained(out, safe_serialization=True)
     to_hf_processor(model).save_pretrained(out)
-    meta = {"template": model.config.template, "template_revision": model.config.template_revision,
-            "projector_type": model.config.projector_type,
-            "image_mode": model.config.image_mode, "vision_tower": model.config.vision_tower, "llm": model.config.llm}
+    meta = {
+        "template": model.config.template,
+        "template_revision": model.config.template_revision,
+        "projector_type": model.config.projector_type,
+        "image_mode": model.config.image_mode,
+        "vision_tower": model.config.vision_tower,
+        "llm": model.config.llm,
+    }
     (out / META_NAME).write_text(json.dumps(meta, indent=2))
     return out
 
 # %% ../nbs/06_hf.ipynb #8838a7f1
 def _is_hf_llava(path: Path) -> bool:
-    try: return json.loads((path / CONFIG_NAME).read_text()).get("model_type") == "llava"
-    except (OSError, ValueError): return False
+    try:
+        return json.loads((path / CONFIG_NAME).read_text()).get("model_type") == "llava"
+    except (OSError, ValueError):
+        return False
+
 
 def import_hf(path, dtype=None) -> LlavaModel:
     "A `LlavaModel` from a llava-hf directory (ours or the community's `LlavaForConditionalGeneration`)."
     path = Path(path)
-    if not _is_hf_llava(path): raise ValueError(f"{path} is not a transformers LlavaForConditionalGeneration directory (config.json model_type != 'llava')")
+    if not _is_hf_llava(path):
+        raise ValueError(
+            f"{path} is not a transformers LlavaForConditionalGeneration directory (config.json model_type != 'llava')"
+        )
     hf = LlavaForConditionalGeneration.from_pretrained(path, **({"torch_dtype": dtype} if dtype is not None else {}))
     proc = AutoProcessor.from_pretrained(path)
     hc = hf.config
     meta = json.loads((path / META_NAME).read_text()) if (path / META_NAME).is_file() else {}
     act = hc.projector_hidden_act
     kind = meta.get("projector_type") or ("mlp2x_gelu" if act == "gelu" else None)
-    if kind is None: raise ValueError(f"{path}: projector activation {act!r} is not LLaVA's; cannot tell the projector type")
-    if isinstance(hc.vision_feature_layer, (list, tuple)): raise ValueError(f"{path}: several vision feature layers {hc.vision_feature_layer} are not supported")
+    if kind is None:
+        raise ValueError(f"{path}: projector activation {act!r} is not LLaVA's; cannot tell the projector type")
+    if isinstance(hc.vision_feature_layer, (list, tuple)):
+        raise ValueError(f"{path}: several vision feature layers {hc.vision_feature_layer} are not supported")
     mode = meta.get("image_mode") or ("pad" if getattr(proc.image_processor, "do_pad", False) else "square")
-    cfg = LlavaConfig(vision_tower=meta.get("vision_tower", str(path)), llm=meta.get("llm", str(path)), projector_type=kind,
-                      vision_feature_layer=hc.vision_feature_layer,
-                      vision_feature_select="patch" if hc.vision_feature_select_strategy == "default" else "cls_patch",
-                      template=meta.get("template", "vicuna_v1"), image_mode=mode, image_token=proc.image_token, stage=2,
-                      # exported by llava_nb before template revisions: revision 1; no meta (community): the current
-                      template_revision=meta.get("template_revision", 1 if "template" in meta else None))
-    with torch.device("meta"): lm = AutoModelForCausalLM.from_config(hc.text_config)
+    cfg = LlavaConfig(
+        vision_tower=meta.get("vision_tower", str(path)),
+        llm=meta.get("llm", str(path)),
+        projector_type=kind,
+        vision_feature_layer=hc.vision_feature_layer,
+        vision_feature_select="patch" if hc.vision_feature_select_strategy == "default" else "cls_patch",
+        template=meta.get("template", "vicuna_v1"),
+        image_mode=mode,
+        image_token=proc.image_token,
+        stage=2,
+        # exported by llava_nb before template revisions: revision 1; no meta (community): the current
+        template_revision=meta.get("template_revision", 1 if "template" in meta else None),
+    )
+    with torch.device("meta"):
+        lm = AutoModelForCausalLM.from_config(hc.text_config)
     setattr(lm, lm.base_model_prefix, hf.model.language_model)
     lm.set_output_embeddings(hf.lm_head)
     tower = hf.model.vision_tower
-    tower_has_cls = getattr(tower.vision_model.embeddings, "class_embedding", None) is not None if hasattr(tower, "vision_model") else False
-    if not tower_has_cls: cfg.vision_feature_select = "patch"
+    tower_has_cls = (
+        getattr(tower.vision_model.embeddings, "class_embedding", None) is not None
+        if hasattr(tower, "vision_model")
+        else False
+    )
+    if not tower_has_cls:
+        cfg.vision_feature_select = "patch"
     model = LlavaModel(cfg, tower, proc.image_processor, lm, proc.tokenizer)
     p = hf.model.multi_modal_projector
-    if kind == "mlp2x_gelu": state = {"0.weight": p.linear_1.weight, "0.bias": p.linear_1.bias, "2.weight": p.linear_2.weight, "2.bias": p.linear_2.bias}
-    elif kind == "linear": state = {"weight": p.linear_1.weight, "bias": p.linear_1.bias}
-    else: state = {}
+    if kind == "mlp2x_gelu":
+        state = {
+            "0.weight": p.linear_1.weight,
+            "0.bias": p.linear_1.bias,
+            "2.weight": p.linear_2.weight,
+            "2.bias": p.linear_2.bias,
+        }
+    elif kind == "linear":
+        state = {"weight": p.linear_1.weight, "bias": p.linear_1.bias}
+    else:
+        state = {}
     model.projector.load_state_dict({k: v.detach().clone() for k, v in state.items()}, strict=True)
     return model.eval()
+
 
 def load_model(path, dtype=None) -> LlavaModel:
     "Load a llava_nb checkpoint or a llava-hf directory, whichever `path` holds."
     path = Path(path)
-    if not (path / CONFIG_NAME).is_file(): raise FileNotFoundError(f"{path / CONFIG_NAME} not found: {path} is not a checkpoint directory")
+    if not (path / CONFIG_NAME).is_file():
+        raise FileNotFoundError(f"{path / CONFIG_NAME} not found: {path} is not a checkpoint directory")
     return import_hf(path, dtype) if _is_hf_llava(path) else LlavaModel.from_pretrained(path, dtype)

@@ -22,14 +22,19 @@ __all__ = ['LORA_TARGETS', 'QUANTIZATION', 'lora_targets', 'check_quantization',
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 QUANTIZATION = ("4bit", "8bit")
 
+
 def lora_targets(llm: nn.Module, targets=None) -> list[str]:
-    "Module names to adapt: `targets` if given, else Llama's projections found in `llm`, else every linear layer but the output head."
+    """Module names to adapt: `targets` if given, else Llama's projections found in `llm`, else every linear layer but
+    the output head."""
     linear = {name.rsplit(".", 1)[-1] for name, m in llm.named_modules() if isinstance(m, nn.Linear)}
     head = getattr(llm.get_output_embeddings(), "weight", None)
-    heads = {name.rsplit(".", 1)[-1] for name, m in llm.named_modules() if isinstance(m, nn.Linear) and m.weight is head}
+    heads = {
+        name.rsplit(".", 1)[-1] for name, m in llm.named_modules() if isinstance(m, nn.Linear) and m.weight is head
+    }
     if targets:
         missing = [t for t in targets if t not in linear]
-        if missing: raise ValueError(f"lora_targets {missing} are not linear layers of this LLM; it has {sorted(linear)}")
+        if missing:
+            raise ValueError(f"lora_targets {missing} are not linear layers of this LLM; it has {sorted(linear)}")
         return list(targets)
     found = [t for t in LORA_TARGETS if t in linear]
     return found or sorted(linear - heads)
@@ -37,41 +42,77 @@ def lora_targets(llm: nn.Module, targets=None) -> list[str]:
 # %% ../nbs/10b_lora.ipynb #e579b4da
 def check_quantization(quantization: str | None, lora_r: int = 0) -> None:
     "Raise a clear error unless `quantization` (None, '4bit' or '8bit') can run here, with LoRA adapters on top."
-    if quantization is None: return
-    if quantization not in QUANTIZATION: raise ValueError(f"quantization must be one of {QUANTIZATION} or None, not {quantization!r}")
-    if lora_r <= 0: raise ValueError(f"quantization={quantization!r} is QLoRA: it needs LoRA adapters (lora_r > 0), a quantized base cannot be trained")
-    missing = [what for what, ok in (("a CUDA GPU", torch.cuda.is_available()),
-                                     ("the bitsandbytes package", importlib.util.find_spec("bitsandbytes") is not None)) if not ok]
+    if quantization is None:
+        return
+    if quantization not in QUANTIZATION:
+        raise ValueError(f"quantization must be one of {QUANTIZATION} or None, not {quantization!r}")
+    if lora_r <= 0:
+        raise ValueError(
+            f"quantization={quantization!r} is QLoRA: it needs LoRA adapters (lora_r > 0), a quantized base cannot be "
+            f"trained"
+        )
+    missing = [
+        what
+        for what, ok in (
+            ("a CUDA GPU", torch.cuda.is_available()),
+            ("the bitsandbytes package", importlib.util.find_spec("bitsandbytes") is not None),
+        )
+        if not ok
+    ]
     if missing:
-        raise RuntimeError(f"QLoRA (quantization={quantization!r}) needs {' and '.join(missing)}: bitsandbytes' quantized layers run on "
-                           f"CUDA only. Train plain LoRA instead (quantization=None, lora_r={lora_r}), in bf16 where it helps.")
+        raise RuntimeError(
+            f"QLoRA (quantization={quantization!r}) needs {' and '.join(missing)}: bitsandbytes' quantized layers run "
+            f"on "
+            f"CUDA only. Train plain LoRA instead (quantization=None, lora_r={lora_r}), in bf16 where it helps."
+        )
+
 
 def quantization_config(quantization: str, compute_dtype=torch.bfloat16):
     "The `BitsAndBytesConfig` of QLoRA: NF4 with double quantization and bf16 compute ('4bit'), or LLM.int8() ('8bit')."
     from transformers import BitsAndBytesConfig
+
     if quantization == "4bit":
-        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                  bnb_4bit_compute_dtype=compute_dtype)
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute_dtype,
+        )
     return BitsAndBytesConfig(load_in_8bit=True)
 
 # %% ../nbs/10b_lora.ipynb #70706250
-def apply_lora(model: LlavaModel, r: int, alpha: int = 16, dropout: float = 0.05, targets=None, quantized: bool = False) -> LlavaModel:
+def apply_lora(
+    model: LlavaModel, r: int, alpha: int = 16, dropout: float = 0.05, targets=None, quantized: bool = False
+) -> LlavaModel:
     "Put rank-`r` LoRA adapters on `model.llm`'s linear layers (in place); the base LLM is frozen. Returns `model`."
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    if is_peft_model(model.llm): raise ValueError("this model's LLM already has LoRA adapters")
-    if r <= 0: raise ValueError(f"LoRA rank must be positive, not {r}")
+
+    if is_peft_model(model.llm):
+        raise ValueError("this model's LLM already has LoRA adapters")
+    if r <= 0:
+        raise ValueError(f"LoRA rank must be positive, not {r}")
     llm, training = model.llm, model.llm.training
-    if quantized: llm = prepare_model_for_kbit_training(llm, use_gradient_checkpointing=False)
-    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=lora_targets(llm, targets), bias="none", task_type="CAUSAL_LM")
+    if quantized:
+        llm = prepare_model_for_kbit_training(llm, use_gradient_checkpointing=False)
+    cfg = LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=lora_targets(llm, targets),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
     model.llm = get_peft_model(llm, cfg).train(training)  # peft switches to training mode; keep the caller's (dropout!)
     return model
 
 # %% ../nbs/10b_lora.ipynb #667925eb
 def merge_lora(checkpoint, out_dir, dtype=None) -> Path:
-    "Write `checkpoint`'s model with its LoRA adapters merged as a plain stage-2 checkpoint in `out_dir`; returns `out_dir`."
+    """Write `checkpoint`'s model with its LoRA adapters merged as a plain stage-2 checkpoint in `out_dir`; returns
+    `out_dir`."""
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     if not (checkpoint / "llm" / ADAPTER_CONFIG).is_file():
         raise ValueError(f"{checkpoint} holds no LoRA adapters (no llm/{ADAPTER_CONFIG}): nothing to merge")
-    if out_dir.resolve() == checkpoint.resolve(): raise ValueError("merge_lora writes a new checkpoint: give another out_dir")
+    if out_dir.resolve() == checkpoint.resolve():
+        raise ValueError("merge_lora writes a new checkpoint: give another out_dir")
     model = LlavaModel.from_pretrained(checkpoint, dtype=dtype, merge_lora=True)
     return model.save_pretrained(out_dir, stage=2, save_llm=True)

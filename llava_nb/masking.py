@@ -22,36 +22,49 @@ __all__ = ['Tokenized', 'tokenize_conversation', 'tokenize_prompt', 'trained_run
 
 # %% ../nbs/03_masking.ipynb #078266dc
 def _overlap_labels(ids: list[int], offsets, targets) -> list[int]:
-    "Labels: `ids[i]` where token i's char span overlaps a target span, else IGNORE_INDEX (offsets and targets in text order)."
+    """Labels: `ids[i]` where token i's char span overlaps a target span, else IGNORE_INDEX (offsets and targets in text
+    order)."""
     labels = [IGNORE_INDEX] * len(ids)
-    if not ids: return labels
+    if not ids:
+        return labels
     starts, ends = zip(*offsets)
     for ts, te in targets:
         # tokens [i0, i1) end after the target starts and start before it ends
         i0, i1 = bisect_right(ends, ts), bisect_left(starts, te)
         for i in range(i0, i1):
-            if ends[i] > starts[i]: labels[i] = ids[i]  # zero-width tokens (an added BOS) cover no character
+            if ends[i] > starts[i]:
+                labels[i] = ids[i]  # zero-width tokens (an added BOS) cover no character
     return labels
 
 # %% ../nbs/03_masking.ipynb #f6ac2b82
 @dataclass
 class Tokenized:
     "Token ids of a rendered conversation and its labels (`IGNORE_INDEX` where not trained)."
+
     input_ids: list[int]
     labels: list[int]
     num_images: int = 0
 
-    def __getitem__(self, key): return getattr(self, key)
-    def keys(self): return ("input_ids", "labels")
-    def __len__(self): return len(self.input_ids)
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+    def keys(self):
+        return ("input_ids", "labels")
+
+    def __len__(self):
+        return len(self.input_ids)
+
 
 _SPECIALS = weakref.WeakKeyDictionary()  # tokenizer -> (number of added tokens, special strings)
+
 
 def _specials_of(tokenizer) -> list[str]:
     n = len(tokenizer.added_tokens_decoder)  # changes when tokens are added (cheap, unlike len(tokenizer))
     hit = _SPECIALS.get(tokenizer)
-    if hit is None or hit[0] != n: hit = _SPECIALS[tokenizer] = (n, _special_strings(tokenizer))
+    if hit is None or hit[0] != n:
+        hit = _SPECIALS[tokenizer] = (n, _special_strings(tokenizer))
     return hit[1]
+
 
 def _check_turns(conversations, tokenizer) -> int:
     "Number of images; `RecordError` for special-token strings inside turns and `<image>` in answers."
@@ -59,67 +72,107 @@ def _check_turns(conversations, tokenizer) -> int:
     for i, turn in enumerate(conversations):
         value = turn["value"]
         for s in specials:
-            if s in value: raise RecordError(f"the text contains the special token {s!r}", turn=i)
+            if s in value:
+                raise RecordError(f"the text contains the special token {s!r}", turn=i)
         if IMAGE_TOKEN in value:
-            if i % 2: raise RecordError(f"{IMAGE_TOKEN} in an answer", turn=i)
+            if i % 2:
+                raise RecordError(f"{IMAGE_TOKEN} in an answer", turn=i)
             n_images += value.count(IMAGE_TOKEN)
     return n_images
 
+
 def _located(err: RecordError, record) -> RecordError:
-    return err if record is None or err.record is not None else RecordError(err.msg, record=record, turn=err.turn, file=err.file)
+    return (
+        err
+        if record is None or err.record is not None
+        else RecordError(err.msg, record=record, turn=err.turn, file=err.file)
+    )
+
 
 def _image_id(tokenizer, ids, n_images: int, record) -> int | None:
     "The id of `<image>`, after checking that `ids` hold exactly one per image of the conversation."
-    if not n_images: return None
+    if not n_images:
+        return None
     image_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
     if (found := ids.count(image_id)) != n_images:
-        raise RecordError(f"{n_images} {IMAGE_TOKEN} in the conversation but {found} {IMAGE_TOKEN} tokens after "
-                          f"tokenization: {IMAGE_TOKEN} must be one special token of the tokenizer", record=record)
+        raise RecordError(
+            f"{n_images} {IMAGE_TOKEN} in the conversation but {found} {IMAGE_TOKEN} tokens after "
+            f"tokenization: {IMAGE_TOKEN} must be one special token of the tokenizer",
+            record=record,
+        )
     return image_id
+
 
 def _expand_images(ids, labels, image_id: int, k: int):
     "Each `<image>` id becomes `k` copies, never trained."
     out_ids, out_labels = [], []
     for t, l in zip(ids, labels):
-        if t == image_id: out_ids += [t] * k; out_labels += [IGNORE_INDEX] * k
-        else: out_ids.append(t); out_labels.append(l)
+        if t == image_id:
+            out_ids += [t] * k
+            out_labels += [IGNORE_INDEX] * k
+        else:
+            out_ids.append(t)
+            out_labels.append(l)
     return out_ids, out_labels
 
-def tokenize_conversation(conversations, tokenizer, template: str | Template, *, num_image_tokens: int = 1,
-                          max_length: int | None = None, record=None) -> Tokenized:
-    "Ids of the full rendered conversation and labels that train each answer + STOP; `<image>` expanded to `num_image_tokens`."
+
+def tokenize_conversation(
+    conversations,
+    tokenizer,
+    template: str | Template,
+    *,
+    num_image_tokens: int = 1,
+    max_length: int | None = None,
+    record=None,
+) -> Tokenized:
+    """Ids of the full rendered conversation and labels that train each answer + STOP; `<image>` expanded to
+    `num_image_tokens`."""
     if hasattr(conversations, "conversations"):  # a normalised `Record`
         record = conversations.id if record is None else record
         conversations = conversations.conversations
-    if not getattr(tokenizer, "is_fast", False): raise ValueError("tokenize_conversation needs a fast tokenizer (char offsets)")
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("tokenize_conversation needs a fast tokenizer (char offsets)")
     template = get_template(template)
     try:
         rendered = template.render(conversations, tokenizer)
         n_images = _check_turns(conversations, tokenizer)
-    except RecordError as e: raise _located(e, record) from None
-    enc = tokenizer(rendered.text, add_special_tokens=template.special_tokens_for(rendered.text, tokenizer), return_offsets_mapping=True)
+    except RecordError as e:
+        raise _located(e, record) from None
+    enc = tokenizer(
+        rendered.text,
+        add_special_tokens=template.special_tokens_for(rendered.text, tokenizer),
+        return_offsets_mapping=True,
+    )
     ids, labels = enc["input_ids"], _overlap_labels(enc["input_ids"], enc["offset_mapping"], rendered.targets)
     image_id = _image_id(tokenizer, ids, n_images, record)
-    if n_images and num_image_tokens != 1: ids, labels = _expand_images(ids, labels, image_id, num_image_tokens)
+    if n_images and num_image_tokens != 1:
+        ids, labels = _expand_images(ids, labels, image_id, num_image_tokens)
     fail = lambda msg: RecordError(msg, record=record)
-    if all(l == IGNORE_INDEX for l in labels): raise fail("no trained tokens (nothing of the answers survives tokenization)")
+    if all(l == IGNORE_INDEX for l in labels):
+        raise fail("no trained tokens (nothing of the answers survives tokenization)")
     if max_length is not None and len(ids) > max_length:
         if n_images and image_id in ids[max_length:]:
             raise fail(f"longer than max_length={max_length}: truncation would cut or drop an image's tokens")
         ids, labels = ids[:max_length], labels[:max_length]
-        if all(l == IGNORE_INDEX for l in labels): raise fail(f"longer than max_length={max_length}: no trained tokens left after truncation")
+        if all(l == IGNORE_INDEX for l in labels):
+            raise fail(f"longer than max_length={max_length}: no trained tokens left after truncation")
     return Tokenized(ids, labels, n_images)
 
 # %% ../nbs/03_masking.ipynb #cc551d4a
-def tokenize_prompt(conversations, tokenizer, template: str | Template, *, num_image_tokens: int = 1, record=None) -> list[int]:
-    "Ids of the generation prompt (conversation ending with a human turn), each `<image>` expanded to `num_image_tokens`."
+def tokenize_prompt(
+    conversations, tokenizer, template: str | Template, *, num_image_tokens: int = 1, record=None
+) -> list[int]:
+    """Ids of the generation prompt (conversation ending with a human turn), each `<image>` expanded to
+    `num_image_tokens`."""
     template = get_template(template)
     try:
         text = template.generation_prompt(conversations, tokenizer)
         n_images = _check_turns(conversations, tokenizer)
-    except RecordError as e: raise _located(e, record) from None
+    except RecordError as e:
+        raise _located(e, record) from None
     ids = tokenizer(text, add_special_tokens=template.special_tokens_for(text, tokenizer)).input_ids
-    if not n_images: return ids
+    if not n_images:
+        return ids
     image_id = _image_id(tokenizer, ids, n_images, record)
     return ids if num_image_tokens == 1 else _expand_images(ids, ids, image_id, num_image_tokens)[0]
 
@@ -128,9 +181,13 @@ def trained_runs(tokenized) -> list[list[int]]:
     "The label ids of each contiguous run of trained tokens."
     runs, cur = [], []
     for l in tokenized["labels"]:
-        if l != IGNORE_INDEX: cur.append(l)
-        elif cur: runs.append(cur); cur = []
+        if l != IGNORE_INDEX:
+            cur.append(l)
+        elif cur:
+            runs.append(cur)
+            cur = []
     return runs + ([cur] if cur else [])
+
 
 def verify_masking(conversations, tokenizer, template, **kwargs) -> Tokenized:
     "Tokenize and assert the mask trains exactly the answers + STOP (ids, runs, decoded text, char coverage)."
@@ -138,25 +195,33 @@ def verify_masking(conversations, tokenizer, template, **kwargs) -> Tokenized:
     t = tokenize_conversation(conversations, tokenizer, template, **kwargs)
     r = template.render(conversations, tokenizer)
     assert all(l in (IGNORE_INDEX, i) for i, l in zip(t.input_ids, t.labels)), "labels must be -100 or the input id"
-    enc = tokenizer(r.text, add_special_tokens=template.special_tokens_for(r.text, tokenizer), return_offsets_mapping=True)
+    enc = tokenizer(
+        r.text, add_special_tokens=template.special_tokens_for(r.text, tokenizer), return_offsets_mapping=True
+    )
     img = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
     expected = [x for i in enc.input_ids for x in ([i] * k if i == img and t.num_images else [i])]
-    assert t.input_ids == expected[:len(t.input_ids)], "input_ids differ from the tokenized rendered text"
+    assert t.input_ids == expected[: len(t.input_ids)], "input_ids differ from the tokenized rendered text"
     runs, answers = trained_runs(t), [c["value"] for c in conversations[1::2]]
     if kwargs.get("max_length") is None:
-        assert len(runs) == len(r.targets) == len(answers), f"{len(runs)} trained runs, {len(r.targets)} targets, {len(answers)} answers"
+        assert len(runs) == len(r.targets) == len(answers), (
+            f"{len(runs)} trained runs, {len(r.targets)} targets, {len(answers)} answers"
+        )
         stop = template.stop_strings(tokenizer)[0]
         for run, (s, e), a in zip(runs, r.targets, answers):
             got, want = tokenizer.decode(run, clean_up_tokenization_spaces=False), r.text[s:e]
             assert got.strip() == want.strip(), f"trained run decodes to {got!r}, expected {want!r}"
-            assert want.strip().startswith(a.strip()) and want.endswith(stop), f"target {want!r} is not answer {a!r} + STOP {stop!r}"
+            assert want.strip().startswith(a.strip()) and want.endswith(stop), (
+                f"target {want!r} is not answer {a!r} + STOP {stop!r}"
+            )
         covered = [False] * len(r.text)
         for (s, e), i in zip(enc.offset_mapping, enc.input_ids):
             trained = e > s and any(s < te and ts < e for ts, te in r.targets)  # the rule, written the plain way
             for c in range(s, e):
                 covered[c] |= trained
                 if trained and not r.text[c].isspace() and not any(ts <= c < te for ts, te in r.targets):
-                    raise AssertionError(f"trained token {tokenizer.convert_ids_to_tokens(i)!r} covers {r.text[c]!r} outside the answers")
+                    raise AssertionError(
+                        f"trained token {tokenizer.convert_ids_to_tokens(i)!r} covers {r.text[c]!r} outside the answers"
+                    )
         missing = [c for ts, te in r.targets for c in range(ts, te) if not covered[c]]
         assert not missing, f"answer characters not trained: {[r.text[c] for c in missing]}"
     return t
@@ -166,15 +231,21 @@ def _pieces(ids, tokenizer) -> list[str]:
     "Text each token adds, decoding incrementally (a token ending in half a character adds '' until it completes)."
     out, prev, start = [], "", 0
     for i in range(len(ids)):
-        text = tokenizer.decode(ids[start:i + 1], clean_up_tokenization_spaces=False)
-        if text.endswith("\ufffd") and i + 1 < len(ids): out.append(""); continue
-        out.append(text[len(prev):] if text.startswith(prev) else text); prev = text
-        if len(ids) - start > 64 and not text.endswith("\ufffd"): start, prev = i + 1, ""  # keep decoding cheap
+        text = tokenizer.decode(ids[start : i + 1], clean_up_tokenization_spaces=False)
+        if text.endswith("\ufffd") and i + 1 < len(ids):
+            out.append("")
+            continue
+        out.append(text[len(prev) :] if text.startswith(prev) else text)
+        prev = text
+        if len(ids) - start > 64 and not text.endswith("\ufffd"):
+            start, prev = i + 1, ""  # keep decoding cheap
     return out
+
 
 def show_masking(tokenized, tokenizer):
     "HTML: trained tokens green, untrained grey, each image's tokens once as `<image>×N`."
     from IPython.display import HTML  # only this view needs IPython: training servers import the package without it
+
     ids, labels = tokenized["input_ids"], tokenized["labels"]
     img = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
     pieces, spans, i = _pieces(ids, tokenizer), [], 0
@@ -182,22 +253,40 @@ def show_masking(tokenized, tokenizer):
     while i < len(ids):
         if ids[i] == img:
             j = i
-            while j < len(ids) and ids[j] == img: j += 1
-            spans.append(f'<span style="{style}background:#cfe2ff" title="image">&lt;image&gt;×{j - i}</span>'); i = j; continue
+            while j < len(ids) and ids[j] == img:
+                j += 1
+            spans.append(f'<span style="{style}background:#cfe2ff" title="image">&lt;image&gt;×{j - i}</span>')
+            i = j
+            continue
         text = html.escape(pieces[i]).replace("\n", "↵") or "&#8203;"
         colour = "#b7f0b1" if labels[i] != IGNORE_INDEX else "#e4e4e4"
         spans.append(f'<span style="{style}background:{colour}" title="{ids[i]}">{text}</span>')
-        if "\n" in pieces[i]: spans.append("<br>")
+        if "\n" in pieces[i]:
+            spans.append("<br>")
         i += 1
-    legend = ('<div style="font-size:90%;margin-bottom:4px"><span style="background:#b7f0b1">trained</span> '
-              '<span style="background:#e4e4e4">not trained</span> <span style="background:#cfe2ff">image</span></div>')
+    legend = (
+        '<div style="font-size:90%;margin-bottom:4px"><span style="background:#b7f0b1">trained</span> '
+        '<span style="background:#e4e4e4">not trained</span> <span style="background:#cfe2ff">image</span></div>'
+    )
     return HTML(f'<div style="font-family:monospace;line-height:1.8">{legend}{"".join(spans)}</div>')
 
 # %% ../nbs/03_masking.ipynb #5535eff7
 class LlavaDataset(torch.utils.data.Dataset):
     "Tokenized LLaVA records (bad ones skipped and counted in `.summary`); images loaded per item."
-    def __init__(self, records_or_path, tokenizer, template, *, image_folder=None, image_processor=None, image_mode: str = "pad",
-                 num_image_tokens: int = 1, max_length: int | None = None, check_images: bool = False):
+
+    def __init__(
+        self,
+        records_or_path,
+        tokenizer,
+        template,
+        *,
+        image_folder=None,
+        image_processor=None,
+        image_mode: str = "pad",
+        num_image_tokens: int = 1,
+        max_length: int | None = None,
+        check_images: bool = False,
+    ):
         self.tokenizer, self.template = tokenizer, get_template(template)
         self.image_folder, self.image_processor, self.image_mode = image_folder, image_processor, image_mode
         records, self.summary = validate_records(records_or_path, image_folder=image_folder, check_images=check_images)
@@ -205,42 +294,69 @@ class LlavaDataset(torch.utils.data.Dataset):
             raise ValueError("these records have images: LlavaDataset needs image_folder and image_processor")
         self.records, self._ids, self._labels = [], [], []
         for rec in records:
-            try: t = tokenize_conversation(rec.conversations, tokenizer, self.template, num_image_tokens=num_image_tokens,
-                                           max_length=max_length, record=rec.id)
-            except RecordError as e: self.summary.add(e); continue
+            try:
+                t = tokenize_conversation(
+                    rec.conversations,
+                    tokenizer,
+                    self.template,
+                    num_image_tokens=num_image_tokens,
+                    max_length=max_length,
+                    record=rec.id,
+                )
+            except RecordError as e:
+                self.summary.add(e)
+                continue
             self.records.append(rec)
-            self._ids.append(torch.tensor(t.input_ids, dtype=torch.int32)); self._labels.append(torch.tensor(t.labels, dtype=torch.int32))
+            self._ids.append(torch.tensor(t.input_ids, dtype=torch.int32))
+            self._labels.append(torch.tensor(t.labels, dtype=torch.int32))
         self.lengths = [len(x) for x in self._ids]
 
-    def __len__(self): return len(self.records)
+    def __len__(self):
+        return len(self.records)
 
     def __getitem__(self, i) -> dict:
         rec = self.records[i]
         pixel_values = None
         if rec.images:
-            images = [load_image(resolve_image_path(self.image_folder, p, record=rec.id), record=rec.id) for p in rec.images]
+            images = [
+                load_image(resolve_image_path(self.image_folder, p, record=rec.id), record=rec.id) for p in rec.images
+            ]
             pixel_values = preprocess_images(images, self.image_processor, mode=self.image_mode)  # (n_img, 3, H, W)
         return dict(id=rec.id, input_ids=self._ids[i].long(), labels=self._labels[i].long(), pixel_values=pixel_values)
 
-    def __repr__(self): return f"LlavaDataset({len(self)} examples, template={self.template.name!r}; {self.summary})"
+    def __repr__(self):
+        return f"LlavaDataset({len(self)} examples, template={self.template.name!r}; {self.summary})"
 
 # %% ../nbs/03_masking.ipynb #c329ba5b
 def collate(examples: list[dict], pad_token_id: int | None, pad_to_multiple_of: int = 1) -> dict:
-    "Pad a list of dataset items into a batch (length rounded up to `pad_to_multiple_of`); images of all examples are concatenated."
-    if pad_token_id is None: raise ValueError("collate needs a pad_token_id; set tokenizer.pad_token")
-    if pad_to_multiple_of < 1: raise ValueError(f"pad_to_multiple_of must be >= 1, got {pad_to_multiple_of}")
+    """Pad a list of dataset items into a batch (length rounded up to `pad_to_multiple_of`); images of all examples are
+    concatenated."""
+    if pad_token_id is None:
+        raise ValueError("collate needs a pad_token_id; set tokenizer.pad_token")
+    if pad_to_multiple_of < 1:
+        raise ValueError(f"pad_to_multiple_of must be >= 1, got {pad_to_multiple_of}")
     B, T = len(examples), max(len(e["input_ids"]) for e in examples)
     T = -(-T // pad_to_multiple_of) * pad_to_multiple_of
     input_ids = torch.full((B, T), pad_token_id, dtype=torch.long)  # (B, T)
-    labels = torch.full((B, T), IGNORE_INDEX, dtype=torch.long)     # (B, T)
-    attention_mask = torch.zeros((B, T), dtype=torch.long)          # (B, T)
+    labels = torch.full((B, T), IGNORE_INDEX, dtype=torch.long)  # (B, T)
+    attention_mask = torch.zeros((B, T), dtype=torch.long)  # (B, T)
     for b, e in enumerate(examples):
         n = len(e["input_ids"])
-        input_ids[b, :n], labels[b, :n], attention_mask[b, :n] = torch.as_tensor(e["input_ids"]), torch.as_tensor(e["labels"]), 1
+        input_ids[b, :n], labels[b, :n], attention_mask[b, :n] = (
+            torch.as_tensor(e["input_ids"]),
+            torch.as_tensor(e["labels"]),
+            1,
+        )
     # images as pixels (N, 3, H, W), or as cached tower features (N, P, D_vision): whichever the items carry
     key = "image_features" if any(e.get("image_features") is not None for e in examples) else "pixel_values"
     images = [e[key] for e in examples if e.get(key) is not None]
-    batch = dict(input_ids=input_ids, labels=labels, attention_mask=attention_mask, pixel_values=None,
-                 image_counts=[0 if e.get(key) is None else len(e[key]) for e in examples], ids=[e["id"] for e in examples])
+    batch = dict(
+        input_ids=input_ids,
+        labels=labels,
+        attention_mask=attention_mask,
+        pixel_values=None,
+        image_counts=[0 if e.get(key) is None else len(e[key]) for e in examples],
+        ids=[e["id"] for e in examples],
+    )
     batch[key] = torch.cat(images) if images else None
     return batch

@@ -20,8 +20,15 @@ import transformers
 from packaging.version import Version
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import (AutoConfig, AutoImageProcessor, AutoModel, AutoModelForCausalLM, AutoTokenizer,
-                          CLIPVisionModel, SiglipVisionModel)
+from transformers import (
+    AutoConfig,
+    AutoImageProcessor,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    CLIPVisionModel,
+    SiglipVisionModel,
+)
 
 from . import __version__
 from .conversation import TEMPLATES, Template, get_template
@@ -40,16 +47,18 @@ CONFIG_NAME, PROJECTOR_NAME = "config.json", "projector.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"  # peft's file: an `llm/` folder holding it holds LoRA adapters, not full weights
 FORMAT_VERSION = 1  # bump when the checkpoint layout changes incompatibly
 
+
 @dataclass
 class LlavaConfig:
     "Everything that defines a `LlavaModel`; saved as a checkpoint's `config.json`."
+
     vision_tower: str
     llm: str
     projector_type: str = "mlp2x_gelu"
     vision_feature_layer: int = -2
     vision_feature_select: str = "patch"
     template: str = "vicuna_v1"
-    template_revision: int | None = None   # the template's text revision trained on (None: the current one)
+    template_revision: int | None = None  # the template's text revision trained on (None: the current one)
     image_mode: str = "pad"
     image_token: str = IMAGE_TOKEN
     stage: int = 0
@@ -58,7 +67,9 @@ class LlavaConfig:
 
     def __post_init__(self):
         if self.vision_feature_select not in ("patch", "cls_patch"):
-            raise ValueError(f"vision_feature_select must be 'patch' or 'cls_patch', not {self.vision_feature_select!r}")
+            raise ValueError(
+                f"vision_feature_select must be 'patch' or 'cls_patch', not {self.vision_feature_select!r}"
+            )
         if self.template_revision is None and self.template in TEMPLATES:
             self.template_revision = TEMPLATES[self.template].revision
 
@@ -69,26 +80,38 @@ class LlavaConfig:
     def from_dict(cls, d: dict, source: str = "config") -> LlavaConfig:
         marker = d.get("llava_nb")
         if not isinstance(marker, dict):
-            raise ValueError(f"{source} is not a llava_nb config (no 'llava_nb' marker); "
-                             "llava-hf checkpoints are imported with llava_nb.hf")
+            raise ValueError(
+                f"{source} is not a llava_nb config (no 'llava_nb' marker); "
+                "llava-hf checkpoints are imported with llava_nb.hf"
+            )
         if marker.get("format", 0) > FORMAT_VERSION:
-            raise ValueError(f"{source} has checkpoint format {marker['format']} (llava_nb {marker.get('version')}); "
-                             f"this llava_nb {__version__} reads format {FORMAT_VERSION}: upgrade llava_nb")
+            raise ValueError(
+                f"{source} has checkpoint format {marker['format']} (llava_nb {marker.get('version')}); "
+                f"this llava_nb {__version__} reads format {FORMAT_VERSION}: upgrade llava_nb"
+            )
         missing = [k for k in ("vision_tower", "llm") if k not in d]
-        if missing: raise ValueError(f"{source}: missing {', '.join(missing)}")
+        if missing:
+            raise ValueError(f"{source}: missing {', '.join(missing)}")
         names = {f.name for f in fields(cls)}
         kept = {k: v for k, v in d.items() if k in names}
-        kept.setdefault("template_revision", 1)   # saved before templates had revisions: trained on revision 1
+        kept.setdefault("template_revision", 1)  # saved before templates had revisions: trained on revision 1
         return cls(**kept)
 
 # %% ../nbs/05_model.ipynb #1550b81f
-_VISION_CLASSES = {"clip": CLIPVisionModel, "clip_vision_model": CLIPVisionModel,
-                   "siglip": SiglipVisionModel, "siglip_vision_model": SiglipVisionModel}
+_VISION_CLASSES = {
+    "clip": CLIPVisionModel,
+    "clip_vision_model": CLIPVisionModel,
+    "siglip": SiglipVisionModel,
+    "siglip_vision_model": SiglipVisionModel,
+}
+
 
 def _dtype_kw(dtype) -> dict:
-    if dtype is None: return {}
+    if dtype is None:
+        return {}
     key = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
     return {key: resolve_dtype(dtype)}
+
 
 def load_vision_tower(path, dtype=None, processor_path=None):
     "The frozen vision model at `path` (hub name or dir) and its image processor (from `processor_path` or `path`)."
@@ -99,11 +122,15 @@ def load_vision_tower(path, dtype=None, processor_path=None):
 
 # %% ../nbs/05_model.ipynb #eff06f22
 def ensure_image_token(tokenizer, llm, image_token: str = IMAGE_TOKEN) -> int:
-    "Make `image_token` one special token of `tokenizer` (growing `llm`'s embeddings if needed); set a pad token. Returns its id."
-    if tokenizer.pad_token is None: tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+    """Make `image_token` one special token of `tokenizer` (growing `llm`'s embeddings if needed); set a pad token.
+    Returns its id."""
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
     tid = tokenizer.convert_tokens_to_ids(image_token)
     if image_token not in tokenizer.get_vocab() or tokenizer(image_token, add_special_tokens=False).input_ids != [tid]:
-        tokenizer.add_special_tokens({"additional_special_tokens": [image_token]}, replace_additional_special_tokens=False)
+        tokenizer.add_special_tokens(
+            {"additional_special_tokens": [image_token]}, replace_additional_special_tokens=False
+        )
         tid = tokenizer.convert_tokens_to_ids(image_token)
     old, need = llm.get_input_embeddings().num_embeddings, max(len(tokenizer), tid + 1)
     if old < need:
@@ -111,11 +138,14 @@ def ensure_image_token(tokenizer, llm, image_token: str = IMAGE_TOKEN) -> int:
         with torch.no_grad():
             inp, out = llm.get_input_embeddings().weight, llm.get_output_embeddings()
             inp[old:] = inp[:old].mean(0)
-            if out is not None and out.weight is not inp: out.weight[old:] = out.weight[:old].mean(0)
+            if out is not None and out.weight is not inp:
+                out.weight[old:] = out.weight[:old].mean(0)
     return tid
 
+
 def load_llm(path, dtype=None, tokenizer_path=None, image_token: str = IMAGE_TOKEN, **load_kw):
-    "The causal LM at `path` and its (fast) tokenizer, with `image_token` and a pad token ensured; `load_kw` go to `from_pretrained`."
+    """The causal LM at `path` and its (fast) tokenizer, with `image_token` and a pad token ensured; `load_kw` go to
+    `from_pretrained`."""
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path, use_fast=True)
     llm = AutoModelForCausalLM.from_pretrained(path, **_dtype_kw(dtype), **load_kw)
     ensure_image_token(tokenizer, llm, image_token)
@@ -128,8 +158,10 @@ def encoder_layers(tower) -> tuple[nn.Module, str] | None:
     for mod in tower.modules():
         for attr in ("layers", "layer"):
             blocks = mod._modules.get(attr)
-            if isinstance(blocks, nn.ModuleList) and len(blocks) == n: return mod, attr
+            if isinstance(blocks, nn.ModuleList) and len(blocks) == n:
+                return mod, attr
     return None
+
 
 def layers_needed(layer: int, n_layers: int) -> int:
     "How many blocks must run for `hidden_states[layer]` (hidden_states has `n_layers + 1` entries)."
@@ -138,16 +170,19 @@ def layers_needed(layer: int, n_layers: int) -> int:
         raise ValueError(f"vision_feature_layer {layer} is out of range for a tower with {n_layers} layers")
     return k
 
+
 def _with_own_children(module: nn.Module) -> nn.Module:
     "A shallow copy of `module`: the same parameters, buffers and hooks, but its own dict of child modules."
     twin = copy.copy(module)
     twin.__dict__["_modules"] = dict(module._modules)
     return twin
 
+
 def truncated_tower(tower: nn.Module, k: int) -> nn.Module | None:
     "A view of `tower` that runs only its first `k` blocks, sharing every weight; None if no block list is found."
     found = encoder_layers(tower)
-    if found is None: return None
+    if found is None:
+        return None
     parent, attr = found
     path = next(name for name, m in tower.named_modules() if m is parent)
     root = node = _with_own_children(tower)
@@ -161,35 +196,54 @@ def truncated_tower(tower: nn.Module, k: int) -> nn.Module | None:
 def vision_token_layout(tower) -> tuple[int, bool]:
     "(number of patch tokens, whether a CLS token comes first) for one image."
     emb = next((m for m in tower.modules() if isinstance(getattr(m, "num_patches", None), int)), None)
-    if emb is not None: return emb.num_patches, hasattr(emb, "class_embedding")
+    if emb is not None:
+        return emb.num_patches, hasattr(emb, "class_embedding")
     size = tower.config.image_size
     with torch.no_grad():
-        n = tower(pixel_values=torch.zeros(1, 3, size, size, device=tower.device, dtype=tower.dtype),
-                  output_hidden_states=True).hidden_states[-1].shape[1]
+        n = (
+            tower(
+                pixel_values=torch.zeros(1, 3, size, size, device=tower.device, dtype=tower.dtype),
+                output_hidden_states=True,
+            )
+            .hidden_states[-1]
+            .shape[1]
+        )
     side = size // tower.config.patch_size
     return side * side, n == side * side + 1
 
 # %% ../nbs/05_model.ipynb #4d17ceaa
 def _placeholders(n: int, k: int) -> str:
-    if n % k: return f"{n} <image> tokens (not a multiple of the {k} tokens per image; tokenize with num_image_tokens={k})"
+    if n % k:
+        return f"{n} <image> tokens (not a multiple of the {k} tokens per image; tokenize with num_image_tokens={k})"
     return f"{n // k} <image> placeholder{'s' * (n // k != 1)} ({n} tokens)"
 
-def check_image_counts(tokens_per_row: list[int], n_images: int, tokens_per_image: int,
-                       image_counts: list[int] | None = None, ids: list | None = None) -> None:
+
+def check_image_counts(
+    tokens_per_row: list[int],
+    n_images: int,
+    tokens_per_image: int,
+    image_counts: list[int] | None = None,
+    ids: list | None = None,
+) -> None:
     "Raise a ValueError naming the batch row (and record id) whose `<image>` tokens don't match its images."
     k, where = tokens_per_image, lambda r: f"batch row {r}" + (f" (record {ids[r]})" if ids is not None else "")
     if image_counts is None:
         for r, n in enumerate(tokens_per_row):
-            if n % k: raise ValueError(f"{where(r)}: {_placeholders(n, k)}")
+            if n % k:
+                raise ValueError(f"{where(r)}: {_placeholders(n, k)}")
         if sum(tokens_per_row) != n_images * k:
-            raise ValueError(f"the batch has {_placeholders(sum(tokens_per_row), k)} but {n_images} image{'s' * (n_images != 1)}")
+            raise ValueError(
+                f"the batch has {_placeholders(sum(tokens_per_row), k)} but {n_images} image{'s' * (n_images != 1)}"
+            )
         return
     if len(image_counts) != len(tokens_per_row):
         raise ValueError(f"image_counts has {len(image_counts)} entries for a batch of {len(tokens_per_row)} rows")
     if sum(image_counts) != n_images:
         raise ValueError(f"image_counts add up to {sum(image_counts)} images but pixel_values holds {n_images}")
     for r, (n, c) in enumerate(zip(tokens_per_row, image_counts)):
-        if n != c * k: raise ValueError(f"{where(r)}: {_placeholders(n, k)} but {c} image{'s' * (c != 1)}")
+        if n != c * k:
+            raise ValueError(f"{where(r)}: {_placeholders(n, k)} but {c} image{'s' * (c != 1)}")
+
 
 def merge_image_features(embeds: torch.Tensor, is_image: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
     "Scatter `features` (N, P, D) in order into the positions where `is_image` (B, T) is True of `embeds` (B, T, D)."
@@ -197,14 +251,18 @@ def merge_image_features(embeds: torch.Tensor, is_image: torch.Tensor, features:
     return embeds.masked_scatter(mask, features.to(embeds.dtype))
 
 # %% ../nbs/05_model.ipynb #d59fc92e
-def sample_next(logits: torch.Tensor, temperature: float = 0.0, top_p: float = 1.0,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_next(
+    logits: torch.Tensor, temperature: float = 0.0, top_p: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
     "Next token ids (B,) from `logits` (B, V): greedy if `temperature == 0`, else temperature + nucleus sampling."
-    if temperature <= 0: return logits.argmax(-1)
+    if temperature <= 0:
+        return logits.argmax(-1)
     probs = torch.softmax(logits.float() / temperature, -1)
     if top_p < 1.0:
         sorted_p, order = probs.sort(-1, descending=True)
-        sorted_p = sorted_p.masked_fill(sorted_p.cumsum(-1) - sorted_p > top_p, 0.0)  # mass before a token > top_p: drop it
+        sorted_p = sorted_p.masked_fill(
+            sorted_p.cumsum(-1) - sorted_p > top_p, 0.0
+        )  # mass before a token > top_p: drop it
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
@@ -213,21 +271,26 @@ def stream_safe(text: str, stops: list[str] = ()) -> str:
     "The prefix of `text` that can be streamed: no trailing incomplete character, no possible start of a stop string."
     text = text.rstrip("\ufffd")
     hold = max((j for s in stops for j in range(1, len(s)) if text.endswith(s[:j])), default=0)
-    return text[:len(text) - hold]
+    return text[: len(text) - hold]
+
 
 def settled_tokens(token_ids: list[int], tokenizer) -> int:
-    "How many leading tokens decode to text that later tokens cannot change (a trailing run of byte tokens `<0x..>` can)."
+    """How many leading tokens decode to text that later tokens cannot change (a trailing run of byte tokens `<0x..>`
+    can)."""
     k = len(token_ids)
-    while k and re.fullmatch(r"<0x[0-9A-Fa-f]{2}>", tokenizer.convert_ids_to_tokens(token_ids[k - 1]) or ""): k -= 1
+    while k and re.fullmatch(r"<0x[0-9A-Fa-f]{2}>", tokenizer.convert_ids_to_tokens(token_ids[k - 1]) or ""):
+        k -= 1
     return k
 
 # %% ../nbs/05_model.ipynb #90930a10
 @dataclass
 class Generation:
     "What `LlavaModel.generate` returns: per row the text (cut at a stop string), the new token ids and why it stopped."
+
     texts: list[str]
     token_ids: list[list[int]]
     finish_reasons: list[str]  # "eos" | "stop" | "length"
+
 
 def _rows(input_ids, attention_mask=None) -> list[list[int]]:
     if isinstance(input_ids, torch.Tensor):
@@ -235,6 +298,7 @@ def _rows(input_ids, attention_mask=None) -> list[list[int]]:
         mask = torch.ones_like(ids) if attention_mask is None else attention_mask.view_as(ids)
         return [row[m.bool()].tolist() for row, m in zip(ids, mask)]
     return [list(r) for r in input_ids]
+
 
 def expand_image_tokens(ids: list[int], image_token_id: int, n: int) -> list[int]:
     "Replace each `image_token_id` in `ids` by `n` copies of it."
@@ -245,24 +309,30 @@ def is_peft_model(module) -> bool:
     "True for a peft-wrapped model (LoRA adapters), without importing peft."
     return any(c.__module__.startswith("peft.") for c in type(module).__mro__)
 
+
 def load_lora_adapter(llm, adapter_dir, merge: bool = True):
-    "`llm` with the LoRA adapters saved in `adapter_dir` (by peft), merged into its weights (a plain model) unless `merge=False`."
-    try: from peft import PeftModel
-    except ImportError: raise ImportError(f"{adapter_dir} holds LoRA adapters; loading them needs peft (pip install peft)") from None
+    """`llm` with the LoRA adapters saved in `adapter_dir` (by peft), merged into its weights (a plain model) unless
+    `merge=False`."""
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise ImportError(f"{adapter_dir} holds LoRA adapters; loading them needs peft (pip install peft)") from None
     model = PeftModel.from_pretrained(llm, str(adapter_dir), is_trainable=not merge)
     return model.merge_and_unload() if merge else model
-
 
 # %% ../nbs/05_model.ipynb #8349bb61
 class LlavaModel(nn.Module):
     "A frozen vision tower, a projector and a causal LM, merged at the `<image>` tokens."
+
     def __init__(self, config: LlavaConfig, vision_tower, image_processor, llm, tokenizer):
         super().__init__()
         self.config, self.image_processor, self.tokenizer = config, image_processor, tokenizer
         self.vision_tower, self.llm = vision_tower.requires_grad_(False).eval(), llm
         self.image_token_id = ensure_image_token(tokenizer, llm, config.image_token)
         emb = llm.get_input_embeddings().weight
-        self.projector = build_projector(config.projector_type, vision_tower.config.hidden_size, emb.shape[1]).to(emb.device, emb.dtype)
+        self.projector = build_projector(config.projector_type, vision_tower.config.hidden_size, emb.shape[1]).to(
+            emb.device, emb.dtype
+        )
         keep = layers_needed(config.vision_feature_layer, vision_tower.config.num_hidden_layers)
         # the tower run with the blocks the feature layer needs (None: an unfamiliar tower, run in full); not a
         # registered submodule, so its weights are counted and saved once, as the tower's
@@ -271,9 +341,18 @@ class LlavaModel(nn.Module):
         self.num_image_tokens = n_patches + (self._has_cls and config.vision_feature_select == "cls_patch")
 
     @classmethod
-    def from_parts(cls, vision_tower: str, llm: str, projector_type: str = "mlp2x_gelu", *, dtype=None, llm_kwargs: dict | None = None,
-                   **config) -> LlavaModel:
-        "A new model (untrained projector) from a vision tower and a causal LM: hub names or directories (`llm_kwargs`: e.g. a quantization config)."
+    def from_parts(
+        cls,
+        vision_tower: str,
+        llm: str,
+        projector_type: str = "mlp2x_gelu",
+        *,
+        dtype=None,
+        llm_kwargs: dict | None = None,
+        **config,
+    ) -> LlavaModel:
+        """A new model (untrained projector) from a vision tower and a causal LM: hub names or directories
+        (`llm_kwargs`: e.g. a quantization config)."""
         ref = lambda p: str(Path(p).resolve()) if Path(p).is_dir() else str(p)
         cfg = LlavaConfig(vision_tower=ref(vision_tower), llm=ref(llm), projector_type=projector_type, **config)
         tower, proc = load_vision_tower(vision_tower, dtype)
@@ -281,9 +360,13 @@ class LlavaModel(nn.Module):
         return cls(cfg, tower, proc, lm, tok).eval()
 
     @property
-    def device(self) -> torch.device: return self.llm.get_input_embeddings().weight.device
+    def device(self) -> torch.device:
+        return self.llm.get_input_embeddings().weight.device
+
     @property
-    def template(self) -> Template: return get_template(self.config.template, revision=self.config.template_revision)
+    def template(self) -> Template:
+        return get_template(self.config.template, revision=self.config.template_revision)
+
     @property
     def processor(self) -> LlavaProcessor:
         "How this model's inputs are made (notebook 05a): template, image placeholder, image preprocessing."
@@ -301,7 +384,8 @@ class LlavaModel(nn.Module):
         run = self._short_tower or t
         hs = run(pixel_values=pixel_values.to(t.device, t.dtype), output_hidden_states=True).hidden_states
         feats = hs[-1] if self._short_tower is not None else hs[self.config.vision_feature_layer]  # (N, [CLS +] P, D)
-        if self._has_cls and self.config.vision_feature_select == "patch": feats = feats[:, 1:]
+        if self._has_cls and self.config.vision_feature_select == "patch":
+            feats = feats[:, 1:]
         return feats
 
     def project(self, image_features: torch.Tensor) -> torch.Tensor:
@@ -313,7 +397,9 @@ class LlavaModel(nn.Module):
         "(N, 3, H, W) images -> (N, P, D_llm) projected features."
         return self.project(self.image_features(pixel_values))
 
-    def embed_inputs(self, input_ids, pixel_values=None, image_counts=None, ids=None, image_features=None) -> torch.Tensor:
+    def embed_inputs(
+        self, input_ids, pixel_values=None, image_counts=None, ids=None, image_features=None
+    ) -> torch.Tensor:
         "(B, T) ids -> (B, T, D) embeddings, each image's tokens at its `<image>` positions (images or their features)."
         if pixel_values is not None and image_features is not None:
             raise ValueError("give pixel_values or image_features (cached tower features), not both")
@@ -322,12 +408,22 @@ class LlavaModel(nn.Module):
         embeds = self.llm.get_input_embeddings()(input_ids.masked_fill(is_img, 0))
         n_images = 0 if images is None else images.shape[0]
         check_image_counts(is_img.sum(1).tolist(), n_images, self.num_image_tokens, image_counts, ids)
-        if n_images == 0: return embeds
+        if n_images == 0:
+            return embeds
         tokens = self.encode_images(pixel_values) if image_features is None else self.project(image_features)
         return merge_image_features(embeds, is_img, tokens)
 
-    def forward(self, input_ids, attention_mask=None, pixel_values=None, labels=None, image_counts=None, ids=None,
-                image_features=None, **kwargs):
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        pixel_values=None,
+        labels=None,
+        image_counts=None,
+        ids=None,
+        image_features=None,
+        **kwargs,
+    ):
         "The LLM's output (`.loss` when `labels` are given, `.logits`) on the merged embeddings."
         embeds = self.embed_inputs(input_ids, pixel_values, image_counts, ids, image_features)
         return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels, **kwargs)
@@ -341,17 +437,33 @@ class LlavaModel(nn.Module):
         return ids - {None}
 
     @torch.no_grad()
-    def generate(self, input_ids, attention_mask=None, pixel_values=None, image_counts=None, *, max_new_tokens: int = 64,
-                 temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None, generator: torch.Generator | None = None,
-                 stop: list[str] | None = None, stream: Callable[[str], None] | None = None, use_cache: bool = True) -> Generation:
+    def generate(
+        self,
+        input_ids,
+        attention_mask=None,
+        pixel_values=None,
+        image_counts=None,
+        *,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        stop: list[str] | None = None,
+        stream: Callable[[str], None] | None = None,
+        use_cache: bool = True,
+    ) -> Generation:
         "Continue each prompt (ids with `<image>` already expanded; a list of lists or a padded tensor + mask)."
         rows, tok, dev = _rows(input_ids, attention_mask), self.tokenizer, self.device
         B, T = len(rows), max(map(len, rows))
-        if stream is not None and B != 1: raise ValueError(f"stream needs a batch of 1 prompt, got {B}")
-        if generator is None and seed is not None: generator = torch.Generator(dev).manual_seed(seed)
+        if stream is not None and B != 1:
+            raise ValueError(f"stream needs a batch of 1 prompt, got {B}")
+        if generator is None and seed is not None:
+            generator = torch.Generator(dev).manual_seed(seed)
         ids = torch.full((B, T), tok.pad_token_id, dtype=torch.long, device=dev)
         mask = torch.zeros((B, T), dtype=torch.long, device=dev)
-        for r, row in enumerate(rows): ids[r, T - len(row):], mask[r, T - len(row):] = torch.tensor(row), 1  # left padding
+        for r, row in enumerate(rows):
+            ids[r, T - len(row) :], mask[r, T - len(row) :] = torch.tensor(row), 1  # left padding
         pos = (mask.cumsum(1) - 1).clamp(min=0)  # (B, T) positions of real tokens: 0, 1, ...
         embeds = self.embed_inputs(ids, pixel_values, image_counts)  # (B, T, D)
         eos, stops = self.eos_ids(), []
@@ -359,30 +471,46 @@ class LlavaModel(nn.Module):
             sid = tok.convert_tokens_to_ids(s) if s in tok.all_special_tokens else None
             (eos.add(sid) if sid is not None else stops.append(s))
         last = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(self.llm.forward).parameters else {}
-        out = self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=use_cache, **last)  # prefill
+        out = self.llm(
+            inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=use_cache, **last
+        )  # prefill
         cache = out.past_key_values if use_cache else None  # the model's own KV cache (a DynamicCache for most LMs)
         new, texts, reasons, sent = [[] for _ in range(B)], [""] * B, [None] * B, ""
         for step in range(max_new_tokens):
             nxt = sample_next(out.logits[:, -1], temperature, top_p, generator)  # (B,)
             for r in range(B):
-                if reasons[r]: continue
-                t = nxt[r].item(); new[r].append(t)
-                if t in eos: reasons[r] = "eos"
+                if reasons[r]:
+                    continue
+                t = nxt[r].item()
+                new[r].append(t)
+                if t in eos:
+                    reasons[r] = "eos"
                 texts[r] = tok.decode(new[r][:-1] if t in eos else new[r], skip_special_tokens=True)
                 hits = [i for i in (texts[r].find(s) for s in stops) if i >= 0]
-                if hits: texts[r], reasons[r] = texts[r][:min(hits)], "stop"
-                if step == max_new_tokens - 1 and not reasons[r]: reasons[r] = "length"
+                if hits:
+                    texts[r], reasons[r] = texts[r][: min(hits)], "stop"
+                if step == max_new_tokens - 1 and not reasons[r]:
+                    reasons[r] = "length"
             if stream is not None:
                 k = len(new[0]) if reasons[0] else settled_tokens(new[0], tok)
                 settled = texts[0] if k == len(new[0]) else tok.decode(new[0][:k], skip_special_tokens=True)
                 safe = settled if reasons[0] else stream_safe(settled, stops)
-                if len(safe) > len(sent) and safe.startswith(sent): stream(safe[len(sent):]); sent = safe
-            if all(reasons) or step == max_new_tokens - 1: break
+                if len(safe) > len(sent) and safe.startswith(sent):
+                    stream(safe[len(sent) :])
+                    sent = safe
+            if all(reasons) or step == max_new_tokens - 1:
+                break
             nxt = nxt.masked_fill(torch.tensor([bool(x) for x in reasons], device=dev), tok.pad_token_id)
             step_embeds = self.llm.get_input_embeddings()(nxt[:, None])  # (B, 1, D)
             mask, pos = torch.cat([mask, mask.new_ones(B, 1)], 1), torch.cat([pos, pos[:, -1:] + 1], 1)
             if use_cache:
-                out = self.llm(inputs_embeds=step_embeds, attention_mask=mask, position_ids=pos[:, -1:], past_key_values=cache, use_cache=True)
+                out = self.llm(
+                    inputs_embeds=step_embeds,
+                    attention_mask=mask,
+                    position_ids=pos[:, -1:],
+                    past_key_values=cache,
+                    use_cache=True,
+                )
                 cache = out.past_key_values
             else:  # recompute the whole sequence: what the cache saves
                 embeds = torch.cat([embeds, step_embeds], 1)
@@ -395,32 +523,51 @@ class LlavaModel(nn.Module):
         stop = list(gen.pop("stop", None) or []) + self.processor.stop_strings()
         return self.generate(inputs["input_ids"], pixel_values=inputs["pixel_values"], stop=stop, **gen).texts[0]
 
-    def save_pretrained(self, path, stage: int | None = None, save_llm: bool | None = None, save_vision_tower: bool | None = None) -> Path:
-        "Write a checkpoint directory; stage 1 stores only the projector (plus config, tokenizer, image processor) unless told otherwise."
-        path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    def save_pretrained(
+        self, path, stage: int | None = None, save_llm: bool | None = None, save_vision_tower: bool | None = None
+    ) -> Path:
+        """Write a checkpoint directory; stage 1 stores only the projector (plus config, tokenizer, image processor)
+        unless told otherwise."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
         stage = self.config.stage if stage is None else stage
-        self.config = replace(self.config, stage=stage, vision_config=self.vision_tower.config.to_dict(), text_config=self.llm.config.to_dict())
+        self.config = replace(
+            self.config,
+            stage=stage,
+            vision_config=self.vision_tower.config.to_dict(),
+            text_config=self.llm.config.to_dict(),
+        )
         (path / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2))
         state = {k: v.detach().contiguous().cpu() for k, v in self.projector.state_dict().items()}
         save_file(state, path / PROJECTOR_NAME, metadata={"format": "pt", "projector_type": self.config.projector_type})
-        self.tokenizer.save_pretrained(path); self.image_processor.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        self.image_processor.save_pretrained(path)
         for name, part, keep in (("llm", self.llm, save_llm), ("vision_tower", self.vision_tower, save_vision_tower)):
             if is_peft_model(part):  # LoRA: the adapters only; the base weights come from the config's name
-                if keep is False: raise ValueError("a model with LoRA adapters saves them (save_llm=False would lose the training)")
+                if keep is False:
+                    raise ValueError("a model with LoRA adapters saves them (save_llm=False would lose the training)")
                 part.save_pretrained(path / name, safe_serialization=True, save_embedding_layers=False)
-            elif keep if keep is not None else stage != 1: part.save_pretrained(path / name, safe_serialization=True)
+            elif keep if keep is not None else stage != 1:
+                part.save_pretrained(path / name, safe_serialization=True)
             elif (path / name).exists():
-                warnings.warn(f"removing {path / name} from an earlier save: this checkpoint re-loads {name} from its config")
+                warnings.warn(
+                    f"removing {path / name} from an earlier save: this checkpoint re-loads {name} from its config"
+                )
                 shutil.rmtree(path / name)
         return path
 
     def load_projector(self, file) -> None:
         "Load projector weights from a safetensors `file`, with errors naming the file and the shapes."
         file = Path(file)
-        if not file.is_file(): raise FileNotFoundError(f"{file} not found: a llava_nb checkpoint stores its projector there")
+        if not file.is_file():
+            raise FileNotFoundError(f"{file} not found: a llava_nb checkpoint stores its projector there")
         state, own = load_file(str(file)), self.projector.state_dict()
-        what = f"a {self.config.projector_type} projector ({self.vision_tower.config.hidden_size} -> {self.llm.get_input_embeddings().embedding_dim})"
-        if set(state) != set(own): raise ValueError(f"{file}: weights {sorted(state)} do not fit {what}, which has {sorted(own)}")
+        what = (
+            f"a {self.config.projector_type} projector ({self.vision_tower.config.hidden_size} -> "
+            f"{self.llm.get_input_embeddings().embedding_dim})"
+        )
+        if set(state) != set(own):
+            raise ValueError(f"{file}: weights {sorted(state)} do not fit {what}, which has {sorted(own)}")
         for k, v in state.items():
             if v.shape != own[k].shape:
                 raise ValueError(f"{file}: {k} has shape {tuple(v.shape)} but {what} needs {tuple(own[k].shape)}")
@@ -428,15 +575,22 @@ class LlavaModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path, dtype=None, merge_lora: bool = True) -> LlavaModel:
-        "Load a checkpoint written by `save_pretrained`; parts it does not hold come from the names in its config. LoRA adapters are merged unless `merge_lora=False`."
+        """Load a checkpoint written by `save_pretrained`; parts it does not hold come from the names in its config.
+        LoRA adapters are merged unless `merge_lora=False`."""
         path = Path(path)
-        if not (path / CONFIG_NAME).is_file(): raise FileNotFoundError(f"{path / CONFIG_NAME} not found: {path} is not a llava_nb checkpoint")
+        if not (path / CONFIG_NAME).is_file():
+            raise FileNotFoundError(f"{path / CONFIG_NAME} not found: {path} is not a llava_nb checkpoint")
         cfg = LlavaConfig.from_dict(json.loads((path / CONFIG_NAME).read_text()), str(path / CONFIG_NAME))
         here = lambda name, fallback: str(path / name) if (path / name / "config.json").is_file() else fallback
         has = lambda f: str(path) if (path / f).is_file() else None
-        tower, proc = load_vision_tower(here("vision_tower", cfg.vision_tower), dtype, processor_path=has("preprocessor_config.json"))
-        llm, tok = load_llm(here("llm", cfg.llm), dtype, tokenizer_path=has("tokenizer_config.json"), image_token=cfg.image_token)
-        if (path / "llm" / ADAPTER_CONFIG).is_file(): llm = load_lora_adapter(llm, path / "llm", merge=merge_lora)
+        tower, proc = load_vision_tower(
+            here("vision_tower", cfg.vision_tower), dtype, processor_path=has("preprocessor_config.json")
+        )
+        llm, tok = load_llm(
+            here("llm", cfg.llm), dtype, tokenizer_path=has("tokenizer_config.json"), image_token=cfg.image_token
+        )
+        if (path / "llm" / ADAPTER_CONFIG).is_file():
+            llm = load_lora_adapter(llm, path / "llm", merge=merge_lora)
         model = cls(cfg, tower, proc, llm, tok)
         model.load_projector(path / PROJECTOR_NAME)
         return model.eval()

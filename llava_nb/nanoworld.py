@@ -22,21 +22,26 @@ __all__ = ['SHAPES', 'COLOURS', 'SIZES', 'IMAGE_SIZE', 'GRID', 'MAX_OBJECTS', 'B
 SHAPES = ("circle", "square", "triangle", "cross", "diamond", "star")
 COLOURS = ("red", "green", "blue", "yellow", "purple", "white")
 SIZES = ("small", "large")
-IMAGE_SIZE = 72   # pixels per side of a rendered scene: 24 px cells, one 24 px patch of the nano tower each
-GRID = 3          # the scene is a GRID x GRID board of cells
-MAX_OBJECTS = 4   # default upper bound on objects per sampled scene
+IMAGE_SIZE = 72  # pixels per side of a rendered scene: 24 px cells, one 24 px patch of the nano tower each
+GRID = 3  # the scene is a GRID x GRID board of cells
+MAX_OBJECTS = 4  # default upper bound on objects per sampled scene
 BACKGROUND = (0, 0, 0)
 
-COLOUR_RGB = {"red": (230, 40, 40), "green": (40, 200, 60), "blue": (50, 100, 245),
-              "yellow": (240, 220, 40), "purple": (170, 60, 210), "white": (240, 240, 240)}
+COLOUR_RGB = {
+    "red": (230, 40, 40),
+    "green": (40, 200, 60),
+    "blue": (50, 100, 245),
+    "yellow": (240, 220, 40),
+    "purple": (170, 60, 210),
+    "white": (240, 240, 240),
+}
 SIZE_FRACTION = {"small": 0.5, "large": 0.8}  # side of the object's box as a fraction of the cell side
-CELL_MARGIN = 0.05                               # kept free at each cell edge (fraction of the cell side)
+CELL_MARGIN = 0.05  # kept free at each cell edge (fraction of the cell side)
 
 # %% ../nbs/07_nanoworld.ipynb #2ebb049c
-POSITIONS = (("top left", "top", "top right"),
-             ("left", "center", "right"),
-             ("bottom left", "bottom", "bottom right"))
+POSITIONS = (("top left", "top", "top right"), ("left", "center", "right"), ("bottom left", "bottom", "bottom right"))
 POSITION_NAMES = tuple(p for row in POSITIONS for p in row)
+
 
 def cell_of(bbox) -> tuple[int, int]:
     "The grid cell `(row, col)` that holds the centre of a normalised `bbox`."
@@ -44,12 +49,15 @@ def cell_of(bbox) -> tuple[int, int]:
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     return min(int(cy * GRID), GRID - 1), min(int(cx * GRID), GRID - 1)
 
+
 def position_name(bbox) -> str:
     "Where a normalised `bbox` is: 'top left', 'top', ..., 'center', ..., 'bottom right'."
     r, c = cell_of(bbox)
     return POSITIONS[r][c]
 
+
 _SIZE_THRESHOLD = (SIZE_FRACTION["small"] + SIZE_FRACTION["large"]) / 2 / GRID
+
 
 def size_name(bbox) -> str:
     "'small' or 'large', from the width of a normalised `bbox`."
@@ -58,32 +66,44 @@ def size_name(bbox) -> str:
 # %% ../nbs/07_nanoworld.ipynb #e5d1a652
 _PREPOSITION = {"top": "at", "bottom": "at", "left": "on", "right": "on"}
 
+
 def position_phrase(name: str) -> str:
     "The position name with its preposition: 'in the top left', 'at the top', 'on the left', 'in the center'."
-    if name not in POSITION_NAMES: raise ValueError(f"unknown position {name!r}; use one of {POSITION_NAMES}")
+    if name not in POSITION_NAMES:
+        raise ValueError(f"unknown position {name!r}; use one of {POSITION_NAMES}")
     return f"{_PREPOSITION.get(name, 'in')} the {name}"
+
 
 RELATIONS = ("left of", "right of", "above", "below")
 OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 
-def _cell(o) -> tuple[int, int]: return tuple(o["cell"]) if "cell" in o else cell_of(o["bbox"])
+
+def _cell(o) -> tuple[int, int]:
+    return tuple(o["cell"]) if "cell" in o else cell_of(o["bbox"])
+
 
 def relations(a: dict, b: dict) -> list[str]:
     "All relative-position words that hold for object `a` with respect to object `b` (horizontal first)."
     (ra, ca), (rb, cb) = _cell(a), _cell(b)
-    if (ra, ca) == (rb, cb): raise ValueError("two objects in the same cell have no relative position")
+    if (ra, ca) == (rb, cb):
+        raise ValueError("two objects in the same cell have no relative position")
     out = []
-    if ca != cb: out.append("left of" if ca < cb else "right of")
-    if ra != rb: out.append("above" if ra < rb else "below")
+    if ca != cb:
+        out.append("left of" if ca < cb else "right of")
+    if ra != rb:
+        out.append("above" if ra < rb else "below")
     return out
+
 
 def relation(a: dict, b: dict) -> str:
     "The main relative position of `a` with respect to `b`: horizontal when their columns differ, else vertical."
     return relations(a, b)[0]
 
+
 def relation_phrase(rel: str) -> str:
     "'to the left of', 'to the right of', 'above', 'below'."
-    if rel not in RELATIONS: raise ValueError(f"unknown relation {rel!r}; use one of {RELATIONS}")
+    if rel not in RELATIONS:
+        raise ValueError(f"unknown relation {rel!r}; use one of {RELATIONS}")
     return f"to the {rel}" if rel in ("left of", "right of") else rel
 
 # %% ../nbs/07_nanoworld.ipynb #b0b1f9d5
@@ -91,69 +111,99 @@ def scene_id(index: int, split: str = "train") -> str:
     "`nw_000123` for the training split, `nw_test_000123` for a split named 'test'."
     return f"nw_{index:06d}" if split == "train" else f"nw_{split}_{index:06d}"
 
+
 def _check_spec(o: dict, sid: str, i: int) -> None:
     for key, allowed in (("shape", SHAPES), ("color", COLOURS), ("size", SIZES)):
         if o.get(key) not in allowed:
             raise ValueError(f"scene {sid}, object {i}: {key} {o.get(key)!r} is not one of {allowed}")
 
-def make_scene(objects: list[dict], sid: str = "nw_000000", rng: random.Random | int | None = 0,
-               image_size: int = IMAGE_SIZE) -> dict:
+
+def make_scene(
+    objects: list[dict], sid: str = "nw_000000", rng: random.Random | int | None = 0, image_size: int = IMAGE_SIZE
+) -> dict:
     "A scene record placing `objects` (dicts with shape, color, size and optional cell `[row, col]`) on the grid."
     rng = rng if isinstance(rng, random.Random) else random.Random(rng)
     n_cells = GRID * GRID
-    if not objects: raise ValueError(f"scene {sid}: a scene needs at least one object")
+    if not objects:
+        raise ValueError(f"scene {sid}: a scene needs at least one object")
     if len(objects) > n_cells:
-        raise ValueError(f"scene {sid}: cannot place {len(objects)} objects; the {GRID}x{GRID} grid has {n_cells} cells (one object per cell)")
+        raise ValueError(
+            f"scene {sid}: cannot place {len(objects)} objects; the {GRID}x{GRID} grid has {n_cells} cells (one "
+            f"object per cell)"
+        )
     taken = {}
     for i, o in enumerate(objects):
         _check_spec(o, sid, i)
-        if o.get("cell") is None: continue
+        if o.get("cell") is None:
+            continue
         cell = tuple(o["cell"])
         if not all(isinstance(v, int) and 0 <= v < GRID for v in cell) or len(cell) != 2:
-            raise ValueError(f"scene {sid}, object {i}: cell {list(cell)} is not [row, col] with 0 <= row, col < {GRID}")
-        if cell in taken: raise ValueError(f"scene {sid}, objects {taken[cell]} and {i}: both in cell {list(cell)}; one object per cell")
+            raise ValueError(
+                f"scene {sid}, object {i}: cell {list(cell)} is not [row, col] with 0 <= row, col < {GRID}"
+            )
+        if cell in taken:
+            raise ValueError(
+                f"scene {sid}, objects {taken[cell]} and {i}: both in cell {list(cell)}; one object per cell"
+            )
         taken[cell] = i
     free = [c for c in ((r, c) for r in range(GRID) for c in range(GRID)) if c not in taken]
     rng.shuffle(free)
     placed = []
     for o in objects:
         cell = tuple(o["cell"]) if o.get("cell") is not None else free.pop()
-        side = SIZE_FRACTION[o["size"]]                   # in cell units
+        side = SIZE_FRACTION[o["size"]]  # in cell units
         slack = 1 - side - 2 * CELL_MARGIN
         ox, oy = CELL_MARGIN + rng.random() * slack, CELL_MARGIN + rng.random() * slack
         x1, y1 = (cell[1] + ox) / GRID, (cell[0] + oy) / GRID
         bbox = [round(v, 3) for v in (x1, y1, x1 + side / GRID, y1 + side / GRID)]
         placed.append({"shape": o["shape"], "color": o["color"], "size": o["size"], "bbox": bbox, "cell": list(cell)})
     placed.sort(key=lambda o: o["cell"])
-    scene = {"id": sid, "image": f"images/{sid}.png", "width": image_size, "height": image_size, "captions": [], "objects": placed}
+    scene = {
+        "id": sid,
+        "image": f"images/{sid}.png",
+        "width": image_size,
+        "height": image_size,
+        "captions": [],
+        "objects": placed,
+    }
     scene["captions"] = make_captions(scene, rng)
     return scene
 
 # %% ../nbs/07_nanoworld.ipynb #263c8772
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
-def _a(word: str) -> str: return ("an " if word[0] in "aeiou" else "a ") + word
+
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
 
 def object_phrase(o: dict, size: bool = True, article: bool = True) -> str:
     "'a large red circle' (or without size / article)."
     words = " ".join(([o["size"]] if size else []) + [o["color"], o["shape"]])
     return _a(words) if article else words
 
+
 def _join(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
+
 def _plural(word: str, n: int) -> str:
-    if n == 1: return word
+    if n == 1:
+        return word
     return word + ("es" if word.endswith(("s", "x", "ss")) else "s")
 
-def _cap(s: str) -> str: return s[0].upper() + s[1:]
+
+def _cap(s: str) -> str:
+    return s[0].upper() + s[1:]
+
 
 def make_captions(scene: dict, rng: random.Random | int | None = 0) -> list[str]:
     "Five different short captions of `scene` in the styles of COCO's human captions."
     rng = rng if isinstance(rng, random.Random) else random.Random(rng)
     objs = scene["objects"]
     n = len(objs)
-    shuffled = objs[:]; rng.shuffle(shuffled)
+    shuffled = objs[:]
+    rng.shuffle(shuffled)
     bg = rng.choice(("black", "dark"))
     caps = []
     # 1. a plain list, some sizes left out
@@ -163,22 +213,36 @@ def make_captions(scene: dict, rng: random.Random | int | None = 0) -> list[str]
     where = [f"{object_phrase(o)} {position_phrase(position_name(o['bbox']))}" for o in objs]
     caps.append(f"{_cap(NUMBER_WORDS[n])} {_plural(noun, n)}: {_join(where)}.")
     # 3. positions first
-    caps.append(_cap("; ".join(position_phrase(position_name(o["bbox"])) + f" there is {object_phrase(o, size=rng.random() < 0.5)}"
-                               for o in shuffled)) + ".")
+    caps.append(
+        _cap(
+            "; ".join(
+                position_phrase(position_name(o["bbox"])) + f" there is {object_phrase(o, size=rng.random() < 0.5)}"
+                for o in shuffled
+            )
+        )
+        + "."
+    )
     # 4. a relative position, or where the lone object sits
     if n == 1:
         o = objs[0]
-        caps.append(f"A single {object_phrase(o, article=False)} {position_phrase(position_name(o['bbox']))} of a dark picture.")
+        caps.append(
+            f"A single {object_phrase(o, article=False)} {position_phrase(position_name(o['bbox']))} of a dark picture."
+        )
     else:
         a, b = rng.sample(objs, 2)
-        caps.append(f"{_cap(object_phrase(a, size=False))} {relation_phrase(relation(a, b))} {object_phrase(b, size=False)}"
-                    + (f", with {NUMBER_WORDS[n - 2]} more {_plural('shape', n - 2)}." if n > 2 else "."))
+        caps.append(
+            f"{_cap(object_phrase(a, size=False))} {relation_phrase(relation(a, b))} {object_phrase(b, size=False)}"
+            + (f", with {NUMBER_WORDS[n - 2]} more {_plural('shape', n - 2)}." if n > 2 else ".")
+        )
     # 5. counted by shape or by colour
     key = rng.choice(("shape", "color"))
     counts = {}
-    for o in objs: counts[o[key]] = counts.get(o[key], 0) + 1
-    if key == "shape": parts = [f"{NUMBER_WORDS[k]} {_plural(s, k)}" for s, k in counts.items()]
-    else: parts = [f"{NUMBER_WORDS[k]} {c} {_plural('shape', k)}" for c, k in counts.items()]
+    for o in objs:
+        counts[o[key]] = counts.get(o[key], 0) + 1
+    if key == "shape":
+        parts = [f"{NUMBER_WORDS[k]} {_plural(s, k)}" for s, k in counts.items()]
+    else:
+        parts = [f"{NUMBER_WORDS[k]} {c} {_plural('shape', k)}" for c, k in counts.items()]
     caps.append(f"A picture with {NUMBER_WORDS[n]} {_plural('shape', n)}: {_join(parts)}.")
     return caps
 
@@ -187,14 +251,24 @@ def scene_rng(seed: int, split: str, index: int) -> random.Random:
     "The random stream of one scene (string seeds are hashed with SHA-512 by `random`: stable across runs)."
     return random.Random(f"nanoworld/{seed}/{split}/{index}")
 
-def sample_scene(rng: random.Random | int, sid: str = "nw_000000", n_objects: int | None = None,
-                 min_objects: int = 1, max_objects: int = MAX_OBJECTS, image_size: int = IMAGE_SIZE) -> dict:
+
+def sample_scene(
+    rng: random.Random | int,
+    sid: str = "nw_000000",
+    n_objects: int | None = None,
+    min_objects: int = 1,
+    max_objects: int = MAX_OBJECTS,
+    image_size: int = IMAGE_SIZE,
+) -> dict:
     "A random scene with `n_objects` objects (default: uniform in [min_objects, max_objects])."
     rng = rng if isinstance(rng, random.Random) else random.Random(rng)
     if n_objects is None:
-        if not 1 <= min_objects <= max_objects: raise ValueError(f"scene {sid}: need 1 <= min_objects <= max_objects, got {min_objects}, {max_objects}")
+        if not 1 <= min_objects <= max_objects:
+            raise ValueError(f"scene {sid}: need 1 <= min_objects <= max_objects, got {min_objects}, {max_objects}")
         n_objects = rng.randint(min_objects, max_objects)
-    objs = [{"shape": rng.choice(SHAPES), "color": rng.choice(COLOURS), "size": rng.choice(SIZES)} for _ in range(n_objects)]
+    objs = [
+        {"shape": rng.choice(SHAPES), "color": rng.choice(COLOURS), "size": rng.choice(SIZES)} for _ in range(n_objects)
+    ]
     return make_scene(objs, sid, rng, image_size)
 
 # %% ../nbs/07_nanoworld.ipynb #3590c140
@@ -206,6 +280,7 @@ def context_text(scene: dict) -> str:
 # %% ../nbs/07_nanoworld.ipynb #1e5284e2
 def _star(cx, cy, r, points=5, inner=0.45):
     import math
+
     out = []
     for k in range(2 * points):
         rad = r if k % 2 == 0 else r * inner
@@ -213,19 +288,28 @@ def _star(cx, cy, r, points=5, inner=0.45):
         out.append((cx + rad * math.cos(a), cy + rad * math.sin(a)))
     return out
 
+
 def draw_shape(draw: ImageDraw.ImageDraw, shape: str, box, fill) -> None:
     "Draw `shape` filling the pixel box `(x1, y1, x2, y2)`."
     x1, y1, x2, y2 = box
     cx, cy, w = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1
-    if shape == "circle": draw.ellipse(box, fill=fill)
-    elif shape == "square": draw.rectangle(box, fill=fill)
-    elif shape == "triangle": draw.polygon([(cx, y1), (x2, y2), (x1, y2)], fill=fill)
-    elif shape == "diamond": draw.polygon([(cx, y1), (x2, cy), (cx, y2), (x1, cy)], fill=fill)
+    if shape == "circle":
+        draw.ellipse(box, fill=fill)
+    elif shape == "square":
+        draw.rectangle(box, fill=fill)
+    elif shape == "triangle":
+        draw.polygon([(cx, y1), (x2, y2), (x1, y2)], fill=fill)
+    elif shape == "diamond":
+        draw.polygon([(cx, y1), (x2, cy), (cx, y2), (x1, cy)], fill=fill)
     elif shape == "cross":
         t = w / 6
-        draw.rectangle((cx - t, y1, cx + t, y2), fill=fill); draw.rectangle((x1, cy - t, x2, cy + t), fill=fill)
-    elif shape == "star": draw.polygon(_star(cx, cy + w * 0.04, w / 2), fill=fill)
-    else: raise ValueError(f"unknown shape {shape!r}; use one of {SHAPES}")
+        draw.rectangle((cx - t, y1, cx + t, y2), fill=fill)
+        draw.rectangle((x1, cy - t, x2, cy + t), fill=fill)
+    elif shape == "star":
+        draw.polygon(_star(cx, cy + w * 0.04, w / 2), fill=fill)
+    else:
+        raise ValueError(f"unknown shape {shape!r}; use one of {SHAPES}")
+
 
 def render_scene(scene: dict, image_size: int | None = None, scale: int = 4) -> Image.Image:
     "The RGB picture of a scene record, drawn at `scale`× and downsampled with a box filter."
@@ -238,25 +322,38 @@ def render_scene(scene: dict, image_size: int | None = None, scale: int = 4) -> 
     return img.resize((size, size), Image.BOX) if scale > 1 else img
 
 # %% ../nbs/07_nanoworld.ipynb #6a124a0b
-def make_world(out_dir, n_scenes: int, seed: int = 0, split: str = "train", image_size: int = IMAGE_SIZE,
-               min_objects: int = 1, max_objects: int = MAX_OBJECTS, write_images: bool = True) -> list[dict]:
+def make_world(
+    out_dir,
+    n_scenes: int,
+    seed: int = 0,
+    split: str = "train",
+    image_size: int = IMAGE_SIZE,
+    min_objects: int = 1,
+    max_objects: int = MAX_OBJECTS,
+    write_images: bool = True,
+) -> list[dict]:
     "Sample `n_scenes` scenes of `split`, write `out_dir/scenes.json` and `out_dir/images/*.png`; returns the records."
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     scenes = []
     for i in range(n_scenes):
         sid = scene_id(i, split)
-        s = sample_scene(scene_rng(seed, split, i), sid, min_objects=min_objects, max_objects=max_objects, image_size=image_size)
-        if write_images: render_scene(s).save(out / s["image"])
+        s = sample_scene(
+            scene_rng(seed, split, i), sid, min_objects=min_objects, max_objects=max_objects, image_size=image_size
+        )
+        if write_images:
+            render_scene(s).save(out / s["image"])
         scenes.append(s)
     (out / "scenes.json").write_text(json.dumps(scenes, indent=0))
     return scenes
+
 
 def load_world(path) -> list[dict]:
     "The scene records of a world directory (or of a `scenes.json` file)."
     p = Path(path)
     f = p / "scenes.json" if p.is_dir() else p
-    if not f.exists(): raise FileNotFoundError(f"no scenes.json at {f}: make one with make_world(dir, n_scenes)")
+    if not f.exists():
+        raise FileNotFoundError(f"no scenes.json at {f}: make one with make_world(dir, n_scenes)")
     return json.loads(f.read_text())
 
 # %% ../nbs/07_nanoworld.ipynb #b7316a82
@@ -264,10 +361,12 @@ def show_scenes(scenes: list[dict], ncols: int = 4, caption: int = 1, size: floa
     "A matplotlib figure of `scenes` rendered from their records, with caption number `caption` under each."
     import matplotlib.pyplot as plt
     import textwrap
+
     n = len(scenes)
     nrows = (n + ncols - 1) // ncols
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.6)), squeeze=False)
-    for ax in axes.flat: ax.axis("off")
+    for ax in axes.flat:
+        ax.axis("off")
     for ax, s in zip(axes.flat, scenes):
         ax.imshow(render_scene(s), interpolation="nearest")
         ax.set_title("\n".join(textwrap.wrap(s["captions"][caption], 28)), fontsize=7)

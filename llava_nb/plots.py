@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:   # a callback's argument; train imports this module, so only for type checkers
+if TYPE_CHECKING:  # a callback's argument; train imports this module, so only for type checkers
     from llava_nb.train import StepInfo
 
 # %% auto #0
@@ -21,41 +21,52 @@ def _ema(xs: list[float], beta: float) -> list[float]:
     out, m = [], 0.0
     for t, x in enumerate(xs, 1):
         m = beta * m + (1 - beta) * x
-        out.append(m / (1 - beta ** t))
+        out.append(m / (1 - beta**t))
     return out
 
+
 def plot_history(history, path=None, title: str | None = None, smooth: float = 0.9):
-    "Loss (raw and smoothed) and learning rate per optimizer step; a dict of histories plots several runs. Saved as PNG at `path`."
+    """Loss (raw and smoothed) and learning rate per optimizer step; a dict of histories plots several runs. Saved as
+    PNG at `path`."""
     import matplotlib.pyplot as plt
+
     runs = history if isinstance(history, dict) else {title or "loss": history}
     fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(9, 3))
     for name, h in runs.items():
         steps, losses = [r["step"] for r in h], [r["loss"] for r in h]
-        line, = ax_loss.plot(steps, _ema(losses, smooth), label=name)
+        (line,) = ax_loss.plot(steps, _ema(losses, smooth), label=name)
         ax_loss.plot(steps, losses, alpha=0.25, color=line.get_color())
         ax_lr.plot(steps, [r["lr"] for r in h], color=line.get_color(), label=name)
     ax_loss.set(xlabel="optimizer step", ylabel="loss (trained tokens)", title=title or "loss")
     ax_lr.set(xlabel="optimizer step", ylabel="learning rate", title="schedule")
-    ax_loss.legend(); fig.tight_layout()
+    ax_loss.legend()
+    fig.tight_layout()
     if path is not None:
-        path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
-        fig.savefig(tmp, dpi=100); os.replace(tmp, path)
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
         plt.close(fig)
     return fig
 
 # %% ../nbs/10f_plots.ipynb #c4beaed7
 class LivePlot:
     "A `train` callback that redraws the loss and learning-rate curves in the notebook every `every` steps."
+
     def __init__(self, every: int = 10, title: str | None = None, smooth: float = 0.9):
         self.every, self.title, self.smooth, self.history, self._handle = every, title, smooth, [], None
+
     def __call__(self, info: StepInfo) -> None:
         self.history.append(info.record)
-        if info.step % self.every and info.step != info.total: return
+        if info.step % self.every and info.step != info.total:
+            return
         import matplotlib.pyplot as plt
         from IPython.display import display
-        fig = plot_history(self.history, title=self.title or f"step {info.step} of {info.total}", smooth=self.smooth)
-        if self._handle is None: self._handle = display(fig, display_id=True)
-        else: self._handle.update(fig)
-        plt.close(fig)
 
+        fig = plot_history(self.history, title=self.title or f"step {info.step} of {info.total}", smooth=self.smooth)
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+        plt.close(fig)

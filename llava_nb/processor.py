@@ -21,9 +21,10 @@ __all__ = ['LlavaProcessor']
 @dataclass(frozen=True)
 class LlavaProcessor:
     "Images and LLaVA conversations -> model inputs, as the model was trained: template, placeholder, image size."
+
     tokenizer: object
     template: Template
-    image_processor: object | None = None   # None: a text-only LLM (no images)
+    image_processor: object | None = None  # None: a text-only LLM (no images)
     image_mode: str = "pad"
     num_image_tokens: int = 1
     image_token: str = IMAGE_TOKEN
@@ -31,16 +32,24 @@ class LlavaProcessor:
     @classmethod
     def from_model(cls, model) -> LlavaProcessor:
         "The processor of a `LlavaModel` (its tokenizer, template revision, image processor and token count)."
-        return cls(model.tokenizer, model.template, model.image_processor, model.config.image_mode,
-                   model.num_image_tokens, model.config.image_token)
+        return cls(
+            model.tokenizer,
+            model.template,
+            model.image_processor,
+            model.config.image_mode,
+            model.num_image_tokens,
+            model.config.image_token,
+        )
 
     def _text(self, value: str) -> str:
         "A turn's text without any image placeholder (its place is decided by `conversation`)."
-        if self.image_token not in value: return value
+        if self.image_token not in value:
+            return value
         return value.replace(self.image_token + "\n", "").replace(self.image_token, "").strip()
 
     def conversation(self, question: str | None, history=(), image: bool = False) -> list[dict]:
-        "LLaVA turns: `history` ([(q, a), ...] or turn dicts), then `question` (if any); with `image`, the placeholder first."
+        """LLaVA turns: `history` ([(q, a), ...] or turn dicts), then `question` (if any); with `image`, the placeholder
+        first."""
         turns = []
         for t in history:
             pair = [{"from": "human", "value": t[0]}, {"from": "gpt", "value": t[1]}]
@@ -58,13 +67,20 @@ class LlavaProcessor:
 
     def prompt_ids(self, conversations, record=None) -> list[int]:
         "The generation prompt's ids, each `<image>` expanded to `num_image_tokens` ids."
-        return tokenize_prompt(conversations, self.tokenizer, self.template, num_image_tokens=self.num_image_tokens,
-                               record=record)
+        return tokenize_prompt(
+            conversations, self.tokenizer, self.template, num_image_tokens=self.num_image_tokens, record=record
+        )
 
     def training_ids(self, conversations, max_length: int | None = None, record=None) -> Tokenized:
         "Ids and labels of a whole conversation (ending with an answer) for training: answers + STOP trained."
-        return tokenize_conversation(conversations, self.tokenizer, self.template,
-                                     num_image_tokens=self.num_image_tokens, max_length=max_length, record=record)
+        return tokenize_conversation(
+            conversations,
+            self.tokenizer,
+            self.template,
+            num_image_tokens=self.num_image_tokens,
+            max_length=max_length,
+            record=record,
+        )
 
     def stop_strings(self) -> list[str]:
         "Strings that end an answer in this template."

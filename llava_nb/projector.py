@@ -17,17 +17,22 @@ __all__ = ['PROJECTOR_KINDS', 'build_projector']
 _MLP = re.compile(r"^mlp(\d+)x_gelu$")
 PROJECTOR_KINDS = ("linear", "identity", "mlp{N}x_gelu (e.g. mlp2x_gelu)")
 
+
 def build_projector(kind: str, in_dim: int, out_dim: int) -> nn.Module:
     "A projector mapping features of width `in_dim` to `out_dim`: 'linear', 'mlp{N}x_gelu' or 'identity'."
-    if kind == "linear": return nn.Linear(in_dim, out_dim)
+    if kind == "linear":
+        return nn.Linear(in_dim, out_dim)
     if kind == "identity":
         if in_dim != out_dim:
-            raise ValueError(f"projector 'identity' needs equal widths, but the vision features have {in_dim} "
-                             f"and the language model's embeddings {out_dim}; use 'linear' or 'mlp2x_gelu'")
+            raise ValueError(
+                f"projector 'identity' needs equal widths, but the vision features have {in_dim} "
+                f"and the language model's embeddings {out_dim}; use 'linear' or 'mlp2x_gelu'"
+            )
         return nn.Identity()
     m = _MLP.match(kind)
     if m is None or int(m.group(1)) < 1:
         raise ValueError(f"unknown projector type {kind!r}; valid: {', '.join(PROJECTOR_KINDS)}")
     layers: list[nn.Module] = [nn.Linear(in_dim, out_dim)]
-    for _ in range(int(m.group(1)) - 1): layers += [nn.GELU(), nn.Linear(out_dim, out_dim)]
+    for _ in range(int(m.group(1)) - 1):
+        layers += [nn.GELU(), nn.Linear(out_dim, out_dim)]
     return nn.Sequential(*layers)

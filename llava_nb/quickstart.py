@@ -33,6 +33,7 @@ def default_backbones() -> Path:
     "The shipped `data/nano` (`09_backbones` finds it next to the package in a clone)."
     return Path(NANO_DIR)
 
+
 def backbone_dirs(path) -> tuple[Path, Path]:
     "`(vision_dir, llm_dir)` under `path`, checked by `09_backbones` (clear errors for missing or swapped parts)."
     parts = nano_backbones(path)
@@ -41,30 +42,33 @@ def backbone_dirs(path) -> tuple[Path, Path]:
 # %% ../nbs/15_quickstart.ipynb #51d56426
 @dataclass
 class QuickstartConfig:
-    n_train: int = 3000                # training scenes (images)
-    n_test: int = 200                  # held-out scenes for evaluation
-    instruct_per_scene: int = 3        # instruction records per training scene
+    n_train: int = 3000  # training scenes (images)
+    n_test: int = 200  # held-out scenes for evaluation
+    instruct_per_scene: int = 3  # instruction records per training scene
     # instruction kinds: conversation-heavy (short answers), with descriptions and reasoning as in LLaVA-Instruct
     mix: dict | None = field(default_factory=lambda: {"conversation": 4, "detail": 1, "complex": 1})
     # + LLaVA-1.5's short-answer records (`make_vqa_train`), one per training scene with this many questions (0: none)
     vqa_turns: int = 0
-    mc_train: bool = True              # + one LLaVA-1.5-style multiple-choice record per scene (answer: the letter)
-    vqa_per_scene: int = 3             # held-out short-answer questions per test scene
+    mc_train: bool = True  # + one LLaVA-1.5-style multiple-choice record per scene (answer: the letter)
+    vqa_per_scene: int = 3  # held-out short-answer questions per test scene
     stage1_epochs: float = 3.0
-    stage2_epochs: float = 2.0             # ~750 steps: the whole run stays under 10 minutes on 2 CPU cores
-    stage1_lr: float = 5e-3            # the nano projector learns faster than LLaVA-1.5's 1e-3 allows in a few hundred steps
-    stage2_lr: float = 1e-3            # a 3M-parameter LLM tolerates (and needs) a larger lr than a 7B one
+    stage2_epochs: float = 2.0  # ~750 steps: the whole run stays under 10 minutes on 2 CPU cores
+    stage1_lr: float = 5e-3  # the nano projector learns faster than LLaVA-1.5's 1e-3 allows in a few hundred steps
+    stage2_lr: float = 1e-3  # a 3M-parameter LLM tolerates (and needs) a larger lr than a 7B one
     projector_lr: float = 2e-3
     train_llm: bool = True
-    skip_stage1: bool = False          # ablation: stage 2 from a fresh projector
+    skip_stage1: bool = False  # ablation: stage 2 from a fresh projector
     seed: int = 0
-    device: str | None = None          # None: CUDA when present, else CPU
-    examples: int = 6                  # answered questions drawn in examples.png
+    device: str | None = None  # None: CUDA when present, else CPU
+    examples: int = 6  # answered questions drawn in examples.png
 
-    def to_dict(self) -> dict: return asdict(self)
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 # %% ../nbs/15_quickstart.ipynb #90bdebf9
-def _write_json(path: Path, obj) -> Path: return atomic_write(path, json.dumps(obj))
+def _write_json(path: Path, obj) -> Path:
+    return atomic_write(path, json.dumps(obj))
+
 
 def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     "Worlds and the three JSON files under `out/data`; returns their paths."
@@ -72,18 +76,28 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     stamp = out / "settings.json"
     keys = ("n_train", "n_test", "instruct_per_scene", "mix", "vqa_turns", "mc_train", "vqa_per_scene", "seed")
     want = {k: getattr(cfg, k) for k in keys}
-    want["image_size"] = IMAGE_SIZE   # images of another size on disk are not reused
-    paths = dict(train_world=out / "train", test_world=out / "test", pretrain=out / "pretrain.json",
-                 instruct=out / "instruct.json", vqa=out / "vqa_eval.json")
+    want["image_size"] = IMAGE_SIZE  # images of another size on disk are not reused
+    paths = dict(
+        train_world=out / "train",
+        test_world=out / "test",
+        pretrain=out / "pretrain.json",
+        instruct=out / "instruct.json",
+        vqa=out / "vqa_eval.json",
+    )
     if stamp.is_file() and json.loads(stamp.read_text()) == want and all(p.exists() for p in paths.values()):
-        say(f"data: reusing {out}"); return paths
+        say(f"data: reusing {out}")
+        return paths
     t0 = time.perf_counter()
     train_scenes = make_world(paths["train_world"], cfg.n_train, seed=cfg.seed, split="train")
     test_scenes = make_world(paths["test_world"], cfg.n_test, seed=cfg.seed, split="test")
     _write_json(paths["pretrain"], make_pretrain(train_scenes, seed=cfg.seed))
-    instruct = make_instruct(train_scenes, SymbolicTeacher(seed=cfg.seed), mix=cfg.mix, seed=cfg.seed, per_scene=cfg.instruct_per_scene)
-    if cfg.vqa_turns: instruct += make_vqa_train(train_scenes, seed=cfg.seed, turns=cfg.vqa_turns)  # LLaVA-1.5's mix: + short answers
-    if cfg.mc_train: instruct += make_mc_train(train_scenes, seed=cfg.seed)   # ... and lettered multiple choice
+    instruct = make_instruct(
+        train_scenes, SymbolicTeacher(seed=cfg.seed), mix=cfg.mix, seed=cfg.seed, per_scene=cfg.instruct_per_scene
+    )
+    if cfg.vqa_turns:
+        instruct += make_vqa_train(train_scenes, seed=cfg.seed, turns=cfg.vqa_turns)  # LLaVA-1.5's mix: + short answers
+    if cfg.mc_train:
+        instruct += make_mc_train(train_scenes, seed=cfg.seed)  # ... and lettered multiple choice
     _write_json(paths["instruct"], instruct)
     _write_json(paths["vqa"], make_vqa_eval(test_scenes, seed=cfg.seed, per_scene=cfg.vqa_per_scene))
     atomic_write(stamp, json.dumps(want))
@@ -91,19 +105,42 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     return paths
 
 # %% ../nbs/15_quickstart.ipynb #a4413b09
-def run_stages(out, paths: dict, cfg: QuickstartConfig, backbones, stage1: TrainResult | None = None) -> tuple[TrainResult | None, TrainResult]:
+def run_stages(
+    out, paths: dict, cfg: QuickstartConfig, backbones, stage1: TrainResult | None = None
+) -> tuple[TrainResult | None, TrainResult]:
     "Stage 1 (unless skipped, or given as `stage1`) then stage 2; returns both results."
     vision, llm = backbone_dirs(backbones)
     out = Path(out)
     common = dict(image_folder=str(paths["train_world"]), seed=cfg.seed, device=cfg.device)
     s1 = stage1
     if not cfg.skip_stage1 and s1 is None:
-        s1 = train(nano_stage1(data_path=str(paths["pretrain"]), vision_tower=str(vision), llm=str(llm),
-                               output_dir=str(out / "stage1"), epochs=cfg.stage1_epochs, lr=cfg.stage1_lr, **common), reuse=True)
-    s2 = train(nano_stage2(data_path=str(paths["instruct"]), vision_tower=str(vision), llm=str(llm),
-                           stage1_dir=str(s1.checkpoint) if s1 else None, output_dir=str(out / "stage2"),
-                           epochs=cfg.stage2_epochs, train_llm=cfg.train_llm, lr=cfg.stage2_lr, projector_lr=cfg.projector_lr,
-                           **common), reuse=True)
+        s1 = train(
+            nano_stage1(
+                data_path=str(paths["pretrain"]),
+                vision_tower=str(vision),
+                llm=str(llm),
+                output_dir=str(out / "stage1"),
+                epochs=cfg.stage1_epochs,
+                lr=cfg.stage1_lr,
+                **common,
+            ),
+            reuse=True,
+        )
+    s2 = train(
+        nano_stage2(
+            data_path=str(paths["instruct"]),
+            vision_tower=str(vision),
+            llm=str(llm),
+            stage1_dir=str(s1.checkpoint) if s1 else None,
+            output_dir=str(out / "stage2"),
+            epochs=cfg.stage2_epochs,
+            train_llm=cfg.train_llm,
+            lr=cfg.stage2_lr,
+            projector_lr=cfg.projector_lr,
+            **common,
+        ),
+        reuse=True,
+    )
     return s1, s2
 
 # %% ../nbs/15_quickstart.ipynb #65ad9352
@@ -111,25 +148,36 @@ def show_examples(model: LlavaModel, items: list[dict], image_folder, path=None,
     "A grid of held-out images with question, answer (green if right, red if wrong) and reference."
     from llava_nb.data import load_image
     from llava_nb.eval import normalize_answer
-    n = len(items); nrows = (n + ncols - 1) // ncols
+
+    n = len(items)
+    nrows = (n + ncols - 1) // ncols
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.3 * nrows), squeeze=False)
-    for ax in axes.flat: ax.axis("off")
+    for ax in axes.flat:
+        ax.axis("off")
     for ax, it in zip(axes.flat, items):
         img = load_image(Path(image_folder) / it["image"])
         ans = model.answer(img, it["question"], max_new_tokens=16).strip()
         ok = normalize_answer(ans) == normalize_answer(it["answer"])
-        ax.imshow(img); ax.set_title(f"{it['question']}\n→ {ans}  (ref: {it['answer']})", fontsize=7,
-                                      color="green" if ok else "red", wrap=True)
+        ax.imshow(img)
+        ax.set_title(
+            f"{it['question']}\n→ {ans}  (ref: {it['answer']})", fontsize=7, color="green" if ok else "red", wrap=True
+        )
     fig.tight_layout()
-    if path: fig.savefig(path, dpi=110); plt.close(fig)
+    if path:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
     return fig
 
 # %% ../nbs/15_quickstart.ipynb #ff492135
-def quickstart(out, cfg: QuickstartConfig | None = None, backbones=None, say=print, stage1: TrainResult | None = None) -> dict:
+def quickstart(
+    out, cfg: QuickstartConfig | None = None, backbones=None, say=print, stage1: TrainResult | None = None
+) -> dict:
     "Data → stage 1 → stage 2 → eval; writes plots and `out/summary.json`; returns the summary."
     from llava_nb.eval import evaluate
+
     cfg = cfg or QuickstartConfig()
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     seed_everything(cfg.seed)
     backbones = Path(backbones) if backbones else default_backbones()
@@ -138,20 +186,40 @@ def quickstart(out, cfg: QuickstartConfig | None = None, backbones=None, say=pri
     s1, s2 = run_stages(out, paths, cfg, backbones, None if cfg.skip_stage1 else stage1)
     say("eval: answering held-out questions")
     model = LlavaModel.from_pretrained(s2.checkpoint)
-    if cfg.device: model = model.to(cfg.device)
+    if cfg.device:
+        model = model.to(cfg.device)
     vqa = json.loads(paths["vqa"].read_text())
     autocast = "bfloat16" if model.device.type == "cpu" else None  # ~3x faster greedy decoding on CPUs with bf16
-    metrics = evaluate(model, vqa, image_folder=paths["test_world"], scenes=load_world(paths["test_world"]),
-                       train_records=json.loads(paths["instruct"].read_text()), seed=cfg.seed,
-                       out_dir=out / "eval", autocast_dtype=autocast)
+    metrics = evaluate(
+        model,
+        vqa,
+        image_folder=paths["test_world"],
+        scenes=load_world(paths["test_world"]),
+        train_records=json.loads(paths["instruct"].read_text()),
+        seed=cfg.seed,
+        out_dir=out / "eval",
+        autocast_dtype=autocast,
+    )
     show_examples(model, vqa[: cfg.examples], paths["test_world"], out / "examples.png")
-    summary = {"checkpoint": str(s2.checkpoint), "wall_seconds": round(time.perf_counter() - t0, 1),
-               "device": str(model.device), "config": cfg.to_dict(),
-               "stage1": s1.to_dict() if s1 else None, "stage2": s2.to_dict(), "eval": metrics,
-               "plots": {"stage1_loss": str(out / "stage1" / "loss.png") if s1 else None,
-                         "stage2_loss": str(out / "stage2" / "loss.png"), "examples": str(out / "examples.png")}}
+    summary = {
+        "checkpoint": str(s2.checkpoint),
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "device": str(model.device),
+        "config": cfg.to_dict(),
+        "stage1": s1.to_dict() if s1 else None,
+        "stage2": s2.to_dict(),
+        "eval": metrics,
+        "plots": {
+            "stage1_loss": str(out / "stage1" / "loss.png") if s1 else None,
+            "stage2_loss": str(out / "stage2" / "loss.png"),
+            "examples": str(out / "examples.png"),
+        },
+    }
     atomic_write(out / "summary.json", json.dumps(summary, indent=2, default=str))
-    say(f"done in {summary['wall_seconds']:.0f}s: VQA accuracy {metrics['vqa_accuracy']:.3f}; summary in {out / 'summary.json'}")
+    say(
+        f"done in {summary['wall_seconds']:.0f}s: VQA accuracy {metrics['vqa_accuracy']:.3f}; summary in "
+        f"{out / 'summary.json'}"
+    )
     return summary
 
 # %% ../nbs/15_quickstart.ipynb #5b1f0a11
@@ -165,10 +233,17 @@ def ship_checkpoint(checkpoint, out=None) -> Path:
     return out
 
 # %% ../nbs/15_quickstart.ipynb #d48221eb
-ABLATIONS = {"full recipe": {}, "no stage 1": {"skip_stage1": True},
-             "conversation only": {"mix": {"conversation": 1}}, "LLM frozen": {"train_llm": False}}
+ABLATIONS = {
+    "full recipe": {},
+    "no stage 1": {"skip_stage1": True},
+    "conversation only": {"mix": {"conversation": 1}},
+    "LLM frozen": {"train_llm": False},
+}
 
-def ablations(out, cfg: QuickstartConfig | None = None, backbones=None, variants: dict | None = None, say=print) -> dict:
+
+def ablations(
+    out, cfg: QuickstartConfig | None = None, backbones=None, variants: dict | None = None, say=print
+) -> dict:
     "Run each variant of `variants` (default `ABLATIONS`) and write `out/ablations.json` + `out/ablations.png`."
     cfg, out = cfg or QuickstartConfig(), Path(out)
     results, stage1 = {}, None
@@ -176,32 +251,49 @@ def ablations(out, cfg: QuickstartConfig | None = None, backbones=None, variants
         say(f"== {name} ==")
         vcfg = QuickstartConfig(**{**cfg.to_dict(), **change})
         s = quickstart(out / name.replace(" ", "_"), vcfg, backbones, say, stage1=stage1)
-        if stage1 is None and s["stage1"]: stage1 = TrainResult.load(s["stage1"]["checkpoint"])
+        if stage1 is None and s["stage1"]:
+            stage1 = TrainResult.load(s["stage1"]["checkpoint"])
         results[name] = {"change": change, "eval": s["eval"], "stage2_final_loss": s["stage2"]["final_loss"]}
     atomic_write(out / "ablations.json", json.dumps(results, indent=2, default=str))
     plot_ablations(results, out / "ablations.png")
     return results
 
+
 def ablation_table(results: dict) -> str:
     "A markdown table: VQA accuracy (overall and by type) and relative score by instruction type."
     names = list(results)
     types = sorted({t for r in results.values() for t in r["eval"].get("by_type", {})})
-    kinds = [k for k in ("conversation", "detail", "complex", "overall") if any(k in r["eval"].get("relative_score", {}) for r in results.values())]
+    kinds = [
+        k
+        for k in ("conversation", "detail", "complex", "overall")
+        if any(k in r["eval"].get("relative_score", {}) for r in results.values())
+    ]
     head = ["variant", "VQA"] + types + [f"rel. {k}" for k in kinds]
     rows = [" | ".join(head), " | ".join("---" for _ in head)]
     for n in names:
         e = results[n]["eval"]
-        rows.append(" | ".join([n, f"{e['vqa_accuracy']:.3f}"] + [f"{e['by_type'].get(t, float('nan')):.2f}" for t in types]
-                               + [f"{e['relative_score'].get(k, float('nan')):.1f}" for k in kinds]))
+        rows.append(
+            " | ".join(
+                [n, f"{e['vqa_accuracy']:.3f}"]
+                + [f"{e['by_type'].get(t, float('nan')):.2f}" for t in types]
+                + [f"{e['relative_score'].get(k, float('nan')):.1f}" for k in kinds]
+            )
+        )
     return "\n".join(rows)
+
 
 def plot_ablations(results: dict, path=None):
     "Bars: held-out VQA accuracy and relative score (overall) per variant."
     names = list(results)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3))
-    axes[0].bar(names, [results[n]["eval"]["vqa_accuracy"] for n in names], color="tab:blue"); axes[0].set_title("held-out VQA accuracy")
-    axes[1].bar(names, [results[n]["eval"]["relative_score"].get("overall", 0) for n in names], color="tab:orange"); axes[1].set_title("relative score (judge)")
-    for ax in axes: ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+    axes[0].bar(names, [results[n]["eval"]["vqa_accuracy"] for n in names], color="tab:blue")
+    axes[0].set_title("held-out VQA accuracy")
+    axes[1].bar(names, [results[n]["eval"]["relative_score"].get("overall", 0) for n in names], color="tab:orange")
+    axes[1].set_title("relative score (judge)")
+    for ax in axes:
+        ax.tick_params(axis="x", labelrotation=20, labelsize=8)
     fig.tight_layout()
-    if path: fig.savefig(path, dpi=110); plt.close(fig)
+    if path:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
     return fig

@@ -11,8 +11,23 @@ import re
 from collections import Counter
 
 from .core import IMAGE_TOKEN, RecordError
-from .nanoworld import (COLOURS, NUMBER_WORDS, OPPOSITE, POSITION_NAMES, SHAPES, SIZES, _a, _join, _plural,
-                                object_phrase, position_name, position_phrase, relation_phrase, relations, size_name)
+from llava_nb.nanoworld import (
+    COLOURS,
+    NUMBER_WORDS,
+    OPPOSITE,
+    POSITION_NAMES,
+    SHAPES,
+    SIZES,
+    _a,
+    _join,
+    _plural,
+    object_phrase,
+    position_name,
+    position_phrase,
+    relation_phrase,
+    relations,
+    size_name,
+)
 
 # %% auto #0
 __all__ = ['QTYPES', 'ASK', 'CORNERS', 'REASON', 'parse_context', 'question_type', 'describe']
@@ -23,46 +38,82 @@ QTYPES = ("color", "shape", "count", "size", "position", "relative_position", "e
 # %% ../nbs/08a_symbolic.ipynb #526d54b5
 _BOX = re.compile(r"^\s*(.+?)\s*:\s*\[([^\]]*)\]\s*$")
 
+
 def parse_context(context: str, scene_id=None) -> tuple[list[str], list[dict]]:
     "Captions and objects (`color`, `shape`, `size`, `position`, `bbox`) from a context string."
     captions, objects = [], []
     for i, line in enumerate(context.strip().splitlines()):
         m = _BOX.match(line)
         if not m:
-            if line.strip() and not objects: captions.append(line.strip())
-            elif line.strip(): raise RecordError(f"context line {i}: expected 'color shape: [x1, y1, x2, y2]', got {line!r}", record=scene_id)
+            if line.strip() and not objects:
+                captions.append(line.strip())
+            elif line.strip():
+                raise RecordError(
+                    f"context line {i}: expected 'color shape: [x1, y1, x2, y2]', got {line!r}", record=scene_id
+                )
             continue
         words = m.group(1).split()
         if len(words) != 2 or words[0] not in COLOURS or words[1] not in SHAPES:
-            raise RecordError(f"context line {i}: unknown category {m.group(1)!r} (want a colour from {COLOURS} and a shape from {SHAPES})", record=scene_id)
-        try: bbox = [float(v) for v in m.group(2).split(",")]
-        except ValueError: bbox = []
+            raise RecordError(
+                f"context line {i}: unknown category {m.group(1)!r} (want a colour from {COLOURS} and a shape from "
+                f"{SHAPES})",
+                record=scene_id,
+            )
+        try:
+            bbox = [float(v) for v in m.group(2).split(",")]
+        except ValueError:
+            bbox = []
         if len(bbox) != 4 or not (0 <= bbox[0] < bbox[2] <= 1 and 0 <= bbox[1] < bbox[3] <= 1):
-            raise RecordError(f"context line {i}: box {m.group(2)!r} is not 4 normalised numbers x1 < x2, y1 < y2", record=scene_id)
-        objects.append({"color": words[0], "shape": words[1], "size": size_name(bbox), "position": position_name(bbox), "bbox": bbox})
-    if not objects: raise RecordError("context has no object lines", record=scene_id)
+            raise RecordError(
+                f"context line {i}: box {m.group(2)!r} is not 4 normalised numbers x1 < x2, y1 < y2", record=scene_id
+            )
+        objects.append(
+            {
+                "color": words[0],
+                "shape": words[1],
+                "size": size_name(bbox),
+                "position": position_name(bbox),
+                "bbox": bbox,
+            }
+        )
+    if not objects:
+        raise RecordError("context has no object lines", record=scene_id)
     return captions, objects
 
 # %% ../nbs/08a_symbolic.ipynb #78f562cd
-_FORMS = (("shape",), ("color", "shape"), ("size", "shape"), ("size", "color", "shape"), ("color",), ("size", "color"),
-          ("position",), ("shape", "position"))
+_FORMS = (
+    ("shape",),
+    ("color", "shape"),
+    ("size", "shape"),
+    ("size", "color", "shape"),
+    ("color",),
+    ("size", "color"),
+    ("position",),
+    ("shape", "position"),
+)
+
 
 def _phrase(o: dict, form) -> str:
     words = [o[k] for k in ("size", "color", "shape") if k in form] or ["object"]
-    if "shape" not in form and words != ["object"]: words.append("object")
+    if "shape" not in form and words != ["object"]:
+        words.append("object")
     return " ".join(words) + (" " + position_phrase(o["position"]) if "position" in form else "")
 
+
 def _refs(o: dict, objs: list[dict], exclude=()) -> list[str]:
-    "Definite phrases ('the red circle', 'the object in the center') naming only `o`, without the `exclude`d attributes."
+    """Definite phrases ('the red circle', 'the object in the center') naming only `o`, without the `exclude`d
+    attributes."""
     ok = [f for f in _FORMS if not set(f) & set(exclude)]
     key = lambda x, f: tuple(x[k] for k in f)
     return ["the " + _phrase(o, f) for f in ok if sum(key(x, f) == key(o, f) for x in objs) == 1]
+
 
 def _pick(objs, rng, exclude=()):
     "A random object with a unique reference, and that reference (None if there is none)."
     for o in rng.sample(objs, len(objs)):
         refs = _refs(o, objs, exclude)
-        if refs: return o, rng.choice(refs)
+        if refs:
+            return o, rng.choice(refs)
     return None, None
 
 # %% ../nbs/08a_symbolic.ipynb #2d118c71
@@ -70,23 +121,31 @@ _ATTR_QUESTIONS = {
     "color": ("What color is {}?", "What is the color of {}?", "Which color does {} have?"),
     "shape": ("What shape is {}?", "What kind of shape is {}?", "Which shape is {}?"),
     "size": ("Is {} large or small?", "Is {} small or large?", "What size is {}?"),
-    "position": ("Where is {}?", "Where in the image is {}?", "In which part of the picture is {}?")}
+    "position": ("Where is {}?", "Where in the image is {}?", "In which part of the picture is {}?"),
+}
+
 
 def _q_attr(attr: str):
     "The question generator for one attribute of one object."
+
     def ask(objs, rng):
         o, ref = _pick(objs, rng, (attr,))
         return (rng.choice(_ATTR_QUESTIONS[attr]).format(ref), o[attr]) if o else None
+
     return ask
+
 
 def _q_count(objs, rng):
     key = rng.choice((None, "color", "shape", "size"))
     if key is None:
-        return rng.choice(("How many objects are there?", "How many shapes are in the image?", "How many objects can you see?")), str(len(objs))
+        return rng.choice(
+            ("How many objects are there?", "How many shapes are in the image?", "How many objects can you see?")
+        ), str(len(objs))
     pool = {"color": COLOURS, "shape": SHAPES, "size": SIZES}[key]
     v = rng.choice([o[key] for o in objs]) if rng.random() < 0.8 else rng.choice(pool)
     what = f"{_plural(v, 2)}" if key == "shape" else f"{v} {rng.choice(('objects', 'shapes'))}"
     return f"How many {what} are there{rng.choice(('', ' in the image'))}?", str(sum(o[key] == v for o in objs))
+
 
 def _q_existence(objs, rng):
     form = rng.choice((("color", "shape"), ("shape",), ("color",), ("size", "shape")))
@@ -94,21 +153,28 @@ def _q_existence(objs, rng):
     want = rng.random() < 0.5
     key = lambda o: tuple(o[k] for k in form)
     present = {key(o) for o in objs}
-    cands = sorted({key(dict(zip(("color", "shape", "size"), t))) for t in pool} - present) if not want else sorted(present)
-    if not cands: return None
+    cands = (
+        sorted({key(dict(zip(("color", "shape", "size"), t))) for t in pool} - present) if not want else sorted(present)
+    )
+    if not cands:
+        return None
     v = dict(zip(form, rng.choice(cands)))
     q = rng.choice(("Is there {} in the image?", "Can you see {}?", "Does the image contain {}?"))
     return q.format(_a(_phrase(v, form))), "yes" if want else "no"
 
+
 def _q_relative(objs, rng):
-    if len(objs) < 2: return None
+    if len(objs) < 2:
+        return None
     a, ra = _pick(objs, rng, ("position",))
     others = [(o, refs) for o in objs if o is not a and (refs := _refs(o, objs, ("position",)))]
-    if a is None or not others: return None
+    if a is None or not others:
+        return None
     b, refs = rng.choice(others)
     rb = rng.choice(refs)
     rels = relations(a, b)
-    if len(rels) == 1 and rng.random() < 0.4: return f"Where is {ra} relative to {rb}?", rels[0]
+    if len(rels) == 1 and rng.random() < 0.4:
+        return f"Where is {ra} relative to {rb}?", rels[0]
     rel = rng.choice(rels)
     if rng.random() < 0.5:
         r1, r2 = rng.sample([rel, OPPOSITE[rel]], 2)
@@ -116,13 +182,25 @@ def _q_relative(objs, rng):
     r = rng.choice([rel, OPPOSITE[rel]])
     return f"Is {ra} {relation_phrase(r)} {rb}?", "yes" if r == rel else "no"
 
-ASK = {**{a: _q_attr(a) for a in _ATTR_QUESTIONS}, "count": _q_count, "relative_position": _q_relative, "existence": _q_existence}
+
+ASK = {
+    **{a: _q_attr(a) for a in _ATTR_QUESTIONS},
+    "count": _q_count,
+    "relative_position": _q_relative,
+    "existence": _q_existence,
+}
 
 # %% ../nbs/08a_symbolic.ipynb #66c19c08
-_QTYPE_RULES = (("count", r"\bhow many\b"), ("color", r"\bcolou?r\b"), ("shape", r"\bshape is\b|\bkind of shape\b"),
-                ("size", r"\blarge or small\b|\bsmall or large\b|\bwhat size\b"),
-                ("relative_position", r"\b(left|right) of\b|\babove\b|\bbelow\b|\brelative to\b"),
-                ("position", r"^where\b|\bwhich part\b"), ("existence", r"^(is there|can you see|does the image contain)\b"))
+_QTYPE_RULES = (
+    ("count", r"\bhow many\b"),
+    ("color", r"\bcolou?r\b"),
+    ("shape", r"\bshape is\b|\bkind of shape\b"),
+    ("size", r"\blarge or small\b|\bsmall or large\b|\bwhat size\b"),
+    ("relative_position", r"\b(left|right) of\b|\babove\b|\bbelow\b|\brelative to\b"),
+    ("position", r"^where\b|\bwhich part\b"),
+    ("existence", r"^(is there|can you see|does the image contain)\b"),
+)
+
 
 def question_type(question: str) -> str:
     "The question type of a short question (one of `QTYPES`, or 'other')."
@@ -130,30 +208,58 @@ def question_type(question: str) -> str:
     return next((name for name, pat in _QTYPE_RULES if re.search(pat, q)), "other")
 
 # %% ../nbs/08a_symbolic.ipynb #362cb440
-def _cap(s: str) -> str: return s[:1].upper() + s[1:]
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
 
 def describe(objs: list[dict], rng: random.Random) -> str:
     "A detailed description of the objects: the count, then one sentence per object."
     n = len(objs)
-    order = sorted(objs, key=lambda o: POSITION_NAMES.index(o["position"])) if rng.random() < 0.5 else rng.sample(objs, n)
+    order = (
+        sorted(objs, key=lambda o: POSITION_NAMES.index(o["position"])) if rng.random() < 0.5 else rng.sample(objs, n)
+    )
     if n == 1:
         o = objs[0]
-        return rng.choice(("The image shows a single object: {} {}.", "There is only one object in this picture: {} {}.")).format(
-            object_phrase(o), position_phrase(o["position"])) + rng.choice(("", " The rest of the image is dark."))
+        return rng.choice(
+            ("The image shows a single object: {} {}.", "There is only one object in this picture: {} {}.")
+        ).format(object_phrase(o), position_phrase(o["position"])) + rng.choice(("", " The rest of the image is dark."))
     w = NUMBER_WORDS[n]
-    out = [rng.choice((f"The image shows {w} objects on a dark background.", f"There are {w} shapes in this picture.",
-                       f"This picture contains {w} objects."))]
+    out = [
+        rng.choice(
+            (
+                f"The image shows {w} objects on a dark background.",
+                f"There are {w} shapes in this picture.",
+                f"This picture contains {w} objects.",
+            )
+        )
+    ]
     for o in order:
         a, where = object_phrase(o), position_phrase(o["position"])
-        out.append(rng.choice((f"There is {a} {where}.", f"{_cap(where)}, there is {a}.", f"{_cap(a)} sits {where}.", f"{_cap(a)} is {where}.")))
+        out.append(
+            rng.choice(
+                (
+                    f"There is {a} {where}.",
+                    f"{_cap(where)}, there is {a}.",
+                    f"{_cap(a)} sits {where}.",
+                    f"{_cap(a)} is {where}.",
+                )
+            )
+        )
     return " ".join(out)
 
 # %% ../nbs/08a_symbolic.ipynb #a480969e
 CORNERS = ("top left", "top right", "bottom left", "bottom right")
-_EXTREMES = {"leftmost": (0, False, "further left"), "rightmost": (0, True, "further right"),
-             "highest": (1, False, "higher"), "lowest": (1, True, "lower")}
+_EXTREMES = {
+    "leftmost": (0, False, "further left"),
+    "rightmost": (0, True, "further right"),
+    "highest": (1, False, "higher"),
+    "lowest": (1, True, "lower"),
+}
 
-def _center(o) -> tuple[float, float]: return (o["bbox"][0] + o["bbox"][2]) / 2, (o["bbox"][1] + o["bbox"][3]) / 2
+
+def _center(o) -> tuple[float, float]:
+    return (o["bbox"][0] + o["bbox"][2]) / 2, (o["bbox"][1] + o["bbox"][3]) / 2
+
 
 def _name(o: dict, objs: list[dict]) -> str:
     "'the large red circle', plus its position when another object looks the same."
@@ -161,65 +267,100 @@ def _name(o: dict, objs: list[dict]) -> str:
     twin = sum(object_phrase(x, article=False) == base for x in objs) > 1
     return f"the {base}" + (f" {position_phrase(o['position'])}" if twin else "")
 
-def _value(o, attr) -> str: return _a(o[attr]) if attr == "shape" else o[attr]
+
+def _value(o, attr) -> str:
+    return _a(o[attr]) if attr == "shape" else o[attr]
+
 
 def _r_corner(objs, rng):
     corner, attr = rng.choice(CORNERS), rng.choice(("color", "shape", "size"))
     pt = (float("right" in corner), float("bottom" in corner))
     ranked = sorted(objs, key=lambda o: math.dist(_center(o), pt))
-    if len(objs) > 1 and math.dist(_center(ranked[1]), pt) - math.dist(_center(ranked[0]), pt) < 0.05: return None
+    if len(objs) > 1 and math.dist(_center(ranked[1]), pt) - math.dist(_center(ranked[0]), pt) < 0.05:
+        return None
     o = ranked[0]
     q = f"Which object is closest to the {corner} corner, and what {attr} is it?"
     a = f"{_cap(_name(o, objs))} is closest to the {corner} corner, so it is {_value(o, attr)}. "
-    if len(objs) == 1: return q, a + "It is the only object in the image."
+    if len(objs) == 1:
+        return q, a + "It is the only object in the image."
     (cx, cy), (dx, dy) = _center(o), _center(ranked[1])
-    return q, a + f"Its center ({cx:.2f}, {cy:.2f}) is nearer to that corner than the center of {_name(ranked[1], objs)} ({dx:.2f}, {dy:.2f})."
+    return (
+        q,
+        a + f"Its center ({cx:.2f}, {cy:.2f}) is nearer to that corner than the center of {_name(ranked[1], objs)} "
+        f"({dx:.2f}, {dy:.2f}).",
+    )
+
 
 def _r_remove(objs, rng):
     key = rng.choice(("color", "shape", "size"))
     v = rng.choice([o[key] for o in objs])
     n, k = len(objs), sum(o[key] == v for o in objs)
     group = _plural(v, 2) if key == "shape" else f"{v} shapes"
-    q = rng.choice((f"If all the {group} were removed, how many shapes would remain?",
-                    f"How many shapes would be left if the {group} were taken away?"))
+    q = rng.choice(
+        (
+            f"If all the {group} were removed, how many shapes would remain?",
+            f"How many shapes would be left if the {group} were taken away?",
+        )
+    )
     what = (_a(v) if k == 1 else _plural(v, k)) if key == "shape" else v
-    a = (f"{n - k}. There {'is' if n == 1 else 'are'} {n} {_plural('shape', n)} and {k} of them {'is' if k == 1 else 'are'} "
-         f"{what}, so {n} - {k} = {n - k} would remain.")
+    a = (
+        f"{n - k}. There {'is' if n == 1 else 'are'} {n} {_plural('shape', n)} and {k} of them "
+        f"{'is' if k == 1 else 'are'} "
+        f"{what}, so {n} - {k} = {n - k} would remain."
+    )
     rest = [_name(o, objs) for o in objs if o[key] != v]
     return q, a + (f" What remains is {_join(rest)}." if rest else "")
 
+
 def _r_more(objs, rng):
-    if rng.random() < 0.5: g1, g2 = rng.sample(SIZES, 2)
+    if rng.random() < 0.5:
+        g1, g2 = rng.sample(SIZES, 2)
     else:
         g1 = rng.choice(sorted({o["color"] for o in objs}))
         g2 = rng.choice([c for c in COLOURS if c != g1])
-        if rng.random() < 0.5: g1, g2 = g2, g1
+        if rng.random() < 0.5:
+            g1, g2 = g2, g1
     key = "size" if g1 in SIZES else "color"
     n1, n2 = (sum(o[key] == g for o in objs) for g in (g1, g2))
     cmp = "more than" if n1 > n2 else "equal to" if n1 == n2 else "less than"
-    return (f"Are there more {g1} shapes than {g2} shapes?",
-            f"{'Yes' if n1 > n2 else 'No'}. I count {n1} {g1} {_plural('shape', n1)} and {n2} {g2} {_plural('shape', n2)}, and {n1} is {cmp} {n2}.")
+    return (
+        f"Are there more {g1} shapes than {g2} shapes?",
+        f"{'Yes' if n1 > n2 else 'No'}. I count {n1} {g1} {_plural('shape', n1)} and {n2} {g2} "
+        f"{_plural('shape', n2)}, and {n1} is {cmp} {n2}.",
+    )
+
 
 def _r_extreme(objs, rng):
-    if len(objs) < 2: return None
+    if len(objs) < 2:
+        return None
     word, attr = rng.choice(list(_EXTREMES)), rng.choice(("color", "shape", "size"))
     axis, rev, how = _EXTREMES[word]
     ranked = sorted(objs, key=lambda o: _center(o)[axis], reverse=rev)
-    if abs(_center(ranked[0])[axis] - _center(ranked[1])[axis]) < 0.1: return None
+    if abs(_center(ranked[0])[axis] - _center(ranked[1])[axis]) < 0.1:
+        return None
     o = ranked[0]
-    return (f"Which object is the {word} one, and what {attr} is it?",
-            f"{_cap(_name(o, objs))} is the {word} object, so it is {_value(o, attr)}. Its center is at "
-            f"{'xy'[axis]} = {_center(o)[axis]:.2f}, {how} than every other object.")
+    return (
+        f"Which object is the {word} one, and what {attr} is it?",
+        f"{_cap(_name(o, objs))} is the {word} object, so it is {_value(o, attr)}. Its center is at "
+        f"{'xy'[axis]} = {_center(o)[axis]:.2f}, {how} than every other object.",
+    )
+
 
 def _r_same(objs, rng):
-    if len(objs) < 2: return None
+    if len(objs) < 2:
+        return None
     key = rng.choice(("color", "shape"))
     groups = Counter(o[key] for o in objs)
     q = f"Do any two objects have the same {key}? If so, which {key}?"
     shared = [v for v in groups if groups[v] > 1]
-    if not shared: return q, f"No. The {NUMBER_WORDS[len(objs)]} objects all have different {key}s: {_join(list(groups))}."
-    parts = [f"{_join([_name(o, objs) for o in objs if o[key] == v])} are {'both' if groups[v] == 2 else 'all'} "
-             f"{v if key == 'color' else _plural(v, 2)}" for v in shared]
+    if not shared:
+        return q, f"No. The {NUMBER_WORDS[len(objs)]} objects all have different {key}s: {_join(list(groups))}."
+    parts = [
+        f"{_join([_name(o, objs) for o in objs if o[key] == v])} are {'both' if groups[v] == 2 else 'all'} "
+        f"{v if key == 'color' else _plural(v, 2)}"
+        for v in shared
+    ]
     return q, f"Yes, {_join(shared)}. {_cap('; '.join(parts))}."
+
 
 REASON = {"corner": _r_corner, "remove": _r_remove, "more": _r_more, "extreme": _r_extreme, "same": _r_same}

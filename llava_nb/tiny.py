@@ -13,9 +13,17 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import (AutoConfig, AutoModelForCausalLM, AutoTokenizer, CLIPImageProcessor,
-                          CLIPVisionConfig, CLIPVisionModel, LlamaConfig, PreTrainedTokenizerFast,
-                          Qwen2Config)
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    CLIPImageProcessor,
+    CLIPVisionConfig,
+    CLIPVisionModel,
+    LlamaConfig,
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+)
 
 from .core import IMAGE_TOKEN, seed_everything
 
@@ -26,13 +34,26 @@ __all__ = ['CHATML_JINJA', 'tiny_corpus', 'llama_style_tokenizer', 'tiny_llama_t
 # %% ../nbs/00a_tiny.ipynb #2842c8d1
 _COLOURS = "red green blue yellow purple orange white black gray pink brown cyan".split()
 _SHAPES = "circle square triangle star cross ring heart diamond".split()
-_WORDS = ("a an the is are there in of on to and what where which how many left right top bottom "
-          "middle above below next picture image photo shows describe briefly object objects color "
-          "shape size small large big one two three four yes no question answer because so this that "
-          "user assistant system human gpt you can see").split()
-_ROLE_TEXT = ["USER:", "ASSISTANT:", "[INST]", "[/INST]", "<<SYS>>", "<</SYS>>", "system", "user", "assistant",
-              "A chat between a curious user and an artificial intelligence assistant.",
-              "The assistant gives helpful, detailed, and polite answers to the user's questions."]
+_WORDS = (
+    "a an the is are there in of on to and what where which how many left right top bottom "
+    "middle above below next picture image photo shows describe briefly object objects color "
+    "shape size small large big one two three four yes no question answer because so this that "
+    "user assistant system human gpt you can see"
+).split()
+_ROLE_TEXT = [
+    "USER:",
+    "ASSISTANT:",
+    "[INST]",
+    "[/INST]",
+    "<<SYS>>",
+    "<</SYS>>",
+    "system",
+    "user",
+    "assistant",
+    "A chat between a curious user and an artificial intelligence assistant.",
+    "The assistant gives helpful, detailed, and polite answers to the user's questions.",
+]
+
 
 def tiny_corpus(n: int = 400, seed: int = 0) -> list[str]:
     "Deterministic sentences in the small world's vocabulary."
@@ -47,44 +68,67 @@ def tiny_corpus(n: int = 400, seed: int = 0) -> list[str]:
 # %% ../nbs/00a_tiny.ipynb #ca3f5a1a
 _LLAMA_SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]
 
+
 def _bpe_vocab(tok: Tokenizer) -> tuple[dict, list]:
     m = json.loads(tok.to_str())["model"]
     merges = [tuple(x) if isinstance(x, list) else tuple(x.split(" ")) for x in m["merges"]]
     return dict(m["vocab"]), merges
 
+
 def llama_style_tokenizer(texts, vocab_size: int, split_punctuation: bool = False) -> PreTrainedTokenizerFast:
-    "A Llama-style BPE tokenizer learned on `texts`: `▁` spaces, byte fallback, `<s>` prepended, `</s>`, `<pad>`, `<image>`."
+    """A Llama-style BPE tokenizer learned on `texts`: `▁` spaces, byte fallback, `<s>` prepended, `</s>`, `<pad>`,
+    `<image>`."""
     base = Tokenizer(models.BPE())
     base.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
     if split_punctuation:  # 'triangle?' is then '▁triangle' '?': a word is the same token wherever it stands
         base.pre_tokenizer = pre_tokenizers.Sequence([base.pre_tokenizer, pre_tokenizers.Punctuation()])
-    base.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=_LLAMA_SPECIALS, show_progress=False))
+    base.train_from_iterator(
+        texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=_LLAMA_SPECIALS, show_progress=False)
+    )
     vocab, merges = _bpe_vocab(base)
-    for i in range(256): vocab.setdefault(f"<0x{i:02X}>", len(vocab))
+    for i in range(256):
+        vocab.setdefault(f"<0x{i:02X}>", len(vocab))
     tok = Tokenizer(models.BPE(vocab, merges, byte_fallback=True, unk_token="<unk>", fuse_unk=True))
     tok.pre_tokenizer = base.pre_tokenizer
-    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
     tok.add_special_tokens(_LLAMA_SPECIALS + [IMAGE_TOKEN])
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", vocab["<s>"])])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                   pad_token="<pad>", additional_special_tokens=[IMAGE_TOKEN], padding_side="right",
-                                   model_input_names=["input_ids", "attention_mask"])
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", vocab["<s>"])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        additional_special_tokens=[IMAGE_TOKEN],
+        padding_side="right",
+        model_input_names=["input_ids", "attention_mask"],
+    )
+
 
 @lru_cache(maxsize=None)
-def _tiny_llama(vocab_size: int) -> PreTrainedTokenizerFast: return llama_style_tokenizer(tiny_corpus(), vocab_size)
+def _tiny_llama(vocab_size: int) -> PreTrainedTokenizerFast:
+    return llama_style_tokenizer(tiny_corpus(), vocab_size)
+
 
 def tiny_llama_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
     "A Llama-style tokenizer (BOS `<s>`, EOS `</s>`, byte fallback) with `<image>` as a special token."
     return copy.deepcopy(_tiny_llama(vocab_size))  # learned once per process; callers may add tokens to their copy
 
 # %% ../nbs/00a_tiny.ipynb #bc738e83
-CHATML_JINJA = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' }}"
-                "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-                "{% for part in message['content'] %}{% if part['type'] == 'image' %}{{ '<image>\\n' }}"
-                "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}"
-                "{{ '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+CHATML_JINJA = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'image' %}{{ '<image>\\n' }}"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}"
+    "{{ '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
 
 _BYTE_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
 
 @lru_cache(maxsize=None)
 def _bytelevel_backend(vocab_size: int) -> str:
@@ -92,36 +136,70 @@ def _bytelevel_backend(vocab_size: int) -> str:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    tok.train_from_iterator(tiny_corpus(), trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=_BYTE_SPECIALS, show_progress=False,
-                                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        tiny_corpus(),
+        trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=_BYTE_SPECIALS,
+            show_progress=False,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     tok.add_special_tokens([IMAGE_TOKEN])
     return tok.to_str()
+
 
 def tiny_bytelevel_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
     "A GPT-2/Qwen-style byte-level tokenizer (no BOS, EOS `<|im_end|>`, chatml chat template) with `<image>`."
     tok = Tokenizer.from_str(_bytelevel_backend(vocab_size))
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   additional_special_tokens=["<|im_start|>", IMAGE_TOKEN], chat_template=CHATML_JINJA,
-                                   padding_side="right", model_input_names=["input_ids", "attention_mask"])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>", IMAGE_TOKEN],
+        chat_template=CHATML_JINJA,
+        padding_side="right",
+        model_input_names=["input_ids", "attention_mask"],
+    )
 
 # %% ../nbs/00a_tiny.ipynb #8409a2f1
 def tiny_clip_vision(image_size: int = 32, patch_size: int = 8, hidden_size: int = 32, layers: int = 3, seed: int = 0):
     "A randomly initialised `CLIPVisionModel` and a matching `CLIPImageProcessor`."
     seed_everything(seed)
-    cfg = CLIPVisionConfig(image_size=image_size, patch_size=patch_size, hidden_size=hidden_size, intermediate_size=hidden_size * 2,
-                           num_hidden_layers=layers, num_attention_heads=4, projection_dim=hidden_size)
+    cfg = CLIPVisionConfig(
+        image_size=image_size,
+        patch_size=patch_size,
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        projection_dim=hidden_size,
+    )
     proc = CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size})
     return CLIPVisionModel(cfg).eval(), proc
+
 
 def tiny_causal_lm(tokenizer, family: str = "llama", hidden_size: int = 64, layers: int = 2, seed: int = 0):
     "A randomly initialised causal LM of the given `family` ('llama' or 'qwen2') sized to `tokenizer`."
     seed_everything(seed)
-    common = dict(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2, num_hidden_layers=layers,
-                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                  bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    if family == "llama": cfg = LlamaConfig(**common, tie_word_embeddings=False)
-    elif family == "qwen2": cfg = Qwen2Config(**common, tie_word_embeddings=True)
-    else: raise ValueError(f"unknown family {family!r}; use 'llama' or 'qwen2'")
+    common = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    if family == "llama":
+        cfg = LlamaConfig(**common, tie_word_embeddings=False)
+    elif family == "qwen2":
+        cfg = Qwen2Config(**common, tie_word_embeddings=True)
+    else:
+        raise ValueError(f"unknown family {family!r}; use 'llama' or 'qwen2'")
     return AutoModelForCausalLM.from_config(cfg).eval()
 
 # %% ../nbs/00a_tiny.ipynb #6f7d5902
@@ -131,6 +209,8 @@ def save_tiny_parts(path: str | Path | None = None, family: str = "llama", **vis
     tok = tiny_llama_tokenizer() if family == "llama" else tiny_bytelevel_tokenizer()
     tower, proc = tiny_clip_vision(**vision_kw)
     lm = tiny_causal_lm(tok, family)
-    tower.save_pretrained(path / "vision"); proc.save_pretrained(path / "vision")
-    lm.save_pretrained(path / "llm"); tok.save_pretrained(path / "llm")
+    tower.save_pretrained(path / "vision")
+    proc.save_pretrained(path / "vision")
+    lm.save_pretrained(path / "llm")
+    tok.save_pretrained(path / "llm")
     return {"vision": str(path / "vision"), "llm": str(path / "llm")}

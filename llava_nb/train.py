@@ -26,8 +26,17 @@ from accelerate.utils import DistributedDataParallelKwargs, DistributedType, Gra
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from .checkpoint import (gathered_state_dict, is_deepspeed_zero3, load_optimizer, load_rng_state,
-                                 load_scheduler, resolve_resume, save_optimizer, save_rng_state, save_scheduler)
+from llava_nb.checkpoint import (
+    gathered_state_dict,
+    is_deepspeed_zero3,
+    load_optimizer,
+    load_rng_state,
+    load_scheduler,
+    resolve_resume,
+    save_optimizer,
+    save_rng_state,
+    save_scheduler,
+)
 from .core import IGNORE_INDEX, count_params, human_count, seed_everything
 from .data import load_records
 from .masking import LlavaDataset, collate
@@ -51,17 +60,26 @@ def set_trainable(model: LlavaModel, stage: int, train_llm: bool | None = None) 
     model.vision_tower.requires_grad_(False)
     model.projector.requires_grad_(True)
     model.llm.requires_grad_(llm)
-    return {name: count_params(getattr(model, name), trainable_only=True) for name in ("vision_tower", "projector", "llm")}
+    return {
+        name: count_params(getattr(model, name), trainable_only=True) for name in ("vision_tower", "projector", "llm")
+    }
 
 # %% ../nbs/10_train.ipynb #9d58c436
-def param_groups(model: LlavaModel, lr: float, projector_lr: float | None = None, weight_decay: float = 0.0) -> list[dict]:
+def param_groups(
+    model: LlavaModel, lr: float, projector_lr: float | None = None, weight_decay: float = 0.0
+) -> list[dict]:
     "AdamW parameter groups: projector and LLM (own learning rates), each split into decayed (≥2-D) and not decayed."
     groups = []
     for name, part, part_lr in (("projector", model.projector, projector_lr or lr), ("llm", model.llm, lr)):
         ps = [p for p in part.parameters() if p.requires_grad]
-        for suffix, decay, sel in (("", weight_decay, [p for p in ps if p.ndim >= 2]), ("/no_decay", 0.0, [p for p in ps if p.ndim < 2])):
-            if sel: groups.append(dict(params=sel, lr=part_lr, weight_decay=decay, name=name + suffix))
-    if not groups: raise ValueError("nothing to train: every parameter is frozen")
+        for suffix, decay, sel in (
+            ("", weight_decay, [p for p in ps if p.ndim >= 2]),
+            ("/no_decay", 0.0, [p for p in ps if p.ndim < 2]),
+        ):
+            if sel:
+                groups.append(dict(params=sel, lr=part_lr, weight_decay=decay, name=name + suffix))
+    if not groups:
+        raise ValueError("nothing to train: every parameter is frozen")
     return groups
 
 # %% ../nbs/10_train.ipynb #91f50f51
@@ -70,29 +88,37 @@ def logits_needed(labels: torch.Tensor) -> int:
     trained = (labels != IGNORE_INDEX).any(0).nonzero()  # (k, 1) time steps trained in some row
     return labels.shape[1] - int(trained[0]) + 1 if len(trained) else 1
 
+
 def token_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    "(sum of next-token cross-entropies, number of trained tokens) for (B, K, V) logits of the last K positions of (B, T) labels."
+    """(sum of next-token cross-entropies, number of trained tokens) for (B, K, V) logits of the last K positions of (B,
+    T) labels."""
     K = logits.shape[1]
-    target = labels[:, labels.shape[1] - K + 1:]  # (B, K-1): the token each kept position predicts
-    loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
+    target = labels[:, labels.shape[1] - K + 1 :]  # (B, K-1): the token each kept position predicts
+    loss = F.cross_entropy(
+        logits[:, :-1].flatten(0, 1).float(), target.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
+    )
     return loss, (target != IGNORE_INDEX).sum()
 
 # %% ../nbs/10_train.ipynb #18f04ee6
 class NonFiniteLossError(FloatingPointError):
     "The loss (or the gradient norm) became NaN or infinite: the run stopped before updating the weights."
 
+
 @dataclass
 class StepInfo:
     "What a callback sees after each optimizer step."
+
     step: int
     total: int
     record: dict
     model: LlavaModel
     optimizer: torch.optim.Optimizer
 
+
 @dataclass
 class TrainResult:
     "The outcome of a run; `to_dict()` is what `trainer_state.json` holds."
+
     final_loss: float
     steps: int
     samples: int
@@ -114,20 +140,33 @@ class TrainResult:
         "The result of a finished run from its checkpoint (or output) directory."
         ckpt = find_checkpoint(path)
         state = json.loads((ckpt / "trainer_state.json").read_text())
-        return cls(**{**state, "checkpoint": ckpt}, history=json.loads((ckpt / "history.json").read_text()),
-                   config=TrainConfig.from_dict(json.loads((ckpt / "train_config.json").read_text())))
+        return cls(
+            **{**state, "checkpoint": ckpt},
+            history=json.loads((ckpt / "history.json").read_text()),
+            config=TrainConfig.from_dict(json.loads((ckpt / "train_config.json").read_text())),
+        )
 
 # %% ../nbs/10_train.ipynb #1854dd85
 def make_accelerator(cfg: TrainConfig) -> Accelerator:
     "An `Accelerator` for `cfg`: device, mixed precision, gradient accumulation over `cfg.grad_accum` micro-batches."
     cpu = cfg.device == "cpu" or not torch.cuda.is_available()
-    if cfg.mixed_precision == "fp16" and cpu: raise ValueError("mixed_precision='fp16' needs a CUDA GPU; on a CPU use 'bf16' or 'no'")
+    if cfg.mixed_precision == "fp16" and cpu:
+        raise ValueError("mixed_precision='fp16' needs a CUDA GPU; on a CPU use 'bf16' or 'no'")
     if AcceleratorState._shared_state and PartialState().num_processes == 1:
-        AcceleratorState._reset_state(); GradientState._reset_state()
-    plugin = GradientAccumulationPlugin(num_steps=accumulation_steps(cfg, PartialState(cpu=cpu).num_processes), sync_with_dataloader=False)
-    if cfg.tf32 and torch.cuda.is_available(): torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)  # a text-only batch leaves the projector without gradients
-    return Accelerator(mixed_precision=cfg.mixed_precision, cpu=cpu, gradient_accumulation_plugin=plugin, kwargs_handlers=[ddp])
+        AcceleratorState._reset_state()
+        GradientState._reset_state()
+    plugin = GradientAccumulationPlugin(
+        num_steps=accumulation_steps(cfg, PartialState(cpu=cpu).num_processes), sync_with_dataloader=False
+    )
+    if cfg.tf32 and torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    ddp = DistributedDataParallelKwargs(
+        find_unused_parameters=True
+    )  # a text-only batch leaves the projector without gradients
+    return Accelerator(
+        mixed_precision=cfg.mixed_precision, cpu=cpu, gradient_accumulation_plugin=plugin, kwargs_handlers=[ddp]
+    )
+
 
 def build_model(cfg: TrainConfig) -> LlavaModel:
     "A new `LlavaModel` for `cfg`; stage 2 loads (after checking) the stage-1 projector of `cfg.stage1_dir`."
@@ -137,77 +176,133 @@ def build_model(cfg: TrainConfig) -> LlavaModel:
         init = json.loads((ckpt / CONFIG_NAME).read_text())
     get = lambda k, default=None: getattr(cfg, k) or (init or {}).get(k) or default
     if not get("vision_tower") or not get("llm"):
-        raise ValueError("TrainConfig needs vision_tower and llm (hub names or directories)" +
-                         (" or a stage1_dir to take them from" if cfg.stage == 2 else ""))
+        raise ValueError(
+            "TrainConfig needs vision_tower and llm (hub names or directories)"
+            + (" or a stage1_dir to take them from" if cfg.stage == 2 else "")
+        )
     check_quantization(cfg.quantization, cfg.lora_r)  # before any download: QLoRA needs CUDA and bitsandbytes
     llm_kwargs = {"quantization_config": quantization_config(cfg.quantization)} if cfg.quantization else None
-    model = LlavaModel.from_parts(get("vision_tower"), get("llm"), get("projector_type", "mlp2x_gelu"), template=cfg.template_name,
-                                  image_mode=cfg.image_mode, vision_feature_layer=cfg.vision_feature_layer, llm_kwargs=llm_kwargs)
-    if init is not None: model.load_projector(check_stage1_checkpoint(cfg.stage1_dir, model))
+    model = LlavaModel.from_parts(
+        get("vision_tower"),
+        get("llm"),
+        get("projector_type", "mlp2x_gelu"),
+        template=cfg.template_name,
+        image_mode=cfg.image_mode,
+        vision_feature_layer=cfg.vision_feature_layer,
+        llm_kwargs=llm_kwargs,
+    )
+    if init is not None:
+        model.load_projector(check_stage1_checkpoint(cfg.stage1_dir, model))
     return model
 
+
 def _set_attention(llm, impl: str) -> None:
-    if hasattr(llm, "set_attn_implementation"): llm.set_attn_implementation(impl)
-    else: llm.config._attn_implementation = impl
+    if hasattr(llm, "set_attn_implementation"):
+        llm.set_attn_implementation(impl)
+    else:
+        llm.config._attn_implementation = impl
+
 
 def enable_gradient_checkpointing(llm) -> None:
     "Recompute the LLM's layer activations in backward (non-reentrant: works with a frozen embedding, as in stage 1)."
     llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     llm.config.use_cache = False
 
+
 def zero3_states(acc: Accelerator, pmodel, model: LlavaModel) -> tuple[dict | None, dict | None]:
-    "Under DeepSpeed ZeRO-3 or FSDP: the full (projector, LLM) state dicts, gathered from all ranks (call on every rank); else (None, None)."
+    """Under DeepSpeed ZeRO-3 or FSDP: the full (projector, LLM) state dicts, gathered from all ranks (call on every
+    rank); else (None, None)."""
     zero3, fsdp = is_deepspeed_zero3(acc), acc.distributed_type == DistributedType.FSDP
-    if not (zero3 or fsdp): return None, None
+    if not (zero3 or fsdp):
+        return None, None
     full = acc.get_state_dict(pmodel)  # gathers every shard; the main process receives the full tensors
-    proj = gathered_state_dict(model.projector) if zero3 else {k[10:]: v for k, v in full.items() if k.startswith("projector.")}
+    proj = (
+        gathered_state_dict(model.projector)
+        if zero3
+        else {k[10:]: v for k, v in full.items() if k.startswith("projector.")}
+    )
     llm = {k[4:]: v for k, v in full.items() if k.startswith("llm.")} if full else None
     return proj, llm
 
-def _save(model: LlavaModel, path: Path, cfg: TrainConfig, history: list, state: dict, extra: Callable | None = None,
-          projector_state: dict | None = None, llm_state: dict | None = None) -> Path:
-    "Write a checkpoint atomically; `extra(tmp)` adds files (the resume state); `*_state`: gathered ZeRO-3 weights to save instead."
+
+def _save(
+    model: LlavaModel,
+    path: Path,
+    cfg: TrainConfig,
+    history: list,
+    state: dict,
+    extra: Callable | None = None,
+    projector_state: dict | None = None,
+    llm_state: dict | None = None,
+) -> Path:
+    """Write a checkpoint atomically; `extra(tmp)` adds files (the resume state); `*_state`: gathered ZeRO-3 weights to
+    save instead."""
     with atomic_dir(path) as tmp:
         model.save_pretrained(tmp, stage=cfg.stage)
-        if projector_state is not None:  # ZeRO-3: the module holds torch.Size([0]) placeholders; save the gathered weights
-            save_file(projector_state, tmp / PROJECTOR_NAME, metadata={"format": "pt", "projector_type": model.config.projector_type})
-        if llm_state is not None and (tmp / "llm").is_dir(): model.llm.save_pretrained(tmp / "llm", state_dict=llm_state, safe_serialization=True)
+        if (
+            projector_state is not None
+        ):  # ZeRO-3: the module holds torch.Size([0]) placeholders; save the gathered weights
+            save_file(
+                projector_state,
+                tmp / PROJECTOR_NAME,
+                metadata={"format": "pt", "projector_type": model.config.projector_type},
+            )
+        if llm_state is not None and (tmp / "llm").is_dir():
+            model.llm.save_pretrained(tmp / "llm", state_dict=llm_state, safe_serialization=True)
         (tmp / "train_config.json").write_text(cfg.to_json())
         (tmp / "history.json").write_text(json.dumps(history))
         (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
-        if extra is not None: extra(tmp)
+        if extra is not None:
+            extra(tmp)
     return path
+
 
 def load_trained_weights(model: LlavaModel, ckpt: Path, cfg: TrainConfig) -> None:
     "Put the weights a run trains (projector; the LLM in stage 2) back from checkpoint `ckpt`, exactly as saved."
     model.load_projector(ckpt / PROJECTOR_NAME)
-    if not cfg.trains_llm: return
+    if not cfg.trains_llm:
+        return
     if is_peft_model(model.llm):  # LoRA: the adapters are the trained weights
         from peft import set_peft_model_state_dict
+
         files = sorted((ckpt / "llm").glob("adapter_model*.safetensors"))
-        if not files: raise FileNotFoundError(f"{ckpt / 'llm'} holds no LoRA adapter weights: cannot resume a LoRA run from {ckpt}")
+        if not files:
+            raise FileNotFoundError(
+                f"{ckpt / 'llm'} holds no LoRA adapter weights: cannot resume a LoRA run from {ckpt}"
+            )
         res = set_peft_model_state_dict(model.llm, {k: v for f in files for k, v in load_file(str(f)).items()})
-        if getattr(res, "unexpected_keys", None): raise ValueError(f"{ckpt / 'llm'}: adapters do not fit this run's LoRA setup ({res.unexpected_keys[:5]})")
+        if getattr(res, "unexpected_keys", None):
+            raise ValueError(f"{ckpt / 'llm'}: adapters do not fit this run's LoRA setup ({res.unexpected_keys[:5]})")
         return
     files = sorted((ckpt / "llm").glob("*.safetensors"))
-    if not files: raise FileNotFoundError(f"{ckpt / 'llm'} holds no safetensors weights: cannot resume a stage-2 run from {ckpt}")
+    if not files:
+        raise FileNotFoundError(f"{ckpt / 'llm'} holds no safetensors weights: cannot resume a stage-2 run from {ckpt}")
     state = {k: v for f in files for k, v in load_file(str(f)).items()}
     missing, unexpected = model.llm.load_state_dict(state, strict=False)
     own = model.llm.state_dict()
     loaded = {own[k].data_ptr() for k in state if k in own}
-    missing = [k for k in missing if own[k].data_ptr() not in loaded]  # tied weights (lm_head = embeddings) are not saved twice
+    missing = [
+        k for k in missing if own[k].data_ptr() not in loaded
+    ]  # tied weights (lm_head = embeddings) are not saved twice
     if missing or unexpected:
-        raise ValueError(f"{ckpt / 'llm'} does not fit this run's LLM: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise ValueError(
+            f"{ckpt / 'llm'} does not fit this run's LLM: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+
 
 def inputs_fingerprint(cfg: TrainConfig) -> str:
-    "SHA-1 of what a run reads besides its config: the data file and the stage-1 projector (a rerun may reuse a run only if they are unchanged)."
+    """SHA-1 of what a run reads besides its config: the data file and the stage-1 projector (a rerun may reuse a run
+    only if they are unchanged)."""
     h = hashlib.sha1(Path(cfg.data_path).read_bytes())
-    if cfg.stage1_dir: h.update((find_checkpoint(cfg.stage1_dir) / PROJECTOR_NAME).read_bytes())
-    for part in (cfg.vision_tower, cfg.llm):   # local backbones: new weights under the same path are another input
+    if cfg.stage1_dir:
+        h.update((find_checkpoint(cfg.stage1_dir) / PROJECTOR_NAME).read_bytes())
+    for part in (cfg.vision_tower, cfg.llm):  # local backbones: new weights under the same path are another input
         if part and Path(part).is_dir():
             for f in sorted(Path(part).glob("*.safetensors")) + [Path(part) / "config.json"]:
-                if f.is_file(): h.update(f.read_bytes())
+                if f.is_file():
+                    h.update(f.read_bytes())
     return h.hexdigest()
+
 
 def _previous_run(out: Path) -> list[Path]:
     return [p for p in [out / "final", *out.glob("checkpoint-*")] if (p / "train_config.json").is_file()]
@@ -215,118 +310,215 @@ def _previous_run(out: Path) -> list[Path]:
 # %% ../nbs/10_train.ipynb #cd5406a5
 def load_data(cfg: TrainConfig, model: LlavaModel, acc: Accelerator | None = None, say=print):
     "The training set of `cfg` for `model` (a `LlavaDataset`, or a `CachedFeatureDataset` with `cache_features`)."
-    src = cfg.data_path if cfg.max_samples is None else load_records(cfg.data_path)[:cfg.max_samples]
-    ds = LlavaDataset(src, model.tokenizer, cfg.template_name, image_folder=cfg.image_folder, image_processor=model.image_processor,
-                      image_mode=cfg.image_mode, num_image_tokens=model.num_image_tokens, max_length=cfg.max_length)
-    say(f"data {cfg.data_path}" + (f" (first {len(src)} records)" if cfg.max_samples is not None else "") + f": {ds.summary}")
-    if not cfg.cache_features: return ds
+    src = cfg.data_path if cfg.max_samples is None else load_records(cfg.data_path)[: cfg.max_samples]
+    ds = LlavaDataset(
+        src,
+        model.tokenizer,
+        cfg.template_name,
+        image_folder=cfg.image_folder,
+        image_processor=model.image_processor,
+        image_mode=cfg.image_mode,
+        num_image_tokens=model.num_image_tokens,
+        max_length=cfg.max_length,
+    )
+    say(
+        f"data {cfg.data_path}"
+        + (f" (first {len(src)} records)" if cfg.max_samples is not None else "")
+        + f": {ds.summary}"
+    )
+    if not cfg.cache_features:
+        return ds
     t0, dtype = time.perf_counter(), torch.bfloat16 if cfg.mixed_precision == "bf16" else None
-    build = lambda: FeatureCache(FeatureShards(cfg.feature_cache_dir, feature_meta(model, cfg.image_mode, dtype)) if cfg.feature_cache_dir else None)
+    build = lambda: FeatureCache(
+        FeatureShards(cfg.feature_cache_dir, feature_meta(model, cfg.image_mode, dtype))
+        if cfg.feature_cache_dir
+        else None
+    )
     if cfg.feature_cache_dir and acc is not None and acc.num_processes > 1:
         with acc.main_process_first():  # the main process writes the shards; the others then find every image cached
-            cache = build(); n0 = len(cache)
-            cache.add_dataset(model, ds, dtype=dtype, autocast=acc.autocast, progress=cfg.progress and acc.is_main_process)
+            cache = build()
+            n0 = len(cache)
+            cache.add_dataset(
+                model, ds, dtype=dtype, autocast=acc.autocast, progress=cfg.progress and acc.is_main_process
+            )
     else:
-        cache = build(); n0 = len(cache)
+        cache = build()
+        n0 = len(cache)
         cache.add_dataset(model, ds, dtype=dtype, autocast=acc.autocast if acc else nullcontext, progress=cfg.progress)
     where = f" in {cfg.feature_cache_dir} ({n0} reused, {cache.features.stale} stale)" if cfg.feature_cache_dir else ""
-    say(f"cached the tower's features of {len(cache)} images ({cache.nbytes / 1e6:.1f} MB){where} in {time.perf_counter() - t0:.1f}s")
+    say(
+        f"cached the tower's features of {len(cache)} images ({cache.nbytes / 1e6:.1f} MB){where} in "
+        f"{time.perf_counter() - t0:.1f}s"
+    )
     return CachedFeatureDataset(ds, cache)
 
-def optimizer_step(acc: Accelerator, model, optimizer, scheduler, group: list[dict], max_grad_norm: float = 1.0,
-                   keep_logits: bool = True, where: str = "") -> tuple[float, int, float]:
-    "One optimizer step over the micro-batches in `group`; returns (mean loss per trained token, trained tokens, grad norm)."
+
+def optimizer_step(
+    acc: Accelerator,
+    model,
+    optimizer,
+    scheduler,
+    group: list[dict],
+    max_grad_norm: float = 1.0,
+    keep_logits: bool = True,
+    where: str = "",
+) -> tuple[float, int, float]:
+    """One optimizer step over the micro-batches in `group`; returns (mean loss per trained token, trained tokens, grad
+    norm)."""
     n_trained = acc.reduce(sum((b["labels"][:, 1:] != IGNORE_INDEX).sum() for b in group).to(acc.device), "sum")
-    scale = acc.gradient_accumulation_steps * acc.num_processes / n_trained.clamp(min=1)  # backward divides by k; DDP averages
+    scale = (
+        acc.gradient_accumulation_steps * acc.num_processes / n_trained.clamp(min=1)
+    )  # backward divides by k; DDP averages
     loss_sum, gnorm = torch.zeros((), device=acc.device), None
     for j, b in enumerate(group):
         with acc.accumulate(model):
             kw = {"logits_to_keep": logits_needed(b["labels"])} if keep_logits else {}
-            logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], pixel_values=b["pixel_values"],
-                           image_features=b.get("image_features"), image_counts=b["image_counts"], ids=b["ids"],
-                           **kw).logits  # (B, K, V)
+            logits = model(
+                input_ids=b["input_ids"],
+                attention_mask=b["attention_mask"],
+                pixel_values=b["pixel_values"],
+                image_features=b.get("image_features"),
+                image_counts=b["image_counts"],
+                ids=b["ids"],
+                **kw,
+            ).logits  # (B, K, V)
             s, _ = token_loss(logits, b["labels"])
-            if not s.requires_grad:   # nothing trainable saw it (text only, projector-only training): a zero gradient
+            if not s.requires_grad:  # nothing trainable saw it (text only, projector-only training): a zero gradient
                 s = s + sum(p.sum() for g in optimizer.param_groups for p in g["params"]) * 0.0
             if not torch.isfinite(s):
-                raise NonFiniteLossError(f"loss is {s.item()} at {where} (micro-batch {j + 1} of {len(group)}, records "
-                                         f"{', '.join(map(str, b['ids'][:4]))}); stopped before updating the weights")
+                raise NonFiniteLossError(
+                    f"loss is {s.item()} at {where} (micro-batch {j + 1} of {len(group)}, records "
+                    f"{', '.join(map(str, b['ids'][:4]))}); stopped before updating the weights"
+                )
             acc.backward(s * scale)
             loss_sum += s.detach()
             if acc.sync_gradients:
                 gnorm = acc.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], max_grad_norm)
-                gnorm = torch.tensor(float("nan")) if gnorm is None else gnorm  # DeepSpeed clips inside its engine and returns None
+                gnorm = (
+                    torch.tensor(float("nan")) if gnorm is None else gnorm
+                )  # DeepSpeed clips inside its engine and returns None
                 if torch.isinf(gnorm) or (torch.isnan(gnorm) and acc.distributed_type != DistributedType.DEEPSPEED):
-                    raise NonFiniteLossError(f"gradient norm is {gnorm.item()} at {where}; stopped before updating the weights")
-                optimizer.step(); scheduler.step(); optimizer.zero_grad(set_to_none=True)
-    if gnorm is None: raise RuntimeError(f"{len(group)} micro-batches did not make one accumulation step of {acc.gradient_accumulation_steps}")
+                    raise NonFiniteLossError(
+                        f"gradient norm is {gnorm.item()} at {where}; stopped before updating the weights"
+                    )
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+    if gnorm is None:
+        raise RuntimeError(
+            f"{len(group)} micro-batches did not make one accumulation step of {acc.gradient_accumulation_steps}"
+        )
     return (acc.reduce(loss_sum, "sum") / n_trained.clamp(min=1)).item(), int(n_trained), float(gnorm)
 
 # %% ../nbs/10_train.ipynb #8dc926cc
 class RunLog:
-    "Print a message and append it, time-stamped, to the run's log file (`output_dir/train.log`; a resumed run appends)."
+    """Print a message and append it, time-stamped, to the run's log file (`output_dir/train.log`; a resumed run
+    appends)."""
+
     def __init__(self, path):
-        self.path = Path(path); self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
     def __call__(self, msg: str, echo: bool = True) -> None:
-        if echo: print(msg)
-        with open(self.path, "a") as f: f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+        if echo:
+            print(msg)
+        with open(self.path, "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+
 
 def _window_loss(history: list, n: int) -> float:
-    h = history[-max(1, n):]
+    h = history[-max(1, n) :]
     return sum(r["loss"] * r["tokens"] for r in h) / max(1, sum(r["tokens"] for r in h))
+
 
 @contextmanager
 def torch_threads(n: int | None):
     "Run the block with `n` torch CPU threads (None: unchanged)."
     old = torch.get_num_threads()
-    if n: torch.set_num_threads(n)
-    try: yield
-    finally: torch.set_num_threads(old)
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
-def train(cfg: TrainConfig, model: LlavaModel | None = None, *, callbacks: list[Callable[[StepInfo], None]] = (),
-          reuse: bool = False) -> TrainResult:
-    "Run one stage as `cfg` says (on `model` if given); returns a `TrainResult` whose `checkpoint` is `output_dir/final`."
-    with torch_threads(cfg.num_threads): return _train(cfg, model, callbacks, reuse)
+
+def train(
+    cfg: TrainConfig,
+    model: LlavaModel | None = None,
+    *,
+    callbacks: list[Callable[[StepInfo], None]] = (),
+    reuse: bool = False,
+) -> TrainResult:
+    """Run one stage as `cfg` says (on `model` if given); returns a `TrainResult` whose `checkpoint` is
+    `output_dir/final`."""
+    with torch_threads(cfg.num_threads):
+        return _train(cfg, model, callbacks, reuse)
+
 
 def _check_resume(ckpt: Path, cfg: TrainConfig, fingerprint: str) -> dict:
     "The trainer state of `ckpt` after checking that it was written by this very run (same config, same inputs)."
     saved = TrainConfig.from_dict(json.loads((ckpt / "train_config.json").read_text()))
     if not saved.same_run(cfg):
-        diff = {k: (v, getattr(cfg, k)) for k, v in saved.to_dict().items() if k not in _NOT_RESULTS and v != getattr(cfg, k)}
-        raise ValueError(f"cannot resume from {ckpt}: it was written by another run ({', '.join(f'{k}: {a!r} there, {b!r} here' for k, (a, b) in diff.items())})")
+        diff = {
+            k: (v, getattr(cfg, k))
+            for k, v in saved.to_dict().items()
+            if k not in _NOT_RESULTS and v != getattr(cfg, k)
+        }
+        raise ValueError(
+            f"cannot resume from {ckpt}: it was written by another run "
+            f"({', '.join(f'{k}: {a!r} there, {b!r} here' for k, (a, b) in diff.items())})"
+        )
     state = json.loads((ckpt / "trainer_state.json").read_text())
     if state.get("inputs") not in (None, fingerprint):
-        raise ValueError(f"cannot resume from {ckpt}: the data file or the stage-1 projector changed since it was written")
+        raise ValueError(
+            f"cannot resume from {ckpt}: the data file or the stage-1 projector changed since it was written"
+        )
     return state
+
 
 def _save_step(acc: Accelerator, model, path: Path, cfg, history, state, optimizer, scheduler) -> Path:
     "A resumable step checkpoint: model files + optimizer, scheduler, every process's RNG state, the data position."
     staging = path.with_name(f".{path.name}.tmp-rng")  # each process's RNG state, moved in by the main process
     if acc.num_processes > 1:
-        if acc.is_main_process: staging.mkdir(parents=True, exist_ok=True)
-        acc.wait_for_everyone(); save_rng_state(staging, acc.process_index); acc.wait_for_everyone()
+        if acc.is_main_process:
+            staging.mkdir(parents=True, exist_ok=True)
+        acc.wait_for_everyone()
+        save_rng_state(staging, acc.process_index)
+        acc.wait_for_everyone()
+
     def extra(tmp):
-        if acc.distributed_type == DistributedType.DEEPSPEED: return  # its optimizer state is partitioned in DeepSpeed's own format
-        save_optimizer(optimizer, tmp); save_scheduler(scheduler, tmp)
-        if acc.num_processes == 1: save_rng_state(tmp)
+        if acc.distributed_type == DistributedType.DEEPSPEED:
+            return  # its optimizer state is partitioned in DeepSpeed's own format
+        save_optimizer(optimizer, tmp)
+        save_scheduler(scheduler, tmp)
+        if acc.num_processes == 1:
+            save_rng_state(tmp)
         else:
-            for f in staging.iterdir(): os.replace(f, tmp / f.name)
+            for f in staging.iterdir():
+                os.replace(f, tmp / f.name)
+
     proj, llm = zero3_states(acc, acc._models[0] if acc._models else model, model)  # collectives: every rank
     if acc.is_main_process:
         _save(model, path, cfg, history, state, extra, projector_state=proj, llm_state=llm)
         shutil.rmtree(staging, ignore_errors=True)
         ckpts = sorted(path.parent.glob("checkpoint-*"))
-        for p in ckpts[:max(0, len(ckpts) - (cfg.save_total_limit or len(ckpts)))]: shutil.rmtree(p)
+        for p in ckpts[: max(0, len(ckpts) - (cfg.save_total_limit or len(ckpts)))]:
+            shutil.rmtree(p)
     acc.wait_for_everyone()
     return path
+
 
 def _train(cfg, model, callbacks, reuse) -> TrainResult:
     t_start, out = time.perf_counter(), Path(cfg.output_dir)
     if cfg.stage1_dir and find_checkpoint(cfg.stage1_dir).resolve().parent == out.resolve():
-        raise ValueError(f"output_dir {out} holds the stage-1 checkpoint {cfg.stage1_dir} this run starts from; "
-                         "give stage 2 its own output_dir")
+        raise ValueError(
+            f"output_dir {out} holds the stage-1 checkpoint {cfg.stage1_dir} this run starts from; "
+            "give stage 2 its own output_dir"
+        )
     acc = make_accelerator(cfg)
-    if acc.is_main_process: clean_stale(out)
+    if acc.is_main_process:
+        clean_stale(out)
     say = RunLog(out / "train.log") if acc.is_main_process else (lambda *a, **k: None)
     acc.wait_for_everyone()
     fingerprint = inputs_fingerprint(cfg)
@@ -338,90 +530,174 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
     resume = resolve_resume(cfg.resume_from, out)
     resumed = _check_resume(resume, cfg, fingerprint) if resume is not None else None
     if resume is None and acc.is_main_process:
-        if say.path.is_file(): os.replace(say.path, say.path.with_name("train.previous.log"))  # a new run, a new log
-        if cfg.resume_from == "latest": say(f"resume_from='latest': no checkpoint in {out} yet, starting afresh")
-        for old in _previous_run(out): shutil.rmtree(old)  # a new run invalidates the checkpoints of an earlier one
+        if say.path.is_file():
+            os.replace(say.path, say.path.with_name("train.previous.log"))  # a new run, a new log
+        if cfg.resume_from == "latest":
+            say(f"resume_from='latest': no checkpoint in {out} yet, starting afresh")
+        for old in _previous_run(out):
+            shutil.rmtree(old)  # a new run invalidates the checkpoints of an earlier one
     acc.wait_for_everyone()
     seed_everything(cfg.seed)
-    if model is None: model = build_model(cfg)
-    elif cfg.stage1_dir: model.load_projector(check_stage1_checkpoint(cfg.stage1_dir, model))
+    if model is None:
+        model = build_model(cfg)
+    elif cfg.stage1_dir:
+        model.load_projector(check_stage1_checkpoint(cfg.stage1_dir, model))
     model.config = replace(model.config, template=cfg.template_name)  # what the checkpoint will say it was trained with
     counts = set_trainable(model, cfg.stage, False if cfg.lora_r else cfg.train_llm)
     if cfg.lora_r:  # adapters on the frozen LLM; only they (and the projector) train
-        if not is_peft_model(model.llm): apply_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets, bool(cfg.quantization))
+        if not is_peft_model(model.llm):
+            apply_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets, bool(cfg.quantization))
         counts["llm"] = count_params(model.llm, trainable_only=True)
-    if resume is not None: load_trained_weights(model, resume, cfg)
-    if cfg.attn_implementation: _set_attention(model.llm, cfg.attn_implementation)
-    if cfg.gradient_checkpointing: enable_gradient_checkpointing(model.llm)
-    if cfg.stage == 2 and not cfg.stage1_dir: say("stage 2 without a stage1_dir: the projector starts untrained")
-    say(f"stage {cfg.stage} on {acc.device} × {acc.num_processes}, mixed precision {cfg.mixed_precision}; trainable: "
-        + ", ".join(f"{k} {human_count(v)}" for k, v in counts.items()) + f"\n{cfg}")
+    if resume is not None:
+        load_trained_weights(model, resume, cfg)
+    if cfg.attn_implementation:
+        _set_attention(model.llm, cfg.attn_implementation)
+    if cfg.gradient_checkpointing:
+        enable_gradient_checkpointing(model.llm)
+    if cfg.stage == 2 and not cfg.stage1_dir:
+        say("stage 2 without a stage1_dir: the projector starts untrained")
+    say(
+        f"stage {cfg.stage} on {acc.device} × {acc.num_processes}, mixed precision {cfg.mixed_precision}; trainable: "
+        + ", ".join(f"{k} {human_count(v)}" for k, v in counts.items())
+        + f"\n{cfg}"
+    )
     ds = load_data(cfg, model.to(acc.device), acc, say)
 
     total, k = steps_for(len(ds), cfg, acc.num_processes), accumulation_steps(cfg, acc.num_processes)
     start = resumed["step"] if resumed else 0
-    sampler = StepBatches(len(ds), cfg.batch_size, total * k, seed=cfg.seed, start=start * k, num_replicas=acc.num_processes,
-                          rank=acc.process_index, lengths=ds.lengths if cfg.group_by_length else None,
-                          modality=[bool(r.images) for r in ds.records] if cfg.group_by_modality else None)
+    sampler = StepBatches(
+        len(ds),
+        cfg.batch_size,
+        total * k,
+        seed=cfg.seed,
+        start=start * k,
+        num_replicas=acc.num_processes,
+        rank=acc.process_index,
+        lengths=ds.lengths if cfg.group_by_length else None,
+        modality=[bool(r.images) for r in ds.records] if cfg.group_by_modality else None,
+    )
     multiple = cfg.pad_to_multiple_of or (64 if acc.device.type == "cuda" else 1)
-    loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler, num_workers=cfg.num_workers,
-                                         collate_fn=partial(collate, pad_token_id=model.tokenizer.pad_token_id, pad_to_multiple_of=multiple),
-                                         generator=torch.Generator().manual_seed(cfg.seed),
-                                         pin_memory=acc.device.type == "cuda")
+    loader = torch.utils.data.DataLoader(
+        ds,
+        batch_sampler=sampler,
+        num_workers=cfg.num_workers,
+        collate_fn=partial(collate, pad_token_id=model.tokenizer.pad_token_id, pad_to_multiple_of=multiple),
+        generator=torch.Generator().manual_seed(cfg.seed),
+        pin_memory=acc.device.type == "cuda",
+    )
     # one fused kernel per step on a single GPU or DDP (FSDP and DeepSpeed manage the parameters themselves)
     fused = acc.device.type == "cuda" and acc.distributed_type in (DistributedType.NO, DistributedType.MULTI_GPU)
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.projector_lr, cfg.weight_decay), lr=cfg.lr, **({"fused": True} if fused else {}))
+    optimizer = torch.optim.AdamW(
+        param_groups(model, cfg.lr, cfg.projector_lr, cfg.weight_decay), lr=cfg.lr, **({"fused": True} if fused else {})
+    )
     warm = warmup_steps(total, cfg.warmup_ratio)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(lr_factor, total=total, warmup=warm, schedule=cfg.schedule))
-    if acc.state.deepspeed_plugin is not None:  # DeepSpeed reads the micro-batch from a prepared loader; ours is not prepared
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, partial(lr_factor, total=total, warmup=warm, schedule=cfg.schedule)
+    )
+    if (
+        acc.state.deepspeed_plugin is not None
+    ):  # DeepSpeed reads the micro-batch from a prepared loader; ours is not prepared
         acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.batch_size
-    pmodel, optimizer = acc.prepare(model, optimizer)  # the loader is ours (StepBatches splits global batches); the scheduler is stepped by us
+    pmodel, optimizer = acc.prepare(
+        model, optimizer
+    )  # the loader is ours (StepBatches splits global batches); the scheduler is stepped by us
     base_llm = model.llm.get_base_model() if is_peft_model(model.llm) else model.llm
     keep_logits = "logits_to_keep" in inspect.signature(base_llm.forward).parameters
     model.train()
-    if not cfg.trains_llm: model.llm.eval()
+    if not cfg.trains_llm:
+        model.llm.eval()
 
     history, last_ckpt, train_time, n_samples, n_tokens = [], resume, 0.0, 0, 0
     if resumed:
-        load_optimizer(optimizer, resume); load_scheduler(scheduler, resume)
+        load_optimizer(optimizer, resume)
+        load_scheduler(scheduler, resume)
         history = json.loads((resume / "history.json").read_text())
         train_time, n_samples, n_tokens = resumed["seconds"], resumed["samples"], resumed["tokens_seen"]
         if not load_rng_state(resume, acc.process_index):
             warnings.warn(f"{resume} holds no RNG state for process {acc.process_index}: the resumed run is not exact")
         say(f"resumed from {resume} at step {start} of {total}")
-    bar = tqdm(total=total, initial=start, desc=f"stage {cfg.stage}", disable=not (cfg.progress and acc.is_main_process))
+    bar = tqdm(
+        total=total, initial=start, desc=f"stage {cfg.stage}", disable=not (cfg.progress and acc.is_main_process)
+    )
     batches = iter(loader)
     for step in range(start + 1, total + 1):
         t0 = time.perf_counter()
-        group = [send_to_device(next(batches), acc.device, non_blocking=True) for _ in range(k)]  # this optimizer step's micro-batches
-        try: loss, n_trained, gnorm = optimizer_step(acc, pmodel, optimizer, scheduler, group, cfg.max_grad_norm, keep_logits,
-                                                     where=f"step {step} of {total}")
+        group = [
+            send_to_device(next(batches), acc.device, non_blocking=True) for _ in range(k)
+        ]  # this optimizer step's micro-batches
+        try:
+            loss, n_trained, gnorm = optimizer_step(
+                acc,
+                pmodel,
+                optimizer,
+                scheduler,
+                group,
+                cfg.max_grad_norm,
+                keep_logits,
+                where=f"step {step} of {total}",
+            )
         except NonFiniteLossError as e:
-            bar.close(); say(f"stopped: {e}", echo=False)
-            if acc.is_main_process: atomic_write(out / "history.json", json.dumps(history))
-            raise NonFiniteLossError(f"{e}. Last good checkpoint: {last_ckpt or 'none (set save_every to keep some)'}"
-                                     + (f" (resume with resume_from={str(last_ckpt)!r})" if last_ckpt else "")) from None
+            bar.close()
+            say(f"stopped: {e}", echo=False)
+            if acc.is_main_process:
+                atomic_write(out / "history.json", json.dumps(history))
+            raise NonFiniteLossError(
+                f"{e}. Last good checkpoint: {last_ckpt or 'none (set save_every to keep some)'}"
+                + (f" (resume with resume_from={str(last_ckpt)!r})" if last_ckpt else "")
+            ) from None
         n_samples += k * cfg.batch_size * acc.num_processes
         n_tokens += int(acc.reduce(sum(b["attention_mask"].sum() for b in group).to(acc.device), "sum"))
         train_time += time.perf_counter() - t0
-        rec = dict(step=step, loss=loss, lr=cfg.lr * lr_factor(step - 1, total, warm, cfg.schedule), grad_norm=gnorm,
-                   tokens=n_trained, samples=n_samples, seconds=round(train_time, 3))
+        rec = dict(
+            step=step,
+            loss=loss,
+            lr=cfg.lr * lr_factor(step - 1, total, warm, cfg.schedule),
+            grad_norm=gnorm,
+            tokens=n_trained,
+            samples=n_samples,
+            seconds=round(train_time, 3),
+        )
         history.append(rec)
-        for cb in callbacks: cb(StepInfo(step, total, rec, model, optimizer))
+        for cb in callbacks:
+            cb(StepInfo(step, total, rec, model, optimizer))
         if step % cfg.log_every == 0 or step == total:
             bar.set_postfix(loss=f"{_window_loss(history, cfg.log_every):.4f}", lr=f"{rec['lr']:.2e}", refresh=False)
-            say(f"step {step}/{total} loss {_window_loss(history, cfg.log_every):.4f} lr {rec['lr']:.3e} grad_norm {gnorm:.3f} "
-                f"samples {n_samples} {n_samples / max(train_time, 1e-9):.1f} samples/s", echo=False)
+            say(
+                f"step {step}/{total} loss {_window_loss(history, cfg.log_every):.4f} lr {rec['lr']:.3e} grad_norm "
+                f"{gnorm:.3f} "
+                f"samples {n_samples} {n_samples / max(train_time, 1e-9):.1f} samples/s",
+                echo=False,
+            )
         bar.update()
         if cfg.save_every and step % cfg.save_every == 0 and step < total:
-            state = dict(step=step, total=total, samples=n_samples, tokens_seen=n_tokens, seconds=train_time, inputs=fingerprint,
-                         micro_batch=step * k, num_processes=acc.num_processes)
-            last_ckpt = _save_step(acc, model, out / f"checkpoint-{step:06d}", cfg, history, state, optimizer, scheduler)
+            state = dict(
+                step=step,
+                total=total,
+                samples=n_samples,
+                tokens_seen=n_tokens,
+                seconds=train_time,
+                inputs=fingerprint,
+                micro_batch=step * k,
+                num_processes=acc.num_processes,
+            )
+            last_ckpt = _save_step(
+                acc, model, out / f"checkpoint-{step:06d}", cfg, history, state, optimizer, scheduler
+            )
     bar.close()
     model = acc.unwrap_model(pmodel, keep_fp32_wrapper=False).eval()
-    result = TrainResult(final_loss=_window_loss(history, cfg.log_every), steps=total, samples=n_samples,
-                         samples_per_second=n_samples / max(train_time, 1e-9), tokens_per_second=n_tokens / max(train_time, 1e-9),
-                         wall_seconds=0.0, checkpoint=out / "final", inputs=fingerprint, history=history, config=cfg, model=model)
+    result = TrainResult(
+        final_loss=_window_loss(history, cfg.log_every),
+        steps=total,
+        samples=n_samples,
+        samples_per_second=n_samples / max(train_time, 1e-9),
+        tokens_per_second=n_tokens / max(train_time, 1e-9),
+        wall_seconds=0.0,
+        checkpoint=out / "final",
+        inputs=fingerprint,
+        history=history,
+        config=cfg,
+        model=model,
+    )
     proj, llm = zero3_states(acc, pmodel, model)
     if acc.is_main_process:
         atomic_write(out / "history.json", json.dumps(history))
@@ -430,12 +706,16 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
         _save(model, out / "final", cfg, history, result.to_dict(), projector_state=proj, llm_state=llm)
     acc.wait_for_everyone()
     result.wall_seconds = time.perf_counter() - t_start
-    say(f"stage {cfg.stage}: {total} steps, final loss {result.final_loss:.4f}, {result.samples_per_second:.1f} samples/s, "
-        f"{result.wall_seconds:.1f}s in all; checkpoint {result.checkpoint}")
+    say(
+        f"stage {cfg.stage}: {total} steps, final loss {result.final_loss:.4f}, {result.samples_per_second:.1f} "
+        f"samples/s, "
+        f"{result.wall_seconds:.1f}s in all; checkpoint {result.checkpoint}"
+    )
     return result
 
 # %% ../nbs/10_train.ipynb #037274e5
 #| eval: false
 if __name__ == "__main__":
     from llava_nb.train_cli import main
+
     raise SystemExit(main())

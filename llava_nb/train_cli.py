@@ -21,26 +21,43 @@ def _train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--config", help="a TrainConfig as JSON (a checkpoint's train_config.json works)")
     p.add_argument("--preset", help=f"start from a preset: {', '.join(PRESETS)} (with --stage)")
     p.add_argument("--stage", type=int, choices=(1, 2), help="the stage (for --preset; overrides the config's)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a TrainConfig field; VALUE is JSON or a bare string (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a TrainConfig field; VALUE is JSON or a bare string (repeatable)",
+    )
     p.add_argument("--resume", default=None, metavar="CHECKPOINT|latest", help="continue a run from a step checkpoint")
     return p
 
+
 def config_from_args(args) -> TrainConfig:
     "The `TrainConfig` that `--config` / `--preset` / `--stage` / `--set` / `--resume` describe."
-    if args.config and args.preset: raise ValueError("give --config or --preset, not both")
-    if args.config: d = json.loads(Path(args.config).read_text())
-    elif args.preset: d = get_preset(args.preset, args.stage or 1).to_dict()
-    else: d = {}
-    if args.stage is not None: d["stage"] = args.stage
+    if args.config and args.preset:
+        raise ValueError("give --config or --preset, not both")
+    if args.config:
+        d = json.loads(Path(args.config).read_text())
+    elif args.preset:
+        d = get_preset(args.preset, args.stage or 1).to_dict()
+    else:
+        d = {}
+    if args.stage is not None:
+        d["stage"] = args.stage
     names = {f.name for f in fields(TrainConfig)}
     for item in args.overrides:
         k, sep, v = item.partition("=")
-        if not sep or k not in names: raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD a TrainConfig field")
-        try: d[k] = json.loads(v)
-        except json.JSONDecodeError: d[k] = v
-    if args.resume: d["resume_from"] = args.resume
+        if not sep or k not in names:
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD a TrainConfig field")
+        try:
+            d[k] = json.loads(v)
+        except json.JSONDecodeError:
+            d[k] = v
+    if args.resume:
+        d["resume_from"] = args.resume
     return TrainConfig.from_dict(d)
+
 
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
     "Add `train` to a CLI's subparsers (`llava-nb train --config cfg.json`)."
@@ -48,12 +65,16 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
     return p
 
+
 def cmd_train(args) -> TrainResult:
     "Run the training the parsed `args` describe."
     return train(config_from_args(args))
 
+
 def main(argv: list[str] | None = None) -> int:
     "`python -m llava_nb.train ...` (also the module `accelerate launch -m llava_nb.train` runs)."
-    parser = _train_arguments(argparse.ArgumentParser(prog="python -m llava_nb.train", description="Train LLaVA stage 1 or 2."))
+    parser = _train_arguments(
+        argparse.ArgumentParser(prog="python -m llava_nb.train", description="Train LLaVA stage 1 or 2.")
+    )
     cmd_train(parser.parse_args(argv))
     return 0

@@ -19,94 +19,134 @@ __all__ = ['MIXED_PRECISION', 'SCHEDULES', 'PRESETS', 'TrainConfig', 'nano_stage
 # %% ../nbs/10_train_config.ipynb #402f7842
 MIXED_PRECISION = ("no", "bf16", "fp16")
 SCHEDULES = ("cosine", "constant")
-_NOT_RESULTS = ("progress", "log_every", "num_workers", "num_threads", "resume_from", "feature_cache_dir")  # fields that do not change what a run computes
+_NOT_RESULTS = (
+    "progress",
+    "log_every",
+    "num_workers",
+    "num_threads",
+    "resume_from",
+    "feature_cache_dir",
+)  # fields that do not change what a run computes
+
 
 @dataclass
 class TrainConfig:
     "One training run (stage 1 or 2); saved as `train_config.json` with every checkpoint."
-    stage: int = 2                      # 1: projector only (feature alignment); 2: projector + LLM (instruction tuning)
-    data_path: str = ""                 # LLaVA JSON
-    image_folder: str | None = None     # image paths in the JSON are relative to it
+
+    stage: int = 2  # 1: projector only (feature alignment); 2: projector + LLM (instruction tuning)
+    data_path: str = ""  # LLaVA JSON
+    image_folder: str | None = None  # image paths in the JSON are relative to it
     output_dir: str = "runs/llava"
-    vision_tower: str | None = None     # hub name or directory; stage 2: default from the stage-1 checkpoint
+    vision_tower: str | None = None  # hub name or directory; stage 2: default from the stage-1 checkpoint
     llm: str | None = None
-    stage1_dir: str | None = None       # stage 2: start from this stage-1 checkpoint's projector (None: a fresh one)
-    projector_type: str | None = None   # None: the stage-1 checkpoint's, else "mlp2x_gelu"
-    template: str | None = None         # None: "plain" (stage 1) / "vicuna_v1" (stage 2)
+    stage1_dir: str | None = None  # stage 2: start from this stage-1 checkpoint's projector (None: a fresh one)
+    projector_type: str | None = None  # None: the stage-1 checkpoint's, else "mlp2x_gelu"
+    template: str | None = None  # None: "plain" (stage 1) / "vicuna_v1" (stage 2)
     image_mode: str = "pad"
     vision_feature_layer: int = -2
     epochs: float = 1.0
-    max_steps: int | None = None        # optimizer steps; overrides epochs
-    batch_size: int = 32                # samples per micro-batch (per process)
-    grad_accum: int = 1                 # micro-batches per optimizer step
+    max_steps: int | None = None  # optimizer steps; overrides epochs
+    batch_size: int = 32  # samples per micro-batch (per process)
+    grad_accum: int = 1  # micro-batches per optimizer step
     global_batch_size: int | None = None  # samples per optimizer step over all processes; sets grad_accum at run time
-    lr: float = 2e-5                    # peak lr of the LLM (and of the projector unless projector_lr)
+    lr: float = 2e-5  # peak lr of the LLM (and of the projector unless projector_lr)
     projector_lr: float | None = None
     warmup_ratio: float = 0.03
     schedule: str = "cosine"
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     max_length: int | None = 2048
-    max_samples: int | None = None      # train on the first N records only
-    mixed_precision: str = "no"         # "no" | "bf16" | "fp16" (fp16 needs CUDA)
-    cache_features: bool = False        # run the frozen tower once per image, not once per step
-    feature_cache_dir: str | None = None  # with cache_features: keep them on disk here (safetensors shards), reused by later runs
-    group_by_length: bool = False       # batch examples of similar length together (less padding)
-    group_by_modality: bool = False     # never mix image and text-only examples in a batch (LLaVA's group_by_modality_length)
-    attn_implementation: str | None = None  # the LLM's attention: None keeps the loaded one; "eager" is faster for short CPU sequences
+    max_samples: int | None = None  # train on the first N records only
+    mixed_precision: str = "no"  # "no" | "bf16" | "fp16" (fp16 needs CUDA)
+    cache_features: bool = False  # run the frozen tower once per image, not once per step
+    feature_cache_dir: str | None = (
+        None  # with cache_features: keep them on disk here (safetensors shards), reused by later runs
+    )
+    group_by_length: bool = False  # batch examples of similar length together (less padding)
+    group_by_modality: bool = (
+        False  # never mix image and text-only examples in a batch (LLaVA's group_by_modality_length)
+    )
+    attn_implementation: str | None = (
+        None  # the LLM's attention: None keeps the loaded one; "eager" is faster for short CPU sequences
+    )
     gradient_checkpointing: bool = False  # recompute the LLM's activations in backward: less memory, ~30 % more compute
-    tf32: bool = False                  # allow TF32 matmuls on Ampere+ GPUs (no effect on a CPU)
-    train_llm: bool | None = None       # None: stage 2 trains the LLM, stage 1 never does
-    lora_r: int = 0                     # stage 2: > 0 trains rank-r LoRA adapters on the LLM instead of all its weights
-    lora_alpha: int = 16                # LoRA scale alpha (the update is alpha/r · BA)
+    tf32: bool = False  # allow TF32 matmuls on Ampere+ GPUs (no effect on a CPU)
+    train_llm: bool | None = None  # None: stage 2 trains the LLM, stage 1 never does
+    lora_r: int = 0  # stage 2: > 0 trains rank-r LoRA adapters on the LLM instead of all its weights
+    lora_alpha: int = 16  # LoRA scale alpha (the update is alpha/r · BA)
     lora_dropout: float = 0.05
-    lora_targets: list | None = None    # LLM module names to adapt (None: every attention and MLP projection)
-    quantization: str | None = None     # QLoRA: "4bit" (NF4) or "8bit" base LLM; needs CUDA + bitsandbytes and lora_r > 0
+    lora_targets: list | None = None  # LLM module names to adapt (None: every attention and MLP projection)
+    quantization: str | None = None  # QLoRA: "4bit" (NF4) or "8bit" base LLM; needs CUDA + bitsandbytes and lora_r > 0
     seed: int = 0
-    log_every: int = 10                 # refresh the progress bar's loss (mean over this many steps)
-    save_every: int = 0                 # also save checkpoint-N every N steps (0: only final)
-    save_total_limit: int | None = 2    # keep the newest N step checkpoints
-    resume_from: str | None = None      # a step checkpoint directory, or "latest" (the newest in output_dir; none: start afresh)
+    log_every: int = 10  # refresh the progress bar's loss (mean over this many steps)
+    save_every: int = 0  # also save checkpoint-N every N steps (0: only final)
+    save_total_limit: int | None = 2  # keep the newest N step checkpoints
+    resume_from: str | None = (
+        None  # a step checkpoint directory, or "latest" (the newest in output_dir; none: start afresh)
+    )
     num_workers: int = 0
-    pad_to_multiple_of: int | None = None  # round batch lengths up to a multiple (None: 64 on CUDA, fewer shapes to plan; 1 on CPU)
-    device: str | None = None           # None: accelerate's choice (CUDA when present); "cpu" forces the CPU
-    num_threads: int | None = None      # CPU threads for torch during the run (None: leave torch's setting)
+    pad_to_multiple_of: int | None = (
+        None  # round batch lengths up to a multiple (None: 64 on CUDA, fewer shapes to plan; 1 on CPU)
+    )
+    device: str | None = None  # None: accelerate's choice (CUDA when present); "cpu" forces the CPU
+    num_threads: int | None = None  # CPU threads for torch during the run (None: leave torch's setting)
     progress: bool = True
 
     def __post_init__(self):
         bad = lambda what: ValueError(f"TrainConfig: {what}")
-        if self.stage not in (1, 2): raise bad(f"stage must be 1 or 2, not {self.stage!r}")
-        if self.mixed_precision not in MIXED_PRECISION: raise bad(f"mixed_precision must be one of {MIXED_PRECISION}, not {self.mixed_precision!r}")
-        if self.schedule not in SCHEDULES: raise bad(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
-        if self.batch_size < 1 or self.grad_accum < 1: raise bad("batch_size and grad_accum must be at least 1")
-        if self.pad_to_multiple_of is not None and self.pad_to_multiple_of < 1: raise bad(f"pad_to_multiple_of must be >= 1, not {self.pad_to_multiple_of}")
+        if self.stage not in (1, 2):
+            raise bad(f"stage must be 1 or 2, not {self.stage!r}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise bad(f"mixed_precision must be one of {MIXED_PRECISION}, not {self.mixed_precision!r}")
+        if self.schedule not in SCHEDULES:
+            raise bad(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise bad("batch_size and grad_accum must be at least 1")
+        if self.pad_to_multiple_of is not None and self.pad_to_multiple_of < 1:
+            raise bad(f"pad_to_multiple_of must be >= 1, not {self.pad_to_multiple_of}")
         if self.global_batch_size is not None and self.global_batch_size % self.batch_size:
             raise bad(f"global_batch_size {self.global_batch_size} is not a multiple of batch_size {self.batch_size}")
-        if not 0 <= self.warmup_ratio < 1: raise bad(f"warmup_ratio must be in [0, 1), not {self.warmup_ratio}")
-        if self.max_steps is None and not self.epochs > 0: raise bad("give epochs > 0 or max_steps")
-        if self.stage == 1 and self.train_llm: raise bad("stage 1 keeps the LLM frozen (train_llm=True is a stage-2 option)")
-        if self.stage == 1 and self.stage1_dir: raise bad("stage1_dir is where stage 2 starts from; stage 1 trains a new projector")
-        if self.lora_r < 0: raise bad(f"lora_r must be 0 (full tuning) or a positive rank, not {self.lora_r}")
-        if self.lora_r and self.stage == 1: raise bad("LoRA adapts the LLM in stage 2; stage 1 trains only the projector")
-        if self.lora_r and self.train_llm is False: raise bad("lora_r > 0 trains adapters on the LLM, but train_llm=False freezes it")
+        if not 0 <= self.warmup_ratio < 1:
+            raise bad(f"warmup_ratio must be in [0, 1), not {self.warmup_ratio}")
+        if self.max_steps is None and not self.epochs > 0:
+            raise bad("give epochs > 0 or max_steps")
+        if self.stage == 1 and self.train_llm:
+            raise bad("stage 1 keeps the LLM frozen (train_llm=True is a stage-2 option)")
+        if self.stage == 1 and self.stage1_dir:
+            raise bad("stage1_dir is where stage 2 starts from; stage 1 trains a new projector")
+        if self.lora_r < 0:
+            raise bad(f"lora_r must be 0 (full tuning) or a positive rank, not {self.lora_r}")
+        if self.lora_r and self.stage == 1:
+            raise bad("LoRA adapts the LLM in stage 2; stage 1 trains only the projector")
+        if self.lora_r and self.train_llm is False:
+            raise bad("lora_r > 0 trains adapters on the LLM, but train_llm=False freezes it")
         if self.quantization is not None and (self.quantization not in QUANTIZATION or not self.lora_r):
             raise bad(f"quantization={self.quantization!r}: QLoRA takes one of {QUANTIZATION} together with lora_r > 0")
 
     @property
-    def trains_llm(self) -> bool: return self.stage == 2 and self.train_llm is not False
-    @property
-    def template_name(self) -> str: return self.template or ("plain" if self.stage == 1 else "vicuna_v1")
+    def trains_llm(self) -> bool:
+        return self.stage == 2 and self.train_llm is not False
 
-    def to_dict(self) -> dict: return asdict(self)
+    @property
+    def template_name(self) -> str:
+        return self.template or ("plain" if self.stage == 1 else "vicuna_v1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
-    def to_json(self) -> str: return json.dumps(self.to_dict(), indent=2)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
     def __str__(self) -> str:
         "The fields that differ from the defaults (what a log needs to say)."
         default = {f.name: f.default for f in fields(self)}
         return "TrainConfig(" + ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if v != default[k]) + ")"
+
     def same_run(self, other: TrainConfig) -> bool:
         "True if `other` computes the same thing (ignoring display-only fields)."
         strip = lambda c: {k: v for k, v in c.to_dict().items() if k not in _NOT_RESULTS}
@@ -115,57 +155,185 @@ class TrainConfig:
 # %% ../nbs/10_train_config.ipynb #4e068f84
 def nano_stage1(**overrides) -> TrainConfig:
     "Stage 1 on the small world on a CPU: projector only, `plain` captions."
-    return TrainConfig(**{**dict(stage=1, lr=1e-3, batch_size=32, epochs=1.0, max_length=256, warmup_ratio=0.03,
-                                 mixed_precision="bf16", cache_features=True, group_by_length=True, attn_implementation="eager",
-                                 output_dir="runs/nano/stage1"), **overrides})
+    return TrainConfig(
+        **{
+            **dict(
+                stage=1,
+                lr=1e-3,
+                batch_size=32,
+                epochs=1.0,
+                max_length=256,
+                warmup_ratio=0.03,
+                mixed_precision="bf16",
+                cache_features=True,
+                group_by_length=True,
+                attn_implementation="eager",
+                output_dir="runs/nano/stage1",
+            ),
+            **overrides,
+        }
+    )
+
 
 def nano_stage2(**overrides) -> TrainConfig:
     "Stage 2 on the small world on a CPU: projector + the tiny LLM, `vicuna_v1` conversations."
-    return TrainConfig(**{**dict(stage=2, lr=3e-4, projector_lr=1e-3, batch_size=32, epochs=2.0, max_length=512, warmup_ratio=0.03,
-                                 mixed_precision="bf16", cache_features=True, group_by_length=True, attn_implementation="eager",
-                                 output_dir="runs/nano/stage2"), **overrides})
+    return TrainConfig(
+        **{
+            **dict(
+                stage=2,
+                lr=3e-4,
+                projector_lr=1e-3,
+                batch_size=32,
+                epochs=2.0,
+                max_length=512,
+                warmup_ratio=0.03,
+                mixed_precision="bf16",
+                cache_features=True,
+                group_by_length=True,
+                attn_implementation="eager",
+                output_dir="runs/nano/stage2",
+            ),
+            **overrides,
+        }
+    )
 
-_HUB = dict(mixed_precision="bf16", tf32=True, max_length=2048, epochs=1.0, warmup_ratio=0.03, schedule="cosine", weight_decay=0.0,
-            image_mode="pad", vision_feature_layer=-2, projector_type="mlp2x_gelu", save_every=500, save_total_limit=2,
-            resume_from="latest", group_by_length=True, num_workers=4)
+
+_HUB = dict(
+    mixed_precision="bf16",
+    tf32=True,
+    max_length=2048,
+    epochs=1.0,
+    warmup_ratio=0.03,
+    schedule="cosine",
+    weight_decay=0.0,
+    image_mode="pad",
+    vision_feature_layer=-2,
+    projector_type="mlp2x_gelu",
+    save_every=500,
+    save_total_limit=2,
+    resume_from="latest",
+    group_by_length=True,
+    num_workers=4,
+)
+
 
 def workshop_stage1(**overrides) -> TrainConfig:
     "Stage 1 on one 24 GB GPU: CLIP ViT-B/16 + SmolLM2-360M-Instruct, projector only (global batch 256)."
-    return TrainConfig(**{**_HUB, **dict(stage=1, vision_tower="openai/clip-vit-base-patch16", llm="HuggingFaceTB/SmolLM2-360M-Instruct",
-                                        lr=1e-3, batch_size=32, global_batch_size=256, cache_features=True, output_dir="runs/workshop/stage1"),
-                          **overrides})
+    return TrainConfig(
+        **{
+            **_HUB,
+            **dict(
+                stage=1,
+                vision_tower="openai/clip-vit-base-patch16",
+                llm="HuggingFaceTB/SmolLM2-360M-Instruct",
+                lr=1e-3,
+                batch_size=32,
+                global_batch_size=256,
+                cache_features=True,
+                output_dir="runs/workshop/stage1",
+            ),
+            **overrides,
+        }
+    )
+
 
 def workshop_stage2(**overrides) -> TrainConfig:
-    "Stage 2 on one 24 GB GPU: projector + SmolLM2-360M-Instruct in its own chat format (chatml), gradient checkpointing."
-    return TrainConfig(**{**_HUB, **dict(stage=2, vision_tower="openai/clip-vit-base-patch16", llm="HuggingFaceTB/SmolLM2-360M-Instruct",
-                                        stage1_dir="runs/workshop/stage1", template="chatml", lr=2e-5, batch_size=16, global_batch_size=128,
-                                        gradient_checkpointing=True, output_dir="runs/workshop/stage2"), **overrides})
+    """Stage 2 on one 24 GB GPU: projector + SmolLM2-360M-Instruct in its own chat format (chatml), gradient
+    checkpointing."""
+    return TrainConfig(
+        **{
+            **_HUB,
+            **dict(
+                stage=2,
+                vision_tower="openai/clip-vit-base-patch16",
+                llm="HuggingFaceTB/SmolLM2-360M-Instruct",
+                stage1_dir="runs/workshop/stage1",
+                template="chatml",
+                lr=2e-5,
+                batch_size=16,
+                global_batch_size=128,
+                gradient_checkpointing=True,
+                output_dir="runs/workshop/stage2",
+            ),
+            **overrides,
+        }
+    )
+
 
 def llava15_7b_stage1(**overrides) -> TrainConfig:
     "LLaVA-1.5-7B stage 1 as published: CLIP ViT-L/14-336 + Vicuna-7B v1.5, mlp2x_gelu, global batch 256, lr 1e-3."
-    return TrainConfig(**{**_HUB, **dict(stage=1, vision_tower="openai/clip-vit-large-patch14-336", llm="lmsys/vicuna-7b-v1.5",
-                                        lr=1e-3, batch_size=32, global_batch_size=256, gradient_checkpointing=True,
-                                        output_dir="runs/llava-1.5-7b/stage1"), **overrides})
+    return TrainConfig(
+        **{
+            **_HUB,
+            **dict(
+                stage=1,
+                vision_tower="openai/clip-vit-large-patch14-336",
+                llm="lmsys/vicuna-7b-v1.5",
+                lr=1e-3,
+                batch_size=32,
+                global_batch_size=256,
+                gradient_checkpointing=True,
+                output_dir="runs/llava-1.5-7b/stage1",
+            ),
+            **overrides,
+        }
+    )
+
 
 def llava15_7b_stage2(**overrides) -> TrainConfig:
     "LLaVA-1.5-7B stage 2 as published: vicuna_v1 conversations, global batch 128, lr 2e-5, projector + LLM."
-    return TrainConfig(**{**_HUB, **dict(stage=2, vision_tower="openai/clip-vit-large-patch14-336", llm="lmsys/vicuna-7b-v1.5",
-                                        stage1_dir="runs/llava-1.5-7b/stage1", template="vicuna_v1", lr=2e-5, batch_size=16,
-                                        global_batch_size=128, gradient_checkpointing=True, output_dir="runs/llava-1.5-7b/stage2"),
-                          **overrides})
+    return TrainConfig(
+        **{
+            **_HUB,
+            **dict(
+                stage=2,
+                vision_tower="openai/clip-vit-large-patch14-336",
+                llm="lmsys/vicuna-7b-v1.5",
+                stage1_dir="runs/llava-1.5-7b/stage1",
+                template="vicuna_v1",
+                lr=2e-5,
+                batch_size=16,
+                global_batch_size=128,
+                gradient_checkpointing=True,
+                output_dir="runs/llava-1.5-7b/stage2",
+            ),
+            **overrides,
+        }
+    )
+
 
 def llava15_7b_stage2_lora(**overrides) -> TrainConfig:
-    "LLaVA-1.5-7B stage 2 with LoRA as published: rank 128, alpha 256, lr 2e-4 for the adapters, 2e-5 for the projector."
-    return llava15_7b_stage2(**{**dict(lora_r=128, lora_alpha=256, lora_dropout=0.05, lr=2e-4, projector_lr=2e-5,
-                                       output_dir="runs/llava-1.5-7b-lora/stage2"), **overrides})
+    """LLaVA-1.5-7B stage 2 with LoRA as published: rank 128, alpha 256, lr 2e-4 for the adapters, 2e-5 for the
+    projector."""
+    return llava15_7b_stage2(
+        **{
+            **dict(
+                lora_r=128,
+                lora_alpha=256,
+                lora_dropout=0.05,
+                lr=2e-4,
+                projector_lr=2e-5,
+                output_dir="runs/llava-1.5-7b-lora/stage2",
+            ),
+            **overrides,
+        }
+    )
 
-PRESETS = {"nano": (nano_stage1, nano_stage2), "workshop": (workshop_stage1, workshop_stage2),
-           "llava-1.5-7b": (llava15_7b_stage1, llava15_7b_stage2), "llava-1.5-7b-lora": (llava15_7b_stage1, llava15_7b_stage2_lora)}
+
+PRESETS = {
+    "nano": (nano_stage1, nano_stage2),
+    "workshop": (workshop_stage1, workshop_stage2),
+    "llava-1.5-7b": (llava15_7b_stage1, llava15_7b_stage2),
+    "llava-1.5-7b-lora": (llava15_7b_stage1, llava15_7b_stage2_lora),
+}
+
 
 def get_preset(name: str, stage: int, **overrides) -> TrainConfig:
     "The config of preset `name` for `stage`, with `overrides`."
-    if name not in PRESETS: raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
-    if stage not in (1, 2): raise ValueError(f"stage must be 1 or 2, not {stage!r}")
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    if stage not in (1, 2):
+        raise ValueError(f"stage must be 1 or 2, not {stage!r}")
     return PRESETS[name][stage - 1](**overrides)
 
 # %% ../nbs/10_train_config.ipynb #e893c61c
@@ -173,8 +341,11 @@ def warmup_steps(total: int, ratio: float) -> int:
     "How many of `total` steps warm up: `ceil(total × ratio)`."
     return math.ceil(total * ratio)
 
+
 def lr_factor(i: int, total: int, warmup: int, schedule: str = "cosine") -> float:
     "Multiplier of the peak lr at optimizer step `i` (0-based): linear warmup, then cosine decay (or constant)."
-    if i < warmup: return (i + 1) / warmup
-    if schedule == "constant": return 1.0
+    if i < warmup:
+        return (i + 1) / warmup
+    if schedule == "constant":
+        return 1.0
     return 0.5 * (1 + math.cos(math.pi * (i - warmup) / max(1, total - warmup)))
