@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from llava_nb.backbones import lm_scene_vqa
-from llava_nb.eval import accuracy_by_objects, answer_batch, exact_match, vqa_scores
+from llava_nb.eval import accuracy_by_objects
+from llava_nb.metrics import answer_batch, exact_match, vqa_scores
 from llava_nb.model import LlavaModel
 from llava_nb.nanoworld import load_world
 

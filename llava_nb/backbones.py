@@ -595,7 +595,7 @@ def _in_words(conv: list[dict], desc: str) -> list[dict]:
 def lm_corpus(n_scenes: int = 6000, seed: int = 0, slot_fraction: float = 0.8) -> list[dict]:
     "Small-world LM items: chats (`conversations`, the scene as `slots` or in words) or bare captions (`text`)."
     from llava_nb.datagen import BRIEF_INSTRUCTIONS, make_instruct, make_vqa_train
-    from llava_nb.eval import make_mc_eval, mc_prompt
+    from llava_nb.smallworld_eval import make_mc_eval, mc_prompt
 
     scenes = [sample_scene(scene_rng(seed, "lm", i), scene_id(i, "lm")) for i in range(n_scenes)]
     records = make_instruct(scenes, seed=seed, mix={"conversation": 4, "detail": 1, "complex": 1})
@@ -886,7 +886,7 @@ def lm_scene_vqa(lm, tokenizer, n_scenes: int = 200, seed: int = 1) -> dict:
 def lm_text_vqa(lm, tokenizer, n_scenes: int = 50, seed: int = 0, per_scene: int = 3) -> dict:
     "Exact-match accuracy of greedy answers to held-out VQA questions when the scene is *described in words*."
     from llava_nb.datagen import make_vqa_eval
-    from llava_nb.eval import exact_match
+    from llava_nb.metrics import exact_match
 
     scenes = [sample_scene(scene_rng(seed, "lm_eval", i), scene_id(i, "lm_eval")) for i in range(n_scenes)]
     by_id, hits = {s["id"]: s for s in scenes}, {}

@@ -6,14 +6,11 @@
 from __future__ import annotations
 
 import copy
-import inspect
 import json
-import re
 import shutil
 import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 import transformers
@@ -33,14 +30,15 @@ from transformers import (
 from . import __version__
 from .conversation import TEMPLATES, Template, get_template
 from .core import IMAGE_TOKEN, resolve_dtype
+from .generation import Generation, generate
 from .processor import LlavaProcessor
 from .projector import build_projector
 
 # %% auto #0
 __all__ = ['CONFIG_NAME', 'PROJECTOR_NAME', 'ADAPTER_CONFIG', 'FORMAT_VERSION', 'LlavaConfig', 'load_vision_tower',
            'ensure_image_token', 'load_llm', 'encoder_layers', 'layers_needed', 'truncated_tower',
-           'vision_token_layout', 'check_image_counts', 'merge_image_features', 'sample_next', 'stream_safe',
-           'settled_tokens', 'Generation', 'expand_image_tokens', 'is_peft_model', 'load_lora_adapter', 'LlavaModel']
+           'vision_token_layout', 'check_image_counts', 'merge_image_features', 'is_peft_model', 'load_lora_adapter',
+           'LlavaModel']
 
 # %% ../nbs/05_model.ipynb #886119ab
 CONFIG_NAME, PROJECTOR_NAME = "config.json", "projector.safetensors"
@@ -250,60 +248,6 @@ def merge_image_features(embeds: torch.Tensor, is_image: torch.Tensor, features:
     mask = is_image.unsqueeze(-1).expand_as(embeds)  # (B, T, D)
     return embeds.masked_scatter(mask, features.to(embeds.dtype))
 
-# %% ../nbs/05_model.ipynb #d59fc92e
-def sample_next(
-    logits: torch.Tensor, temperature: float = 0.0, top_p: float = 1.0, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    "Next token ids (B,) from `logits` (B, V): greedy if `temperature == 0`, else temperature + nucleus sampling."
-    if temperature <= 0:
-        return logits.argmax(-1)
-    probs = torch.softmax(logits.float() / temperature, -1)
-    if top_p < 1.0:
-        sorted_p, order = probs.sort(-1, descending=True)
-        sorted_p = sorted_p.masked_fill(
-            sorted_p.cumsum(-1) - sorted_p > top_p, 0.0
-        )  # mass before a token > top_p: drop it
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-
-# %% ../nbs/05_model.ipynb #f0ab480c
-def stream_safe(text: str, stops: list[str] = ()) -> str:
-    "The prefix of `text` that can be streamed: no trailing incomplete character, no possible start of a stop string."
-    text = text.rstrip("\ufffd")
-    hold = max((j for s in stops for j in range(1, len(s)) if text.endswith(s[:j])), default=0)
-    return text[: len(text) - hold]
-
-
-def settled_tokens(token_ids: list[int], tokenizer) -> int:
-    """How many leading tokens decode to text that later tokens cannot change (a trailing run of byte tokens `<0x..>`
-    can)."""
-    k = len(token_ids)
-    while k and re.fullmatch(r"<0x[0-9A-Fa-f]{2}>", tokenizer.convert_ids_to_tokens(token_ids[k - 1]) or ""):
-        k -= 1
-    return k
-
-# %% ../nbs/05_model.ipynb #90930a10
-@dataclass
-class Generation:
-    "What `LlavaModel.generate` returns: per row the text (cut at a stop string), the new token ids and why it stopped."
-
-    texts: list[str]
-    token_ids: list[list[int]]
-    finish_reasons: list[str]  # "eos" | "stop" | "length"
-
-
-def _rows(input_ids, attention_mask=None) -> list[list[int]]:
-    if isinstance(input_ids, torch.Tensor):
-        ids = input_ids if input_ids.dim() == 2 else input_ids[None]
-        mask = torch.ones_like(ids) if attention_mask is None else attention_mask.view_as(ids)
-        return [row[m.bool()].tolist() for row, m in zip(ids, mask)]
-    return [list(r) for r in input_ids]
-
-
-def expand_image_tokens(ids: list[int], image_token_id: int, n: int) -> list[int]:
-    "Replace each `image_token_id` in `ids` by `n` copies of it."
-    return [t for i in ids for t in ([i] * n if i == image_token_id else [i])]
-
 # %% ../nbs/05_model.ipynb #9d9936d2
 def is_peft_model(module) -> bool:
     "True for a peft-wrapped model (LoRA adapters), without importing peft."
@@ -436,86 +380,9 @@ class LlavaModel(nn.Module):
             ids |= set(e) if isinstance(e, (list, tuple)) else {e}
         return ids - {None}
 
-    @torch.no_grad()
-    def generate(
-        self,
-        input_ids,
-        attention_mask=None,
-        pixel_values=None,
-        image_counts=None,
-        *,
-        max_new_tokens: int = 64,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        seed: int | None = None,
-        generator: torch.Generator | None = None,
-        stop: list[str] | None = None,
-        stream: Callable[[str], None] | None = None,
-        use_cache: bool = True,
-    ) -> Generation:
-        "Continue each prompt (ids with `<image>` already expanded; a list of lists or a padded tensor + mask)."
-        rows, tok, dev = _rows(input_ids, attention_mask), self.tokenizer, self.device
-        B, T = len(rows), max(map(len, rows))
-        if stream is not None and B != 1:
-            raise ValueError(f"stream needs a batch of 1 prompt, got {B}")
-        if generator is None and seed is not None:
-            generator = torch.Generator(dev).manual_seed(seed)
-        ids = torch.full((B, T), tok.pad_token_id, dtype=torch.long, device=dev)
-        mask = torch.zeros((B, T), dtype=torch.long, device=dev)
-        for r, row in enumerate(rows):
-            ids[r, T - len(row) :], mask[r, T - len(row) :] = torch.tensor(row), 1  # left padding
-        pos = (mask.cumsum(1) - 1).clamp(min=0)  # (B, T) positions of real tokens: 0, 1, ...
-        embeds = self.embed_inputs(ids, pixel_values, image_counts)  # (B, T, D)
-        eos, stops = self.eos_ids(), []
-        for s in stop or []:  # a stop string that is one special token is an EOS; others are matched in the text
-            sid = tok.convert_tokens_to_ids(s) if s in tok.all_special_tokens else None
-            (eos.add(sid) if sid is not None else stops.append(s))
-        last = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(self.llm.forward).parameters else {}
-        out = self.llm(
-            inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=use_cache, **last
-        )  # prefill
-        cache = out.past_key_values if use_cache else None  # the model's own KV cache (a DynamicCache for most LMs)
-        new, texts, reasons, sent = [[] for _ in range(B)], [""] * B, [None] * B, ""
-        for step in range(max_new_tokens):
-            nxt = sample_next(out.logits[:, -1], temperature, top_p, generator)  # (B,)
-            for r in range(B):
-                if reasons[r]:
-                    continue
-                t = nxt[r].item()
-                new[r].append(t)
-                if t in eos:
-                    reasons[r] = "eos"
-                texts[r] = tok.decode(new[r][:-1] if t in eos else new[r], skip_special_tokens=True)
-                hits = [i for i in (texts[r].find(s) for s in stops) if i >= 0]
-                if hits:
-                    texts[r], reasons[r] = texts[r][: min(hits)], "stop"
-                if step == max_new_tokens - 1 and not reasons[r]:
-                    reasons[r] = "length"
-            if stream is not None:
-                k = len(new[0]) if reasons[0] else settled_tokens(new[0], tok)
-                settled = texts[0] if k == len(new[0]) else tok.decode(new[0][:k], skip_special_tokens=True)
-                safe = settled if reasons[0] else stream_safe(settled, stops)
-                if len(safe) > len(sent) and safe.startswith(sent):
-                    stream(safe[len(sent) :])
-                    sent = safe
-            if all(reasons) or step == max_new_tokens - 1:
-                break
-            nxt = nxt.masked_fill(torch.tensor([bool(x) for x in reasons], device=dev), tok.pad_token_id)
-            step_embeds = self.llm.get_input_embeddings()(nxt[:, None])  # (B, 1, D)
-            mask, pos = torch.cat([mask, mask.new_ones(B, 1)], 1), torch.cat([pos, pos[:, -1:] + 1], 1)
-            if use_cache:
-                out = self.llm(
-                    inputs_embeds=step_embeds,
-                    attention_mask=mask,
-                    position_ids=pos[:, -1:],
-                    past_key_values=cache,
-                    use_cache=True,
-                )
-                cache = out.past_key_values
-            else:  # recompute the whole sequence: what the cache saves
-                embeds = torch.cat([embeds, step_embeds], 1)
-                out = self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=False, **last)
-        return Generation(texts, new, [x or "length" for x in reasons])
+    def generate(self, input_ids, attention_mask=None, pixel_values=None, image_counts=None, **settings) -> Generation:
+        "Continue each prompt: KV cache, greedy or sampled, stop strings, streaming (`llava_nb.generation.generate`)."
+        return generate(self, input_ids, attention_mask, pixel_values, image_counts, **settings)
 
     def answer(self, image=None, question: str = "", history=None, **gen) -> str:
         "Answer `question` about `image` (a path, a PIL image or None) after `history` ([(question, answer), ...])."

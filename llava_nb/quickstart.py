@@ -17,7 +17,7 @@ import torch
 from .backbones import NANO_DIR, nano_backbones
 from .core import default_device, seed_everything
 from .datagen import SymbolicTeacher, make_instruct, make_pretrain, make_vqa_eval, make_vqa_train
-from .eval import make_mc_train
+from .smallworld_eval import make_mc_train
 from .model import LlavaModel
 from .nanoworld import IMAGE_SIZE, load_world, make_world
 from .checkpoint import atomic_write
@@ -147,7 +147,7 @@ def run_stages(
 def show_examples(model: LlavaModel, items: list[dict], image_folder, path=None, ncols: int = 3):
     "A grid of held-out images with question, answer (green if right, red if wrong) and reference."
     from llava_nb.data import load_image
-    from llava_nb.eval import normalize_answer
+    from llava_nb.metrics import normalize_answer
 
     n = len(items)
     nrows = (n + ncols - 1) // ncols

@@ -8,10 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llava_nb.datagen import make_instruct, make_vqa_eval
-from llava_nb.eval import (LETTERS, MODALITIES, Oracle, OpenAIJudge, SymbolicJudge, answer_batch, description_scores,
-                           evaluate, exact_match, extract_letter, judge_bench, majority_answers, make_bench, make_mc_eval,
-                           mc_prompt, mc_scores, normalize_answer, oracle_table, parse_description, resolve_question,
-                           resolve_reasoning, vqa_scores)
+from llava_nb.eval import Oracle, evaluate, oracle_table
+from llava_nb.metrics import (LETTERS, MODALITIES, OpenAIJudge, answer_batch, exact_match, extract_letter, majority_answers,
+                              mc_scores, normalize_answer, vqa_scores)
+from llava_nb.smallworld_eval import (SymbolicJudge, description_scores, judge_bench, make_bench, make_mc_eval, mc_prompt,
+                                      parse_description, resolve_question, resolve_reasoning)
 from llava_nb.model import LlavaModel
 from llava_nb.nanoworld import context_text, make_scene, make_world, sample_scene
 from llava_nb.symbolic import QTYPES, parse_context

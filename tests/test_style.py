@@ -1,6 +1,7 @@
 """House style (README, Development): the notebooks are ruff-formatted at 120 columns, and the exported package has
 lines of at most 120 characters and one statement per line (nbdev writes each module's docstring and `__all__` on one
 line itself; those two are exempt)."""
+
 import json
 import shutil
 import subprocess
@@ -20,12 +21,16 @@ def test_notebooks_are_formatted():
 
 
 def test_exported_code_keeps_to_120_columns_and_one_statement_per_line():
-    r = subprocess.run([RUFF, "check", "llava_nb", "--select", "E501,E701,E702,E703", "--output-format", "json"],
-                       cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [RUFF, "check", "llava_nb", "--select", "E501,E701,E702,E703", "--output-format", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     found = []
     for v in json.loads(r.stdout or "[]"):
         line = Path(v["filename"]).read_text().splitlines()[v["location"]["row"] - 1]
         if v["location"]["row"] == 1 or line.startswith("__all__"):
-            continue   # written by nbdev
+            continue  # written by nbdev
         found.append(f"{Path(v['filename']).name}:{v['location']['row']}: {v['code']} {line[:80]}")
     assert not found, "\n".join(found)
