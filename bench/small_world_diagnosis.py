@@ -41,7 +41,9 @@ from pathlib import Path
 
 import torch
 
-from llava_nb.backbones import canonical_caption, nano_backbones, scene_pixels, scene_slots
+from llava_nb.backbones import nano_backbones
+from llava_nb.nano_llm import scene_slots
+from llava_nb.nano_vision import canonical_caption, scene_pixels
 from llava_nb.core import IGNORE_INDEX, IMAGE_TOKEN, seed_everything
 from llava_nb.datagen import make_vqa_eval
 from llava_nb.masking import tokenize_conversation
@@ -106,7 +108,7 @@ def oracle_features(scs: list[dict], dim: int) -> torch.Tensor:
 
 
 def object_words(scs: list[dict], tok) -> torch.Tensor:
-    "Per grid cell (row-major) the token ids of its object's words (`backbones.scene_slots`), -1 padded; empty cells all -1."
+    "Per grid cell (row-major) the token ids of its object's words (`nano_llm.scene_slots`), -1 padded; empty cells all -1."
     slots = [[tok(w, add_special_tokens=False).input_ids if w else [] for w in scene_slots(s)] for s in scs]
     ids = torch.full((len(scs), GRID * GRID, max(len(w) for cells in slots for w in cells)), -1)
     for i, cells in enumerate(slots):
@@ -153,7 +155,7 @@ def main():
     ap.add_argument("--train-scenes", type=int, default=3000); ap.add_argument("--test-scenes", type=int, default=200)
     ap.add_argument("--threads", type=int, default=None); ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--vision", default=None, help="another vision tower directory (default: the shipped data/nano/vision)")
-    ap.add_argument("--llm-dir", default=None, help="another nano LLM directory, e.g. from backbones.train_llm (with --llm shipped)")
+    ap.add_argument("--llm-dir", default=None, help="another nano LLM directory, e.g. from nano_llm.train_llm (with --llm shipped)")
     ap.add_argument("--feature-scale", type=float, default=1.0, help="multiply the image/oracle features by this")
     ap.add_argument("--save-llm", default=None, help="save the trained LLM and its tokenizer to this directory (e.g. for a later --llm-dir)")
     ap.add_argument("--align-steps", type=int, default=0,

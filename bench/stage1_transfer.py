@@ -3,7 +3,7 @@
 After stage 1 only the projector has learned (on captions, with the `plain` template); the LLM has never seen an image.
 This script asks such a checkpoint held-out VQA questions in the chat template (`vicuna_v1`) the LLM was pretrained on,
 and compares with the LLM's own accuracy when the scene is given as scene tokens (a perfect projector,
-`backbones.lm_scene_vqa`). Equal numbers mean the projector writes the scene tokens the LLM learned to read.
+`nano_llm.lm_scene_vqa`). Equal numbers mean the projector writes the scene tokens the LLM learned to read.
 
     .venv/bin/python bench/stage1_transfer.py --checkpoint runs/quickstart/stage1/final \
         --world runs/quickstart/data/test
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from llava_nb.backbones import lm_scene_vqa
+from llava_nb.nano_llm import lm_scene_vqa
 from llava_nb.eval import accuracy_by_objects
 from llava_nb.metrics import answer_batch, exact_match, vqa_scores
 from llava_nb.model import LlavaModel

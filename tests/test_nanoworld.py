@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from llava_nb.backbones import (CLIP_MEAN, canonical_caption, check_backbones, hard_negatives, make_image_processor,
-                                nano_backbones, perturb_scene, scene_pixels)
+from llava_nb.backbones import check_backbones, nano_backbones
+from llava_nb.nano_vision import (CLIP_MEAN, canonical_caption, hard_negatives, make_image_processor, perturb_scene,
+                                  scene_pixels)
 from llava_nb.nanoworld import (COLOUR_RGB, COLOURS, GRID, IMAGE_SIZE, POSITIONS, RELATIONS, SHAPES, SIZES, cell_of, context_text,
                                 load_world, make_scene, make_world, position_name, relation, relations, render_scene,
                                 sample_scene, scene_rng, size_name)
