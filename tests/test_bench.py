@@ -134,3 +134,23 @@ def test_stage1_transfer_asks_a_checkpoint_in_the_chat_template(tmp_path):
     res = json.loads(out.read_text())
     assert res["template"] == "vicuna_v1" and res["n"] == 12
     assert 0 <= res["image_tokens"]["accuracy"] <= 1 and 0 <= res["scene_tokens"]["overall"] <= 1
+
+
+def test_lm_scene_vqa_replica_runs_and_keeps_earlier_runs(tmp_path):
+    out = tmp_path / "replica.json"
+    out.write_text(json.dumps({"earlier": {"evals": []}}))
+    cmd = [sys.executable, str(ROOT / "bench" / "lm_scene_vqa_replica.py"), "--name", "tiny", "--steps", "2",
+           "--eval-every", "2", "--scenes", "12", "--width", "64", "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    runs = json.loads(out.read_text())
+    assert set(runs) == {"earlier", "tiny"}
+    last = runs["tiny"]["evals"][-1]
+    assert last["step"] == 2 and 0 <= last["overall"] <= 1 and "2+ objects" in last
+
+
+def test_replica_questions_are_the_training_corpus_shape():
+    from lm_scene_vqa_replica import vqa_items
+    items = vqa_items(5, seed=0, reps=2, turns=6)
+    assert len(items) == 10 and all(len(it["slots"]) == GRID * GRID for it in items)
+    assert all(len(it["conversations"]) == 12 and it["conversations"][0]["value"].startswith("<image>\n") for it in items)
