@@ -372,15 +372,7 @@ def judge_bench(items: list[dict], answers: list[str], judge: Judge | None = Non
 
 # %% ../nbs/11b_smallworld_eval.ipynb #b47cf644
 _COUNTS = tuple(str(i) for i in range(6))
-_DOMAINS = {
-    "color": COLOURS,
-    "shape": SHAPES,
-    "size": SIZES,
-    "position": POSITION_NAMES,
-    "relation": RELATIONS,
-    "yesno": ("yes", "no"),
-    "number": _COUNTS,
-}
+_DOMAINS = {**_CATEGORIES, "number": _COUNTS}  # the values an option can take, per category
 _NEIGHBOUR = {"above": "top", "below": "bottom", "left of": "left", "right of": "right"}
 
 
