@@ -509,24 +509,13 @@ def _save_step(acc: Accelerator, model, path: Path, cfg, history, state, optimiz
     return path
 
 
-def _train(cfg, model, callbacks, reuse) -> TrainResult:
-    t_start, out = time.perf_counter(), Path(cfg.output_dir)
-    if cfg.stage1_dir and find_checkpoint(cfg.stage1_dir).resolve().parent == out.resolve():
-        raise ValueError(
-            f"output_dir {out} holds the stage-1 checkpoint {cfg.stage1_dir} this run starts from; "
-            "give stage 2 its own output_dir"
-        )
-    acc = make_accelerator(cfg)
-    if acc.is_main_process:
-        clean_stale(out)
-    say = RunLog(out / "train.log") if acc.is_main_process else (lambda *a, **k: None)
-    acc.wait_for_everyone()
-    fingerprint = inputs_fingerprint(cfg)
+def _start(cfg, out: Path, acc: Accelerator, say, fingerprint: str, reuse: bool):
+    "(finished identical run to reuse or None, checkpoint to resume from or None, its trainer state or None)."
     if reuse and (out / "final" / "trainer_state.json").is_file():
         done = TrainResult.load(out / "final")
         if done.config.same_run(cfg) and done.inputs == fingerprint:
             say(f"stage {cfg.stage}: reusing the finished run in {done.checkpoint}")
-            return done
+            return done, None, None
     resume = resolve_resume(cfg.resume_from, out)
     resumed = _check_resume(resume, cfg, fingerprint) if resume is not None else None
     if resume is None and acc.is_main_process:
@@ -537,7 +526,11 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
         for old in _previous_run(out):
             shutil.rmtree(old)  # a new run invalidates the checkpoints of an earlier one
     acc.wait_for_everyone()
-    seed_everything(cfg.seed)
+    return None, resume, resumed
+
+
+def _prepare_model(cfg, model: LlavaModel | None, resume: Path | None, say) -> tuple[LlavaModel, dict]:
+    "(model, trainable counts): built, or the given one with its stage-1 projector; frozen as the stage says."
     if model is None:
         model = build_model(cfg)
     elif cfg.stage1_dir:
@@ -556,15 +549,11 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
         enable_gradient_checkpointing(model.llm)
     if cfg.stage == 2 and not cfg.stage1_dir:
         say("stage 2 without a stage1_dir: the projector starts untrained")
-    say(
-        f"stage {cfg.stage} on {acc.device} × {acc.num_processes}, mixed precision {cfg.mixed_precision}; trainable: "
-        + ", ".join(f"{k} {human_count(v)}" for k, v in counts.items())
-        + f"\n{cfg}"
-    )
-    ds = load_data(cfg, model.to(acc.device), acc, say)
+    return model, counts
 
-    total, k = steps_for(len(ds), cfg, acc.num_processes), accumulation_steps(cfg, acc.num_processes)
-    start = resumed["step"] if resumed else 0
+
+def _loader(cfg, ds, acc: Accelerator, pad_token_id: int, total: int, k: int, start: int):
+    "The run's micro-batches from optimizer step `start` on: `StepBatches` (split across processes) + `collate`."
     sampler = StepBatches(
         len(ds),
         cfg.batch_size,
@@ -577,120 +566,46 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
         modality=[bool(r.images) for r in ds.records] if cfg.group_by_modality else None,
     )
     multiple = cfg.pad_to_multiple_of or (64 if acc.device.type == "cuda" else 1)
-    loader = torch.utils.data.DataLoader(
+    return torch.utils.data.DataLoader(
         ds,
         batch_sampler=sampler,
         num_workers=cfg.num_workers,
-        collate_fn=partial(collate, pad_token_id=model.tokenizer.pad_token_id, pad_to_multiple_of=multiple),
+        collate_fn=partial(collate, pad_token_id=pad_token_id, pad_to_multiple_of=multiple),
         generator=torch.Generator().manual_seed(cfg.seed),
         pin_memory=acc.device.type == "cuda",
     )
+
+
+def _optimizer(cfg, model: LlavaModel, acc: Accelerator, total: int):
+    "(AdamW over the trainable parameter groups, the warmup + decay scheduler, warmup steps)."
     # one fused kernel per step on a single GPU or DDP (FSDP and DeepSpeed manage the parameters themselves)
     fused = acc.device.type == "cuda" and acc.distributed_type in (DistributedType.NO, DistributedType.MULTI_GPU)
-    optimizer = torch.optim.AdamW(
-        param_groups(model, cfg.lr, cfg.projector_lr, cfg.weight_decay), lr=cfg.lr, **({"fused": True} if fused else {})
-    )
+    groups = param_groups(model, cfg.lr, cfg.projector_lr, cfg.weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, **({"fused": True} if fused else {}))
     warm = warmup_steps(total, cfg.warmup_ratio)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, partial(lr_factor, total=total, warmup=warm, schedule=cfg.schedule)
-    )
-    if (
-        acc.state.deepspeed_plugin is not None
-    ):  # DeepSpeed reads the micro-batch from a prepared loader; ours is not prepared
-        acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.batch_size
-    pmodel, optimizer = acc.prepare(
-        model, optimizer
-    )  # the loader is ours (StepBatches splits global batches); the scheduler is stepped by us
-    base_llm = model.llm.get_base_model() if is_peft_model(model.llm) else model.llm
-    keep_logits = "logits_to_keep" in inspect.signature(base_llm.forward).parameters
-    model.train()
-    if not cfg.trains_llm:
-        model.llm.eval()
+    schedule = partial(lr_factor, total=total, warmup=warm, schedule=cfg.schedule)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule), warm
 
-    history, last_ckpt, train_time, n_samples, n_tokens = [], resume, 0.0, 0, 0
-    if resumed:
-        load_optimizer(optimizer, resume)
-        load_scheduler(scheduler, resume)
-        history = json.loads((resume / "history.json").read_text())
-        train_time, n_samples, n_tokens = resumed["seconds"], resumed["samples"], resumed["tokens_seen"]
-        if not load_rng_state(resume, acc.process_index):
-            warnings.warn(f"{resume} holds no RNG state for process {acc.process_index}: the resumed run is not exact")
-        say(f"resumed from {resume} at step {start} of {total}")
-    bar = tqdm(
-        total=total, initial=start, desc=f"stage {cfg.stage}", disable=not (cfg.progress and acc.is_main_process)
-    )
-    batches = iter(loader)
-    for step in range(start + 1, total + 1):
-        t0 = time.perf_counter()
-        group = [
-            send_to_device(next(batches), acc.device, non_blocking=True) for _ in range(k)
-        ]  # this optimizer step's micro-batches
-        try:
-            loss, n_trained, gnorm = optimizer_step(
-                acc,
-                pmodel,
-                optimizer,
-                scheduler,
-                group,
-                cfg.max_grad_norm,
-                keep_logits,
-                where=f"step {step} of {total}",
-            )
-        except NonFiniteLossError as e:
-            bar.close()
-            say(f"stopped: {e}", echo=False)
-            if acc.is_main_process:
-                atomic_write(out / "history.json", json.dumps(history))
-            raise NonFiniteLossError(
-                f"{e}. Last good checkpoint: {last_ckpt or 'none (set save_every to keep some)'}"
-                + (f" (resume with resume_from={str(last_ckpt)!r})" if last_ckpt else "")
-            ) from None
-        n_samples += k * cfg.batch_size * acc.num_processes
-        n_tokens += int(acc.reduce(sum(b["attention_mask"].sum() for b in group).to(acc.device), "sum"))
-        train_time += time.perf_counter() - t0
-        rec = dict(
-            step=step,
-            loss=loss,
-            lr=cfg.lr * lr_factor(step - 1, total, warm, cfg.schedule),
-            grad_norm=gnorm,
-            tokens=n_trained,
-            samples=n_samples,
-            seconds=round(train_time, 3),
-        )
-        history.append(rec)
-        for cb in callbacks:
-            cb(StepInfo(step, total, rec, model, optimizer))
-        if step % cfg.log_every == 0 or step == total:
-            bar.set_postfix(loss=f"{_window_loss(history, cfg.log_every):.4f}", lr=f"{rec['lr']:.2e}", refresh=False)
-            say(
-                f"step {step}/{total} loss {_window_loss(history, cfg.log_every):.4f} lr {rec['lr']:.3e} grad_norm "
-                f"{gnorm:.3f} "
-                f"samples {n_samples} {n_samples / max(train_time, 1e-9):.1f} samples/s",
-                echo=False,
-            )
-        bar.update()
-        if cfg.save_every and step % cfg.save_every == 0 and step < total:
-            state = dict(
-                step=step,
-                total=total,
-                samples=n_samples,
-                tokens_seen=n_tokens,
-                seconds=train_time,
-                inputs=fingerprint,
-                micro_batch=step * k,
-                num_processes=acc.num_processes,
-            )
-            last_ckpt = _save_step(
-                acc, model, out / f"checkpoint-{step:06d}", cfg, history, state, optimizer, scheduler
-            )
-    bar.close()
+
+def _restore(resume: Path, resumed: dict, optimizer, scheduler, acc: Accelerator) -> tuple[list, float, int, int]:
+    "Optimizer, scheduler and RNG state of the checkpoint; (history, train seconds, samples, tokens seen) so far."
+    load_optimizer(optimizer, resume)
+    load_scheduler(scheduler, resume)
+    history = json.loads((resume / "history.json").read_text())
+    if not load_rng_state(resume, acc.process_index):
+        warnings.warn(f"{resume} holds no RNG state for process {acc.process_index}: the resumed run is not exact")
+    return history, resumed["seconds"], resumed["samples"], resumed["tokens_seen"]
+
+
+def _finish(cfg, acc: Accelerator, pmodel, out: Path, history: list, counts: dict, fingerprint: str, t_start: float):
+    "The `TrainResult`, and (main process) the history, loss plot and final checkpoint written."
     model = acc.unwrap_model(pmodel, keep_fp32_wrapper=False).eval()
     result = TrainResult(
         final_loss=_window_loss(history, cfg.log_every),
-        steps=total,
-        samples=n_samples,
-        samples_per_second=n_samples / max(train_time, 1e-9),
-        tokens_per_second=n_tokens / max(train_time, 1e-9),
+        steps=counts["total"],
+        samples=counts["samples"],
+        samples_per_second=counts["samples"] / max(counts["seconds"], 1e-9),
+        tokens_per_second=counts["tokens"] / max(counts["seconds"], 1e-9),
         wall_seconds=0.0,
         checkpoint=out / "final",
         inputs=fingerprint,
@@ -706,10 +621,110 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
         _save(model, out / "final", cfg, history, result.to_dict(), projector_state=proj, llm_state=llm)
     acc.wait_for_everyone()
     result.wall_seconds = time.perf_counter() - t_start
+    return result
+
+
+def _train(cfg, model, callbacks, reuse) -> TrainResult:
+    "One stage: prepare the output, the model, data, optimizer; resume if asked; run the steps; save; see `train`."
+    t_start, out = time.perf_counter(), Path(cfg.output_dir)
+    if cfg.stage1_dir and find_checkpoint(cfg.stage1_dir).resolve().parent == out.resolve():
+        raise ValueError(
+            f"output_dir {out} holds the stage-1 checkpoint {cfg.stage1_dir} this run starts from; "
+            "give stage 2 its own output_dir"
+        )
+    acc = make_accelerator(cfg)
+    if acc.is_main_process:
+        clean_stale(out)
+    say = RunLog(out / "train.log") if acc.is_main_process else (lambda *a, **k: None)
+    acc.wait_for_everyone()
+    fingerprint = inputs_fingerprint(cfg)
+    done, resume, resumed = _start(cfg, out, acc, say, fingerprint, reuse)
+    if done is not None:
+        return done
+    seed_everything(cfg.seed)
+    model, counts = _prepare_model(cfg, model, resume, say)
+    trainable = ", ".join(f"{k} {human_count(v)}" for k, v in counts.items())
+    mode = f"mixed precision {cfg.mixed_precision}"
+    say(f"stage {cfg.stage} on {acc.device} × {acc.num_processes}, {mode}; trainable: {trainable}\n{cfg}")
+    ds = load_data(cfg, model.to(acc.device), acc, say)
+    total, k = steps_for(len(ds), cfg, acc.num_processes), accumulation_steps(cfg, acc.num_processes)
+    start = resumed["step"] if resumed else 0
+    loader = _loader(cfg, ds, acc, model.tokenizer.pad_token_id, total, k, start)
+    optimizer, scheduler, warm = _optimizer(cfg, model, acc, total)
+    if acc.state.deepspeed_plugin is not None:
+        # DeepSpeed reads the micro-batch from a prepared loader; ours is not prepared
+        acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.batch_size
+    # the loader is ours (StepBatches splits global batches); the scheduler is stepped by us
+    pmodel, optimizer = acc.prepare(model, optimizer)
+    base_llm = model.llm.get_base_model() if is_peft_model(model.llm) else model.llm
+    keep_logits = "logits_to_keep" in inspect.signature(base_llm.forward).parameters
+    model.train()
+    if not cfg.trains_llm:
+        model.llm.eval()
+
+    history, last_ckpt, train_time, n_samples, n_tokens = [], resume, 0.0, 0, 0
+    if resumed:
+        history, train_time, n_samples, n_tokens = _restore(resume, resumed, optimizer, scheduler, acc)
+        say(f"resumed from {resume} at step {start} of {total}")
+    show = cfg.progress and acc.is_main_process
+    bar = tqdm(total=total, initial=start, desc=f"stage {cfg.stage}", disable=not show)
+    batches = iter(loader)
+    for step in range(start + 1, total + 1):
+        t0 = time.perf_counter()
+        # this optimizer step's micro-batches
+        group = [send_to_device(next(batches), acc.device, non_blocking=True) for _ in range(k)]
+        where = f"step {step} of {total}"
+        try:
+            loss, n_trained, gnorm = optimizer_step(
+                acc, pmodel, optimizer, scheduler, group, cfg.max_grad_norm, keep_logits, where=where
+            )
+        except NonFiniteLossError as e:
+            bar.close()
+            say(f"stopped: {e}", echo=False)
+            if acc.is_main_process:
+                atomic_write(out / "history.json", json.dumps(history))
+            raise NonFiniteLossError(
+                f"{e}. Last good checkpoint: {last_ckpt or 'none (set save_every to keep some)'}"
+                + (f" (resume with resume_from={str(last_ckpt)!r})" if last_ckpt else "")
+            ) from None
+        n_samples += k * cfg.batch_size * acc.num_processes
+        n_tokens += int(acc.reduce(sum(b["attention_mask"].sum() for b in group).to(acc.device), "sum"))
+        train_time += time.perf_counter() - t0
+        lr = cfg.lr * lr_factor(step - 1, total, warm, cfg.schedule)
+        rec = dict(step=step, loss=loss, lr=lr, grad_norm=gnorm, tokens=n_trained, samples=n_samples)
+        rec["seconds"] = round(train_time, 3)
+        history.append(rec)
+        for cb in callbacks:
+            cb(StepInfo(step, total, rec, model, optimizer))
+        if step % cfg.log_every == 0 or step == total:
+            window = _window_loss(history, cfg.log_every)
+            bar.set_postfix(loss=f"{window:.4f}", lr=f"{lr:.2e}", refresh=False)
+            speed = n_samples / max(train_time, 1e-9)
+            say(
+                f"step {step}/{total} loss {window:.4f} lr {lr:.3e} grad_norm {gnorm:.3f} samples {n_samples} "
+                f"{speed:.1f} samples/s",
+                echo=False,
+            )
+        bar.update()
+        if cfg.save_every and step % cfg.save_every == 0 and step < total:
+            state = dict(
+                step=step,
+                total=total,
+                samples=n_samples,
+                tokens_seen=n_tokens,
+                seconds=train_time,
+                inputs=fingerprint,
+                micro_batch=step * k,
+                num_processes=acc.num_processes,
+            )
+            path = out / f"checkpoint-{step:06d}"
+            last_ckpt = _save_step(acc, model, path, cfg, history, state, optimizer, scheduler)
+    bar.close()
+    counts = dict(total=total, samples=n_samples, tokens=n_tokens, seconds=train_time)
+    result = _finish(cfg, acc, pmodel, out, history, counts, fingerprint, t_start)
     say(
         f"stage {cfg.stage}: {total} steps, final loss {result.final_loss:.4f}, {result.samples_per_second:.1f} "
-        f"samples/s, "
-        f"{result.wall_seconds:.1f}s in all; checkpoint {result.checkpoint}"
+        f"samples/s, {result.wall_seconds:.1f}s in all; checkpoint {result.checkpoint}"
     )
     return result
 
