@@ -42,6 +42,7 @@ from transformers import AutoTokenizer, LlamaForCausalLM
 
 from llava_nb.backbones import nano_backbones
 from llava_nb.datagen import SHORT_ANSWER_PROMPT, make_vqa_train
+from llava_nb.fit import fit
 from llava_nb.nano_llm import (
     _lm_batch,
     _lm_forward,
@@ -52,7 +53,6 @@ from llava_nb.nano_llm import (
     lm_scene_vqa,
     scene_slots,
 )
-from llava_nb.nano_vision import _autocast, _lr_at
 from llava_nb.nanoworld import sample_scene, scene_id, scene_rng
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,19 +97,19 @@ def main(argv=None) -> dict:
     opt = torch.optim.AdamW(lm.parameters(), lr=a.lr, weight_decay=0.01, betas=(0.9, 0.98))
     batches = length_grouped_batches(examples, a.batch_size, a.seed)
     t0, evals = time.time(), []
-    for step in range(1, a.steps + 1):
-        batch = _lm_batch(batches[(step - 1) % len(batches)], tok.pad_token_id)
-        for g in opt.param_groups:
-            g["lr"] = _lr_at(step - 1, (step - 1) / a.steps, a.lr, 30)
-        with _autocast(True):
-            loss = _lm_forward(lm, batch, tok, a.noise).loss
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
-        opt.step()
-        if step % a.eval_every == 0:
-            evals.append({"step": step, "seconds": round(time.time() - t0), **lm_scene_vqa(lm, tok, 200, a.seed + 1)})
+
+    def loss(step: int) -> dict:
+        return {"loss": _lm_forward(lm, _lm_batch(batches[step % len(batches)], tok.pad_token_id), tok, a.noise).loss}
+
+    def after(step: int) -> None:
+        if (step + 1) % a.eval_every == 0:
+            evals.append(
+                {"step": step + 1, "seconds": round(time.time() - t0), **lm_scene_vqa(lm, tok, 200, a.seed + 1)}
+            )
             print(evals[-1], flush=True)
+
+    lm.train()
+    fit(loss, list(lm.parameters()), opt, a.steps, a.lr, 30, log_every=50, on_step=after)
     out = Path(a.out)
     runs = json.loads(out.read_text()) if out.is_file() else {}
     runs[a.name] = {"args": vars(a) | {"out": None}, "evals": evals}

@@ -19,7 +19,8 @@ from .masking import Tokenized, tokenize_conversation, tokenize_prompt
 from .processor import LlavaProcessor
 from .datagen import SHORT_ANSWER_PROMPT
 from .nanoworld import GRID, POSITIONS, sample_scene, scene_id, scene_rng
-from .nano_vision import _autocast, _lr_at, _progress, canonical_caption
+from .nano_vision import canonical_caption
+from .fit import bf16_autocast, fit
 
 # %% auto #0
 __all__ = ['N_SLOTS', 'build_tokenizer', 'scene_slots', 'lm_corpus', 'lm_texts', 'LMExample', 'encode_lm_item', 'llm_config',
@@ -258,41 +259,45 @@ def train_llm(
     held, train = examples[:n_held], examples[n_held:]
     lm = LlamaForCausalLM(llm_config(tok, **config))
     opt = torch.optim.AdamW(lm.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
-    log, evals, t1 = [], [], time.time()
+    evals, t1 = [], time.time()
     lm.train()
     batches = length_grouped_batches(train, batch_size, seed)
-    for step in range(steps):
-        progress = _progress(step, steps, t1, max_minutes)
-        if progress >= 1:
-            break
-        batch = _lm_batch(batches[step % len(batches)], tok.pad_token_id)
-        for g in opt.param_groups:
-            g["lr"] = _lr_at(step, progress, lr, warmup)
-        with _autocast(bf16):
-            loss = _lm_forward(lm, batch, tok, noise).loss
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
-        opt.step()
-        if step % log_every == 0:
-            log.append({"step": step, "time": round(time.time() - t1, 1), "loss": round(loss.item(), 4)})
-            if verbose:
-                print(" ".join(f"{k} {v}" for k, v in log[-1].items()), flush=True)
+
+    def loss(step: int) -> dict:
+        return {"loss": _lm_forward(lm, _lm_batch(batches[step % len(batches)], tok.pad_token_id), tok, noise).loss}
+
+    def after(step: int) -> None:  # evaluations, and saves a killed run keeps
         if eval_every and step and step % eval_every == 0:
-            scores = lm_scene_vqa(lm, tok, eval_scenes, seed + 1)
-            evals.append({"step": step, "time": round(time.time() - t1, 1), **scores})
+            evals.append(
+                {"step": step, "time": round(time.time() - t1, 1), **lm_scene_vqa(lm, tok, eval_scenes, seed + 1)}
+            )
             if verbose:
                 print(evals[-1], flush=True)
-        if out_dir is not None and save_every and step and step % save_every == 0:  # a killed run keeps its last save
+        if out_dir is not None and save_every and step and step % save_every == 0:
             lm.save_pretrained(out_dir)
             tok.save_pretrained(out_dir)
+
+    run = fit(
+        loss,
+        list(lm.parameters()),
+        opt,
+        steps,
+        lr,
+        warmup,
+        max_minutes=max_minutes,
+        bf16=bf16,
+        log_every=log_every,
+        on_step=after,
+        verbose=verbose,
+    )
     lm.eval()
-    done = step + 1 if progress < 1 else step
-    evals.append({"step": done, "time": round(time.time() - t1, 1), **lm_scene_vqa(lm, tok, eval_scenes, seed + 1)})
+    evals.append(
+        {"step": run.steps, "time": round(time.time() - t1, 1), **lm_scene_vqa(lm, tok, eval_scenes, seed + 1)}
+    )
     stats = {
-        "steps": done,
+        "steps": run.steps,
         "seconds": round(time.time() - t0, 1),
-        "log": log,
+        "log": run.log,
         "scene_vqa_log": evals,
         "items": len(items),
         "heldout_loss": round(lm_loss(lm, held, tok), 4),
@@ -336,7 +341,7 @@ def lm_scene_vqa(lm, tokenizer, n_scenes: int = 200, seed: int = 1) -> dict:
     lm.eval()
     for i in range(0, len(examples), 100):
         b = _lm_batch(examples[i : i + 100], tokenizer.pad_token_id)
-        with _autocast(True):
+        with bf16_autocast(True):
             pred = _lm_forward(lm, b, tokenizer, labels=False).logits[:, :-1].argmax(-1)  # (B, T-1)
         ok = ((pred == b.labels[:, 1:]) | (b.labels[:, 1:] == IGNORE_INDEX)).all(1)
         for q, hit in zip(questions[i : i + 100], ok.tolist()):

@@ -5,31 +5,17 @@
 # %% ../nbs/09a_nano_vision.ipynb #2a6bf5ac
 from __future__ import annotations
 
-import math
 import random
 import re
-import time
 
 import torch
 import torch.nn.functional as F
 from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTextConfig, CLIPVisionConfig, CLIPVisionModel
 
 from .core import seed_everything
-from llava_nb.nanoworld import (
-    COLOURS,
-    GRID,
-    IMAGE_SIZE,
-    NUMBER_WORDS,
-    POSITION_NAMES,
-    POSITIONS,
-    SHAPES,
-    SIZES,
-    object_phrase,
-    position_phrase,
-    render_scene,
-    sample_scene,
-    scene_rng,
-)
+from .nanoworld import (COLOURS, GRID, IMAGE_SIZE, NUMBER_WORDS, POSITION_NAMES, POSITIONS, SHAPES, SIZES,
+                                object_phrase, position_phrase, render_scene, sample_scene, scene_rng)
+from .fit import fit
 
 # %% auto #0
 __all__ = ['PERTURBATIONS', 'CLIP_WORDS', 'CLIP_MEAN', 'CLIP_STD', 'ATTRIBUTE_WORDS', 'COUNT_PHRASES', 'object_caption',
@@ -335,23 +321,6 @@ class NanoClipLoss(torch.nn.Module):
         }
 
 # %% ../nbs/09a_nano_vision.ipynb #6aeb0cc0
-def _progress(step: int, steps: int, t0: float, max_minutes: float | None) -> float:
-    "Fraction of the run done: by steps, or by wall time when a `max_minutes` budget runs out first."
-    p = step / steps
-    return max(p, (time.time() - t0) / (60 * max_minutes)) if max_minutes else p
-
-
-def _lr_at(step: int, progress: float, lr: float, warmup: int) -> float:
-    "Linear warmup over `warmup` steps, then cosine decay to 10 % of `lr` as `progress` goes to 1."
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
-def _autocast(enabled: bool):
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
-
-
 def vision_part(clip: CLIPModel) -> CLIPVisionModel:
     "The vision half of a `CLIPModel` as a standalone `CLIPVisionModel`."
     tower = CLIPVisionModel(clip.config.vision_config)
@@ -387,31 +356,30 @@ def train_vision(
         clip, phrase_negatives=phrase_negatives, attribute_weight=attribute_weight, patch_weight=patch_weight
     )
     opt = torch.optim.AdamW(crit.parameters(), lr=lr, weight_decay=0.05)
-    rng, log, t0 = random.Random(f"clip/{seed}"), [], time.time()
-    for step in range(steps):
-        progress = _progress(step, steps, t0, max_minutes)
-        if progress >= 1:
-            break
+    rng = random.Random(f"clip/{seed}")
+
+    def loss(step: int) -> dict:  # a fresh batch of scenes every step: the world is infinite
         scenes = [sample_scene(scene_rng(seed, "clip", step * batch_size + i)) for i in range(batch_size)]
-        for g in opt.param_groups:
-            g["lr"] = _lr_at(step, progress, lr, warmup)
-        with _autocast(bf16):
-            out = crit(scenes, scene_pixels(scenes), rng, negatives)
-        opt.zero_grad()
-        out["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(crit.parameters(), 1.0)
-        opt.step()
-        if step % log_every == 0 or step == steps - 1:
-            log.append(
-                {"step": step, "time": round(time.time() - t0, 1), **{k: round(v.item(), 4) for k, v in out.items()}}
-            )
-            if verbose:
-                print(" ".join(f"{k} {v}" for k, v in log[-1].items()), flush=True)
+        return crit(scenes, scene_pixels(scenes), rng, negatives)
+
+    run = fit(
+        loss,
+        list(crit.parameters()),
+        opt,
+        steps,
+        lr,
+        warmup,
+        max_minutes=max_minutes,
+        bf16=bf16,
+        log_every=log_every,
+        log_last=True,
+        verbose=verbose,
+    )
     tower = vision_part(clip)
     stats = {
-        "steps": step + 1 if progress < 1 else step,
-        "seconds": round(time.time() - t0, 1),
-        "log": log,
+        "steps": run.steps,
+        "seconds": run.seconds,
+        "log": run.log,
         "retrieval_hard": clip_retrieval(clip, retrieval_scenes, seed=seed + 1),
     }
     if out_dir is not None:
