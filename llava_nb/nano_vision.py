@@ -13,8 +13,21 @@ import torch.nn.functional as F
 from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTextConfig, CLIPVisionConfig, CLIPVisionModel
 
 from .core import seed_everything
-from .nanoworld import (COLOURS, GRID, IMAGE_SIZE, NUMBER_WORDS, POSITION_NAMES, POSITIONS, SHAPES, SIZES,
-                                object_phrase, position_phrase, render_scene, sample_scene, scene_rng)
+from llava_nb.nanoworld import (
+    COLOURS,
+    GRID,
+    IMAGE_SIZE,
+    NUMBER_WORDS,
+    POSITION_NAMES,
+    POSITIONS,
+    SHAPES,
+    SIZES,
+    object_phrase,
+    position_phrase,
+    render_scene,
+    sample_scene,
+    scene_rng,
+)
 from .fit import fit
 
 # %% auto #0
