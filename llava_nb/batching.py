@@ -62,9 +62,8 @@ class StepBatches(torch.utils.data.Sampler):
         "The permutation of `epoch`, or (length-grouped) its list of batches."
         if self._cache[0] != epoch:
             g, perm = self._perm(epoch)
-            if (
-                self.lengths is not None
-            ):  # per modality: sort chunks of `group` batches by length, cut them into batches; shuffle all batches
+            # per modality: sort chunks of `group` batches by length, cut them into batches; shuffle all batches
+            if self.lengths is not None:
                 parts = (
                     [perm]
                     if self.modality is None

@@ -46,9 +46,8 @@ def small_world_gallery(folder=None, n: int = 5, seed: int = 0, photo: bool = Tr
     if photo:
         from matplotlib import cbook
 
-        out["photo"] = str(
-            cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-        )  # Grace Hopper, a real photograph
+        # Grace Hopper, a real photograph
+        out["photo"] = str(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     return out
 
 
@@ -119,9 +118,8 @@ class ChatUI:
             layout=W.Layout(height="340px", overflow="auto", border="1px solid #e2e8f0", padding="4px"),
         )
         self.text = W.Text(placeholder="Ask about the image and press Enter", layout=W.Layout(flex="1"))
-        with (
-            warnings.catch_warnings()
-        ):  # ipywidgets 8 marks on_submit deprecated, but it is the only "Enter" that does not also fire on blur
+        # ipywidgets 8 marks on_submit deprecated, but it is the only "Enter" that does not also fire on blur
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             self.text.on_submit(lambda _: self.send())
         self.send_button = W.Button(description="Send", button_style="primary", layout=W.Layout(width="70px"))

@@ -206,9 +206,8 @@ def to_rgb(im: Image.Image) -> Image.Image:
 def load_image(path, record=None) -> Image.Image:
     """Decode the image at `path` as RGB; corrupt, truncated or oversized files raise `RecordError` naming file and
     record."""
-    fail = lambda msg: RecordError(
-        msg, record=record, file=path
-    )  # the reason stays short; `from e` keeps Pillow's message
+    # the reason stays short; `from e` keeps Pillow's message
+    fail = lambda msg: RecordError(msg, record=record, file=path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

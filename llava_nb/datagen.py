@@ -387,9 +387,8 @@ def make_vqa_train(scenes: list[dict], seed: int = 0, turns: int = 6, qtypes=QTY
         rng = random.Random(f"vqa-train/{seed}/{s['id']}")
         objs = parse_context(context_text(s), s["id"])[1]
         conv, types, asked = [], [], set()
-        for attempt in range(
-            8 * turns
-        ):  # cycle through the types in a random order; a type may have nothing (new) to ask
+        # cycle through the types in a random order; a type may have nothing (new) to ask
+        for attempt in range(8 * turns):
             if len(types) == turns:
                 break
             if attempt % len(qtypes) == 0:

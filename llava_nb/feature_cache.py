@@ -87,9 +87,8 @@ class FeatureShards(Mapping):
         old state)."""
         if not features:
             return
-        shard = (
-            f"features-{len(list(self.dir.glob('features-*.safetensors'))):05d}.safetensors"  # shards are never removed
-        )
+        # shards are never removed
+        shard = f"features-{len(list(self.dir.glob('features-*.safetensors'))):05d}.safetensors"
         tmp = self.dir / f".{shard}.tmp-{os.getpid()}"
         save_file({f"t{i}": t.contiguous() for i, t in enumerate(features.values())}, str(tmp))
         os.replace(tmp, self.dir / shard)
@@ -157,17 +156,15 @@ class FeatureCache:
             chunk = todo[i : i + batch_size]
             images = [load_image(k, record=rid) for k, (_, rid) in chunk]
             with autocast():
-                feats = model.image_features(
-                    preprocess_images(images, model.image_processor, mode=dataset.image_mode)
-                )  # (n, P, D)
+                # (n, P, D)
+                feats = model.image_features(preprocess_images(images, model.image_processor, mode=dataset.image_mode))
             new = {k: f.to("cpu", dtype or f.dtype).clone() for (k, _), f in zip(chunk, feats)}
             if not isinstance(self.features, FeatureShards):
                 self.features.update(new)
                 continue
             pending.update(new)
-            while len(pending) >= self.shard_size or (
-                pending and i + batch_size >= len(todo)
-            ):  # full shards; the rest at the end
+            # full shards; the rest at the end
+            while len(pending) >= self.shard_size or (pending and i + batch_size >= len(todo)):
                 keys = list(pending)[: self.shard_size]
                 self.features.add({k: pending.pop(k) for k in keys})
         return self

@@ -25,9 +25,8 @@ def sample_next(
     probs = torch.softmax(logits.float() / temperature, -1)
     if top_p < 1.0:
         sorted_p, order = probs.sort(-1, descending=True)
-        sorted_p = sorted_p.masked_fill(
-            sorted_p.cumsum(-1) - sorted_p > top_p, 0.0
-        )  # mass before a token > top_p: drop it
+        # mass before a token > top_p: drop it
+        sorted_p = sorted_p.masked_fill(sorted_p.cumsum(-1) - sorted_p > top_p, 0.0)
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 

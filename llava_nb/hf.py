@@ -138,9 +138,8 @@ def to_hf_model(model: LlavaModel) -> LlavaForConditionalGeneration:
     hf.lm_head.load_state_dict(model.llm.get_output_embeddings().state_dict(), strict=True)
     if cfg.tie_word_embeddings:
         hf.tie_weights()
-    with (
-        torch.no_grad()
-    ):  # buffers outside the state dicts (CLIP's position ids, rotary frequencies): `to_empty` left them uninitialised
+    # buffers outside the state dicts (CLIP's position ids, rotary frequencies): `to_empty` left them uninitialised
+    with torch.no_grad():
         for ours, theirs in (
             (model.vision_tower, hf.model.vision_tower),
             (_lm_body(model.llm), hf.model.language_model),

@@ -149,9 +149,8 @@ def scene_pixels(scenes: list[dict]) -> torch.FloatTensor:
     "Normalised pixel values `(N, 3, H, W)` of rendered scenes."
     import numpy as np
 
-    a = (
-        torch.from_numpy(np.stack([np.asarray(render_scene(s), dtype=np.float32) for s in scenes])) / 255.0
-    )  # (N, H, W, 3)
+    # (N, H, W, 3)
+    a = torch.from_numpy(np.stack([np.asarray(render_scene(s), dtype=np.float32) for s in scenes])) / 255.0
     return ((a - torch.tensor(CLIP_MEAN)) / torch.tensor(CLIP_STD)).permute(0, 3, 1, 2).contiguous()
 
 # %% ../nbs/09a_nano_vision.ipynb #6f37eae1
@@ -254,12 +253,10 @@ class NanoClipLoss(torch.nn.Module):
     ):
         super().__init__()
         self.patch_weight = patch_weight  # weight of the patch–phrase term (0: off; see the experiment notes)
-        self.phrase_negatives = (
-            phrase_negatives  # one-attribute perturbations of each object's phrase, as extra candidates
-        )
-        self.attribute_weight = (
-            attribute_weight  # weight of the per-attribute softmaxes (0: off; see the experiment notes)
-        )
+        # one-attribute perturbations of each object's phrase, as extra candidates
+        self.phrase_negatives = phrase_negatives
+        # weight of the per-attribute softmaxes (0: off; see the experiment notes)
+        self.attribute_weight = attribute_weight
         self.clip, self.region_weight, self.count_weight, self.layer = clip, region_weight, count_weight, feature_layer
         h, p = clip.config.vision_config.hidden_size, clip.config.projection_dim
         self.region_head, self.count_head = torch.nn.Linear(h, p), torch.nn.Linear(h, p)
@@ -294,9 +291,8 @@ class NanoClipLoss(torch.nn.Module):
         phrases = self.text(cands)
         target = torch.tensor([idx[p] for p in pos])
         region = F.cross_entropy(scale * reg @ phrases.T, target)
-        if (
-            self.attribute_weight
-        ):  # ... and each attribute on its own: a softmax over all shapes, colours, sizes, positions
+        # ... and each attribute on its own: a softmax over all shapes, colours, sizes, positions
+        if self.attribute_weight:
             names = list(ATTRIBUTE_WORDS)
             emb = self.text([w for k in names for w in ATTRIBUTE_WORDS[k]]).split(
                 [len(ATTRIBUTE_WORDS[k]) for k in names]

@@ -160,9 +160,8 @@ def make_accelerator(cfg: TrainConfig) -> Accelerator:
     )
     if cfg.tf32 and torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    ddp = DistributedDataParallelKwargs(
-        find_unused_parameters=True
-    )  # a text-only batch leaves the projector without gradients
+    # a text-only batch leaves the projector without gradients
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
     return Accelerator(
         mixed_precision=cfg.mixed_precision, cpu=cpu, gradient_accumulation_plugin=plugin, kwargs_handlers=[ddp]
     )
@@ -239,9 +238,8 @@ def _save(
     save instead."""
     with atomic_dir(path) as tmp:
         model.save_pretrained(tmp, stage=cfg.stage)
-        if (
-            projector_state is not None
-        ):  # ZeRO-3: the module holds torch.Size([0]) placeholders; save the gathered weights
+        # ZeRO-3: the module holds torch.Size([0]) placeholders; save the gathered weights
+        if projector_state is not None:
             save_file(
                 projector_state,
                 tmp / PROJECTOR_NAME,
@@ -366,9 +364,8 @@ def optimizer_step(
     """One optimizer step over the micro-batches in `group`; returns (mean loss per trained token, trained tokens, grad
     norm)."""
     n_trained = acc.reduce(sum((b["labels"][:, 1:] != IGNORE_INDEX).sum() for b in group).to(acc.device), "sum")
-    scale = (
-        acc.gradient_accumulation_steps * acc.num_processes / n_trained.clamp(min=1)
-    )  # backward divides by k; DDP averages
+    # backward divides by k; DDP averages
+    scale = acc.gradient_accumulation_steps * acc.num_processes / n_trained.clamp(min=1)
     loss_sum, gnorm = torch.zeros((), device=acc.device), None
     for j, b in enumerate(group):
         with acc.accumulate(model):
@@ -394,9 +391,8 @@ def optimizer_step(
             loss_sum += s.detach()
             if acc.sync_gradients:
                 gnorm = acc.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], max_grad_norm)
-                gnorm = (
-                    torch.tensor(float("nan")) if gnorm is None else gnorm
-                )  # DeepSpeed clips inside its engine and returns None
+                # DeepSpeed clips inside its engine and returns None
+                gnorm = torch.tensor(float("nan")) if gnorm is None else gnorm
                 if torch.isinf(gnorm) or (torch.isnan(gnorm) and acc.distributed_type != DistributedType.DEEPSPEED):
                     raise NonFiniteLossError(
                         f"gradient norm is {gnorm.item()} at {where}; stopped before updating the weights"

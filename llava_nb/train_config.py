@@ -19,6 +19,7 @@ __all__ = ['MIXED_PRECISION', 'SCHEDULES', 'PRESETS', 'TrainConfig', 'nano_stage
 # %% ../nbs/10_train_config.ipynb #402f7842
 MIXED_PRECISION = ("no", "bf16", "fp16")
 SCHEDULES = ("cosine", "constant")
+# fields that do not change what a run computes
 _NOT_RESULTS = (
     "progress",
     "log_every",
@@ -26,7 +27,7 @@ _NOT_RESULTS = (
     "num_threads",
     "resume_from",
     "feature_cache_dir",
-)  # fields that do not change what a run computes
+)
 
 
 @dataclass
@@ -59,16 +60,13 @@ class TrainConfig:
     max_samples: int | None = None  # train on the first N records only
     mixed_precision: str = "no"  # "no" | "bf16" | "fp16" (fp16 needs CUDA)
     cache_features: bool = False  # run the frozen tower once per image, not once per step
-    feature_cache_dir: str | None = (
-        None  # with cache_features: keep them on disk here (safetensors shards), reused by later runs
-    )
+    # with cache_features: keep them on disk here (safetensors shards), reused by later runs
+    feature_cache_dir: str | None = None
     group_by_length: bool = False  # batch examples of similar length together (less padding)
-    group_by_modality: bool = (
-        False  # never mix image and text-only examples in a batch (LLaVA's group_by_modality_length)
-    )
-    attn_implementation: str | None = (
-        None  # the LLM's attention: None keeps the loaded one; "eager" is faster for short CPU sequences
-    )
+    # never mix image and text-only examples in a batch (LLaVA's group_by_modality_length)
+    group_by_modality: bool = False
+    # the LLM's attention: None keeps the loaded one; "eager" is faster for short CPU sequences
+    attn_implementation: str | None = None
     gradient_checkpointing: bool = False  # recompute the LLM's activations in backward: less memory, ~30 % more compute
     tf32: bool = False  # allow TF32 matmuls on Ampere+ GPUs (no effect on a CPU)
     train_llm: bool | None = None  # None: stage 2 trains the LLM, stage 1 never does
@@ -81,13 +79,11 @@ class TrainConfig:
     log_every: int = 10  # refresh the progress bar's loss (mean over this many steps)
     save_every: int = 0  # also save checkpoint-N every N steps (0: only final)
     save_total_limit: int | None = 2  # keep the newest N step checkpoints
-    resume_from: str | None = (
-        None  # a step checkpoint directory, or "latest" (the newest in output_dir; none: start afresh)
-    )
+    # a step checkpoint directory, or "latest" (the newest in output_dir; none: start afresh)
+    resume_from: str | None = None
     num_workers: int = 0
-    pad_to_multiple_of: int | None = (
-        None  # round batch lengths up to a multiple (None: 64 on CUDA, fewer shapes to plan; 1 on CPU)
-    )
+    # round batch lengths up to a multiple (None: 64 on CUDA, fewer shapes to plan; 1 on CPU)
+    pad_to_multiple_of: int | None = None
     device: str | None = None  # None: accelerate's choice (CUDA when present); "cpu" forces the CPU
     num_threads: int | None = None  # CPU threads for torch during the run (None: leave torch's setting)
     progress: bool = True
