@@ -111,7 +111,8 @@ def run_stages(
     "Stage 1 (unless skipped, or given as `stage1`) then stage 2; returns both results."
     vision, llm = backbone_dirs(backbones)
     out = Path(out)
-    common = dict(image_folder=str(paths["train_world"]), seed=cfg.seed, device=cfg.device)
+    # the quickstart owns its run directory: an identical finished stage is reused, a changed one replaced
+    common = dict(image_folder=str(paths["train_world"]), seed=cfg.seed, device=cfg.device, overwrite=True)
     s1 = stage1
     if not cfg.skip_stage1 and s1 is None:
         s1 = train(

@@ -143,7 +143,7 @@ class TrainResult:
         return cls(
             **{**state, "checkpoint": ckpt},
             history=json.loads((ckpt / "history.json").read_text()),
-            config=TrainConfig.from_dict(json.loads((ckpt / "train_config.json").read_text())),
+            config=TrainConfig.from_dict(json.loads((ckpt / "train_config.json").read_text()), str(ckpt)),
         )
 
 # %% ../nbs/10_train.ipynb #1854dd85
@@ -454,7 +454,7 @@ def train(
 
 def _check_resume(ckpt: Path, cfg: TrainConfig, fingerprint: str) -> dict:
     "The trainer state of `ckpt` after checking that it was written by this very run (same config, same inputs)."
-    saved = TrainConfig.from_dict(json.loads((ckpt / "train_config.json").read_text()))
+    saved = TrainConfig.from_dict(json.loads((ckpt / "train_config.json").read_text()), str(ckpt))
     if not saved.same_run(cfg):
         diff = {
             k: (v, getattr(cfg, k))
@@ -514,13 +514,21 @@ def _start(cfg, out: Path, acc: Accelerator, say, fingerprint: str, reuse: bool)
             return done, None, None
     resume = resolve_resume(cfg.resume_from, out)
     resumed = _check_resume(resume, cfg, fingerprint) if resume is not None else None
+    earlier = _previous_run(out) if resume is None else []
+    if earlier and not cfg.overwrite:  # never delete work because a resume found nothing
+        names = ", ".join(p.name for p in sorted(earlier))
+        raise ValueError(
+            f"{out} holds an earlier run's checkpoints ({names}) that this run would replace. To continue it, "
+            "resume (resume_from='latest', --resume latest); to start over, set overwrite=True (--overwrite); "
+            "or give another output_dir."
+        )
     if resume is None and acc.is_main_process:
         if say.path.is_file():
             os.replace(say.path, say.path.with_name("train.previous.log"))  # a new run, a new log
         if cfg.resume_from == "latest":
             say(f"resume_from='latest': no checkpoint in {out} yet, starting afresh")
-        for old in _previous_run(out):
-            shutil.rmtree(old)  # a new run invalidates the checkpoints of an earlier one
+        for old in earlier:
+            shutil.rmtree(old)  # overwrite=True: the new run replaces the earlier one
     acc.wait_for_everyone()
     return None, resume, resumed
 

@@ -30,6 +30,7 @@ def _train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="override a TrainConfig field; VALUE is JSON or a bare string (repeatable)",
     )
     p.add_argument("--resume", default=None, metavar="CHECKPOINT|latest", help="continue a run from a step checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run's checkpoints in output_dir")
     return p
 
 
@@ -56,7 +57,9 @@ def config_from_args(args) -> TrainConfig:
             d[k] = v
     if args.resume:
         d["resume_from"] = args.resume
-    return TrainConfig.from_dict(d)
+    if args.overwrite:
+        d["overwrite"] = True
+    return TrainConfig.from_dict(d, source=args.config or "the command line")
 
 
 def add_train_parser(subparsers) -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@
 # %% ../nbs/10_train_config.ipynb #689509b7
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from dataclasses import asdict, dataclass, fields
@@ -26,6 +27,7 @@ _NOT_RESULTS = (
     "num_workers",
     "num_threads",
     "resume_from",
+    "overwrite",
     "feature_cache_dir",
 )
 
@@ -81,6 +83,8 @@ class TrainConfig:
     save_total_limit: int | None = 2  # keep the newest N step checkpoints
     # a step checkpoint directory, or "latest" (the newest in output_dir; none: start afresh)
     resume_from: str | None = None
+    # a new run may replace the checkpoints of an earlier run in output_dir (else that is an error)
+    overwrite: bool = False
     num_workers: int = 0
     # round batch lengths up to a multiple (None: 64 on CUDA, fewer shapes to plan; 1 on CPU)
     pad_to_multiple_of: int | None = None
@@ -106,6 +110,8 @@ class TrainConfig:
             raise bad(f"warmup_ratio must be in [0, 1), not {self.warmup_ratio}")
         if self.max_steps is None and not self.epochs > 0:
             raise bad("give epochs > 0 or max_steps")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise bad(f"max_steps must be at least 1, not {self.max_steps} (None: train for `epochs`)")
         if self.stage == 1 and self.train_llm:
             raise bad("stage 1 keeps the LLM frozen (train_llm=True is a stage-2 option)")
         if self.stage == 1 and self.stage1_dir:
@@ -131,9 +137,15 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+    def from_dict(cls, d: dict, source: str = "config") -> TrainConfig:
+        "A config from a dict; a key that is not a field is an error naming it and the closest field."
+        names = [f.name for f in fields(cls)]
+        for k in d:
+            if k not in names:
+                close = difflib.get_close_matches(k, names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; the fields are {', '.join(names)}"
+                raise ValueError(f"{source}: {k!r} is not a TrainConfig field{hint}")
+        return cls(**d)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)

@@ -167,7 +167,7 @@ def test_rerun_reuses_a_finished_run_and_retrains_a_changed_one(stage1, tmp_path
     first = train(cfg)
     again = train(replace(cfg, progress=True), reuse=True)  # only display fields differ: the same run
     assert again.model is None and again.history == first.history and again.checkpoint == first.checkpoint
-    changed = train(replace(cfg, lr=1e-4), reuse=True)
+    changed = train(replace(cfg, lr=1e-4, overwrite=True), reuse=True)   # a changed run replaces it only when told
     assert changed.model is not None and changed.history != first.history
     # the new run has its own log; the earlier run's is kept beside it
     assert "lr=0.0001" in (tmp_path / "train.log").read_text() and "lr=0.0001" not in (tmp_path / "train.previous.log").read_text()
@@ -178,8 +178,10 @@ def test_rerun_retrains_when_the_stage1_projector_changed(parts, tmp_path):
     cfg = cfg2(tmp_path / "s1", tmp_path / "s2", max_steps=1)
     first = train(cfg, reuse=True)
     assert train(cfg, reuse=True).model is None  # unchanged: reused
-    train(replace(cfg1(parts, tmp_path / "s1", max_steps=1), lr=1e-3))  # stage 1 rerun with another result
-    assert train(cfg, reuse=True).model is not None  # stage 2 must not trust its old run
+    train(replace(cfg1(parts, tmp_path / "s1", max_steps=1), lr=1e-3, overwrite=True))  # stage 1 rerun, another result
+    with pytest.raises(ValueError, match="earlier run's checkpoints"):   # stage 2 must not trust its old run ...
+        train(cfg, reuse=True)
+    assert train(replace(cfg, overwrite=True), reuse=True).model is not None   # ... and retrains when told to
     assert first.inputs != TrainResult.load(tmp_path / "s2").inputs
 
 
@@ -332,3 +334,25 @@ def test_text_only_batches_with_the_llm_frozen_make_zero_steps(stage1, tmp_path)
                max_steps=None, epochs=1.0)
     res = train(cfg, model=model)
     assert res.final_loss == res.final_loss and all(torch.equal(v, model.llm.state_dict()[k]) for k, v in llm.items())
+
+
+def test_a_rerun_never_deletes_an_earlier_run_unless_told(stage1, tmp_path):
+    cfg = cfg2(stage1.checkpoint, tmp_path, max_steps=2, save_every=1)
+    first = train(cfg)
+    dirs = lambda: sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    before = dirs()
+    assert before == ["checkpoint-000001", "final"]
+    for rerun in (cfg, replace(cfg, lr=1e-4), replace(cfg, max_steps=1)):   # a relaunch without resume, a new setting
+        with pytest.raises(ValueError, match=r"earlier run's checkpoints \(checkpoint-000001, final\).*--overwrite"):
+            train(rerun)
+    assert dirs() == before and TrainResult.load(tmp_path / "final").history == first.history
+    again = train(replace(cfg, lr=1e-4, overwrite=True))
+    assert again.history != first.history and TrainResult.load(tmp_path / "final").history == again.history
+
+
+def test_config_keys_are_strict_and_steps_positive():
+    with pytest.raises(ValueError, match="train.json: 'max_step' is not a TrainConfig field; did you mean 'max_steps'"):
+        TrainConfig.from_dict({"stage": 1, "max_step": 10}, "train.json")
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match="max_steps must be at least 1"):
+            TrainConfig(stage=1, max_steps=bad)
