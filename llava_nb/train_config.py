@@ -21,6 +21,14 @@ __all__ = ['MIXED_PRECISION', 'SCHEDULES', 'PRESETS', 'TrainConfig', 'nano_stage
 MIXED_PRECISION = ("no", "bf16", "fp16")
 SCHEDULES = ("cosine", "constant")
 # fields that do not change what a run computes
+_FIELD_TYPES = {
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "bool": (bool,),
+    "list": (list,),
+    "None": (type(None),),
+}
 _NOT_RESULTS = (
     "progress",
     "log_every",
@@ -94,6 +102,11 @@ class TrainConfig:
 
     def __post_init__(self):
         bad = lambda what: ValueError(f"TrainConfig: {what}")
+        for f in fields(self):  # the types the annotations promise (a JSON file or --set can give anything)
+            value = getattr(self, f.name)
+            allowed = tuple(t for part in f.type.split("|") for t in _FIELD_TYPES[part.strip()])
+            if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+                raise bad(f"{f.name} must be {f.type}, not {value!r}")
         if self.stage not in (1, 2):
             raise bad(f"stage must be 1 or 2, not {self.stage!r}")
         if self.mixed_precision not in MIXED_PRECISION:

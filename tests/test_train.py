@@ -356,3 +356,7 @@ def test_config_keys_are_strict_and_steps_positive():
     for bad in (0, -3):
         with pytest.raises(ValueError, match="max_steps must be at least 1"):
             TrainConfig(stage=1, max_steps=bad)
+    with pytest.raises(ValueError, match="lr must be float, not 'abc'"):   # --set lr=abc fails here, not in AdamW
+        TrainConfig(stage=1, lr="abc")
+    with pytest.raises(ValueError, match="batch_size must be int, not 2.5"):
+        TrainConfig(stage=1, batch_size=2.5)
