@@ -47,8 +47,10 @@ def cmd_export_hf(args) -> Path:
     "Write a checkpoint as a transformers `LlavaForConditionalGeneration` directory."
     from llava_nb.hf import export_hf, load_model
 
+    if Path(args.out).resolve() == Path(args.checkpoint).resolve():
+        raise ValueError(f"--out {args.out} is the checkpoint itself: exporting would overwrite it; give another --out")
     model = load_model(args.checkpoint)
-    out = export_hf(model, args.out)
+    out = export_hf(model, args.out, overwrite=args.overwrite)
     _log(f"wrote {out} (LlavaForConditionalGeneration + processor with the {model.config.template} chat template)")
     print(out)
     return out
@@ -125,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export-hf", help="export to transformers' LlavaForConditionalGeneration layout")
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--out", required=True)
+    e.add_argument("--overwrite", action="store_true", help="replace what --out already holds")
     e.set_defaults(func=cmd_export_hf)
 
     m = sub.add_parser("merge-lora", help="merge a LoRA checkpoint's adapters into a plain checkpoint")

@@ -149,9 +149,12 @@ def to_hf_model(model: LlavaModel) -> LlavaForConditionalGeneration:
     return hf.eval()
 
 
-def export_hf(model: LlavaModel, out) -> Path:
-    "Write `model` as a llava-hf directory (model, processor, chat template) that transformers loads."
+def export_hf(model: LlavaModel, out, overwrite: bool = False) -> Path:
+    """Write `model` as a llava-hf directory (model, processor, chat template) that transformers loads; a directory that
+    already holds files is replaced only with `overwrite`."""
     out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise ValueError(f"{out} is not an empty directory; export elsewhere, or overwrite=True (--overwrite)")
     out.mkdir(parents=True, exist_ok=True)
     to_hf_model(model).save_pretrained(out, safe_serialization=True)
     to_hf_processor(model).save_pretrained(out)

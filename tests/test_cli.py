@@ -1,4 +1,5 @@
 """The `llava-nb` console script, run as users run it: ask and export-hf (DESIGN.md contracts)."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,16 @@ def test_training_modules_import_without_ipython():
             "print('ok')")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+
+
+def test_export_hf_never_writes_over_a_checkpoint_or_a_full_directory(ckpt, tmp_path):
+    before = (ckpt / "config.json").read_text()
+    p = run("export-hf", "--checkpoint", ckpt, "--out", ckpt, ok=False)
+    assert p.returncode == 2 and "is the checkpoint itself" in p.stderr and "Traceback" not in p.stderr
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "notes.txt").write_text("mine")
+    p = run("export-hf", "--checkpoint", ckpt, "--out", tmp_path / "hf", ok=False)
+    assert p.returncode == 2 and "not an empty directory" in p.stderr and "--overwrite" in p.stderr
+    assert (ckpt / "config.json").read_text() == before and (tmp_path / "hf" / "notes.txt").read_text() == "mine"
+    run("export-hf", "--checkpoint", ckpt, "--out", tmp_path / "hf", "--overwrite")
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["model_type"] == "llava"
