@@ -20,7 +20,7 @@ from transformers import (
     LlavaProcessor,
 )
 
-from .model import CONFIG_NAME, LlavaConfig, LlavaModel
+from .model import CONFIG_NAME, LlavaConfig, LlavaModel, check_safetensors
 from .projector import build_projector
 
 # %% auto #0
@@ -184,6 +184,7 @@ def import_hf(path, dtype=None) -> LlavaModel:
         raise ValueError(
             f"{path} is not a transformers LlavaForConditionalGeneration directory (config.json model_type != 'llava')"
         )
+    check_safetensors(path)
     hf = LlavaForConditionalGeneration.from_pretrained(path, **({"torch_dtype": dtype} if dtype is not None else {}))
     proc = AutoProcessor.from_pretrained(path)
     hc = hf.config

@@ -35,8 +35,8 @@ from .processor import LlavaProcessor
 from .projector import build_projector
 
 # %% auto #0
-__all__ = ['CONFIG_NAME', 'PROJECTOR_NAME', 'ADAPTER_CONFIG', 'FORMAT_VERSION', 'LlavaConfig', 'load_vision_tower',
-           'ensure_image_token', 'load_llm', 'encoder_layers', 'layers_needed', 'truncated_tower',
+__all__ = ['CONFIG_NAME', 'PROJECTOR_NAME', 'ADAPTER_CONFIG', 'FORMAT_VERSION', 'LlavaConfig', 'check_safetensors',
+           'load_vision_tower', 'ensure_image_token', 'load_llm', 'encoder_layers', 'layers_needed', 'truncated_tower',
            'vision_token_layout', 'check_image_counts', 'merge_image_features', 'is_peft_model', 'load_lora_adapter',
            'LlavaModel']
 
@@ -111,8 +111,22 @@ def _dtype_kw(dtype) -> dict:
     return {key: resolve_dtype(dtype)}
 
 
+def check_safetensors(path) -> None:
+    "A local model directory must hold its weights as safetensors: pickled `.bin`/`.pt` files are never loaded."
+    d = Path(path)
+    if not d.is_dir() or any(d.glob("*.safetensors")):
+        return
+    pickled = sorted(p.name for p in d.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".pkl"))
+    if pickled:
+        raise ValueError(
+            f"{d} holds its weights as pickles ({', '.join(pickled)}), which llava_nb never loads (unpickling runs "
+            "code); convert them to safetensors first (save_pretrained(..., safe_serialization=True))"
+        )
+
+
 def load_vision_tower(path, dtype=None, processor_path=None):
     "The frozen vision model at `path` (hub name or dir) and its image processor (from `processor_path` or `path`)."
+    check_safetensors(path)
     model_type = AutoConfig.from_pretrained(path).model_type
     tower = _VISION_CLASSES.get(model_type, AutoModel).from_pretrained(path, **_dtype_kw(dtype))
     processor = AutoImageProcessor.from_pretrained(processor_path or path, use_fast=False)
@@ -144,6 +158,7 @@ def ensure_image_token(tokenizer, llm, image_token: str = IMAGE_TOKEN) -> int:
 def load_llm(path, dtype=None, tokenizer_path=None, image_token: str = IMAGE_TOKEN, **load_kw):
     """The causal LM at `path` and its (fast) tokenizer, with `image_token` and a pad token ensured; `load_kw` go to
     `from_pretrained`."""
+    check_safetensors(path)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path, use_fast=True)
     llm = AutoModelForCausalLM.from_pretrained(path, **_dtype_kw(dtype), **load_kw)
     ensure_image_token(tokenizer, llm, image_token)

@@ -457,3 +457,15 @@ def test_bf16_loading(parts):
         out = model(torch.tensor([prompt(model, "hi")]), pixel_values=torch.randn(1, 3, 32, 32))
     assert out.logits.dtype == torch.bfloat16 and out.logits.isfinite().all()
     assert len(model.generate([prompt(model, "hi")], pixel_values=torch.randn(1, 3, 32, 32), max_new_tokens=3).token_ids[0]) >= 1
+
+
+def test_pickled_weights_are_never_loaded(tmp_path, parts):
+    from llava_nb.model import load_llm, load_vision_tower
+    llm = AutoModelForCausalLM.from_pretrained(parts["llama"]["llm"])
+    llm.save_pretrained(tmp_path / "pickled", safe_serialization=False)
+    assert (tmp_path / "pickled" / "pytorch_model.bin").is_file()
+    with pytest.raises(ValueError, match=r"pickled.*pytorch_model.bin.*never loads"):
+        load_llm(tmp_path / "pickled")
+    with pytest.raises(ValueError, match="safetensors"):
+        load_vision_tower(tmp_path / "pickled")
+    load_llm(parts["llama"]["llm"])   # safetensors: fine
