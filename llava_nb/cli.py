@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from .core import run_command
+
 # %% auto #0
 __all__ = ['cmd_ask', 'cmd_export_hf', 'cmd_merge_lora', 'cmd_quickstart', 'cmd_pretrain_backbones', 'build_parser', 'main']
 
@@ -110,6 +112,7 @@ def cmd_pretrain_backbones(args) -> dict:
 # %% ../nbs/14_cli.ipynb #2789df83
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llava-nb", description="LLaVA, notebook-first: ask, export, train.")
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     a = sub.add_parser("ask", help="answer a question about an image")
@@ -191,9 +194,4 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `llava-nb` console script."
     args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except (FileNotFoundError, ValueError) as e:  # user errors: one clear line, no traceback
-        _log(f"llava-nb {args.command}: error: {e}")
-        return 2
-    return 0
+    return run_command(lambda: args.func(args), f"llava-nb {args.command}", args.debug)

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['IGNORE_INDEX', 'IMAGE_TOKEN', 'RecordError', 'seed_everything', 'default_device', 'resolve_dtype', 'count_params',
-           'human_count']
+__all__ = ['IGNORE_INDEX', 'IMAGE_TOKEN', 'USER_ERRORS', 'RecordError', 'run_command', 'seed_everything', 'default_device',
+           'resolve_dtype', 'count_params', 'human_count']
 
 # %% ../nbs/00_core.ipynb #6b343bc7
 IGNORE_INDEX = -100  # labels with this value are not trained on (torch's cross_entropy default)
@@ -42,6 +44,21 @@ class RecordError(ValueError):
     def reason(self) -> str:
         "The message without the location: what skip summaries group by."
         return self.msg
+
+# %% ../nbs/00_core.ipynb #cb9931a7
+USER_ERRORS = (OSError, ValueError, ArithmeticError)
+
+
+def run_command(call: Callable[[], object], name: str, debug: bool = False) -> int:
+    "Run `call()`; a user error is one line on stderr and exit code 2 (the traceback only with `debug`)."
+    try:
+        call()
+    except USER_ERRORS as e:
+        if debug:
+            raise
+        print(f"{name}: error: {e} (--debug shows the traceback)", file=sys.stderr, flush=True)
+        return 2
+    return 0
 
 # %% ../nbs/00_core.ipynb #4e14951a
 def seed_everything(seed: int = 0) -> None:

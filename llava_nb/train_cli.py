@@ -10,6 +10,7 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
+from .core import run_command
 from .train import TrainResult, train
 from .train_config import PRESETS, TrainConfig, get_preset
 
@@ -39,7 +40,10 @@ def config_from_args(args) -> TrainConfig:
     if args.config and args.preset:
         raise ValueError("give --config or --preset, not both")
     if args.config:
-        d = json.loads(Path(args.config).read_text())
+        try:
+            d = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{args.config} is not a JSON TrainConfig: {e}") from None
     elif args.preset:
         d = get_preset(args.preset, args.stage or 1).to_dict()
     else:
@@ -79,5 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = _train_arguments(
         argparse.ArgumentParser(prog="python -m llava_nb.train", description="Train LLaVA stage 1 or 2.")
     )
-    cmd_train(parser.parse_args(argv))
-    return 0
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    args = parser.parse_args(argv)
+    return run_command(lambda: cmd_train(args), "python -m llava_nb.train", args.debug)

@@ -96,3 +96,15 @@ def test_export_hf_never_writes_over_a_checkpoint_or_a_full_directory(ckpt, tmp_
     assert (ckpt / "config.json").read_text() == before and (tmp_path / "hf" / "notes.txt").read_text() == "mine"
     run("export-hf", "--checkpoint", ckpt, "--out", tmp_path / "hf", "--overwrite")
     assert json.loads((tmp_path / "hf" / "config.json").read_text())["model_type"] == "llava"
+
+
+def test_a_bad_config_file_is_one_line_naming_it_and_debug_shows_the_traceback(tmp_path):
+    bad = tmp_path / "cfg.json"
+    bad.write_text("{stage: 1")
+    p = run("train", "--config", bad, ok=False)
+    assert p.returncode == 2 and f"{bad} is not a JSON TrainConfig" in p.stderr and "Traceback" not in p.stderr
+    bad.write_text('{"stage": 1, "learning_rate": 0.1}')
+    p = run("train", "--config", bad, ok=False)
+    assert p.returncode == 2 and "'learning_rate' is not a TrainConfig field" in p.stderr
+    p = run("--debug", "train", "--config", bad, ok=False)
+    assert p.returncode != 0 and "Traceback" in p.stderr
