@@ -318,6 +318,7 @@ def load_data(cfg: TrainConfig, model: LlavaModel, acc: Accelerator | None = Non
         image_mode=cfg.image_mode,
         num_image_tokens=model.num_image_tokens,
         max_length=cfg.max_length,
+        check_images=cfg.check_images if cfg.image_folder and cfg.check_images != "none" else False,
     )
     say(
         f"data {cfg.data_path}"

@@ -68,6 +68,8 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     max_length: int | None = 2048
     max_samples: int | None = None  # train on the first N records only
+    # images checked when the data loads (bad ones skipped and counted): "header" (cheap), "decode" (all pixels), "none"
+    check_images: str = "header"
     mixed_precision: str = "no"  # "no" | "bf16" | "fp16" (fp16 needs CUDA)
     cache_features: bool = False  # run the frozen tower once per image, not once per step
     # with cache_features: keep them on disk here (safetensors shards), reused by later runs
@@ -111,6 +113,8 @@ class TrainConfig:
             raise bad(f"stage must be 1 or 2, not {self.stage!r}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise bad(f"mixed_precision must be one of {MIXED_PRECISION}, not {self.mixed_precision!r}")
+        if self.check_images not in ("none", "header", "decode"):
+            raise bad(f"check_images must be 'none', 'header' or 'decode', not {self.check_images!r}")
         if self.schedule not in SCHEDULES:
             raise bad(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
         if self.batch_size < 1 or self.grad_accum < 1:

@@ -362,3 +362,11 @@ def test_fixtures_match_their_generator(tmp_path):
     assert made == committed
     for rel in made:
         assert (tmp_path / rel).read_bytes() == (FIXTURES / rel).read_bytes(), rel
+
+
+def test_header_check_finds_what_it_can_without_decoding():
+    good, s = validate_records(FIXTURES / "bad_records.json", IMAGES, check_images="header")
+    assert [r.id for r in good] == ["good-with-image", "good-text-only", "truncated-image"]   # a cut JPEG needs a decode
+    assert s.skipped == 13 and "not an image file" in str(s) and "decompression bomb" in str(s)
+    with pytest.raises(ValueError, match="check_images must be"):
+        validate_records([], IMAGES, check_images="full")

@@ -360,3 +360,5 @@ def test_config_keys_are_strict_and_steps_positive():
         TrainConfig(stage=1, lr="abc")
     with pytest.raises(ValueError, match="batch_size must be int, not 2.5"):
         TrainConfig(stage=1, batch_size=2.5)
+    with pytest.raises(ValueError, match="check_images must be 'none', 'header' or 'decode'"):
+        TrainConfig(stage=1, check_images="all")
