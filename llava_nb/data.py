@@ -10,6 +10,7 @@ import json
 import re
 import warnings
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,17 +204,15 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")  # 1, L, P, CMYK, YCbCr, ...
 
 
-def load_image(path, record=None) -> Image.Image:
-    """Decode the image at `path` as RGB; corrupt, truncated or oversized files raise `RecordError` naming file and
-    record."""
+@contextmanager
+def _reading_image(path, record=None):
+    "Pillow's and the OS's errors while reading the image at `path`, as `RecordError`s naming file and record."
     # the reason stays short; `from e` keeps Pillow's message
     fail = lambda msg: RecordError(msg, record=record, file=path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                im.load()
-                return to_rgb(im)
+            yield
     except FileNotFoundError as e:
         raise fail("image file missing") from e
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -222,25 +221,21 @@ def load_image(path, record=None) -> Image.Image:
         raise fail("not an image file") from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise fail("corrupt or truncated image") from e
+
+
+def load_image(path, record=None) -> Image.Image:
+    """Decode the image at `path` as RGB; corrupt, truncated or oversized files raise `RecordError` naming file and
+    record."""
+    with _reading_image(path, record), Image.open(path) as im:
+        im.load()
+        return to_rgb(im)
 
 
 def check_image_file(path, record=None) -> None:
     """Read the image at `path` without decoding its pixels: its header, its size (the decompression-bomb limit) and,
     for PNG, every chunk's checksum (a truncated PNG fails). Far cheaper than `load_image`; the same errors."""
-    fail = lambda msg: RecordError(msg, record=record, file=path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                im.verify()
-    except FileNotFoundError as e:
-        raise fail("image file missing") from e
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise fail("image too large (decompression bomb check)") from e
-    except UnidentifiedImageError as e:
-        raise fail("not an image file") from e
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise fail("corrupt or truncated image") from e
+    with _reading_image(path, record), Image.open(path) as im:
+        im.verify()
 
 # %% ../nbs/01_data.ipynb #cd7a6981
 def validate_records(
