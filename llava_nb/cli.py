@@ -37,6 +37,11 @@ def cmd_ask(args) -> str:
     t0 = time.perf_counter()
     model = load_model(args.checkpoint, dtype=resolve_dtype(args.dtype, dev)).to(dev)
     _log(f"loaded {args.checkpoint} on {dev} in {time.perf_counter() - t0:.1f}s")
+    if model.config.stage == 1:
+        _log(
+            "warning: a stage-1 checkpoint (only the projector is trained, on captions): it describes images, it does "
+            "not follow instructions; ask a stage-2 checkpoint"
+        )
     gen = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p)
     if args.seed is not None:
         gen["seed"] = args.seed

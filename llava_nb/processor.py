@@ -95,6 +95,9 @@ class LlavaProcessor:
 
     def __call__(self, question: str, image=None, history=(), record=None) -> dict:
         "`{'input_ids': [ids], 'pixel_values': (1, 3, H, W) or None}` for one question about `image` (or none)."
+        captioning = image is not None and self.template.name == "plain"  # stage 1 drops the question anyway
+        if not captioning and not self._text(question or "").strip():
+            raise ValueError("the question is empty")
         convs = self.conversation(question, history, image is not None)
         pixels = None if image is None else self.pixel_values([image], record)
         return {"input_ids": [self.prompt_ids(convs, record)], "pixel_values": pixels}

@@ -108,3 +108,12 @@ def test_a_bad_config_file_is_one_line_naming_it_and_debug_shows_the_traceback(t
     assert p.returncode == 2 and "'learning_rate' is not a TrainConfig field" in p.stderr
     p = run("--debug", "train", "--config", bad, ok=False)
     assert p.returncode != 0 and "Traceback" in p.stderr
+
+
+def test_ask_refuses_an_empty_question_and_warns_about_a_stage1_checkpoint(ckpt, tmp_path):
+    p = run("ask", "--checkpoint", ckpt, "   ", ok=False)
+    assert p.returncode == 2 and "the question is empty" in p.stderr and "Traceback" not in p.stderr
+    stage1 = LlavaModel.from_pretrained(ckpt).save_pretrained(tmp_path / "s1", stage=1)
+    p = run("ask", "--checkpoint", stage1, "--max-new-tokens", "3", "What is it?")
+    assert "stage-1 checkpoint" in p.stderr and "warning" in p.stderr
+    assert "stage-1" not in run("ask", "--checkpoint", ckpt, "--max-new-tokens", "3", "What is it?").stderr
