@@ -154,3 +154,35 @@ def test_replica_questions_are_the_training_corpus_shape():
     items = vqa_items(5, seed=0, reps=2, turns=6)
     assert len(items) == 10 and all(len(it["slots"]) == GRID * GRID for it in items)
     assert all(len(it["conversations"]) == 12 and it["conversations"][0]["value"].startswith("<image>\n") for it in items)
+
+
+def test_reference_names_the_attributes_a_question_picks_by():
+    from picking_by_reference import reference
+    assert reference("What color is the large triangle?") == "size+shape"
+    assert reference("What shape is the red object?") == "color"
+    assert reference("Is the circle large or small?") == "shape"  # the size question's own words are not a reference
+    assert reference("What color is the object in the top left?") == "place"
+    assert reference("Where is the small blue star?") == "size+color+shape"
+
+
+def test_picking_by_reference_runs_on_a_saved_llm_and_keeps_earlier_runs(tmp_path):
+    out = tmp_path / "picking.json"
+    out.write_text(json.dumps({"earlier": {}}))
+    cmd = [sys.executable, str(ROOT / "bench" / "lm_scene_vqa_replica.py"), "--name", "tiny", "--steps", "2",
+           "--eval-every", "2", "--scenes", "12", "--width", "64", "--qtypes", "color", "--turns", "2",
+           "--out", str(tmp_path / "replica.json"), "--save", str(tmp_path / "lm")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    cmd = [sys.executable, str(ROOT / "bench" / "picking_by_reference.py"), "--llm", str(tmp_path / "lm"), "--name", "tiny",
+           "--scenes", "30", "--threads", "1", "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    runs = json.loads(out.read_text())
+    assert set(runs) == {"earlier", "tiny"}
+    table = runs["tiny"]["table"]
+    assert set(table) <= {"color", "shape", "size", "position"} and "one object" in table["color"]
+    for refs in table.values():
+        for r in refs.values():
+            assert 0 <= r["accuracy"] <= 1 and r["n"] > 0
+            if "random pick" in r:
+                assert r["n"] - round(r["accuracy"] * r["n"]) == r.get("wrong pick", 0) + r.get("not in scene", 0)
