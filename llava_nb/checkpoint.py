@@ -23,11 +23,11 @@ import random
 import numpy as np
 
 # %% auto #0
-__all__ = ['OPTIMIZER_TENSORS', 'OPTIMIZER_META', 'SCHEDULER_NAME', 'RESUME_FILES', 'rng_state', 'set_rng_state',
+__all__ = ['OPTIMIZER_TENSORS', 'OPTIMIZER_META', 'SCHEDULER_NAME', 'SCALER_NAME', 'RESUME_FILES', 'rng_state', 'set_rng_state',
            'save_rng_state', 'load_rng_state', 'save_optimizer', 'load_optimizer', 'save_scheduler', 'load_scheduler',
-           'is_resumable', 'latest_checkpoint', 'resolve_resume', 'is_partitioned', 'is_deepspeed_zero3',
-           'gathered_state_dict', 'load_gathered_state_dict', 'atomic_dir', 'atomic_write', 'clean_stale',
-           'find_checkpoint', 'check_stage1_checkpoint']
+           'save_scaler', 'load_scaler', 'is_resumable', 'latest_checkpoint', 'resolve_resume', 'is_partitioned',
+           'is_deepspeed_zero3', 'gathered_state_dict', 'load_gathered_state_dict', 'atomic_dir', 'atomic_write',
+           'clean_stale', 'find_checkpoint', 'check_stage1_checkpoint']
 
 # %% ../nbs/10a_checkpoint.ipynb #709ba2a7
 def rng_state() -> tuple[dict, dict[str, torch.Tensor]]:
@@ -76,6 +76,7 @@ def load_rng_state(directory, rank: int = 0) -> bool:
 
 # %% ../nbs/10a_checkpoint.ipynb #d85d6fce
 OPTIMIZER_TENSORS, OPTIMIZER_META, SCHEDULER_NAME = "optimizer.safetensors", "optimizer.json", "scheduler.json"
+SCALER_NAME = "scaler.json"  # fp16 runs only
 
 
 def save_optimizer(optimizer: torch.optim.Optimizer, directory) -> None:
@@ -122,6 +123,20 @@ def save_scheduler(scheduler, directory) -> None:
 
 def load_scheduler(scheduler, directory) -> None:
     scheduler.load_state_dict(json.loads((Path(directory) / SCHEDULER_NAME).read_text()))
+
+
+def save_scaler(scaler, directory) -> None:
+    "Write an fp16 loss scaler's state (its scale and growth tracker: plain numbers) as JSON."
+    (Path(directory) / SCALER_NAME).write_text(json.dumps(scaler.state_dict(), indent=1))
+
+
+def load_scaler(scaler, directory) -> bool:
+    "Restore an fp16 loss scaler's state; False if `directory` holds none (a run saved without fp16)."
+    path = Path(directory) / SCALER_NAME
+    if not path.is_file():
+        return False
+    scaler.load_state_dict(json.loads(path.read_text()))
+    return True
 
 # %% ../nbs/10a_checkpoint.ipynb #12739d5b
 RESUME_FILES = (OPTIMIZER_TENSORS, OPTIMIZER_META, SCHEDULER_NAME, "trainer_state.json", "history.json")

@@ -16,7 +16,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -31,10 +31,12 @@ from llava_nb.checkpoint import (
     is_deepspeed_zero3,
     load_optimizer,
     load_rng_state,
+    load_scaler,
     load_scheduler,
     resolve_resume,
     save_optimizer,
     save_rng_state,
+    save_scaler,
     save_scheduler,
 )
 from .core import IGNORE_INDEX, count_params, human_count, seed_everything
@@ -49,9 +51,10 @@ from .plots import plot_history
 from .train_config import _NOT_RESULTS, TrainConfig, lr_factor, warmup_steps
 
 # %% auto #0
-__all__ = ['set_trainable', 'param_groups', 'logits_needed', 'token_loss', 'NonFiniteLossError', 'StepInfo', 'TrainResult',
-           'make_accelerator', 'build_model', 'enable_gradient_checkpointing', 'zero3_states', 'load_trained_weights',
-           'inputs_fingerprint', 'load_data', 'optimizer_step', 'RunLog', 'torch_threads', 'train']
+__all__ = ['set_trainable', 'param_groups', 'logits_needed', 'token_loss', 'NonFiniteLossError', 'StepOutcome', 'SkipGuard',
+           'StepInfo', 'TrainResult', 'make_accelerator', 'build_model', 'enable_gradient_checkpointing',
+           'zero3_states', 'load_trained_weights', 'inputs_fingerprint', 'load_data', 'optimizer_step', 'RunLog',
+           'torch_threads', 'train']
 
 # %% ../nbs/10_train.ipynb #5eb48929
 def set_trainable(model: LlavaModel, stage: int, train_llm: bool | None = None) -> dict:
@@ -102,6 +105,38 @@ def token_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor
 # %% ../nbs/10_train.ipynb #18f04ee6
 class NonFiniteLossError(FloatingPointError):
     "The loss (or the gradient norm) became NaN or infinite: the run stopped before updating the weights."
+
+
+class StepOutcome(NamedTuple):
+    "What one optimizer step did."
+
+    loss: float  # mean loss per trained token, over every process
+    tokens: int  # trained tokens
+    grad_norm: float
+    skipped: bool  # fp16: the gradients overflowed, the loss scaler skipped the update (and lowered its scale)
+
+
+class SkipGuard:
+    """Counts fp16 steps skipped for gradient overflow; `limit` in a row stop the run. Skips happen by design: the loss
+    scaler starts high and halves its scale on each overflow, so a few early skips are normal; a long run of them
+    means the gradients themselves are not finite."""
+
+    def __init__(self, limit: int):
+        self.limit, self.total, self.in_row = limit, 0, []
+
+    def __call__(self, step: int, skipped: bool) -> None:
+        "Record `step`'s outcome; raise `NonFiniteLossError` when `limit` steps in a row were skipped."
+        if not skipped:
+            self.in_row = []
+            return
+        self.total += 1
+        self.in_row.append(step)
+        if len(self.in_row) >= self.limit:
+            raise NonFiniteLossError(
+                f"{len(self.in_row)} steps in a row (steps {self.in_row[0]}-{step}) had overflowing fp16 gradients "
+                "and were skipped: the gradients are not finite at any loss scale. Lower the learning rate, or "
+                "train in bf16 (mixed_precision='bf16'); max_skipped_steps sets how many skips in a row are allowed"
+            )
 
 
 @dataclass
@@ -361,9 +396,9 @@ def optimizer_step(
     max_grad_norm: float = 1.0,
     keep_logits: bool = True,
     where: str = "",
-) -> tuple[float, int, float]:
-    """One optimizer step over the micro-batches in `group`; returns (mean loss per trained token, trained tokens, grad
-    norm)."""
+) -> StepOutcome:
+    """One optimizer step over the micro-batches in `group`. A non-finite loss stops the run; so does a non-finite
+    gradient norm, except under an fp16 loss scaler, whose overflow skips the update (`StepOutcome.skipped`)."""
     n_trained = acc.reduce(sum((b["labels"][:, 1:] != IGNORE_INDEX).sum() for b in group).to(acc.device), "sum")
     # backward divides by k; DDP averages
     scale = acc.gradient_accumulation_steps * acc.num_processes / n_trained.clamp(min=1)
@@ -394,18 +429,23 @@ def optimizer_step(
                 gnorm = acc.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], max_grad_norm)
                 # DeepSpeed clips inside its engine and returns None
                 gnorm = torch.tensor(float("nan")) if gnorm is None else gnorm
-                if torch.isinf(gnorm) or (torch.isnan(gnorm) and acc.distributed_type != DistributedType.DEEPSPEED):
+                # an fp16 scaler (or DeepSpeed's fp16 engine) handles overflow itself: the step is skipped, not fatal
+                scaled = acc.scaler is not None or acc.distributed_type == DistributedType.DEEPSPEED
+                if not torch.isfinite(gnorm) and not scaled:
                     raise NonFiniteLossError(
                         f"gradient norm is {gnorm.item()} at {where}; stopped before updating the weights"
                     )
                 optimizer.step()
-                scheduler.step()
+                with warnings.catch_warnings():  # after a skipped fp16 step torch thinks the optimizer never ran
+                    warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+                    scheduler.step()  # the schedule follows the step count, skipped steps included
                 optimizer.zero_grad(set_to_none=True)
     if gnorm is None:
         raise RuntimeError(
             f"{len(group)} micro-batches did not make one accumulation step of {acc.gradient_accumulation_steps}"
         )
-    return (acc.reduce(loss_sum, "sum") / n_trained.clamp(min=1)).item(), int(n_trained), float(gnorm)
+    loss = (acc.reduce(loss_sum, "sum") / n_trained.clamp(min=1)).item()
+    return StepOutcome(loss, int(n_trained), float(gnorm), bool(getattr(optimizer, "step_was_skipped", False)))
 
 # %% ../nbs/10_train.ipynb #8dc926cc
 class RunLog:
@@ -489,6 +529,8 @@ def _save_step(acc: Accelerator, model, path: Path, cfg, history, state, optimiz
             return  # its optimizer state is partitioned in DeepSpeed's own format
         save_optimizer(optimizer, tmp)
         save_scheduler(scheduler, tmp)
+        if acc.scaler is not None:
+            save_scaler(acc.scaler, tmp)
         if acc.num_processes == 1:
             save_rng_state(tmp)
         else:
@@ -596,6 +638,8 @@ def _restore(resume: Path, resumed: dict, optimizer, scheduler, acc: Accelerator
     "Optimizer, scheduler and RNG state of the checkpoint; (history, train seconds, samples, tokens seen) so far."
     load_optimizer(optimizer, resume)
     load_scheduler(scheduler, resume)
+    if acc.scaler is not None and not load_scaler(acc.scaler, resume):
+        warnings.warn(f"{resume} holds no fp16 loss-scaler state: the scale starts afresh")
     history = json.loads((resume / "history.json").read_text())
     if not load_rng_state(resume, acc.process_index):
         warnings.warn(f"{resume} holds no RNG state for process {acc.process_index}: the resumed run is not exact")
@@ -671,6 +715,7 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
     if resumed:
         history, train_time, n_samples, n_tokens = _restore(resume, resumed, optimizer, scheduler, acc)
         say(f"resumed from {resume} at step {start} of {total}")
+    skips = SkipGuard(cfg.max_skipped_steps)
     show = cfg.progress and acc.is_main_process
     bar = tqdm(total=total, initial=start, desc=f"stage {cfg.stage}", disable=not show)
     batches = iter(loader)
@@ -680,9 +725,10 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
         group = [send_to_device(next(batches), acc.device, non_blocking=True) for _ in range(k)]
         where = f"step {step} of {total}"
         try:
-            loss, n_trained, gnorm = optimizer_step(
+            loss, n_trained, gnorm, skipped = optimizer_step(
                 acc, pmodel, optimizer, scheduler, group, cfg.max_grad_norm, keep_logits, where=where
             )
+            skips(step, skipped)
         except NonFiniteLossError as e:
             bar.close()
             say(f"stopped: {e}", echo=False)
@@ -697,6 +743,10 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
         train_time += time.perf_counter() - t0
         lr = cfg.lr * lr_factor(step - 1, total, warm, cfg.schedule)
         rec = dict(step=step, loss=loss, lr=lr, grad_norm=gnorm, tokens=n_trained, samples=n_samples)
+        if skipped:
+            rec["skipped"] = True
+            scale = f" (loss scale now {acc.scaler.get_scale():g})" if acc.scaler is not None else ""
+            say(f"step {step}: fp16 gradients overflowed, update skipped{scale}", echo=False)
         rec["seconds"] = round(train_time, 3)
         history.append(rec)
         for cb in callbacks:
@@ -730,6 +780,7 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
     say(
         f"stage {cfg.stage}: {total} steps, final loss {result.final_loss:.4f}, {result.samples_per_second:.1f} "
         f"samples/s, {result.wall_seconds:.1f}s in all; checkpoint {result.checkpoint}"
+        + (f"; {skips.total} steps skipped for fp16 overflow" if skips.total else "")
     )
     return result
 

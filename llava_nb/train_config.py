@@ -36,6 +36,7 @@ _NOT_RESULTS = (
     "num_threads",
     "resume_from",
     "overwrite",
+    "max_skipped_steps",
     "feature_cache_dir",
 )
 
@@ -71,6 +72,8 @@ class TrainConfig:
     # images checked when the data loads (bad ones skipped and counted): "header" (cheap), "decode" (all pixels), "none"
     check_images: str = "header"
     mixed_precision: str = "no"  # "no" | "bf16" | "fp16" (fp16 needs CUDA)
+    # fp16: a step whose gradients overflow is skipped (the loss scale halves); this many in a row stop the run
+    max_skipped_steps: int = 10
     cache_features: bool = False  # run the frozen tower once per image, not once per step
     # with cache_features: keep them on disk here (safetensors shards), reused by later runs
     feature_cache_dir: str | None = None
@@ -127,6 +130,8 @@ class TrainConfig:
             raise bad(f"warmup_ratio must be in [0, 1), not {self.warmup_ratio}")
         if self.max_steps is None and not self.epochs > 0:
             raise bad("give epochs > 0 or max_steps")
+        if self.max_skipped_steps < 1:
+            raise bad(f"max_skipped_steps must be at least 1, not {self.max_skipped_steps}")
         if self.max_steps is not None and self.max_steps < 1:
             raise bad(f"max_steps must be at least 1, not {self.max_steps} (None: train for `epochs`)")
         if self.stage == 1 and self.train_llm:

@@ -362,3 +362,49 @@ def test_config_keys_are_strict_and_steps_positive():
         TrainConfig(stage=1, batch_size=2.5)
     with pytest.raises(ValueError, match="check_images must be 'none', 'header' or 'decode'"):
         TrainConfig(stage=1, check_images="all")
+
+
+def test_fp16_overflow_skips_the_update_and_only_a_run_of_skips_stops(stage1, tmp_path):
+    "An injected gradient overflow under a real loss scaler (torch's GradScaler; on a GPU accelerate makes it for fp16)."
+    from llava_nb.masking import collate
+    from llava_nb.train import SkipGuard, load_data, make_accelerator, optimizer_step, set_trainable
+
+    cfg = cfg2(stage1.checkpoint, tmp_path, device="cpu")
+    acc = make_accelerator(cfg)
+    acc.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)  # fp16 needs CUDA: the scaler is what matters here
+    model = build_model(cfg)
+    set_trainable(model, 2)
+    ds = load_data(cfg, model, acc, say=lambda *a, **k: None)
+    batch = collate([ds[0], ds[1]], model.tokenizer.pad_token_id)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    pmodel, opt = acc.prepare(model, opt)
+    w = next(model.projector.parameters())
+    before = w.detach().clone()
+    hook = w.register_hook(lambda g: torch.full_like(g, float("inf")))  # this step's gradients overflow
+    out = optimizer_step(acc, pmodel, opt, sched, [batch], where="step 1")
+    hook.remove()
+    assert out.skipped and acc.scaler.get_scale() == 2.0**15  # skipped, and the scale halved
+    assert torch.equal(w.detach(), before) and torch.isfinite(torch.tensor(out.loss))
+    out = optimizer_step(acc, pmodel, opt, sched, [batch], where="step 2")
+    assert not out.skipped and not torch.equal(w.detach(), before)
+    # without a scaler the same overflow is a stop, not a skip
+    acc.scaler = None
+    hook = w.register_hook(lambda g: torch.full_like(g, float("inf")))
+    plain = torch.optim.AdamW([w], lr=1e-3)
+    with pytest.raises(NonFiniteLossError, match="gradient norm is inf at step 3"):
+        optimizer_step(acc, pmodel, acc.prepare_optimizer(plain), sched, [batch], where="step 3")
+    hook.remove()
+
+    guard = SkipGuard(3)
+    for step, skipped in [(1, True), (2, True), (3, False), (4, True), (5, True)]:
+        guard(step, skipped)  # two in a row, then a good step resets the count
+    assert guard.total == 4
+    with pytest.raises(NonFiniteLossError, match=r"3 steps in a row \(steps 4-6\).*bf16"):
+        guard(6, True)
+
+
+def test_max_skipped_steps_is_checked_and_does_not_change_the_run():
+    with pytest.raises(ValueError, match="max_skipped_steps must be at least 1"):
+        TrainConfig(data_path="x.json", max_skipped_steps=0)
+    assert TrainConfig(data_path="x.json").same_run(TrainConfig(data_path="x.json", max_skipped_steps=50))
