@@ -1,9 +1,11 @@
 "Two CPU processes under `accelerate launch` train like one process with the same global batch."
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,67 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     a = load_file(str(tmp_path / "two" / "final" / "projector.safetensors"))
     b = load_file(str(tmp_path / "one" / "final" / "projector.safetensors"))
     for k in a: torch.testing.assert_close(a[k], b[k], rtol=0, atol=WEIGHT_ATOL)
+
+
+CHILD = """
+import json, sys, time
+from llava_nb.train import train
+from llava_nb.train_config import TrainConfig
+cfg = TrainConfig.from_dict(json.loads(open(sys.argv[1]).read()))
+pause = float(sys.argv[2])
+train(cfg, callbacks=[lambda info: time.sleep(pause)] if pause else [])
+"""
+
+
+def launch(tmp_path, cfg: TrainConfig, pause: float = 0.0, engine: tuple = ("--multi_gpu",)) -> subprocess.Popen:
+    "`cfg` on two CPU processes under `accelerate launch`, in its own process group (so that one kill stops all)."
+    f = tmp_path / f"cfg-{time.monotonic_ns()}.json"
+    f.write_text(cfg.to_json())
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    cmd = [str(ACCELERATE), "launch", *engine, "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "--main_process_port", str(free_port()), str(script), str(f), str(pause)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True)
+
+
+def history(out) -> list:
+    return [(r["step"], r["loss"], r["grad_norm"], r["lr"], r["tokens"]) for r in json.loads((Path(out) / "history.json").read_text())]
+
+
+def kill_and_resume(tmp_path, base: dict, engine: tuple):
+    "(killed-then-resumed run dir, uninterrupted run dir): both on two processes under `engine`."
+    ref = launch(tmp_path, TrainConfig(**base, output_dir=str(tmp_path / "ref")), engine=engine)
+    killed = tmp_path / "killed"
+    child = launch(tmp_path, TrainConfig(**base, output_dir=str(killed)), pause=0.5, engine=engine)
+    deadline = time.monotonic() + 240
+    while not (killed / "checkpoint-000004").is_dir():
+        assert child.poll() is None, child.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "no checkpoint-000004 after 240 s"
+        time.sleep(0.05)
+    os.killpg(child.pid, signal.SIGKILL)  # the launcher and both workers, as a node failure would
+    child.wait()
+    assert not (killed / "final").exists()
+    resumed = launch(tmp_path, TrainConfig(**{**base, "resume_from": "latest"}, output_dir=str(killed)), engine=engine)
+    for p in (resumed, ref):
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()[-4000:]
+    return killed, tmp_path / "ref"
+
+
+@pytest.mark.skipif(not ACCELERATE.is_file() or not torch.distributed.is_available(), reason="accelerate launcher or torch.distributed missing")
+def test_ddp_kill_9_then_resume_equals_the_uninterrupted_run(tmp_path):
+    parts = save_tiny_parts(tmp_path / "parts")
+    base = dict(stage=2, data_path=str(FIX / "llava_v1_5_mix665k.json"), image_folder=str(FIX / "images"), vision_tower=parts["vision"],
+                llm=parts["llm"], lr=3e-3, projector_lr=1e-2, batch_size=2, max_steps=10, save_every=4, group_by_length=True,
+                weight_decay=0.1, warmup_ratio=0.2, progress=False, num_threads=1, device="cpu", log_every=1)
+    killed, ref = kill_and_resume(tmp_path, base, ("--multi_gpu",))
+    assert "resumed from" in (killed / "train.log").read_text()
+    assert [r[0] for r in history(killed)] == list(range(1, 11))
+    assert history(killed) == history(ref)  # per-step loss, grad norm, lr and tokens: the same batches, the same math
+    a = load_file(str(killed / "final" / "projector.safetensors"))
+    b = load_file(str(ref / "final" / "projector.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    for f in sorted((ref / "final" / "llm").glob("*.safetensors")):
+        x, y = load_file(str(f)), load_file(str(killed / "final" / "llm" / f.name))
+        assert all(torch.equal(x[k], y[k]) for k in x)
