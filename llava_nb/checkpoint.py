@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict, set_optimizer_state_dict
 from torch import nn
 
 from .model import CONFIG_NAME, PROJECTOR_NAME, LlavaConfig, LlavaModel
@@ -24,10 +25,10 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['OPTIMIZER_TENSORS', 'OPTIMIZER_META', 'SCHEDULER_NAME', 'SCALER_NAME', 'RESUME_FILES', 'rng_state', 'set_rng_state',
-           'save_rng_state', 'load_rng_state', 'save_optimizer', 'load_optimizer', 'save_scheduler', 'load_scheduler',
-           'save_scaler', 'load_scaler', 'is_resumable', 'latest_checkpoint', 'resolve_resume', 'is_partitioned',
-           'is_deepspeed_zero3', 'gathered_state_dict', 'load_gathered_state_dict', 'atomic_dir', 'atomic_write',
-           'clean_stale', 'find_checkpoint', 'check_stage1_checkpoint']
+           'save_rng_state', 'load_rng_state', 'optimizer_state', 'save_optimizer', 'load_optimizer', 'save_scheduler',
+           'load_scheduler', 'save_scaler', 'load_scaler', 'is_resumable', 'latest_checkpoint', 'resolve_resume',
+           'is_partitioned', 'is_deepspeed_zero3', 'gathered_state_dict', 'load_gathered_state_dict', 'atomic_dir',
+           'atomic_write', 'clean_stale', 'find_checkpoint', 'check_stage1_checkpoint']
 
 # %% ../nbs/10a_checkpoint.ipynb #709ba2a7
 def rng_state() -> tuple[dict, dict[str, torch.Tensor]]:
@@ -79,9 +80,22 @@ OPTIMIZER_TENSORS, OPTIMIZER_META, SCHEDULER_NAME = "optimizer.safetensors", "op
 SCALER_NAME = "scaler.json"  # fp16 runs only
 
 
-def save_optimizer(optimizer: torch.optim.Optimizer, directory) -> None:
-    "Write `optimizer`'s state as safetensors (tensors) + JSON (the rest) in `directory`."
-    sd, tensors, plain = optimizer.state_dict(), {}, {}
+def _bare(optimizer):
+    return getattr(optimizer, "optimizer", optimizer)  # under accelerate's wrapper
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer, model: nn.Module) -> dict:
+    """`optimizer`'s full state keyed by `model`'s parameter names, the same for one process, DDP and FSDP (whose shards
+    it gathers: a collective, call it on every rank; the main process receives the state, the others `{}`)."""
+    return get_optimizer_state_dict(
+        model, _bare(optimizer), options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+    )
+
+
+def save_optimizer(optimizer: torch.optim.Optimizer, directory, state: dict | None = None) -> None:
+    """Write `optimizer`'s state (or a given `state`, e.g. from `optimizer_state`) as safetensors (tensors) + JSON (the
+    rest) in `directory`."""
+    sd, tensors, plain = state or optimizer.state_dict(), {}, {}
     for idx, st in sd["state"].items():
         for name, v in st.items():
             if torch.is_tensor(v):
@@ -93,8 +107,9 @@ def save_optimizer(optimizer: torch.optim.Optimizer, directory) -> None:
     (d / OPTIMIZER_META).write_text(json.dumps(dict(param_groups=sd["param_groups"], plain=plain), indent=1))
 
 
-def load_optimizer(optimizer: torch.optim.Optimizer, directory) -> None:
-    "Restore `optimizer`'s state from `save_optimizer`'s files (the parameter groups must have the same layout)."
+def load_optimizer(optimizer: torch.optim.Optimizer, directory, model: nn.Module | None = None) -> None:
+    """Restore `optimizer`'s state from `save_optimizer`'s files (the parameter groups must have the same layout); a
+    state keyed by parameter names goes back through `model` (under FSDP each rank takes its shard)."""
     d = Path(directory)
     meta, tensors = json.loads((d / OPTIMIZER_META).read_text()), load_file(str(d / OPTIMIZER_TENSORS))
     groups = [
@@ -107,13 +122,21 @@ def load_optimizer(optimizer: torch.optim.Optimizer, directory) -> None:
             f"{d / OPTIMIZER_META}: parameter groups of sizes {[len(g['params']) for g in groups]} do not fit this "
             f"optimizer's {mine} (different trainable parts, or another LoRA/projector setting?)"
         )
+    key_of = lambda idx: int(idx) if idx.isdigit() else idx  # a parameter's index, or its name (`optimizer_state`)
     state = {}
     for key, v in tensors.items():
-        _, idx, name = key.split(".", 2)
-        state.setdefault(int(idx), {})[name] = v
+        idx, name = key.split(".", 1)[1].rsplit(".", 1)  # "state.<index or name>.<exp_avg ...>"
+        state.setdefault(key_of(idx), {})[name] = v
     for idx, st in meta["plain"].items():
-        state.setdefault(int(idx), {}).update(st)
-    optimizer.load_state_dict(dict(state=state, param_groups=groups))
+        state.setdefault(key_of(idx), {}).update(st)
+    sd = dict(state=state, param_groups=groups)
+    named = any(isinstance(p, str) for g in groups for p in g["params"])
+    if named and model is None:
+        raise ValueError(f"{d / OPTIMIZER_META} keys the state by parameter name: pass the model to load it")
+    if named:
+        set_optimizer_state_dict(model, _bare(optimizer), sd, options=StateDictOptions(full_state_dict=True))
+    else:
+        _bare(optimizer).load_state_dict(sd)
 
 
 def save_scheduler(scheduler, directory) -> None:

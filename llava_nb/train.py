@@ -30,6 +30,7 @@ from llava_nb.checkpoint import (
     gathered_state_dict,
     is_deepspeed_zero3,
     load_optimizer,
+    optimizer_state,
     load_rng_state,
     load_scaler,
     load_scheduler,
@@ -524,10 +525,14 @@ def _save_step(acc: Accelerator, model, path: Path, cfg, history, state, optimiz
         save_rng_state(staging, acc.process_index)
         acc.wait_for_everyone()
 
+    deepspeed = acc.distributed_type == DistributedType.DEEPSPEED
+    # the optimizer state by parameter name, gathered from every rank under FSDP (a collective)
+    opt_state = None if deepspeed else optimizer_state(optimizer, acc._models[0] if acc._models else model)
+
     def extra(tmp):
-        if acc.distributed_type == DistributedType.DEEPSPEED:
+        if deepspeed:
             return  # its optimizer state is partitioned in DeepSpeed's own format
-        save_optimizer(optimizer, tmp)
+        save_optimizer(optimizer, tmp, state=opt_state)
         save_scheduler(scheduler, tmp)
         if acc.scaler is not None:
             save_scaler(acc.scaler, tmp)
@@ -634,9 +639,11 @@ def _optimizer(cfg, model: LlavaModel, acc: Accelerator, total: int):
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule), warm
 
 
-def _restore(resume: Path, resumed: dict, optimizer, scheduler, acc: Accelerator) -> tuple[list, float, int, int]:
+def _restore(
+    resume: Path, resumed: dict, pmodel, optimizer, scheduler, acc: Accelerator
+) -> tuple[list, float, int, int]:
     "Optimizer, scheduler and RNG state of the checkpoint; (history, train seconds, samples, tokens seen) so far."
-    load_optimizer(optimizer, resume)
+    load_optimizer(optimizer, resume, model=pmodel)
     load_scheduler(scheduler, resume)
     if acc.scaler is not None and not load_scaler(acc.scaler, resume):
         warnings.warn(f"{resume} holds no fp16 loss-scaler state: the scale starts afresh")
@@ -693,7 +700,7 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
     seed_everything(cfg.seed)
     model, counts = _prepare_model(cfg, model, resume, say)
     trainable = ", ".join(f"{k} {human_count(v)}" for k, v in counts.items())
-    mode = f"mixed precision {cfg.mixed_precision}"
+    mode = f"{acc.distributed_type.value}, mixed precision {cfg.mixed_precision}"
     say(f"stage {cfg.stage} on {acc.device} × {acc.num_processes}, {mode}; trainable: {trainable}\n{cfg}")
     ds = load_data(cfg, model.to(acc.device), acc, say)
     total, k = steps_for(len(ds), cfg, acc.num_processes), accumulation_steps(cfg, acc.num_processes)
@@ -713,7 +720,7 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
 
     history, last_ckpt, train_time, n_samples, n_tokens = [], resume, 0.0, 0, 0
     if resumed:
-        history, train_time, n_samples, n_tokens = _restore(resume, resumed, optimizer, scheduler, acc)
+        history, train_time, n_samples, n_tokens = _restore(resume, resumed, pmodel, optimizer, scheduler, acc)
         say(f"resumed from {resume} at step {start} of {total}")
     skips = SkipGuard(cfg.max_skipped_steps)
     show = cfg.progress and acc.is_main_process
