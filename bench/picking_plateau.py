@@ -31,7 +31,8 @@ SHAPES = ("circle", "square", "triangle", "cross", "diamond", "star")
 COLOURS = ("red", "green", "blue", "yellow", "purple", "white")
 SIZES = ("small", "large")
 CELLS = 9
-WORDS = ["<pad>", "<obj>", "what", "color", "is", "the", "?", "ans", "<eos>", *SHAPES, *COLOURS]
+WORDS = ["<pad>", "<obj>", "what", "color", "is", "the", "?", "ans", "<eos>", *SHAPES, *COLOURS,
+         "<empty>", *SIZES, *(f"cell{i}" for i in range(9))]
 ID = {w: i for i, w in enumerate(WORDS)}
 FEATURES = len(SHAPES) + 1 + len(COLOURS) + len(SIZES) + CELLS   # shape-or-empty, colour, size, cell
 
@@ -84,10 +85,16 @@ def batch(rng: random.Random, n: int, turns: int):
     return x, y, feats, [len(objs) for _, _, objs in items]
 
 
+# `--scene words`: the word of each feature (shape or "<empty>", colour, size, cell), in `scene_features`' column order
+FEATURE_WORDS = [*SHAPES, "<empty>", *COLOURS, *SIZES, *(f"cell{i}" for i in range(9))]
+
+
 class Picker(torch.nn.Module):
-    "A 4-layer Llama whose `<obj>` positions hold projected scene features."
-    def __init__(self, width: int, layers: int, heads: int, init: float):
+    """A 4-layer Llama whose `<obj>` positions hold the scene: projected features (`scene="mlp"`), or the sum of the
+    LLM's own input embeddings of the cell's words (`scene="words"`, as the nano LLM's pretraining writes scene tokens)."""
+    def __init__(self, width: int, layers: int, heads: int, init: float, scene: str = "mlp"):
         super().__init__()
+        self.scene = scene
         cfg = LlamaConfig(vocab_size=len(WORDS), hidden_size=width, intermediate_size=2 * width,
                           num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
                           max_position_embeddings=256, initializer_range=init, tie_word_embeddings=False)
@@ -98,7 +105,12 @@ class Picker(torch.nn.Module):
     def forward(self, x, feats, labels=None):
         emb = self.llm.get_input_embeddings()(x)                     # (B, T, D)
         is_obj = x == ID["<obj>"]
-        emb = emb.masked_scatter(is_obj.unsqueeze(-1), self.projector(feats).to(emb.dtype))
+        if self.scene == "words":
+            table = self.llm.get_input_embeddings().weight[[ID[w] for w in FEATURE_WORDS]]   # (FEATURES, D)
+            scene = feats @ table                                      # (B, CELLS, D): sum of the cell's words
+        else:
+            scene = self.projector(feats)                              # (B, CELLS, D)
+        emb = emb.masked_scatter(is_obj.unsqueeze(-1), scene.to(emb.dtype))
         return self.llm(inputs_embeds=emb, attention_mask=(x != ID["<pad>"]).long(), labels=labels)
 
 
@@ -128,11 +140,13 @@ def main():
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scene", choices=("mlp", "words"), default="mlp",
+                    help="scene tokens: features through an MLP, or sums of the LLM's word embeddings")
     ap.add_argument("--out", default=None, help="results JSON (default bench/results/picking_plateau_init<init>.json)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    model = Picker(a.width, a.layers, a.heads, a.init)
+    model = Picker(a.width, a.layers, a.heads, a.init, a.scene)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.0)
     rng, held_rng = random.Random(a.seed), random.Random(10_000 + a.seed)
     held = [batch(held_rng, 200, 1) for _ in range(2)]

@@ -8,8 +8,6 @@ from __future__ import annotations
 import sys
 import time
 
-import torch
-
 from .chat import ChatSession
 from .core import RecordError
 
@@ -36,11 +34,11 @@ def add_chat_parser(subparsers) -> None:
 
 def cmd_chat(args, stdin=None, stdout=None, stderr=None) -> ChatSession:
     "The terminal chat loop for parsed `args` (see `add_chat_parser`); returns the session at the end."
-    from llava_nb.core import default_device, resolve_dtype
+    from llava_nb.core import resolve_device, resolve_dtype
 
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     log = lambda *a: print(*a, file=stderr, flush=True)
-    dev = torch.device(args.device) if args.device else default_device()
+    dev = resolve_device(args.device)
     t0 = time.perf_counter()
     chat = ChatSession.from_pretrained(
         args.checkpoint,

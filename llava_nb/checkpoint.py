@@ -305,16 +305,17 @@ def check_stage1_checkpoint(path, model: LlavaModel) -> Path:
     projector file."""
     ckpt = find_checkpoint(path)
     saved = json.loads((ckpt / CONFIG_NAME).read_text())
-    LlavaConfig.from_dict(saved, str(ckpt / CONFIG_NAME))  # a llava_nb config of a readable format
+    theirs = LlavaConfig.from_dict(saved, str(ckpt / CONFIG_NAME))  # a llava_nb config of a readable format
     if saved.get("stage") != 1:
         raise ValueError(
             f"{ckpt} is a stage-{saved.get('stage')} checkpoint; stage 2 starts from a stage-1 checkpoint "
             "(the output of a stage-1 run, holding only the projector)"
         )
     mine = model.config
-    for k in ("projector_type", "vision_feature_layer", "vision_feature_select"):
-        if saved.get(k) != getattr(mine, k):
-            raise ValueError(f"{ckpt} was trained with {k}={saved.get(k)!r}, this run uses {getattr(mine, k)!r}")
+    # what the projector was fitted to: its shape, the tower layer it reads, how images were fitted to the tower
+    for k in ("projector_type", "vision_feature_layer", "vision_feature_select", "image_mode"):
+        if getattr(theirs, k) != getattr(mine, k):
+            raise ValueError(f"{ckpt} was trained with {k}={getattr(theirs, k)!r}, this run uses {getattr(mine, k)!r}")
     now = {"vision_config": model.vision_tower.config.to_dict(), "text_config": model.llm.config.to_dict()}
     parts = (("vision_config", "vision_tower"), ("text_config", "llm"))
     for part, name in parts:

@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from .core import run_command
 
 # %% auto #0
@@ -22,18 +20,12 @@ def _log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
-def _device(name: str | None) -> torch.device:
-    from llava_nb.core import default_device
-
-    return torch.device(name) if name else default_device()
-
-
 def cmd_ask(args) -> str:
     "Answer a question about an image (or a text-only question) with a checkpoint."
     from llava_nb.hf import load_model
-    from llava_nb.core import resolve_dtype
+    from llava_nb.core import resolve_device, resolve_dtype
 
-    dev = _device(args.device)
+    dev = resolve_device(args.device)
     t0 = time.perf_counter()
     model = load_model(args.checkpoint, dtype=resolve_dtype(args.dtype, dev)).to(dev)
     _log(f"loaded {args.checkpoint} on {dev} in {time.perf_counter() - t0:.1f}s")

@@ -16,7 +16,7 @@ import torch
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'IMAGE_TOKEN', 'USER_ERRORS', 'RecordError', 'run_command', 'seed_everything', 'default_device',
-           'resolve_dtype', 'count_params', 'human_count']
+           'resolve_device', 'resolve_dtype', 'count_params', 'human_count']
 
 # %% ../nbs/00_core.ipynb #6b343bc7
 IGNORE_INDEX = -100  # labels with this value are not trained on (torch's cross_entropy default)
@@ -76,6 +76,25 @@ def default_device() -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def resolve_device(name: str | None) -> torch.device:
+    "The device `name` names ('cpu', 'cuda', 'cuda:1', 'mps'; None: `default_device`), checked to exist here."
+    if not name:
+        return default_device()
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device {name!r} is not a device name; use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {name!r}: torch sees no CUDA GPU here (a CPU-only torch build, or no driver); use cpu"
+        )
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r}: there are only {torch.cuda.device_count()} CUDA GPUs")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {name!r}: MPS (Apple GPU) is not available here; use cpu")
+    return dev
 
 
 _DTYPES = {

@@ -185,6 +185,11 @@ class TrainResult:
 # %% ../nbs/10_train.ipynb #1854dd85
 def make_accelerator(cfg: TrainConfig) -> Accelerator:
     "An `Accelerator` for `cfg`: device, mixed precision, gradient accumulation over `cfg.grad_accum` micro-batches."
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            "device='cuda' (--device cuda), but torch sees no CUDA GPU (torch.cuda.is_available() is False; a CPU-only "
+            "torch build, or no driver): use device='cpu', or leave device unset to take a GPU only when there is one"
+        )
     cpu = cfg.device == "cpu" or not torch.cuda.is_available()
     if cfg.mixed_precision == "fp16" and cpu:
         raise ValueError("mixed_precision='fp16' needs a CUDA GPU; on a CPU use 'bf16' or 'no'")
@@ -683,6 +688,8 @@ def _finish(cfg, acc: Accelerator, pmodel, out: Path, history: list, counts: dic
 def _train(cfg, model, callbacks, reuse) -> TrainResult:
     "One stage: prepare the output, the model, data, optimizer; resume if asked; run the steps; save; see `train`."
     t_start, out = time.perf_counter(), Path(cfg.output_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output_dir {out} is a file; give a directory (it is created if it does not exist)")
     if cfg.stage1_dir and find_checkpoint(cfg.stage1_dir).resolve().parent == out.resolve():
         raise ValueError(
             f"output_dir {out} holds the stage-1 checkpoint {cfg.stage1_dir} this run starts from; "

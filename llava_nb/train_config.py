@@ -130,6 +130,8 @@ class TrainConfig:
             raise bad(f"warmup_ratio must be in [0, 1), not {self.warmup_ratio}")
         if self.max_steps is None and not self.epochs > 0:
             raise bad("give epochs > 0 or max_steps")
+        if self.device not in (None, "cpu", "cuda"):
+            raise bad(f"device must be None (accelerate's choice), 'cpu' or 'cuda', not {self.device!r}")
         if self.max_skipped_steps < 1:
             raise bad(f"max_skipped_steps must be at least 1, not {self.max_skipped_steps}")
         if self.max_steps is not None and self.max_steps < 1:

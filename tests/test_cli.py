@@ -117,3 +117,21 @@ def test_ask_refuses_an_empty_question_and_warns_about_a_stage1_checkpoint(ckpt,
     p = run("ask", "--checkpoint", stage1, "--max-new-tokens", "3", "What is it?")
     assert "stage-1 checkpoint" in p.stderr and "warning" in p.stderr
     assert "stage-1" not in run("ask", "--checkpoint", ckpt, "--max-new-tokens", "3", "What is it?").stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_a_device_that_is_not_here_is_one_line(ckpt):
+    p = run("ask", "--checkpoint", ckpt, "--device", "cuda", "What is it?", ok=False)
+    assert p.returncode == 2 and "no CUDA GPU" in p.stderr and "Traceback" not in p.stderr
+    p = run("ask", "--checkpoint", ckpt, "--device", "gpu", "What is it?", ok=False)
+    assert p.returncode == 2 and "'gpu' is not a device name" in p.stderr
+
+
+def test_train_into_an_output_dir_that_is_a_file_is_one_line(tmp_path):
+    f = tmp_path / "out"
+    f.write_text("my notes")
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"stage": 1, "data_path": "x.json", "output_dir": str(f)}))
+    p = run("train", "--config", cfg, ok=False)
+    assert p.returncode == 2 and f"output_dir {f} is a file" in p.stderr and "Traceback" not in p.stderr
+    assert f.read_text() == "my notes"

@@ -408,3 +408,16 @@ def test_max_skipped_steps_is_checked_and_does_not_change_the_run():
     with pytest.raises(ValueError, match="max_skipped_steps must be at least 1"):
         TrainConfig(data_path="x.json", max_skipped_steps=0)
     assert TrainConfig(data_path="x.json").same_run(TrainConfig(data_path="x.json", max_skipped_steps=50))
+
+
+def test_stage2_refuses_a_stage1_projector_fitted_to_another_image_mode(stage1, tmp_path):
+    with pytest.raises(ValueError, match=r"was trained with image_mode='pad', this run uses 'crop'"):
+        train(cfg2(stage1.checkpoint, tmp_path, image_mode="crop"))
+
+
+def test_device_names_are_checked(stage1, tmp_path):
+    with pytest.raises(ValueError, match="device must be None"):
+        cfg2(stage1.checkpoint, tmp_path, device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="torch sees no CUDA GPU"):
+            train(cfg2(stage1.checkpoint, tmp_path, device="cuda"))
