@@ -130,6 +130,7 @@ class SkipSummary:
     by_reason: Counter = field(default_factory=Counter)
     examples: dict = field(default_factory=dict)  # reason -> first few record ids
     max_examples: int = 3
+    changed: Counter = field(default_factory=Counter)  # records kept but altered (e.g. truncated), by what was done
 
     def __post_init__(self):
         self.by_reason = Counter(self.by_reason)
@@ -149,23 +150,33 @@ class SkipSummary:
         if len(ids) < self.max_examples:
             ids.append(err.record)
 
+    def note(self, what: str, record) -> None:
+        "Count one record that is kept but altered (`what`: e.g. 'truncated to max_length=2048')."
+        self.changed[what] += 1
+        ids = self.examples.setdefault(what, [])
+        if len(ids) < self.max_examples:
+            ids.append(record)
+
     def _ids(self, reason) -> str:
         ids = ", ".join(map(str, self.examples.get(reason, [])))
-        return ids + (", …" if self.by_reason[reason] > len(self.examples.get(reason, [])) else "")
+        n = self.by_reason[reason] or self.changed[reason]
+        return ids + (", …" if n > len(self.examples.get(reason, [])) else "")
 
     def __str__(self) -> str:
         s = f"kept {self.kept} of {self.total} records; skipped {self.skipped}"
         parts = [f"{n} × {reason} (ids: {self._ids(reason)})" for reason, n in self.by_reason.most_common()]
-        return s + (": " + ", ".join(parts) if parts else "")
+        kept = [f"{n} × {what} (ids: {self._ids(what)})" for what, n in self.changed.most_common()]
+        return s + (": " + ", ".join(parts) if parts else "") + ("; kept but " + ", ".join(kept) if kept else "")
 
     __repr__ = __str__
 
     def _repr_markdown_(self) -> str:
         s = f"**kept {self.kept} of {self.total} records; skipped {self.skipped}**"
-        if not self.by_reason:
+        if not self.by_reason and not self.changed:
             return s
         esc = lambda t: html.escape(str(t)).replace("|", "\\|")  # `<image>` must not vanish as an HTML tag
         rows = [f"| {n} | {esc(reason)} | {esc(self._ids(reason))} |" for reason, n in self.by_reason.most_common()]
+        rows += [f"| {n} | kept but {esc(what)} | {esc(self._ids(what))} |" for what, n in self.changed.most_common()]
         return "\n".join([s, "", "| records | reason | ids |", "|---:|---|---|", *rows])
 
 # %% ../nbs/01_data.ipynb #4eda1f7c

@@ -44,6 +44,7 @@ class Tokenized:
     input_ids: list[int]
     labels: list[int]
     num_images: int = 0
+    truncated: bool = False  # cut to max_length: the last answer lost its end (and its STOP)
 
     def __getitem__(self, key):
         return getattr(self, key)
@@ -156,6 +157,7 @@ def tokenize_conversation(
         ids, labels = ids[:max_length], labels[:max_length]
         if all(l == IGNORE_INDEX for l in labels):
             raise fail(f"longer than max_length={max_length}: no trained tokens left after truncation")
+        return Tokenized(ids, labels, n_images, truncated=True)
     return Tokenized(ids, labels, n_images)
 
 # %% ../nbs/03_masking.ipynb #cc551d4a
@@ -306,6 +308,10 @@ class LlavaDataset(torch.utils.data.Dataset):
             except RecordError as e:
                 self.summary.add(e)
                 continue
+            if t.truncated:  # as LLaVA does, but said: the tail of its last answer and its STOP are not trained
+                self.summary.note(
+                    f"truncated to max_length={max_length} (the end of its last answer is not trained)", rec.id
+                )
             self.records.append(rec)
             self._ids.append(torch.tensor(t.input_ids, dtype=torch.int32))
             self._labels.append(torch.tensor(t.labels, dtype=torch.int32))
