@@ -46,6 +46,7 @@ import torch
 from transformers import AutoTokenizer, LlamaForCausalLM
 
 from llava_nb.backbones import nano_backbones
+from llava_nb.core import IMAGE_TOKEN
 from llava_nb.datagen import SHORT_ANSWER_PROMPT, make_vqa_train
 from llava_nb.symbolic import QTYPES
 from llava_nb.fit import fit
@@ -77,6 +78,25 @@ def vqa_items(n: int, seed: int, reps: int, turns: int, qtypes=QTYPES) -> list[d
     return items
 
 
+def shape_keyed_items(n: int, seed: int, turns: int) -> list[dict]:
+    "Colour questions that name their object by its shape alone ('What color is the triangle?'), as in `picking_plateau`."
+    scenes = [sample_scene(scene_rng(seed, "lm-curriculum", i), scene_id(i, "lm-curriculum")) for i in range(n)]
+    items = []
+    for s in scenes:
+        rng = random.Random(f"curriculum/{s['id']}")
+        named = [o for o in s["objects"] if sum(x["shape"] == o["shape"] for x in s["objects"]) == 1]
+        turns_ = []
+        for k, o in enumerate(rng.choices(named, k=turns) if named else []):
+            ask = f"What color is the {o['shape']}?"
+            turns_ += [
+                {"from": "human", "value": f"{IMAGE_TOKEN}\n{ask}" if k == 0 else ask},
+                {"from": "gpt", "value": o["color"]},
+            ]
+        if turns_:
+            items.append({"conversations": turns_, "slots": scene_slots(s)})
+    return items
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--name", default="base")
@@ -92,6 +112,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--qtypes", default=",".join(QTYPES), help="question types to train on, comma-separated")
     ap.add_argument("--init-from", default=None, help="start from this LLM (e.g. data/nano/llm) instead of a fresh one")
+    ap.add_argument(
+        "--curriculum", type=int, default=0, help="first train this many steps on shape-keyed colour questions"
+    )
     ap.add_argument("--save", default=None, help="save the trained LLM here (for `bench/picking_by_reference.py`)")
     ap.add_argument("--scenes", type=int, default=10_000)
     ap.add_argument("--eval-every", type=int, default=100)
@@ -111,6 +134,9 @@ def main(argv=None) -> dict:
     lm = LlamaForCausalLM.from_pretrained(a.init_from) if a.init_from else LlamaForCausalLM(config)
     opt = torch.optim.AdamW(lm.parameters(), lr=a.lr, weight_decay=0.01, betas=(0.9, 0.98))
     batches = length_grouped_batches(examples, a.batch_size, a.seed)
+    if a.curriculum:  # the first steps on shape-keyed questions only, then the corpus
+        first = [encode_lm_item(it, tok) for it in shape_keyed_items(a.curriculum * a.batch_size, a.seed, a.turns)]
+        batches = length_grouped_batches(first, a.batch_size, a.seed)[: a.curriculum] + batches
     t0, evals = time.time(), []
 
     def loss(step: int) -> dict:

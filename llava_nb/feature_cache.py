@@ -9,6 +9,7 @@ import copy
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import replace
@@ -24,7 +25,7 @@ from .masking import LlavaDataset
 from .model import LlavaModel
 
 # %% auto #0
-__all__ = ['FeatureShards', 'feature_meta', 'FeatureCache', 'CachedFeatureDataset']
+__all__ = ['FeatureShards', 'feature_meta', 'FeatureCache', 'CachedFeatureDataset', 'plan_feature_cache']
 
 # %% ../nbs/10d_feature_cache.ipynb #fd66fa30
 def _stat(path) -> list[int]:
@@ -198,3 +199,50 @@ class CachedFeatureDataset(torch.utils.data.Dataset):
         if self._keys[i]:
             item["image_features"] = torch.stack([self.cache.features[k] for k in self._keys[i]])  # (n_img, P, D)
         return item
+
+# %% ../nbs/10d_feature_cache.ipynb #2832c2a0
+def _available_ram() -> int | None:
+    "Bytes of memory available now (Linux `MemAvailable`; else free physical pages; None if unknown)."
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:,.1f} GB"
+
+
+def plan_feature_cache(
+    n_images: int, tokens: int, width: int, dtype: torch.dtype, cache_dir=None, available: int | None = None
+) -> int:
+    """Bytes the cached features of `n_images` will take (`tokens` × `width` values each); a clear error if they do not
+    fit: in RAM (no `cache_dir`) more than half of `available` (default: available now), or on `cache_dir`'s disk."""
+    need = n_images * tokens * width * torch.finfo(dtype).bits // 8
+    what = f"{n_images:,} images × {tokens} tokens × {width} values in {str(dtype).removeprefix('torch.')}"
+    if cache_dir is None:
+        available = _available_ram() if available is None else available
+        if available is not None and need > available // 2:
+            raise ValueError(
+                f"cache_features would keep {_gb(need)} of tower features in RAM ({what}); {_gb(available)} is "
+                "available now. Set feature_cache_dir=DIR to keep them on disk as safetensors shards, or "
+                "cache_features=False"
+            )
+        return need
+    d = Path(cache_dir)
+    existing = sum(f.stat().st_size for f in d.glob("*.safetensors")) if d.is_dir() else 0
+    probe = next(p for p in (d, *d.parents) if p.exists())
+    free = shutil.disk_usage(probe).free if available is None else available
+    if need > free + existing:
+        raise ValueError(
+            f"feature_cache_dir {d} needs {_gb(need)} for the tower features ({what}); its disk has {_gb(free)} free"
+            + (f" (plus {_gb(existing)} already cached)" if existing else "")
+            + ". Point feature_cache_dir at a larger disk, or train with cache_features=False"
+        )
+    return need

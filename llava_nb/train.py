@@ -47,7 +47,7 @@ from .lora import apply_lora, check_quantization, quantization_config
 from .model import CONFIG_NAME, PROJECTOR_NAME, LlavaModel, is_peft_model
 from .batching import StepBatches, accumulation_steps, steps_for
 from .checkpoint import atomic_dir, atomic_write, check_stage1_checkpoint, clean_stale, find_checkpoint
-from .feature_cache import CachedFeatureDataset, FeatureCache, FeatureShards, feature_meta
+from .feature_cache import CachedFeatureDataset, FeatureCache, FeatureShards, feature_meta, plan_feature_cache
 from .plots import plot_history
 from .train_config import _NOT_RESULTS, TrainConfig, lr_factor, warmup_steps
 
@@ -369,6 +369,12 @@ def load_data(cfg: TrainConfig, model: LlavaModel, acc: Accelerator | None = Non
     if not cfg.cache_features:
         return ds
     t0, dtype = time.perf_counter(), torch.bfloat16 if cfg.mixed_precision == "bf16" else None
+    n_images = len({p for r in ds.records for p in r.images})
+    width, stored = model.vision_tower.config.hidden_size, dtype or model.vision_tower.dtype
+    need = plan_feature_cache(n_images, model.num_image_tokens, width, stored, cfg.feature_cache_dir)
+    say(
+        f"feature cache: {need / 1e6:,.1f} MB " + (f"in {cfg.feature_cache_dir}" if cfg.feature_cache_dir else "in RAM")
+    )
     build = lambda: FeatureCache(
         FeatureShards(cfg.feature_cache_dir, feature_meta(model, cfg.image_mode, dtype))
         if cfg.feature_cache_dir

@@ -421,3 +421,15 @@ def test_device_names_are_checked(stage1, tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="torch sees no CUDA GPU"):
             train(cfg2(stage1.checkpoint, tmp_path, device="cuda"))
+
+
+def test_a_feature_cache_that_cannot_fit_is_refused_before_the_tower_runs(stage1, tmp_path, monkeypatch):
+    import llava_nb.feature_cache as fc
+    monkeypatch.setattr(fc, "_available_ram", lambda: 10_000)  # a machine with 10 kB free: the cache needs more
+    with pytest.raises(ValueError, match=r"cache_features would keep .* of tower features in RAM .*feature_cache_dir=DIR"):
+        train(cfg1({"llama": {"vision": None, "llm": None}}, tmp_path, vision_tower=stage1.config.vision_tower,
+                   llm=stage1.config.llm, cache_features=True))
+    assert not (tmp_path / "final").exists()
+    r = train(cfg1({"llama": {"vision": None, "llm": None}}, tmp_path / "ok", vision_tower=stage1.config.vision_tower,
+                   llm=stage1.config.llm, cache_features=True, feature_cache_dir=str(tmp_path / "features")))
+    assert "feature cache:" in (tmp_path / "ok" / "train.log").read_text() and r.checkpoint.is_dir()
