@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -89,6 +90,15 @@ def generate(
     "`model` continues each prompt (ids with `<image>` already expanded; a list of lists or a padded tensor + mask)."
     rows, tok, dev = _rows(input_ids, attention_mask), model.tokenizer, model.device
     B, T = len(rows), max(map(len, rows))
+    context = getattr(model.llm.config, "max_position_embeddings", None)
+    if context is not None and T >= context:
+        raise ValueError(
+            f"the prompt is {T} tokens (image tokens and chat template included), the model's context is {context}: "
+            "shorten the question or the conversation"
+        )
+    if context is not None and T + max_new_tokens > context:
+        warnings.warn(f"the answer can be at most {context - T} tokens long here: the model's context ends there")
+        max_new_tokens = context - T
     if stream is not None and B != 1:
         raise ValueError(f"stream needs a batch of 1 prompt, got {B}")
     if generator is None and seed is not None:

@@ -135,3 +135,9 @@ def test_train_into_an_output_dir_that_is_a_file_is_one_line(tmp_path):
     p = run("train", "--config", cfg, ok=False)
     assert p.returncode == 2 and f"output_dir {f} is a file" in p.stderr and "Traceback" not in p.stderr
     assert f.read_text() == "my notes"
+
+
+def test_a_question_longer_than_the_context_is_refused_with_both_lengths(ckpt):
+    context = json.loads((ckpt / "llm" / "config.json").read_text())["max_position_embeddings"]
+    p = run("ask", "--checkpoint", ckpt, "--max-new-tokens", "4", "why " * (10 * context), ok=False)
+    assert p.returncode == 2 and f"the model's context is {context}" in p.stderr and "Traceback" not in p.stderr
