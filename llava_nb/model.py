@@ -35,10 +35,10 @@ from .processor import LlavaProcessor
 from .projector import build_projector
 
 # %% auto #0
-__all__ = ['CONFIG_NAME', 'PROJECTOR_NAME', 'ADAPTER_CONFIG', 'FORMAT_VERSION', 'LlavaConfig', 'check_safetensors',
-           'load_vision_tower', 'ensure_image_token', 'load_llm', 'encoder_layers', 'layers_needed', 'truncated_tower',
-           'vision_token_layout', 'check_image_counts', 'merge_image_features', 'is_peft_model', 'load_lora_adapter',
-           'LlavaModel']
+__all__ = ['CONFIG_NAME', 'PROJECTOR_NAME', 'ADAPTER_CONFIG', 'FORMAT_VERSION', 'LlavaConfig', 'check_safetensors_file',
+           'check_safetensors', 'load_vision_tower', 'ensure_image_token', 'load_llm', 'encoder_layers',
+           'layers_needed', 'truncated_tower', 'vision_token_layout', 'check_image_counts', 'merge_image_features',
+           'is_peft_model', 'load_lora_adapter', 'LlavaModel']
 
 # %% ../nbs/05_model.ipynb #886119ab
 CONFIG_NAME, PROJECTOR_NAME = "config.json", "projector.safetensors"
@@ -111,10 +111,36 @@ def _dtype_kw(dtype) -> dict:
     return {key: resolve_dtype(dtype)}
 
 
+def check_safetensors_file(file) -> None:
+    """A clear error naming `file` unless its safetensors header is readable and the file holds every byte the header
+    promises (a copy or download cut short fails here, before any loader sees it)."""
+    file = Path(file)
+    size = file.stat().st_size
+    with open(file, "rb") as f:
+        n = int.from_bytes(f.read(8), "little") if size >= 8 else -1
+        try:
+            header = json.loads(f.read(n)) if 0 < n <= size - 8 else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            header = None
+    if not isinstance(header, dict):
+        raise ValueError(f"{file} is not a safetensors file (unreadable header); it may be cut short or not weights")
+    end = max([v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"] + [0])
+    if size < 8 + n + end:
+        raise ValueError(
+            f"{file} is cut short: its header promises {8 + n + end:,} bytes, the file has {size:,} (an interrupted "
+            "copy or download?)"
+        )
+
+
 def check_safetensors(path) -> None:
-    "A local model directory must hold its weights as safetensors: pickled `.bin`/`.pt` files are never loaded."
+    """A local model directory must hold its weights as complete safetensors files: pickled `.bin`/`.pt` files are never
+    loaded."""
     d = Path(path)
-    if not d.is_dir() or any(d.glob("*.safetensors")):
+    if d.is_dir() and any(d.glob("*.safetensors")):
+        for f in sorted(d.glob("*.safetensors")):
+            check_safetensors_file(f)
+        return
+    if not d.is_dir():
         return
     pickled = sorted(p.name for p in d.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".pkl"))
     if pickled:
@@ -443,6 +469,7 @@ class LlavaModel(nn.Module):
         file = Path(file)
         if not file.is_file():
             raise FileNotFoundError(f"{file} not found: a llava_nb checkpoint stores its projector there")
+        check_safetensors_file(file)
         state, own = load_file(str(file)), self.projector.state_dict()
         what = (
             f"a {self.config.projector_type} projector ({self.vision_tower.config.hidden_size} -> "

@@ -141,3 +141,17 @@ def test_a_question_longer_than_the_context_is_refused_with_both_lengths(ckpt):
     context = json.loads((ckpt / "llm" / "config.json").read_text())["max_position_embeddings"]
     p = run("ask", "--checkpoint", ckpt, "--max-new-tokens", "4", "why " * (10 * context), ok=False)
     assert p.returncode == 2 and f"the model's context is {context}" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_weights_cut_short_are_refused_naming_the_file(ckpt, tmp_path):
+    import shutil
+    cut = shutil.copytree(ckpt, tmp_path / "cut")
+    for f in (cut / "projector.safetensors", cut / "llm" / "model.safetensors"):
+        data = f.read_bytes()
+        f.write_bytes(data[: len(data) - 64])  # an interrupted copy
+        p = run("ask", "--checkpoint", cut, "What is it?", ok=False)
+        assert p.returncode == 2 and f"{f} is cut short" in p.stderr and "Traceback" not in p.stderr
+        f.write_bytes(data)
+    (cut / "projector.safetensors").write_bytes(b"\x00" * 4)
+    p = run("ask", "--checkpoint", cut, "What is it?", ok=False)
+    assert p.returncode == 2 and "is not a safetensors file" in p.stderr
