@@ -23,6 +23,13 @@ data/nano/llm --qtypes color`) move colour-by-shape only from 0.49 to 0.56: this
 2+-object accuracy. In `bench/picking_plateau.py` (one-hot scene features through a small MLP, a 20-word vocabulary, no
 chat template) shape-keyed picking is learned from scratch in 150 steps, so what stops it here lies in what differs:
 scene tokens made of the LLM's own word embeddings, the chat template between question and answer, or the question mix.
+
+One change at a time says which: `bench/picking_plateau.py --scene words` (scene tokens as sums of the LLM's own word
+embeddings) still picks perfectly at step 150, so it is not the embeddings; the question mix is. A fresh LLM in the
+real setting (tokenizer, chat template, scene tokens) trained for 300 steps on shape-keyed colour questions alone and
+then 300 on the VQA mix (`bench/lm_scene_vqa_replica.py --curriculum 300 --steps 600 --save DIR`) picks **by shape**
+(colour by shape 1.00, size by shape 0.97) and not by colour (shape by colour 0.57, random 0.48) — the shipped LLM's
+mirror image. The reference kinds compete: whichever the model learns first it keeps, and the others stall.
 """
 
 from __future__ import annotations
