@@ -64,7 +64,7 @@ from llava_nb.nano_llm import (
     lm_scene_vqa,
     scene_slots,
 )
-from llava_nb.nanoworld import sample_scene, scene_id, scene_rng
+from llava_nb.nanoworld import POSITIONS, position_phrase, sample_scene, scene_id, scene_rng
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,6 +78,48 @@ def vqa_items(n: int, seed: int, reps: int, turns: int, qtypes=QTYPES) -> list[d
             rng = random.Random(f"{s['id']}/{k}")
             bare = lambda t: dict(t, value=t["value"].replace("\n" + SHORT_ANSWER_PROMPT, ""))
             turns_ = [bare(t) if rng.random() < 0.7 else t for t in r["conversations"]]
+            items.append({"conversations": turns_, "slots": scene_slots(s)})
+    return items
+
+
+def _keyed_question(o: dict, objs: list[dict], kind: str, rng: random.Random) -> tuple[str, str] | None:
+    "A question naming `o` by one kind of reference only (shape, color or place), if that names it alone."
+    if kind == "place":
+        r, c = o["cell"]
+        attr = rng.choice(("color", "shape"))
+        return f"What {attr} is the object {position_phrase(POSITIONS[r][c])}?", o[attr]
+    if sum(x[kind] == o[kind] for x in objs) != 1:
+        return None
+    if kind == "shape":
+        attr = rng.choice(("color", "size"))
+        return (
+            (f"What color is the {o['shape']}?", o["color"])
+            if attr == "color"
+            else (
+                f"Is the {o['shape']} large or small?",
+                o["size"],
+            )
+        )
+    return f"What shape is the {o['color']} object?", o["shape"]
+
+
+def keyed_items(n: int, seed: int, turns: int, kinds: tuple[str, ...], tag: str = "") -> list[dict]:
+    """Conversations of `turns` attribute questions whose references use only the `kinds` given (each conversation one
+    kind, drawn per conversation): the picking drill of `--phases`."""
+    scenes = [sample_scene(scene_rng(seed, f"lm-drill{tag}", i), scene_id(i, f"lm-drill{tag}")) for i in range(n)]
+    items = []
+    for s in scenes:
+        rng = random.Random(f"drill/{tag}/{s['id']}")
+        kind, turns_ = rng.choice(kinds), []
+        for k in range(turns):
+            qa = _keyed_question(rng.choice(s["objects"]), s["objects"], kind, rng)
+            if qa is None or any(t["value"].endswith(qa[0]) for t in turns_[::2]):  # no repeats: no copying
+                continue
+            turns_ += [
+                {"from": "human", "value": f"{IMAGE_TOKEN}\n{qa[0]}" if not turns_ else qa[0]},
+                {"from": "gpt", "value": qa[1]},
+            ]
+        if turns_:
             items.append({"conversations": turns_, "slots": scene_slots(s)})
     return items
 
@@ -119,6 +161,9 @@ def main(argv=None) -> dict:
     ap.add_argument(
         "--curriculum", type=int, default=0, help="first train this many steps on shape-keyed colour questions"
     )
+    ap.add_argument(
+        "--phases", default="", help="picking drills before the corpus, e.g. 'shape:200,shape+color:200' (kind:steps)"
+    )
     ap.add_argument("--save", default=None, help="save the trained LLM here (for `bench/picking_by_reference.py`)")
     ap.add_argument("--scenes", type=int, default=10_000)
     ap.add_argument("--eval-every", type=int, default=100)
@@ -141,6 +186,12 @@ def main(argv=None) -> dict:
     if a.curriculum:  # the first steps on shape-keyed questions only, then the corpus
         first = [encode_lm_item(it, tok) for it in shape_keyed_items(a.curriculum * a.batch_size, a.seed, a.turns)]
         batches = length_grouped_batches(first, a.batch_size, a.seed)[: a.curriculum] + batches
+    drills = []
+    for j, phase in enumerate(p for p in a.phases.split(",") if p):
+        kinds, steps = phase.split(":")
+        items_ = keyed_items(int(steps) * a.batch_size, a.seed, a.turns, tuple(kinds.split("+")), tag=str(j))
+        drills += length_grouped_batches([encode_lm_item(it, tok) for it in items_], a.batch_size, a.seed)[: int(steps)]
+    batches = drills + batches
     t0, evals = time.time(), []
 
     def loss(step: int) -> dict:

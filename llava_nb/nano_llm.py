@@ -23,9 +23,9 @@ from .nano_vision import canonical_caption
 from .fit import bf16_autocast, fit
 
 # %% auto #0
-__all__ = ['N_SLOTS', 'build_tokenizer', 'scene_slots', 'lm_corpus', 'lm_texts', 'LMExample', 'encode_lm_item', 'llm_config',
-           'LMBatch', 'length_grouped_batches', 'scene_embeddings', 'lm_loss', 'train_llm', 'lm_scene_vqa',
-           'lm_text_vqa']
+__all__ = ['N_SLOTS', 'DRILL_FORMS', 'build_tokenizer', 'scene_slots', 'lm_corpus', 'picking_drill', 'lm_texts', 'LMExample',
+           'encode_lm_item', 'llm_config', 'LMBatch', 'length_grouped_batches', 'scene_embeddings', 'lm_loss',
+           'train_llm', 'lm_scene_vqa', 'lm_text_vqa']
 
 # %% ../nbs/09b_nano_llm.ipynb #1fd11031
 def build_tokenizer(texts, vocab_size: int = 1024) -> PreTrainedTokenizerFast:
@@ -103,6 +103,34 @@ def lm_corpus(n_scenes: int = 6000, seed: int = 0, slot_fraction: float = 0.8) -
                 {"from": "gpt", "value": rng.choice(s["captions"])},
             ]
             items.append({"conversations": brief, "slots": slots})
+    return items
+
+
+DRILL_FORMS = {"shape": ("shape",), "color": ("color",), "place": ("position",)}  # one kind of reference each
+
+
+def picking_drill(n_scenes: int, seed: int, kinds: tuple[str, ...], turns: int = 6, tag: str = "") -> list[dict]:
+    """Scene-token chats of `turns` short questions that name their object by one kind of reference only (each chat one
+    of `kinds`: 'shape', 'color', 'place'); see `symbolic.ask_about`."""
+    from llava_nb.nanoworld import context_text
+    from llava_nb.symbolic import ask_about, parse_context
+
+    items = []
+    for i in range(n_scenes):
+        s = sample_scene(scene_rng(seed, f"drill{tag}", i), scene_id(i, f"drill{tag}"))
+        rng = random.Random(f"drill/{seed}/{tag}/{s['id']}")
+        objs, form = parse_context(context_text(s), s["id"])[1], DRILL_FORMS[rng.choice(kinds)]
+        conv, pairs = [], [(o, a) for o in objs for a in ("color", "shape", "size", "position")]
+        for o, attr in rng.sample(pairs, len(pairs)):  # each (object, attribute) at most once: no answer to copy
+            qa = ask_about(objs, rng, attr, form, obj=o)
+            if qa is None or len(conv) == 2 * turns:
+                continue
+            conv += [
+                {"from": "human", "value": f"{IMAGE_TOKEN}\n{qa[0]}" if not conv else qa[0]},
+                {"from": "gpt", "value": qa[1]},
+            ]
+        if conv:
+            items.append({"conversations": conv, "slots": scene_slots(s)})
     return items
 
 
@@ -246,13 +274,18 @@ def train_llm(
     eval_scenes: int = 200,
     save_every: int = 0,
     verbose: bool = True,
+    drills: tuple = (),
     **config,
 ):
     "Train the nano chat LLM (and its tokenizer) on small-world text, save both to `out_dir`; (lm, tokenizer, stats)."
     seed_everything(seed)
     t0 = time.time()
     items = lm_corpus(n_scenes, seed)
-    tok = build_tokenizer(lm_texts(items), vocab_size)
+    # picking drills first, e.g. (("shape", 200), ("shape+color", 200)): (kinds of reference, steps) per phase
+    drill_items = [
+        picking_drill(n * batch_size, seed, tuple(k.split("+")), tag=str(j)) for j, (k, n) in enumerate(drills)
+    ]
+    tok = build_tokenizer(lm_texts(items + [it for d in drill_items for it in d]), vocab_size)
     examples = [encode_lm_item(it, tok) for it in items]
     random.Random(seed).shuffle(examples)
     n_held = min(300, len(examples) // 10)
@@ -262,6 +295,8 @@ def train_llm(
     evals, t1 = [], time.time()
     lm.train()
     batches = length_grouped_batches(train, batch_size, seed)
+    for d, (_, n) in reversed(list(zip(drill_items, drills))):  # each phase's batches, in order, before the corpus
+        batches = length_grouped_batches([encode_lm_item(it, tok) for it in d], batch_size, seed)[:n] + batches
 
     def loss(step: int) -> dict:
         return {"loss": _lm_forward(lm, _lm_batch(batches[step % len(batches)], tok.pad_token_id), tok, noise).loss}

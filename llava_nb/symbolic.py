@@ -30,7 +30,7 @@ from llava_nb.nanoworld import (
 )
 
 # %% auto #0
-__all__ = ['QTYPES', 'ASK', 'CORNERS', 'REASON', 'parse_context', 'question_type', 'describe']
+__all__ = ['QTYPES', 'ASK', 'CORNERS', 'REASON', 'parse_context', 'question_type', 'ask_about', 'describe']
 
 # %% ../nbs/08a_symbolic.ipynb #cc882c93
 QTYPES = ("color", "shape", "count", "size", "position", "relative_position", "existence")
@@ -206,6 +206,21 @@ def question_type(question: str) -> str:
     "The question type of a short question (one of `QTYPES`, or 'other')."
     q = question.replace(IMAGE_TOKEN, "").strip().lower()
     return next((name for name, pat in _QTYPE_RULES if re.search(pat, q)), "other")
+
+# %% ../nbs/08a_symbolic.ipynb #484698eb
+def ask_about(
+    objs: list[dict], rng: random.Random, attr: str, form: tuple[str, ...], obj: dict | None = None
+) -> tuple[str, str] | None:
+    """(question, answer): `attr` of an object (`obj`, or a random one) that `form` (e.g. `("shape",)`,
+    `("position",)`) names alone, in the usual phrasings; None when that object is not named alone that way."""
+    if attr in form:
+        return None
+    key = lambda x: tuple(x[k] for k in form)
+    named = [o for o in objs if sum(key(x) == key(o) for x in objs) == 1 and (obj is None or o is obj)]
+    if not named:
+        return None
+    o = rng.choice(named)
+    return rng.choice(_ATTR_QUESTIONS[attr]).format("the " + _phrase(o, form)), o[attr]
 
 # %% ../nbs/08a_symbolic.ipynb #362cb440
 def _cap(s: str) -> str:
