@@ -62,9 +62,10 @@ from llava_nb.nano_llm import (
     llm_config,
     lm_corpus,
     lm_scene_vqa,
+    picking_drill,
     scene_slots,
 )
-from llava_nb.nanoworld import POSITIONS, position_phrase, sample_scene, scene_id, scene_rng
+from llava_nb.nanoworld import sample_scene, scene_id, scene_rng
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,48 +79,6 @@ def vqa_items(n: int, seed: int, reps: int, turns: int, qtypes=QTYPES) -> list[d
             rng = random.Random(f"{s['id']}/{k}")
             bare = lambda t: dict(t, value=t["value"].replace("\n" + SHORT_ANSWER_PROMPT, ""))
             turns_ = [bare(t) if rng.random() < 0.7 else t for t in r["conversations"]]
-            items.append({"conversations": turns_, "slots": scene_slots(s)})
-    return items
-
-
-def _keyed_question(o: dict, objs: list[dict], kind: str, rng: random.Random) -> tuple[str, str] | None:
-    "A question naming `o` by one kind of reference only (shape, color or place), if that names it alone."
-    if kind == "place":
-        r, c = o["cell"]
-        attr = rng.choice(("color", "shape"))
-        return f"What {attr} is the object {position_phrase(POSITIONS[r][c])}?", o[attr]
-    if sum(x[kind] == o[kind] for x in objs) != 1:
-        return None
-    if kind == "shape":
-        attr = rng.choice(("color", "size"))
-        return (
-            (f"What color is the {o['shape']}?", o["color"])
-            if attr == "color"
-            else (
-                f"Is the {o['shape']} large or small?",
-                o["size"],
-            )
-        )
-    return f"What shape is the {o['color']} object?", o["shape"]
-
-
-def keyed_items(n: int, seed: int, turns: int, kinds: tuple[str, ...], tag: str = "") -> list[dict]:
-    """Conversations of `turns` attribute questions whose references use only the `kinds` given (each conversation one
-    kind, drawn per conversation): the picking drill of `--phases`."""
-    scenes = [sample_scene(scene_rng(seed, f"lm-drill{tag}", i), scene_id(i, f"lm-drill{tag}")) for i in range(n)]
-    items = []
-    for s in scenes:
-        rng = random.Random(f"drill/{tag}/{s['id']}")
-        kind, turns_ = rng.choice(kinds), []
-        for k in range(turns):
-            qa = _keyed_question(rng.choice(s["objects"]), s["objects"], kind, rng)
-            if qa is None or any(t["value"].endswith(qa[0]) for t in turns_[::2]):  # no repeats: no copying
-                continue
-            turns_ += [
-                {"from": "human", "value": f"{IMAGE_TOKEN}\n{qa[0]}" if not turns_ else qa[0]},
-                {"from": "gpt", "value": qa[1]},
-            ]
-        if turns_:
             items.append({"conversations": turns_, "slots": scene_slots(s)})
     return items
 
@@ -189,7 +148,7 @@ def main(argv=None) -> dict:
     drills = []
     for j, phase in enumerate(p for p in a.phases.split(",") if p):
         kinds, steps = phase.split(":")
-        items_ = keyed_items(int(steps) * a.batch_size, a.seed, a.turns, tuple(kinds.split("+")), tag=str(j))
+        items_ = picking_drill(int(steps) * a.batch_size, a.seed, tuple(kinds.split("+")), a.turns, tag=str(j))
         drills += length_grouped_batches([encode_lm_item(it, tok) for it in items_], a.batch_size, a.seed)[: int(steps)]
     batches = drills + batches
     t0, evals = time.time(), []
