@@ -114,8 +114,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "picking_by_reference.json"))
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    tok = AutoTokenizer.from_pretrained(nano_backbones()["llm"])
-    lm = LlamaForCausalLM.from_pretrained(a.llm or nano_backbones()["llm"])
+    llm = Path(a.llm or nano_backbones()["llm"])
+    tok = AutoTokenizer.from_pretrained(llm if (llm / "tokenizer.json").is_file() else nano_backbones()["llm"])
+    lm = LlamaForCausalLM.from_pretrained(llm)
     table = picking_table(lm, tok, a.scenes)
     for qt, refs in table.items():
         for ref, r in refs.items():
