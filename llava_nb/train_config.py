@@ -262,6 +262,8 @@ def workshop_stage1(**overrides) -> TrainConfig:
                 batch_size=32,
                 global_batch_size=256,
                 cache_features=True,
+                # on disk, reused by later runs: LLaVA-Pretrain's 558K images would need 168 GB of RAM
+                feature_cache_dir="runs/workshop/features",
                 output_dir="runs/workshop/stage1",
             ),
             **overrides,
