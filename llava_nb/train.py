@@ -201,8 +201,9 @@ def make_accelerator(cfg: TrainConfig) -> Accelerator:
     )
     if cfg.tf32 and torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    # a text-only batch leaves the projector without gradients
-    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+    # every trainable parameter gets a gradient in every step (`optimizer_step` gives a text-only batch's projector a zero
+    # one), so DDP need not search the graph for unused parameters
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=False)
     return Accelerator(
         mixed_precision=cfg.mixed_precision, cpu=cpu, gradient_accumulation_plugin=plugin, kwargs_handlers=[ddp]
     )
@@ -430,6 +431,13 @@ def optimizer_step(
             s, _ = token_loss(logits, b["labels"])
             if not s.requires_grad:  # nothing trainable saw it (text only, projector-only training): a zero gradient
                 s = s + sum(p.sum() for g in optimizer.param_groups for p in g["params"]) * 0.0
+            elif b["pixel_values"] is None and b.get("image_features") is None:
+                # text only: the projector joins with a zero gradient, so every process's backward reaches the same
+                # parameters and DDP needs no search for unused ones
+                proj = [
+                    p for g in optimizer.param_groups if g.get("name", "").startswith("projector") for p in g["params"]
+                ]
+                s = s + sum(p.sum() for p in proj) * 0.0
             if not torch.isfinite(s):
                 raise NonFiniteLossError(
                     f"loss is {s.item()} at {where} (micro-batch {j + 1} of {len(group)}, records "
