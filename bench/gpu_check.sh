@@ -20,6 +20,11 @@ if [ "$GPUS" -ge 2 ]; then
 else
   ROWS+=("| FSDP kill -9 + resume | skipped | | needs 2 GPUs |")
 fi
+if [ "$GPUS" -ge 2 ] && $PY -c "import deepspeed" 2>/dev/null; then
+  check "DeepSpeed ZeRO-2/3 kill -9 + resume, 2 GPUs" $PY -m pytest -q tests/test_multiprocess.py -k deepspeed_kill
+else
+  ROWS+=("| DeepSpeed kill -9 + resume | skipped | | needs 2 GPUs and deepspeed |")
+fi
 check "fp16 overflow skip, one process" $PY -m pytest -q tests/test_train.py -k fp16
 check "QLoRA / LoRA (bitsandbytes)" $PY -m pytest -q tests/test_lora.py
 check "training throughput vs transformers" $PY bench/train_throughput_gpu.py --steps 10

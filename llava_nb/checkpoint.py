@@ -24,11 +24,11 @@ import random
 import numpy as np
 
 # %% auto #0
-__all__ = ['OPTIMIZER_TENSORS', 'OPTIMIZER_META', 'SCHEDULER_NAME', 'SCALER_NAME', 'RESUME_FILES', 'rng_state', 'set_rng_state',
-           'save_rng_state', 'load_rng_state', 'optimizer_state', 'save_optimizer', 'load_optimizer', 'save_scheduler',
-           'load_scheduler', 'save_scaler', 'load_scaler', 'is_resumable', 'latest_checkpoint', 'resolve_resume',
-           'is_partitioned', 'is_deepspeed_zero3', 'gathered_state_dict', 'load_gathered_state_dict', 'atomic_dir',
-           'atomic_write', 'clean_stale', 'find_checkpoint', 'check_stage1_checkpoint']
+__all__ = ['OPTIMIZER_TENSORS', 'OPTIMIZER_META', 'SCHEDULER_NAME', 'SCALER_NAME', 'RESUME_FILES', 'ENGINE_DIR', 'rng_state',
+           'set_rng_state', 'save_rng_state', 'load_rng_state', 'optimizer_state', 'save_optimizer', 'load_optimizer',
+           'save_scheduler', 'load_scheduler', 'save_scaler', 'load_scaler', 'is_resumable', 'latest_checkpoint',
+           'resolve_resume', 'is_partitioned', 'is_deepspeed_zero3', 'gathered_state_dict', 'load_gathered_state_dict',
+           'atomic_dir', 'atomic_write', 'clean_stale', 'find_checkpoint', 'check_stage1_checkpoint']
 
 # %% ../nbs/10a_checkpoint.ipynb #709ba2a7
 def rng_state() -> tuple[dict, dict[str, torch.Tensor]]:
@@ -163,11 +163,19 @@ def load_scaler(scaler, directory) -> bool:
 
 # %% ../nbs/10a_checkpoint.ipynb #12739d5b
 RESUME_FILES = (OPTIMIZER_TENSORS, OPTIMIZER_META, SCHEDULER_NAME, "trainer_state.json", "history.json")
+ENGINE_DIR = "engine"  # DeepSpeed: its own state (partitioned optimizer), written by `Accelerator.save_state`
+
+
+def _missing(path) -> list[str]:
+    "What `path` lacks to be resumed: the optimizer state is ours (safetensors) or, under DeepSpeed, the engine's."
+    p = Path(path)
+    need = RESUME_FILES[2:] if (p / ENGINE_DIR).is_dir() else RESUME_FILES
+    return [f for f in need if not (p / f).is_file()]
 
 
 def is_resumable(path) -> bool:
     "Does `path` hold everything `train(..., resume_from=path)` needs?"
-    return all((Path(path) / f).is_file() for f in RESUME_FILES)
+    return Path(path).is_dir() and not _missing(path)
 
 
 def latest_checkpoint(output_dir) -> Path | None:
@@ -184,9 +192,8 @@ def resolve_resume(resume_from, output_dir) -> Path | None:
         return latest_checkpoint(output_dir)
     p = Path(resume_from)
     if not is_resumable(p):
-        missing = [f for f in RESUME_FILES if not (p / f).is_file()]
         raise FileNotFoundError(
-            f"cannot resume from {p}: it lacks {', '.join(missing)} (a step checkpoint written with "
+            f"cannot resume from {p}: it lacks {', '.join(_missing(p))} (a step checkpoint written with "
             "save_every holds them; a final checkpoint does not)"
         )
     return p

@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from llava_nb.checkpoint import (
+    ENGINE_DIR,
     gathered_state_dict,
     is_deepspeed_zero3,
     load_optimizer,
@@ -547,11 +548,15 @@ def _save_step(acc: Accelerator, model, path: Path, cfg, history, state, optimiz
     deepspeed = acc.distributed_type == DistributedType.DEEPSPEED
     # the optimizer state by parameter name, gathered from every rank under FSDP (a collective)
     opt_state = None if deepspeed else optimizer_state(optimizer, acc._models[0] if acc._models else model)
+    engine = path.with_name(f".{path.name}.tmp-engine")
+    if deepspeed:  # DeepSpeed owns its (partitioned) optimizer state: every rank writes its part in the engine's format
+        acc.save_state(str(engine))
 
     def extra(tmp):
         if deepspeed:
-            return  # its optimizer state is partitioned in DeepSpeed's own format
-        save_optimizer(optimizer, tmp, state=opt_state)
+            os.replace(engine, tmp / ENGINE_DIR)
+        else:
+            save_optimizer(optimizer, tmp, state=opt_state)
         save_scheduler(scheduler, tmp)
         if acc.scaler is not None:
             save_scaler(acc.scaler, tmp)
@@ -565,6 +570,7 @@ def _save_step(acc: Accelerator, model, path: Path, cfg, history, state, optimiz
     if acc.is_main_process:
         _save(model, path, cfg, history, state, extra, projector_state=proj, llm_state=llm)
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(engine, ignore_errors=True)
         ckpts = sorted(path.parent.glob("checkpoint-*"))
         for p in ckpts[: max(0, len(ckpts) - (cfg.save_total_limit or len(ckpts)))]:
             shutil.rmtree(p)
@@ -662,7 +668,10 @@ def _restore(
     resume: Path, resumed: dict, pmodel, optimizer, scheduler, acc: Accelerator
 ) -> tuple[list, float, int, int]:
     "Optimizer, scheduler and RNG state of the checkpoint; (history, train seconds, samples, tokens seen) so far."
-    load_optimizer(optimizer, resume, model=pmodel)
+    if (resume / ENGINE_DIR).is_dir():  # DeepSpeed's own state: the engine reads its partitions back
+        acc.load_state(str(resume / ENGINE_DIR))
+    else:
+        load_optimizer(optimizer, resume, model=pmodel)
     load_scheduler(scheduler, resume)
     if acc.scaler is not None and not load_scaler(acc.scaler, resume):
         warnings.warn(f"{resume} holds no fp16 loss-scaler state: the scale starts afresh")

@@ -1,4 +1,5 @@
 "Two CPU processes under `accelerate launch` train like one process with the same global batch."
+import importlib.util
 import json
 import os
 import signal
@@ -152,3 +153,23 @@ def test_fsdp_kill_9_then_resume_equals_the_uninterrupted_run(tmp_path):
     for f in sorted((ref / "final" / "llm").glob("*.safetensors")):
         x, y = load_file(str(f)), load_file(str(killed / "final" / "llm" / f.name))
         for k in x: torch.testing.assert_close(x[k], y[k], rtol=0, atol=1e-6)
+
+
+@pytest.mark.skipif(not ACCELERATE.is_file() or not torch.distributed.is_available(), reason="accelerate launcher or torch.distributed missing")
+@pytest.mark.parametrize("zero_stage", [2, 3])
+def test_deepspeed_kill_9_then_resume_through_the_engine_state(tmp_path, zero_stage):
+    "DeepSpeed owns its partitioned optimizer state: step checkpoints hold it in `engine/` and a resume reads it back."
+    device = os.environ.get("LLAVA_NB_TEST_DEVICE", "cpu")
+    if device == "cpu" or importlib.util.find_spec("deepspeed") is None:
+        pytest.skip("DeepSpeed needs CUDA (and the deepspeed package): bench/gpu_check.sh runs this")
+    parts = save_tiny_parts(tmp_path / "parts")
+    base = dict(stage=2, data_path=str(FIX / "llava_v1_5_mix665k.json"), image_folder=str(FIX / "images"), vision_tower=parts["vision"],
+                llm=parts["llm"], lr=3e-3, projector_lr=1e-2, batch_size=2, max_steps=10, save_every=4, group_by_length=True,
+                weight_decay=0.1, warmup_ratio=0.2, progress=False, num_threads=1, device=device, log_every=1)
+    engine = ("--use_deepspeed", "--zero_stage", str(zero_stage), "--gradient_accumulation_steps", "1")
+    killed, ref = kill_and_resume(tmp_path, base, engine)
+    assert (killed / "checkpoint-000008" / "engine").is_dir() or (killed / "checkpoint-000004" / "engine").is_dir()
+    assert "resumed from" in (killed / "train.log").read_text() and "DEEPSPEED" in (killed / "train.log").read_text()
+    assert [r[0] for r in history(killed)] == list(range(1, 11))
+    for a, b in zip(history(killed), history(ref)):
+        assert a[0] == b[0] and a[4] == b[4] and a[1] == pytest.approx(b[1], rel=1e-4)
