@@ -9,6 +9,7 @@ import copy
 import json
 import shutil
 import warnings
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -36,9 +37,9 @@ from .projector import build_projector
 
 # %% auto #0
 __all__ = ['CONFIG_NAME', 'PROJECTOR_NAME', 'ADAPTER_CONFIG', 'FORMAT_VERSION', 'LlavaConfig', 'check_safetensors_file',
-           'check_safetensors', 'load_vision_tower', 'ensure_image_token', 'load_llm', 'encoder_layers',
-           'layers_needed', 'truncated_tower', 'vision_token_layout', 'check_image_counts', 'merge_image_features',
-           'is_peft_model', 'load_lora_adapter', 'LlavaModel']
+           'check_safetensors', 'load_vision_tower', 'ensure_image_token', 'fill_new_embeddings', 'load_llm',
+           'encoder_layers', 'layers_needed', 'truncated_tower', 'vision_token_layout', 'check_image_counts',
+           'merge_image_features', 'is_peft_model', 'load_lora_adapter', 'LlavaModel']
 
 # %% ../nbs/05_model.ipynb #886119ab
 CONFIG_NAME, PROJECTOR_NAME = "config.json", "projector.safetensors"
@@ -170,15 +171,25 @@ def ensure_image_token(tokenizer, llm, image_token: str = IMAGE_TOKEN) -> int:
             {"additional_special_tokens": [image_token]}, replace_additional_special_tokens=False
         )
         tid = tokenizer.convert_tokens_to_ids(image_token)
+    # the module's size (`num_embeddings`), not its weight's: under ZeRO-3 the weight is an empty placeholder
     old, need = llm.get_input_embeddings().num_embeddings, max(len(tokenizer), tid + 1)
     if old < need:
         llm.resize_token_embeddings(need, mean_resizing=False)
-        with torch.no_grad():
-            inp, out = llm.get_input_embeddings().weight, llm.get_output_embeddings()
-            inp[old:] = inp[:old].mean(0)
-            if out is not None and out.weight is not inp:
-                out.weight[old:] = out.weight[:old].mean(0)
+        fill_new_embeddings(llm, old)
     return tid
+
+
+def fill_new_embeddings(llm, old: int, gather=None) -> None:
+    """Set the input (and untied output) embedding rows from `old` on to the mean of the rows before; ZeRO-3
+    partitioned weights are gathered around the write (`gather`: DeepSpeed's, or a stand-in for tests)."""
+    from llava_nb.checkpoint import _deepspeed_gather, is_partitioned  # (checkpoint imports this module)
+
+    inp, out = llm.get_input_embeddings().weight, llm.get_output_embeddings()
+    weights = [inp] + ([out.weight] if out is not None and out.weight is not inp else [])
+    parted = [w for w in weights if is_partitioned(w)]
+    with (gather or _deepspeed_gather)(parted, modifier_rank=0) if parted else nullcontext(), torch.no_grad():
+        for w in weights:
+            w[old:] = w[:old].mean(0)
 
 
 def load_llm(path, dtype=None, tokenizer_path=None, image_token: str = IMAGE_TOKEN, **load_kw):

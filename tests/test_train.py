@@ -433,3 +433,30 @@ def test_a_feature_cache_that_cannot_fit_is_refused_before_the_tower_runs(stage1
     r = train(cfg1({"llama": {"vision": None, "llm": None}}, tmp_path / "ok", vision_tower=stage1.config.vision_tower,
                    llm=stage1.config.llm, cache_features=True, feature_cache_dir=str(tmp_path / "features")))
     assert "feature cache:" in (tmp_path / "ok" / "train.log").read_text() and r.checkpoint.is_dir()
+
+
+def test_new_embedding_rows_are_filled_inside_a_zero3_gather():
+    "ZeRO-3 (`zero3_init_flag`): the `<image>` row's mean fill writes into whole weights, never into placeholders."
+    from contextlib import contextmanager
+    from llava_nb.model import fill_new_embeddings
+    from llava_nb.tiny import save_tiny_parts
+    from transformers import AutoModelForCausalLM
+    import tempfile
+    llm = AutoModelForCausalLM.from_pretrained(save_tiny_parts(tempfile.mkdtemp())["llm"])
+    weights = [llm.get_input_embeddings().weight, llm.get_output_embeddings().weight]
+    real = {id(w): w.data.clone() for w in weights}
+    old = weights[0].shape[0] - 2  # the last two rows are "new"
+    for i, w in enumerate(weights): w.ds_id, w.ds_shape, w.data = i, w.shape, torch.empty(0)  # partitioned placeholders
+    entered = []
+
+    @contextmanager
+    def gather(params, modifier_rank=None):
+        entered.append((len(params), modifier_rank))
+        for p in params: p.data = real[id(p)].clone()
+        yield
+        for p in params: real[id(p)], p.data = p.data.clone(), torch.empty(0)
+    fill_new_embeddings(llm, old, gather=gather)
+    assert entered == [(2, 0)]  # both weights gathered once, rank 0's write kept
+    for w in weights:
+        full = real[id(w)]
+        assert torch.allclose(full[old:], full[:old].mean(0).expand(2, -1))
