@@ -9,7 +9,7 @@ import copy
 import json
 import shutil
 import warnings
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -133,6 +133,21 @@ def check_safetensors_file(file) -> None:
         )
 
 
+@contextmanager
+def _naming_mismatches(path):
+    "Weights that do not fit their own config.json: a one-paragraph error naming the directory, not torch's traceback."
+    try:
+        yield
+    except RuntimeError as e:
+        if "size mismatch" not in str(e):
+            raise
+        detail = next((line.strip() for line in str(e).splitlines() if "size mismatch" in line), "")
+        raise ValueError(
+            f"{path}: the weights do not fit its config.json ({detail}); was config.json edited, or the weights "
+            "copied from another model?"
+        ) from None
+
+
 def check_safetensors(path) -> None:
     """A local model directory must hold its weights as complete safetensors files: pickled `.bin`/`.pt` files are never
     loaded."""
@@ -155,7 +170,8 @@ def load_vision_tower(path, dtype=None, processor_path=None):
     "The frozen vision model at `path` (hub name or dir) and its image processor (from `processor_path` or `path`)."
     check_safetensors(path)
     model_type = AutoConfig.from_pretrained(path).model_type
-    tower = _VISION_CLASSES.get(model_type, AutoModel).from_pretrained(path, **_dtype_kw(dtype))
+    with _naming_mismatches(path):
+        tower = _VISION_CLASSES.get(model_type, AutoModel).from_pretrained(path, **_dtype_kw(dtype))
     processor = AutoImageProcessor.from_pretrained(processor_path or path, use_fast=False)
     return tower.requires_grad_(False).eval(), processor
 
@@ -197,7 +213,8 @@ def load_llm(path, dtype=None, tokenizer_path=None, image_token: str = IMAGE_TOK
     `from_pretrained`."""
     check_safetensors(path)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path, use_fast=True)
-    llm = AutoModelForCausalLM.from_pretrained(path, **_dtype_kw(dtype), **load_kw)
+    with _naming_mismatches(path):
+        llm = AutoModelForCausalLM.from_pretrained(path, **_dtype_kw(dtype), **load_kw)
     ensure_image_token(tokenizer, llm, image_token)
     return llm, tokenizer
 

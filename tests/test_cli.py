@@ -155,3 +155,13 @@ def test_weights_cut_short_are_refused_naming_the_file(ckpt, tmp_path):
     (cut / "projector.safetensors").write_bytes(b"\x00" * 4)
     p = run("ask", "--checkpoint", cut, "What is it?", ok=False)
     assert p.returncode == 2 and "is not a safetensors file" in p.stderr
+
+
+def test_weights_that_do_not_fit_their_config_are_one_line(ckpt, tmp_path):
+    import shutil
+    bad = shutil.copytree(ckpt, tmp_path / "bad")
+    cfg = json.loads((bad / "llm" / "config.json").read_text())
+    (bad / "llm" / "config.json").write_text(json.dumps({**cfg, "hidden_size": 2 * cfg["hidden_size"]}))
+    p = run("ask", "--checkpoint", bad, "What is it?", ok=False)
+    assert p.returncode == 2 and f"{bad / 'llm'}: the weights do not fit its config.json" in p.stderr
+    assert "Traceback" not in p.stderr
