@@ -202,8 +202,8 @@ def make_accelerator(cfg: TrainConfig) -> Accelerator:
     )
     if cfg.tf32 and torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    # every trainable parameter gets a gradient in every step (`optimizer_step` gives a text-only batch's projector a zero
-    # one), so DDP need not search the graph for unused parameters
+    # every trainable parameter gets a gradient in every step (`optimizer_step` gives a text-only batch's projector
+    # a zero one), so DDP need not search the graph for unused parameters
     ddp = DistributedDataParallelKwargs(find_unused_parameters=False)
     return Accelerator(
         mixed_precision=cfg.mixed_precision, cpu=cpu, gradient_accumulation_plugin=plugin, kwargs_handlers=[ddp]
