@@ -41,7 +41,7 @@ from llava_nb.checkpoint import (
     save_scaler,
     save_scheduler,
 )
-from .core import IGNORE_INDEX, count_params, human_count, seed_everything
+from .core import IGNORE_INDEX, count_params, human_count, resolve_device, seed_everything
 from .data import load_records
 from .masking import LlavaDataset, collate
 from .lora import apply_lora, check_quantization, quantization_config
@@ -186,11 +186,8 @@ class TrainResult:
 # %% ../nbs/10_train.ipynb #1854dd85
 def make_accelerator(cfg: TrainConfig) -> Accelerator:
     "An `Accelerator` for `cfg`: device, mixed precision, gradient accumulation over `cfg.grad_accum` micro-batches."
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            "device='cuda' (--device cuda), but torch sees no CUDA GPU (torch.cuda.is_available() is False; a CPU-only "
-            "torch build, or no driver): use device='cpu', or leave device unset to take a GPU only when there is one"
-        )
+    if cfg.device:
+        resolve_device(cfg.device)  # a device that is not here is a clear error before anything loads
     cpu = cfg.device == "cpu" or not torch.cuda.is_available()
     if cfg.mixed_precision == "fp16" and cpu:
         raise ValueError("mixed_precision='fp16' needs a CUDA GPU; on a CPU use 'bf16' or 'no'")
