@@ -185,6 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     from llava_nb.chat_cli import add_chat_parser
 
     add_chat_parser(sub)  # `llava-nb chat --checkpoint CKPT [--image IMG]`: streaming terminal chat (12b_chat_cli)
+    from llava_nb.coco import add_datagen_parser
+
+    add_datagen_parser(sub)  # `llava-nb datagen --coco-captions F ... --out OUT.json`: instruction data (08d_coco)
+    from llava_nb.eval_cli import add_eval_parser
+
+    add_eval_parser(sub)  # `llava-nb eval llava-bench|scienceqa ...`: the paper's benchmarks (11c, 11d_eval_cli)
+    from llava_nb.serve import add_serve_parser
+
+    add_serve_parser(sub)  # `llava-nb serve --checkpoint CKPT`: OpenAI-compatible HTTP API (12c_serve)
     return p
 
 

@@ -5,26 +5,21 @@
 # %% ../nbs/08_datagen.ipynb #a43d06ff
 from __future__ import annotations
 
-import json
-import os
 import random
 import re
 import zlib
 from collections import Counter
-from pathlib import Path
-
-from tqdm.auto import tqdm
+from dataclasses import dataclass
 
 from .core import IMAGE_TOKEN, RecordError
-from .data import SkipSummary
 from .nanoworld import context_text
 from .symbolic import ASK, QTYPES, REASON, describe, parse_context, question_type
 
 # %% auto #0
-__all__ = ['KINDS', 'SYSTEM', 'EXAMPLES', 'DETAIL_INSTRUCTIONS', 'BRIEF_INSTRUCTIONS', 'SHORT_ANSWER_PROMPT', 'captions_only',
-           'build_messages', 'format_qa', 'Teacher', 'SymbolicTeacher', 'OpenAITeacher', 'HFTeacher',
-           'parse_teacher_output', 'plan_kinds', 'instruct_record', 'make_instruct', 'make_pretrain', 'make_vqa_eval',
-           'make_vqa_train', 'generate_dataset']
+__all__ = ['KINDS', 'SYSTEM', 'EXAMPLES', 'SMALL_WORLD_PROMPTS', 'DETAIL_INSTRUCTIONS', 'BRIEF_INSTRUCTIONS', 'REFUSALS',
+           'SHORT_ANSWER_PROMPT', 'captions_only', 'Prompts', 'build_messages', 'format_qa', 'Teacher',
+           'SymbolicTeacher', 'parse_teacher_output', 'plan_kinds', 'instruct_record', 'make_instruct', 'make_pretrain',
+           'make_vqa_eval', 'make_vqa_train']
 
 # %% ../nbs/08_datagen.ipynb #4f28f060
 KINDS = ("conversation", "detail", "complex")
@@ -106,14 +101,27 @@ def captions_only(context: str) -> str:
     return context.strip().split("\n\n")[0]
 
 
-def build_messages(context: str, kind: str, boxes: bool | None = None) -> list[dict]:
+@dataclass(frozen=True)
+class Prompts:
+    "One domain's prompts: a system message per kind, example contexts, and per kind one expected output each."
+
+    system: dict  # kind -> system message
+    contexts: tuple  # example contexts: captions, a blank line, box lines
+    examples: dict  # kind -> one hand-written output per example context
+
+
+SMALL_WORLD_PROMPTS = Prompts(SYSTEM, _EXAMPLE_CONTEXTS, EXAMPLES)
+
+
+def build_messages(context: str, kind: str, boxes: bool | None = None, prompts: Prompts | None = None) -> list[dict]:
     """OpenAI-style chat messages asking a teacher for one `kind` of data about `context` (`boxes=None`: as in the
-    paper)."""
+    paper; `prompts=None`: the small world's)."""
     _check_kind(kind)
+    prompts = prompts or SMALL_WORLD_PROMPTS
     boxes = kind != "conversation" if boxes is None else boxes
     show = (lambda c: c) if boxes else captions_only
-    msgs = [{"role": "system", "content": SYSTEM[kind]}]
-    for ctx, out in zip(_EXAMPLE_CONTEXTS, EXAMPLES[kind]):
+    msgs = [{"role": "system", "content": prompts.system[kind]}]
+    for ctx, out in zip(prompts.contexts, prompts.examples[kind]):
         msgs += [{"role": "user", "content": show(ctx)}, {"role": "assistant", "content": out}]
     return msgs + [{"role": "user", "content": show(context)}]
 
@@ -127,11 +135,12 @@ class Teacher:
     "Turns a scene's context text into raw text of one instruction kind. Backends implement `chat`."
 
     name = "teacher"
+    prompts: Prompts | None = None  # None: the small world's prompts
 
     def generate(self, context: str, kind: str, seed: int | None = None) -> str:
         "Raw text in the paper's format for `kind` ('conversation', 'detail' or 'complex')."
         _check_kind(kind)
-        return self.chat(build_messages(context, kind), seed=seed)
+        return self.chat(build_messages(context, kind, prompts=self.prompts), seed=seed)
 
     def chat(self, messages: list[dict], seed: int | None = None) -> str:
         "The assistant's reply to OpenAI-style chat `messages`."
@@ -173,38 +182,6 @@ class SymbolicTeacher(Teacher):
                 out.append(qa)
         return out
 
-
-class OpenAITeacher(Teacher):
-    "Seam for an OpenAI-compatible chat endpoint (e.g. GPT-4, vLLM, llama.cpp server); `chat` comes in a later issue."
-
-    name = "openai"
-
-    def __init__(
-        self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY", temperature: float = 0.7
-    ):
-        self.model, self.base_url, self.api_key_env, self.temperature = model, base_url, api_key_env, temperature
-
-    def chat(self, messages, seed=None):
-        raise NotImplementedError(
-            "OpenAITeacher.chat is not implemented yet: a later issue sends the messages with the `openai` "
-            "client (imported lazily). Use SymbolicTeacher for offline data."
-        )
-
-
-class HFTeacher(Teacher):
-    "Seam for a local transformers chat model; `chat` comes in a later issue."
-
-    name = "hf"
-
-    def __init__(self, model_name_or_path: str, max_new_tokens: int = 512, device: str | None = None):
-        self.model_name_or_path, self.max_new_tokens, self.device = model_name_or_path, max_new_tokens, device
-
-    def chat(self, messages, seed=None):
-        raise NotImplementedError(
-            "HFTeacher.chat is not implemented yet: a later issue runs a local transformers chat model "
-            "on the messages. Use SymbolicTeacher for offline data."
-        )
-
 # %% ../nbs/08_datagen.ipynb #8cc05c91
 DETAIL_INSTRUCTIONS = (
     "Describe the image in detail.",
@@ -229,6 +206,16 @@ BRIEF_INSTRUCTIONS = (
     "Briefly say what is in the image.",
 )
 
+REFUSALS = ("I'm sorry", "I am sorry", "I apologize", "As an AI")  # an LLM declining: not data
+_REFUSAL = re.compile(r"^\W*(" + "|".join(re.escape(r) for r in REFUSALS) + r")\b", re.I)
+
+
+def _check_refusal(text: str, scene_id, turn: int | None = None) -> None:
+    m = _REFUSAL.match(text.replace("\u2019", "'"))
+    if m:
+        raise RecordError(f"the teacher refused ({m.group(1)!r} ...)", record=scene_id, turn=turn)
+
+
 _LABEL = re.compile(r"^[ \t]*(question|answer)[ \t]*:[ \t]*", re.I | re.M)
 _SEP = re.compile(r"^[ \t]*={3,}[ \t]*$", re.M)
 
@@ -249,6 +236,7 @@ def parse_teacher_output(text: str, kind: str, scene_id, instruction: str | None
     _check_kind(kind)
     if not text or not text.strip():
         raise RecordError("empty teacher output", record=scene_id)
+    _check_refusal(text.strip(), scene_id)
     if kind == "detail":
         ans = re.sub(r"^\s*answer\s*:\s*", "", text.strip(), flags=re.I)
         if _LABEL.search(ans) or _SEP.search(ans):
@@ -267,6 +255,8 @@ def parse_teacher_output(text: str, kind: str, scene_id, instruction: str | None
             raise RecordError("question has no 'Answer:' (another 'Question:' follows)", record=scene_id, turn=i - 1)
         if not body:
             raise RecordError(f"empty {label}", record=scene_id, turn=i)
+        if label == "answer":
+            _check_refusal(body, scene_id, turn=i)
         turns.append({"from": ("human", "gpt")[i % 2], "value": body})
     if len(turns) % 2:
         raise RecordError("the last question has no 'Answer:'", record=scene_id, turn=len(turns) - 1)
@@ -311,10 +301,12 @@ def _plan(scenes, mix, per_scene: int, seed: int) -> list[tuple[dict, str, str]]
 
 
 def instruct_record(scene: dict, kind: str, teacher: Teacher, seed: int = 0, rid: str | None = None) -> dict:
-    "One LLaVA-Instruct record of `kind` about `scene`, written by `teacher` from `context_text(scene)` only."
+    """One LLaVA-Instruct record of `kind` about `scene`, written by `teacher` from the scene's text only: its
+    `context` (COCO, 08d) or `context_text(scene)` (the small world)."""
     rid = rid or f"{scene['id']}_{kind}"
+    context = scene["context"] if "context" in scene else context_text(scene)
     try:
-        raw = teacher.generate(context_text(scene), kind, seed=zlib.crc32(f"{seed}/{rid}".encode()))
+        raw = teacher.generate(context, kind, seed=zlib.crc32(f"{seed}/{rid}".encode()))
         turns = parse_teacher_output(
             raw, kind, scene["id"], instruction=random.Random(f"instr/{seed}/{rid}").choice(DETAIL_INSTRUCTIONS)
         )
@@ -408,74 +400,3 @@ def make_vqa_train(scenes: list[dict], seed: int = 0, turns: int = 6, qtypes=QTY
             ]
         out.append({"id": f"{s['id']}_vqa", "image": s["image"], "conversations": conv, "type": "vqa", "qtypes": types})
     return out
-
-# %% ../nbs/08_datagen.ipynb #f53843e1
-def _read_log(log: Path, meta: dict) -> dict:
-    "Records already in the log, by id; a half-written last line (a killed run) is cut off."
-    raw = log.read_bytes() if log.exists() else b""
-    lines, done, pos = raw.split(b"\n"), {}, 0
-    for i, line in enumerate(lines):
-        try:
-            obj = json.loads(line) if line.strip() else None
-        except json.JSONDecodeError:
-            if any(l.strip() for l in lines[i + 1 :]):
-                raise ValueError(f"{log}, line {i + 1}: not JSON; delete the file to start over") from None
-            raw = raw[:pos]
-            break
-        if obj is not None and i == 0 and obj.get("_meta") != meta:
-            raise ValueError(f"{log} was written with {obj.get('_meta')}, not {meta}: delete it to start over")
-        if obj is not None and i > 0:
-            done[obj["id"]] = obj
-        pos += len(line) + 1
-    if not raw.strip():
-        raw = (json.dumps({"_meta": meta}) + "\n").encode()
-    log.write_bytes(raw if raw.endswith(b"\n") else raw + b"\n")
-    return done
-
-
-def generate_dataset(
-    scenes: list[dict],
-    teacher: Teacher,
-    out_path,
-    mix=None,
-    seed: int = 0,
-    per_scene: int = 1,
-    on_error: str = "raise",
-    progress: bool = True,
-) -> tuple[list[dict], SkipSummary]:
-    "Write `make_instruct`'s records to `out_path` (JSON), resumably through `out_path` with suffix `.jsonl`."
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    log = out.with_suffix(".jsonl")
-    plan = _plan(scenes, mix, per_scene, seed)
-    meta = {"teacher": teacher.name, "seed": seed, "mix": _mix(mix), "per_scene": per_scene}
-    done, summary = _read_log(log, meta), SkipSummary(total=len(plan))
-    todo = [p for p in plan if p[2] not in done]
-    with (
-        open(log, "a") as f,
-        tqdm(
-            total=len(plan), initial=len(plan) - len(todo), disable=not progress, desc=f"{teacher.name} teacher"
-        ) as bar,
-    ):
-        for scene, kind, rid in todo:
-            try:
-                rec = instruct_record(scene, kind, teacher, seed, rid)
-            except RecordError as e:
-                if on_error == "raise":
-                    raise
-                summary.add(e)
-                bar.update()
-                continue
-            done[rid] = rec
-            f.write(json.dumps(rec) + "\n")
-            f.flush()
-            bar.update()
-    records = [done[rid] for _, _, rid in plan if rid in done]
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(records, indent=1))
-    os.replace(tmp, out)
-    if not summary.skipped:
-        log.unlink()
-    return records, summary

@@ -19,11 +19,13 @@ from .data import resolve_image_path
 from .datagen import KINDS
 from .symbolic import QTYPES
 from .nanoworld import NUMBER_WORDS
+from .teachers import ChatBackend, HFBackend, OpenAIBackend, Usage
 
 # %% auto #0
 __all__ = ['MC_PROMPT', 'JUDGE_SYSTEM', 'LETTERS', 'MODALITIES', 'answer_batch', 'normalize_answer', 'exact_match', 'vqa_scores',
            'majority_answers', 'majority_predictions', 'results_table', 'plot_by_type', 'Scores', 'Judgement', 'Judge',
-           'relative_scores', 'judge_messages', 'parse_judge_scores', 'OpenAIJudge', 'extract_letter', 'mc_scores']
+           'relative_scores', 'judge_messages', 'parse_judge_scores', 'LLMJudge', 'OpenAIJudge', 'HFJudge',
+           'extract_letter', 'mc_scores']
 
 # %% ../nbs/11a_metrics.ipynb #4baab129
 MC_PROMPT = "Answer with the option's letter from the given choices directly."
@@ -214,7 +216,15 @@ class Judge:
     "Rates a reference answer and a model answer to `question`, given the image's text `context`."
 
     def judge(self, context: str, question: str, reference: str, answer: str, kind: str = "conversation") -> Judgement:
-        raise NotImplementedError
+        "Scores for both answers (`kind`: the question's instruction type, for judges that treat them apart)."
+        raise NotImplementedError(f"{type(self).__name__} does not implement judge(...)")
+
+    def score(
+        self, context: str, question: str, reference: str, answer: str, kind: str = "conversation"
+    ) -> tuple[float, float]:
+        "`(reference, model)` overall 1–10 scores: the pair LLaVA-Bench sums into a relative score."
+        j = self.judge(context, question, reference, answer, kind)
+        return j.reference.overall, j.model.overall
 
 # %% ../nbs/11a_metrics.ipynb #2ab51af6
 def relative_scores(judgements: list[Judgement], kinds: list[str]) -> dict:
@@ -253,23 +263,45 @@ def parse_judge_scores(text: str) -> tuple[float, float]:
     nums = re.findall(r"\d+(?:\.\d+)?", first)
     if len(nums) != 2:
         raise ValueError(f"judge reply must start with a line of two scores, got {first[:60]!r}")
-    return float(nums[0]), float(nums[1])
+    scores = float(nums[0]), float(nums[1])
+    if not all(0 <= s <= 10 for s in scores):
+        raise ValueError(f"judge scores must be between 1 and 10, got {first[:60]!r}")
+    return scores
 
 
-class OpenAIJudge(Judge):
-    "Seam for an OpenAI-compatible judge (GPT-4, vLLM, Ollama, ...); sending the messages comes in a later issue."
+class LLMJudge(Judge):
+    "An LLM behind a chat backend rates both answers with `judge_messages`; one overall score stands for all four."
 
-    def __init__(
-        self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY", temperature: float = 0.2
-    ):
-        self.model, self.base_url, self.api_key_env, self.temperature = model, base_url, api_key_env, temperature
+    def __init__(self, backend: ChatBackend):
+        self.backend = backend
 
     def judge(self, context, question, reference, answer, kind="conversation") -> Judgement:
-        raise NotImplementedError(
-            "OpenAIJudge.judge is not implemented yet: a later issue sends judge_messages(...) with the "
-            "`openai` client (imported lazily) and reads the reply with parse_judge_scores. "
-            "Use SymbolicJudge for an offline relative score."
-        )
+        reply = self.backend.chat(judge_messages(context, question, reference, answer), seed=0)
+        try:
+            ref, model = parse_judge_scores(reply.text)
+        except ValueError as e:
+            raise ValueError(f"{self.backend.name}, judging {question[:50]!r}: {e}") from None
+        why = reply.text.strip().partition("\n")[2].strip()
+        return Judgement(Scores(ref, ref, ref, ref, [why]), Scores(model, model, model, model, [why]))
+
+    @property
+    def usage(self) -> Usage:
+        "Requests and tokens used so far."
+        return self.backend.usage
+
+
+class OpenAIJudge(LLMJudge):
+    "GPT-4 in the paper; any OpenAI-compatible server (`base_url`), key from `OPENAI_API_KEY`."
+
+    def __init__(self, model: str, base_url: str | None = None, temperature: float = 0.2, **backend_kw):
+        super().__init__(OpenAIBackend(model, base_url, temperature=temperature, **backend_kw))
+
+
+class HFJudge(LLMJudge):
+    "A local transformers chat model as the judge (a hub name or a directory)."
+
+    def __init__(self, model, temperature: float = 0.2, **backend_kw):
+        super().__init__(HFBackend(model, temperature=temperature, **backend_kw))
 
 # %% ../nbs/11a_metrics.ipynb #80de2f9e
 LETTERS = "ABCDE"  # option letters, as ScienceQA and LLaVA-1.5 write them

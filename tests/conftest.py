@@ -15,3 +15,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def tiny_checkpoint(tmp):
+    "A tiny Llama-family stage-2 checkpoint (vicuna_v1) with a random projector, saved as users save theirs."
+    from llava_nb.model import LlavaModel
+    from llava_nb.tiny import save_tiny_parts
+
+    parts = save_tiny_parts(tmp / "parts")
+    m = LlavaModel.from_parts(parts["vision"], parts["llm"])
+    torch.manual_seed(0)
+    for p in m.projector.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    return m.save_pretrained(tmp / "ckpt", stage=2)

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_checkpoint
 from matplotlib import cbook
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
 from llava_nb.data import load_image
 from llava_nb.model import LlavaModel
-from llava_nb.tiny import save_tiny_parts
 
 CLI = str(Path(sys.executable).parent / "llava-nb")
 IMG = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
@@ -26,13 +26,7 @@ def run(*args, ok=True):
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("cli")
-    parts = save_tiny_parts(tmp / "parts")
-    m = LlavaModel.from_parts(parts["vision"], parts["llm"])
-    torch.manual_seed(0)
-    for p in m.projector.parameters():
-        torch.nn.init.normal_(p, std=0.3)
-    return m.save_pretrained(tmp / "ckpt", stage=2)
+    return tiny_checkpoint(tmp_path_factory.mktemp("cli"))
 
 
 def test_ask_prints_answer_last_and_is_greedy(ckpt):

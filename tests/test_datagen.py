@@ -8,8 +8,9 @@ import pytest
 
 from llava_nb.core import IGNORE_INDEX, IMAGE_TOKEN, RecordError
 from llava_nb.data import validate_records
-from llava_nb.datagen import (DETAIL_INSTRUCTIONS, KINDS, HFTeacher, OpenAITeacher, SymbolicTeacher, Teacher, build_messages,
-                              generate_dataset, make_instruct, make_pretrain, make_vqa_eval, parse_teacher_output, plan_kinds)
+from llava_nb.datagen import (DETAIL_INSTRUCTIONS, KINDS, SymbolicTeacher, Teacher, build_messages, make_instruct, make_pretrain,
+                              make_vqa_eval, parse_teacher_output, plan_kinds)
+from llava_nb.teachers import generate_dataset
 from llava_nb.masking import tokenize_conversation
 from llava_nb.symbolic import QTYPES, parse_context, question_type
 from llava_nb.nanoworld import COLOURS, NUMBER_WORDS, POSITIONS, SHAPES, SIZES, cell_of, context_text, make_scene, sample_scene
@@ -232,8 +233,6 @@ def test_llm_seams():
     recs = make_instruct([SOLO], t, mix={"conversation": 1})
     assert recs[0]["conversations"][1]["value"] == "1" and recs[0]["qtypes"] == ["count"]
     assert t.last[-1]["content"] == SOLO["captions"][0] + "\n" + "\n".join(SOLO["captions"][1:])
-    for T in (OpenAITeacher("gpt-4o"), HFTeacher("some/model")):
-        with pytest.raises(NotImplementedError, match="not implemented yet"): T.generate(context_text(SOLO), "detail")
 
 
 # ---- malformed teacher output ----
@@ -249,6 +248,9 @@ def test_llm_seams():
     ("Question: Q\nAnswer: A", "detail", "record nw_9: a detailed description must be one answer"),
     ("Answer:   ", "detail", "record nw_9, turn 1: empty answer"),
     ("Question: Q\nAnswer: A", "poem", "unknown instruction kind"),
+    ("I'm sorry, but I can't help with that.", "conversation", "record nw_9: the teacher refused (\"I'm sorry\" ...)"),
+    ("As an AI language model, I cannot see images.", "detail", "record nw_9: the teacher refused ('As an AI' ...)"),
+    ("Question: Q?\nAnswer: I\u2019m sorry, I cannot tell.", "complex", "record nw_9, turn 1: the teacher refused"),
 ])
 def test_parser_errors(text, kind, msg):
     with pytest.raises((RecordError, ValueError)) as e: parse_teacher_output(text, kind, "nw_9")
@@ -284,7 +286,7 @@ def test_resume_after_interruption(tmp_path):
     out.unlink()
     # a run killed after 10 records, in the middle of writing the 11th line
     log = out.with_suffix(".jsonl")
-    meta = {"teacher": "symbolic", "seed": 0, "mix": {k: 1 for k in KINDS}, "per_scene": 1}
+    meta = {"teacher": "symbolic", "seed": 0, "mix": {k: 1 for k in KINDS}, "per_scene": 1, "llava_shape": False}
     log.write_text(json.dumps({"_meta": meta}) + "\n" + "".join(json.dumps(r) + "\n" for r in full[:10]) + json.dumps(full[10])[:37])
     t = Counting()
     resumed, _ = generate_dataset(scenes, t, out, progress=False)

@@ -82,9 +82,11 @@ def test_judge_rubric_orders_answers():
     assert judge.judge(ctx, q, "2", "3").model.relevance == 10.0
 
 
-def test_llm_judge_seam():
-    with pytest.raises(NotImplementedError, match="not implemented yet"):
-        OpenAIJudge("gpt-4").judge("c", "q", "a", "b")
+def test_llm_judge_needs_a_key_or_a_server(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ValueError, match="no API key: set OPENAI_API_KEY"):
+        OpenAIJudge("gpt-4")
+    assert OpenAIJudge("judge", base_url="http://127.0.0.1:9/v1").backend.name == "openai:judge"  # local: any key
 
 
 # --- answer parsing ----------------------------------------------------------------------------------------
