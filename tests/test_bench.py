@@ -186,3 +186,28 @@ def test_picking_by_reference_runs_on_a_saved_llm_and_keeps_earlier_runs(tmp_pat
             assert 0 <= r["accuracy"] <= 1 and r["n"] > 0
             if "random pick" in r:
                 assert r["n"] - round(r["accuracy"] * r["n"]) == r.get("wrong pick", 0) + r.get("not in scene", 0)
+
+
+def test_replica_words_mode_describes_the_scene_in_words():
+    from lm_scene_vqa_replica import vqa_items
+    from llava_nb.nano_vision import canonical_caption
+    items = vqa_items(3, seed=0, reps=1, turns=2, words=True)
+    assert all("slots" not in it and "<image>" not in it["conversations"][0]["value"] for it in items)
+    first = items[0]["conversations"][0]["value"]
+    from llava_nb.nanoworld import sample_scene, scene_id, scene_rng
+    first_scene = sample_scene(scene_rng(0, "lm", 0), scene_id(0, "lm"))
+    assert first.startswith(canonical_caption(first_scene) + "\n")
+
+
+def test_picking_offset_probe_moves_the_reference_and_scores_every_form():
+    from picking_offset_probe import FORMS, probe
+    from transformers import AutoTokenizer, LlamaForCausalLM
+    from llava_nb.nano_llm import llm_config
+    for ask, by, form in FORMS.values():
+        assert ask != by and form.count("{}") == 1
+    tok = AutoTokenizer.from_pretrained(nano_backbones()["llm"])
+    torch.manual_seed(0)
+    lm = LlamaForCausalLM(llm_config(tok, hidden_size=32, layers=1, intermediate_size=64, heads=2))
+    res = probe(lm, tok, n_scenes=40)
+    assert set(res) == set(FORMS)
+    assert all(r["n"] > 0 and 0 <= r["accuracy"] <= 1 and 0 < r["random pick"] < 1 for r in res.values())
