@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from .core import SHIPPED, shipped_path
 from .nano_llm import train_llm
 from .nano_vision import probe_table, train_vision
 
@@ -57,15 +58,11 @@ def pretrain_backbones(
 
 # %% ../nbs/09_backbones.ipynb #70bc108f
 def _find_nano_dir() -> Path:
-    "`data/nano` next to the package (a clone), else in the working directory or one of its parents."
-    starts = ([Path(__file__).resolve().parent.parent] if "__file__" in globals() else []) + [
-        Path.cwd(),
-        *Path.cwd().parents,
-    ]
-    for d in starts:
-        if (d / "data" / "nano").is_dir():
-            return d / "data" / "nano"
-    return starts[0] / "data" / "nano"
+    "The shipped `data/nano` (`core.shipped_path`); if it is missing, where a clone holds it (errors then name it)."
+    try:
+        return shipped_path("nano")
+    except FileNotFoundError:
+        return Path(SHIPPED["nano"]).resolve()
 
 
 NANO_DIR = _find_nano_dir()

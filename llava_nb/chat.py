@@ -106,7 +106,7 @@ class ChatSession:
     ):
         self.model, self.turns = model, []
         self.settings = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
-        self.image = self.image_name = self.pixel_values = None
+        self.image = self.image_name = self.pixel_values = self.image_sizes = None
         self._stop, self._lock = threading.Event(), threading.Lock()
         self._generator = None  # the session's seeded sampler: each turn draws on from where the last one stopped
         if image is not None:
@@ -138,8 +138,9 @@ class ChatSession:
     def set_image(self, image, name: str | None = None) -> Image.Image:
         "Use `image` (path, bytes or PIL image) from now on; the turns start again. Bad images raise `RecordError`."
         img = _as_image(image, name)  # raises before anything changes: a bad upload leaves the session as it was
-        px = self.model.processor.pixel_values([img])  # (1, 3, H, W)
+        px = self.model.processor.pixel_values([img])  # (1, 3, H, W); anyres: `AnyresImages`
         self.image, self.pixel_values, self.turns = img, px, []
+        self.image_sizes = getattr(px, "image_sizes", None)  # anyres (13_anyres): the size decides the image tokens
         self.image_name = name or (str(image) if isinstance(image, (str, Path)) else "image")
         return img
 
@@ -147,7 +148,7 @@ class ChatSession:
         "Forget the turns (and the image too if `image`)."
         self.turns = []
         if image:
-            self.image = self.image_name = self.pixel_values = None
+            self.image = self.image_name = self.pixel_values = self.image_sizes = None
 
     def conversations(self, question: str | None = None, upto: int | None = None) -> list[dict]:
         "The first `upto` turns (all by default) in LLaVA JSON shape, then `question` as the last human turn."
@@ -156,7 +157,7 @@ class ChatSession:
 
     def prompt_ids(self, question: str) -> list[int]:
         "The prompt's token ids, each image expanded to `num_image_tokens` ids."
-        return self.model.processor.prompt_ids(self.conversations(question))
+        return self.model.processor.prompt_ids(self.conversations(question), image_sizes=self.image_sizes)
 
     def prompt(self, question: str) -> str:
         "The prompt text the model sees (before tokenization)."
@@ -302,7 +303,7 @@ def attention_to_image(session: ChatSession, turn: int = -1) -> torch.Tensor:
         raise ValueError("no answers yet: ask a question first")
     i = range(len(session.turns))[turn]
     convs = session.conversations(upto=i + 1)
-    tok = m.processor.training_ids(convs)
+    tok = m.processor.training_ids(convs, image_sizes=session.image_sizes)
     ids, labels = tok["input_ids"], tok["labels"]
     queries = [p - 1 for p in answer_positions(labels)]
     image_cols = [p for p, t in enumerate(ids) if t == m.image_token_id]
@@ -310,6 +311,8 @@ def attention_to_image(session: ChatSession, turn: int = -1) -> torch.Tensor:
         out = m(torch.tensor([ids], device=m.device), pixel_values=session.pixel_values, output_attentions=True)
     att = torch.stack([a[0].float() for a in out.attentions])  # (layers, heads, T, T)
     per_patch = att[:, :, queries][..., image_cols].mean((0, 1, 2))  # (P,)
+    if m.anyres is not None:  # anyres: the global view's tokens come first; the map shows that view
+        per_patch = per_patch[: m.anyres.side**2]
     if m._has_cls and m.config.vision_feature_select == "cls_patch":
         per_patch = per_patch[1:]
     per_patch = per_patch / per_patch.sum().clamp(min=1e-12)
@@ -322,7 +325,8 @@ def seen_image(session: ChatSession):
     ip = session.model.image_processor
     mean = torch.tensor(getattr(ip, "image_mean", None) or [0.0] * 3).view(3, 1, 1)
     std = torch.tensor(getattr(ip, "image_std", None) or [1.0] * 3).view(3, 1, 1)
-    return (session.pixel_values[0].float().cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
+    views = getattr(session.pixel_values, "pixel_values", session.pixel_values)  # anyres: the global view first
+    return (views[0].float().cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
 
 
 def _short(s: str, n: int = 40) -> str:

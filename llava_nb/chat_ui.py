@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from .chat import ChatSession, Turn
-from .core import RecordError
+from .core import RecordError, shipped_path
 from .data import load_image
 
 # %% auto #0
@@ -296,25 +296,30 @@ def repo_root(start=None) -> Path | None:
     return next((p for p in (here, *here.parents) if (p / "settings.ini").is_file()), None)
 
 
-def demo_checkpoint(start=None, tiny_dir=None, say=print) -> Path:
-    "`$LLAVA_NB_CHAT_CHECKPOINT`, else the quickstart's (or the shipped) trained checkpoint, else a tiny random one."
+def demo_checkpoint(start=None, tiny_dir=None, say=print, shipped: bool = True) -> Path:
+    """`$LLAVA_NB_CHAT_CHECKPOINT`, else the quickstart's trained checkpoint (in the clone at or above `start`), else
+    the shipped trained one (`shipped`: a clone's or a wheel's, `core.shipped_path`), else a tiny random one."""
     env = os.environ.get("LLAVA_NB_CHAT_CHECKPOINT")
     if env:
         say(f"chatting with {env} ($LLAVA_NB_CHAT_CHECKPOINT)")
         return Path(env)
-    root = repo_root(start)
+    root, found = repo_root(start), []
     if root is not None:
-        run, found = root / "runs" / "quickstart", []
+        run = root / "runs" / "quickstart"
         try:
-            found.append(Path(json.loads((run / "summary.json").read_text())["checkpoint"]))
+            found.append(root / json.loads((run / "summary.json").read_text())["checkpoint"])  # absolute stays so
         except (OSError, ValueError, KeyError, TypeError):
             pass
-        found += [run / "stage2" / "final", root / "data" / "nano" / "llava"]  # ... else the shipped trained one
-        for c in found:
-            c = c if c.is_absolute() else root / c
-            if (c / "config.json").is_file():
-                say(f"chatting with the trained small-world model {c}")
-                return c
+        found.append(run / "stage2" / "final")
+    if shipped:
+        try:
+            found.append(shipped_path("nano") / "llava")
+        except FileNotFoundError:
+            pass
+    for c in found:
+        if (c / "config.json").is_file():
+            say(f"chatting with the trained small-world model {c}")
+            return c
     from llava_nb.model import LlavaModel
     from llava_nb.tiny import save_tiny_parts
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from .core import run_command
 
 # %% auto #0
-__all__ = ['cmd_ask', 'cmd_export_hf', 'cmd_merge_lora', 'cmd_quickstart', 'cmd_pretrain_backbones', 'build_parser', 'main']
+__all__ = ['cmd_ask', 'cmd_export_hf', 'cmd_merge_lora', 'cmd_quickstart', 'cmd_pretrain_backbones', 'cmd_paths', 'build_parser',
+           'main']
 
 # %% ../nbs/14_cli.ipynb #e5ebf1dd
 def _log(*a):
@@ -106,6 +107,17 @@ def cmd_pretrain_backbones(args) -> dict:
     print(Path(args.out))
     return res
 
+# %% ../nbs/14_cli.ipynb #78338f1e
+def cmd_paths(args) -> dict:
+    "Print where the shipped folders are: `name<TAB>path` per line, or only the path of `args.name`."
+    from llava_nb.core import SHIPPED, shipped_path
+
+    names = [args.name] if args.name else list(SHIPPED)
+    found = {n: shipped_path(n) for n in names}
+    for n, d in found.items():
+        print(d if args.name else f"{n}\t{d}")
+    return found
+
 # %% ../nbs/14_cli.ipynb #2789df83
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llava-nb", description="LLaVA, notebook-first: ask, export, train.")
@@ -178,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--vision-minutes", type=float, default=15, help="wall-clock cap for the vision tower")
     b.add_argument("--llm-minutes", type=float, default=50, help="wall-clock cap for the LLM (3,000 steps at most)")
     b.set_defaults(func=cmd_pretrain_backbones)
+
+    w = sub.add_parser("paths", help="where the shipped nano backbones/checkpoint and accelerate configs are")
+    w.add_argument("name", nargs="?", choices=["nano", "configs"], help="print only this folder")
+    w.set_defaults(func=cmd_paths)
 
     from llava_nb.train_cli import add_train_parser
 

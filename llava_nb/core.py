@@ -9,14 +9,15 @@ import os
 import random
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['IGNORE_INDEX', 'IMAGE_TOKEN', 'USER_ERRORS', 'RecordError', 'run_command', 'seed_everything', 'default_device',
-           'resolve_device', 'resolve_dtype', 'count_params', 'human_count']
+__all__ = ['IGNORE_INDEX', 'IMAGE_TOKEN', 'USER_ERRORS', 'SHIPPED', 'RecordError', 'run_command', 'seed_everything',
+           'default_device', 'resolve_device', 'resolve_dtype', 'shipped_path', 'count_params', 'human_count']
 
 # %% ../nbs/00_core.ipynb #6b343bc7
 IGNORE_INDEX = -100  # labels with this value are not trained on (torch's cross_entropy default)
@@ -123,6 +124,32 @@ def resolve_dtype(dtype: str | torch.dtype | None = "auto", device: torch.device
         return _DTYPES[str(dtype).lower()]
     except KeyError:
         raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(_DTYPES)} or 'auto'") from None
+
+# %% ../nbs/00_core.ipynb #e3c07fa4
+SHIPPED = {"nano": "data/nano", "configs": "configs"}  # name -> folder in a clone; a wheel has llava_nb/shipped/<name>
+
+
+def _package_dir() -> Path | None:
+    return Path(__file__).resolve().parent if "__file__" in globals() else None
+
+
+def shipped_path(name: str) -> Path:
+    "Where the shipped folder `name` ('nano', 'configs') is: the clone's copy, else the installed wheel's."
+    if name not in SHIPPED:
+        raise ValueError(f"{name!r} is not shipped with llava_nb; shipped: {', '.join(SHIPPED)}")
+    pkg = _package_dir()
+    found = []
+    if pkg is not None and (pkg.parent / "settings.ini").is_file():
+        found.append(pkg.parent / SHIPPED[name])  # a clone (or an editable install of one)
+    if pkg is not None:
+        found.append(pkg / "shipped" / name)  # an installed wheel
+    here = Path.cwd().resolve()
+    found += [d / SHIPPED[name] for d in (here, *here.parents) if (d / "settings.ini").is_file()]
+    for d in found:
+        if d.is_dir():
+            return d
+    tried = ", ".join(str(d) for d in found) or "nowhere (no package folder, no clone above the working directory)"
+    raise FileNotFoundError(f"the shipped {name!r} folder is missing; looked in {tried}")
 
 # %% ../nbs/00_core.ipynb #398282e6
 def count_params(module: torch.nn.Module, trainable_only: bool = False) -> int:

@@ -22,7 +22,8 @@ from .core import IMAGE_TOKEN, RecordError
 
 # %% auto #0
 __all__ = ['IMAGE_MODES', 'load_records', 'Record', 'normalize_record', 'SkipSummary', 'resolve_image_path', 'to_rgb',
-           'load_image', 'check_image_file', 'validate_records', 'mean_colour', 'expand2square', 'preprocess_images']
+           'load_image', 'check_image_file', 'image_size', 'validate_records', 'mean_colour', 'expand2square',
+           'preprocess_images']
 
 # %% ../nbs/01_data.ipynb #7735c406
 def load_records(path) -> list[dict]:
@@ -248,6 +249,12 @@ def check_image_file(path, record=None) -> None:
     with _reading_image(path, record), Image.open(path) as im:
         im.verify()
 
+
+def image_size(path, record=None) -> tuple[int, int]:
+    "`(height, width)` of the image at `path`, from its header (no pixels decoded); the same errors as `load_image`."
+    with _reading_image(path, record), Image.open(path) as im:
+        return im.height, im.width
+
 # %% ../nbs/01_data.ipynb #cd7a6981
 def validate_records(
     raw_records, image_folder=None, check_images: bool | str = False
@@ -304,8 +311,10 @@ IMAGE_MODES = ("pad", "square")
 def preprocess_images(images, image_processor, mode: str = "pad") -> torch.FloatTensor:
     """Pixel values (N, 3, H, W) for a list of PIL images: `pad` to square with the mean colour, or `square` (processor
     crop)."""
+    if mode == "anyres":  # LLaVA-1.6: several views per image, as many as its size asks for (notebook 13)
+        raise ValueError("anyres images become several views each: use the model's processor (AnyresLayout)")
     if mode not in IMAGE_MODES:
-        raise ValueError(f"unknown image mode {mode!r}; use one of {IMAGE_MODES}")
+        raise ValueError(f"unknown image mode {mode!r}; use one of {IMAGE_MODES} (or 'anyres', notebook 13)")
     if isinstance(images, Image.Image):
         images = [images]
     if not images:

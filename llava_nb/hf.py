@@ -14,18 +14,24 @@ from torch import nn
 from transformers import (
     AutoModelForCausalLM,
     AutoProcessor,
+    CLIPImageProcessor,
     LlavaConfig as HFLlavaConfig,
     LlavaForConditionalGeneration,
     LlavaImageProcessor,
+    LlavaNextConfig,
+    LlavaNextForConditionalGeneration,
+    LlavaNextImageProcessor,
+    LlavaNextProcessor,
     LlavaProcessor,
 )
 
+from .anyres import AnyresImages, AnyresLayout
 from .model import CONFIG_NAME, LlavaConfig, LlavaModel, check_safetensors
 from .projector import build_projector
 
 # %% auto #0
-__all__ = ['META_NAME', 'hf_projector_state', 'to_hf_config', 'to_hf_processor', 'to_hf_model', 'export_hf', 'import_hf',
-           'load_model']
+__all__ = ['META_NAME', 'hf_projector_state', 'to_hf_config', 'to_hf_processor', 'to_hf_model', 'export_hf', 'anyres_from_hf',
+           'import_hf', 'load_model']
 
 # %% ../nbs/06_hf.ipynb #0eacc12e
 def _select_strategy(model: LlavaModel) -> str:
@@ -67,10 +73,12 @@ def hf_projector_state(model: LlavaModel) -> tuple[dict, str]:
     )
 
 # %% ../nbs/06_hf.ipynb #43cb3b38
-def to_hf_config(model: LlavaModel) -> HFLlavaConfig:
-    "transformers' `LlavaConfig` for `model`."
+def to_hf_config(model: LlavaModel) -> HFLlavaConfig | LlavaNextConfig:
+    "transformers' `LlavaConfig` for `model` (`LlavaNextConfig`, with its grids, for an anyres model)."
     _, act = hf_projector_state(model)
-    return HFLlavaConfig(
+    anyres = {} if model.anyres is None else {"image_grid_pinpoints": model.config.image_grid_pinpoints}
+    return (HFLlavaConfig if model.anyres is None else LlavaNextConfig)(
+        **anyres,
         vision_config=model.vision_tower.config.to_dict(),
         text_config=model.llm.config.to_dict(),
         image_token_index=model.image_token_id,
@@ -99,14 +107,19 @@ _IMAGE_KEYS = (
 )
 
 
-def to_hf_processor(model: LlavaModel) -> LlavaProcessor:
-    "A llava-hf `LlavaProcessor` that preprocesses images and renders prompts as `model` was trained."
+def to_hf_processor(model: LlavaModel) -> LlavaProcessor | LlavaNextProcessor:
+    """A llava-hf `LlavaProcessor` (anyres: `LlavaNextProcessor`) that preprocesses images and renders prompts as
+    `model` was trained."""
     ip = model.image_processor
     kw = {k: getattr(ip, k) for k in _IMAGE_KEYS if getattr(ip, k, None) is not None}
     kw.setdefault("do_center_crop", False)  # a tower processor without a crop (SigLIP) must not get the 224 px default
-    image_processor = LlavaImageProcessor(do_pad=model.config.image_mode == "pad", **kw)
+    if model.anyres is None:
+        image_processor, cls = LlavaImageProcessor(do_pad=model.config.image_mode == "pad", **kw), LlavaProcessor
+    else:  # do_pad: a batch's images padded to the same number of views (the model drops the padding views)
+        pins = model.config.image_grid_pinpoints
+        image_processor, cls = LlavaNextImageProcessor(image_grid_pinpoints=pins, do_pad=True, **kw), LlavaNextProcessor
     patch = model.vision_tower.config.patch_size
-    return LlavaProcessor(
+    return cls(
         image_processor=image_processor,
         tokenizer=model.tokenizer,
         patch_size=patch,
@@ -124,12 +137,12 @@ def _lm_body(lm) -> nn.Module:
     return getattr(lm, lm.base_model_prefix)
 
 
-def to_hf_model(model: LlavaModel) -> LlavaForConditionalGeneration:
-    "An in-memory `LlavaForConditionalGeneration` with `model`'s weights."
+def to_hf_model(model: LlavaModel) -> LlavaForConditionalGeneration | LlavaNextForConditionalGeneration:
+    "An in-memory `LlavaForConditionalGeneration` (anyres: `LlavaNextForConditionalGeneration`) with `model`'s weights."
     cfg = to_hf_config(model)
     w = next(model.llm.parameters())
     with torch.device("meta"):
-        hf = LlavaForConditionalGeneration(cfg)
+        hf = (LlavaForConditionalGeneration if model.anyres is None else LlavaNextForConditionalGeneration)(cfg)
     hf = hf.to_empty(device=w.device).to(w.dtype)
     proj_state, _ = hf_projector_state(model)
     hf.model.vision_tower.load_state_dict(model.vision_tower.state_dict(), strict=True)
@@ -140,6 +153,8 @@ def to_hf_model(model: LlavaModel) -> LlavaForConditionalGeneration:
         hf.tie_weights()
     # buffers outside the state dicts (CLIP's position ids, rotary frequencies): `to_empty` left them uninitialised
     with torch.no_grad():
+        if model.anyres is not None:
+            hf.model.image_newline.copy_(model.projector.image_newline)
         for ours, theirs in (
             (model.vision_tower, hf.model.vision_tower),
             (_lm_body(model.llm), hf.model.language_model),
@@ -162,7 +177,7 @@ def export_hf(model: LlavaModel, out, overwrite: bool = False) -> Path:
         "template": model.config.template,
         "template_revision": model.config.template_revision,
         "projector_type": model.config.projector_type,
-        "image_mode": model.config.image_mode,
+        "image_mode": model.config.image_mode,  # anyres: the grids are in HF's config
         "vision_tower": model.config.vision_tower,
         "llm": model.config.llm,
     }
@@ -170,23 +185,47 @@ def export_hf(model: LlavaModel, out, overwrite: bool = False) -> Path:
     return out
 
 # %% ../nbs/06_hf.ipynb #8838a7f1
-def _is_hf_llava(path: Path) -> bool:
+_HF_CLASSES = {"llava": LlavaForConditionalGeneration, "llava_next": LlavaNextForConditionalGeneration}
+
+
+def _hf_model_type(path: Path) -> str | None:
     try:
-        return json.loads((path / CONFIG_NAME).read_text()).get("model_type") == "llava"
+        return json.loads((path / CONFIG_NAME).read_text()).get("model_type")
     except (OSError, ValueError):
-        return False
+        return None
+
+
+def _is_hf_llava(path: Path) -> bool:
+    return _hf_model_type(path) in _HF_CLASSES
+
+
+def anyres_from_hf(pixel_values: torch.Tensor, image_sizes, layout: AnyresLayout) -> AnyresImages:
+    """A `LlavaNextProcessor`'s `pixel_values` (B, max views, 3, H, W; padded with empty views) and `image_sizes` as
+    `AnyresImages` (each image's real views only)."""
+    sizes = [tuple(int(x) for x in s) for s in image_sizes]
+    views = [px[: layout.num_views(s)] for px, s in zip(pixel_values, sizes)]
+    return AnyresImages(torch.cat(views), sizes)  # (V, 3, H, W)
 
 
 def import_hf(path, dtype=None) -> LlavaModel:
-    "A `LlavaModel` from a llava-hf directory (ours or the community's `LlavaForConditionalGeneration`)."
+    """A `LlavaModel` from a llava-hf directory (ours or the community's `LlavaForConditionalGeneration`, or a
+    LLaVA-1.6 `LlavaNextForConditionalGeneration`)."""
     path = Path(path)
     if not _is_hf_llava(path):
         raise ValueError(
-            f"{path} is not a transformers LlavaForConditionalGeneration directory (config.json model_type != 'llava')"
+            f"{path} is not a transformers LlavaForConditionalGeneration or LlavaNextForConditionalGeneration "
+            "directory (config.json model_type is not 'llava' or 'llava_next')"
         )
     check_safetensors(path)
-    hf = LlavaForConditionalGeneration.from_pretrained(path, **({"torch_dtype": dtype} if dtype is not None else {}))
+    next_ = _hf_model_type(path) == "llava_next"
+    hf = _HF_CLASSES[_hf_model_type(path)].from_pretrained(
+        path, **({"torch_dtype": dtype} if dtype is not None else {})
+    )
     proc = AutoProcessor.from_pretrained(path)
+    image_processor = proc.image_processor
+    if next_:  # our anyres tiles the image itself, then runs a plain processor on every view
+        keys = {k: getattr(image_processor, k) for k in _IMAGE_KEYS if getattr(image_processor, k, None) is not None}
+        image_processor = CLIPImageProcessor(**keys)
     hc = hf.config
     meta = json.loads((path / META_NAME).read_text()) if (path / META_NAME).is_file() else {}
     act = hc.projector_hidden_act
@@ -196,14 +235,22 @@ def import_hf(path, dtype=None) -> LlavaModel:
     if isinstance(hc.vision_feature_layer, (list, tuple)):
         raise ValueError(f"{path}: several vision feature layers {hc.vision_feature_layer} are not supported")
     mode = meta.get("image_mode") or ("pad" if getattr(proc.image_processor, "do_pad", False) else "square")
+    tower = hf.model.vision_tower
+    tower_has_cls = (
+        getattr(tower.vision_model.embeddings, "class_embedding", None) is not None
+        if hasattr(tower, "vision_model")
+        else False
+    )
+    full = hc.vision_feature_select_strategy != "default" and tower_has_cls
     cfg = LlavaConfig(
         vision_tower=meta.get("vision_tower", str(path)),
         llm=meta.get("llm", str(path)),
         projector_type=kind,
         vision_feature_layer=hc.vision_feature_layer,
-        vision_feature_select="patch" if hc.vision_feature_select_strategy == "default" else "cls_patch",
+        vision_feature_select="cls_patch" if full else "patch",
         template=meta.get("template", "vicuna_v1"),
-        image_mode=mode,
+        image_mode="anyres" if next_ else mode,
+        image_grid_pinpoints=hc.image_grid_pinpoints if next_ else None,
         image_token=proc.image_token,
         stage=2,
         # exported by llava_nb before template revisions: revision 1; no meta (community): the current
@@ -213,15 +260,7 @@ def import_hf(path, dtype=None) -> LlavaModel:
         lm = AutoModelForCausalLM.from_config(hc.text_config)
     setattr(lm, lm.base_model_prefix, hf.model.language_model)
     lm.set_output_embeddings(hf.lm_head)
-    tower = hf.model.vision_tower
-    tower_has_cls = (
-        getattr(tower.vision_model.embeddings, "class_embedding", None) is not None
-        if hasattr(tower, "vision_model")
-        else False
-    )
-    if not tower_has_cls:
-        cfg.vision_feature_select = "patch"
-    model = LlavaModel(cfg, tower, proc.image_processor, lm, proc.tokenizer)
+    model = LlavaModel(cfg, tower, image_processor, lm, proc.tokenizer)
     p = hf.model.multi_modal_projector
     if kind == "mlp2x_gelu":
         state = {
@@ -234,6 +273,8 @@ def import_hf(path, dtype=None) -> LlavaModel:
         state = {"weight": p.linear_1.weight, "bias": p.linear_1.bias}
     else:
         state = {}
+    if next_:
+        state["image_newline"] = hf.model.image_newline
     model.projector.load_state_dict({k: v.detach().clone() for k, v in state.items()}, strict=True)
     return model.eval()
 

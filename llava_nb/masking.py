@@ -14,7 +14,7 @@ import torch
 
 from .conversation import Template, _special_strings, get_template
 from .core import IGNORE_INDEX, IMAGE_TOKEN, RecordError
-from .data import load_image, preprocess_images, resolve_image_path, validate_records
+from .data import image_size, load_image, preprocess_images, resolve_image_path, validate_records
 
 # %% auto #0
 __all__ = ['Tokenized', 'tokenize_conversation', 'tokenize_prompt', 'trained_runs', 'verify_masking', 'show_masking',
@@ -104,11 +104,24 @@ def _image_id(tokenizer, ids, n_images: int, record) -> int | None:
     return image_id
 
 
-def _expand_images(ids, labels, image_id: int, k: int):
-    "Each `<image>` id becomes `k` copies, never trained."
-    out_ids, out_labels = [], []
+def _image_counts(num_image_tokens, n_images: int, record) -> list[int]:
+    "Tokens of each image: one count for all, or one per image (anyres: it depends on the image's size)."
+    if isinstance(num_image_tokens, int):
+        return [num_image_tokens] * n_images
+    counts = list(num_image_tokens)
+    if len(counts) != n_images:
+        raise RecordError(
+            f"{n_images} {IMAGE_TOKEN} in the conversation but {len(counts)} image token counts", record=record
+        )
+    return counts
+
+
+def _expand_images(ids, labels, image_id: int, counts: list[int]):
+    "The i-th `<image>` id becomes `counts[i]` copies, never trained."
+    out_ids, out_labels, images = [], [], iter(counts)
     for t, l in zip(ids, labels):
         if t == image_id:
+            k = next(images)
             out_ids += [t] * k
             out_labels += [IGNORE_INDEX] * k
         else:
@@ -122,12 +135,12 @@ def tokenize_conversation(
     tokenizer,
     template: str | Template,
     *,
-    num_image_tokens: int = 1,
+    num_image_tokens: int | list[int] = 1,
     max_length: int | None = None,
     record=None,
 ) -> Tokenized:
     """Ids of the full rendered conversation and labels that train each answer + STOP; `<image>` expanded to
-    `num_image_tokens`."""
+    `num_image_tokens` (or to one count per image, in order)."""
     if hasattr(conversations, "conversations"):  # a normalised `Record`
         record = conversations.id if record is None else record
         conversations = conversations.conversations
@@ -146,8 +159,9 @@ def tokenize_conversation(
     )
     ids, labels = enc["input_ids"], _overlap_labels(enc["input_ids"], enc["offset_mapping"], rendered.targets)
     image_id = _image_id(tokenizer, ids, n_images, record)
-    if n_images and num_image_tokens != 1:
-        ids, labels = _expand_images(ids, labels, image_id, num_image_tokens)
+    counts = _image_counts(num_image_tokens, n_images, record)
+    if any(k != 1 for k in counts):
+        ids, labels = _expand_images(ids, labels, image_id, counts)
     fail = lambda msg: RecordError(msg, record=record)
     if all(l == IGNORE_INDEX for l in labels):
         raise fail("no trained tokens (nothing of the answers survives tokenization)")
@@ -162,10 +176,10 @@ def tokenize_conversation(
 
 # %% ../nbs/03_masking.ipynb #cc551d4a
 def tokenize_prompt(
-    conversations, tokenizer, template: str | Template, *, num_image_tokens: int = 1, record=None
+    conversations, tokenizer, template: str | Template, *, num_image_tokens: int | list[int] = 1, record=None
 ) -> list[int]:
     """Ids of the generation prompt (conversation ending with a human turn), each `<image>` expanded to
-    `num_image_tokens`."""
+    `num_image_tokens` (or to one count per image, in order)."""
     template = get_template(template)
     try:
         text = template.generation_prompt(conversations, tokenizer)
@@ -175,8 +189,8 @@ def tokenize_prompt(
     ids = tokenizer(text, add_special_tokens=template.special_tokens_for(text, tokenizer)).input_ids
     if not n_images:
         return ids
-    image_id = _image_id(tokenizer, ids, n_images, record)
-    return ids if num_image_tokens == 1 else _expand_images(ids, ids, image_id, num_image_tokens)[0]
+    image_id, counts = _image_id(tokenizer, ids, n_images, record), _image_counts(num_image_tokens, n_images, record)
+    return ids if all(k == 1 for k in counts) else _expand_images(ids, ids, image_id, counts)[0]
 
 # %% ../nbs/03_masking.ipynb #8e921ae6
 def trained_runs(tokenized) -> list[list[int]]:
@@ -193,15 +207,16 @@ def trained_runs(tokenized) -> list[list[int]]:
 
 def verify_masking(conversations, tokenizer, template, **kwargs) -> Tokenized:
     "Tokenize and assert the mask trains exactly the answers + STOP (ids, runs, decoded text, char coverage)."
-    template, k = get_template(template), kwargs.get("num_image_tokens", 1)
+    template = get_template(template)
     t = tokenize_conversation(conversations, tokenizer, template, **kwargs)
+    counts = iter(_image_counts(kwargs.get("num_image_tokens", 1), t.num_images, None))
     r = template.render(conversations, tokenizer)
     assert all(l in (IGNORE_INDEX, i) for i, l in zip(t.input_ids, t.labels)), "labels must be -100 or the input id"
     enc = tokenizer(
         r.text, add_special_tokens=template.special_tokens_for(r.text, tokenizer), return_offsets_mapping=True
     )
     img = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
-    expected = [x for i in enc.input_ids for x in ([i] * k if i == img and t.num_images else [i])]
+    expected = [x for i in enc.input_ids for x in ([i] * next(counts) if i == img and t.num_images else [i])]
     assert t.input_ids == expected[: len(t.input_ids)], "input_ids differ from the tokenized rendered text"
     runs, answers = trained_runs(t), [c["value"] for c in conversations[1::2]]
     if kwargs.get("max_length") is None:
@@ -288,9 +303,14 @@ class LlavaDataset(torch.utils.data.Dataset):
         num_image_tokens: int = 1,
         max_length: int | None = None,
         check_images: bool = False,
+        anyres=None,
     ):
         self.tokenizer, self.template = tokenizer, get_template(template)
         self.image_folder, self.image_processor, self.image_mode = image_folder, image_processor, image_mode
+        # anyres (notebook 13): an `AnyresLayout`; each image's token count follows from its size, read from its header
+        self.anyres = anyres
+        if (image_mode == "anyres") != (anyres is not None):
+            raise ValueError("image_mode='anyres' goes with an AnyresLayout (anyres=...), and only with it")
         records, self.summary = validate_records(records_or_path, image_folder=image_folder, check_images=check_images)
         if any(r.images for r in records) and (image_folder is None or image_processor is None):
             raise ValueError("these records have images: LlavaDataset needs image_folder and image_processor")
@@ -301,7 +321,7 @@ class LlavaDataset(torch.utils.data.Dataset):
                     rec.conversations,
                     tokenizer,
                     self.template,
-                    num_image_tokens=num_image_tokens,
+                    num_image_tokens=num_image_tokens if anyres is None else self._anyres_counts(rec),
                     max_length=max_length,
                     record=rec.id,
                 )
@@ -317,6 +337,11 @@ class LlavaDataset(torch.utils.data.Dataset):
             self._labels.append(torch.tensor(t.labels, dtype=torch.int32))
         self.lengths = [len(x) for x in self._ids]
 
+    def _anyres_counts(self, rec) -> list[int]:
+        "Image tokens of each of the record's images under `self.anyres` (their sizes read from the file headers)."
+        paths = [resolve_image_path(self.image_folder, p, record=rec.id) for p in rec.images]
+        return [self.anyres.num_tokens(image_size(p, record=rec.id)) for p in paths]
+
     def __len__(self):
         return len(self.records)
 
@@ -327,7 +352,10 @@ class LlavaDataset(torch.utils.data.Dataset):
             images = [
                 load_image(resolve_image_path(self.image_folder, p, record=rec.id), record=rec.id) for p in rec.images
             ]
-            pixel_values = preprocess_images(images, self.image_processor, mode=self.image_mode)  # (n_img, 3, H, W)
+            if self.anyres is not None:  # AnyresImages: every image's views (n_views, 3, H, W) and sizes
+                pixel_values = self.anyres.pixel_values(images, self.image_processor)
+            else:
+                pixel_values = preprocess_images(images, self.image_processor, mode=self.image_mode)  # (n_img, 3, H, W)
         return dict(id=rec.id, input_ids=self._ids[i].long(), labels=self._labels[i].long(), pixel_values=pixel_values)
 
     def __repr__(self):
@@ -364,5 +392,8 @@ def collate(examples: list[dict], pad_token_id: int | None, pad_to_multiple_of: 
         image_counts=[0 if e.get(key) is None else len(e[key]) for e in examples],
         ids=[e["id"] for e in examples],
     )
-    batch[key] = torch.cat(images) if images else None
+    # tensors are concatenated; anything else (anyres images: views + sizes) concatenates itself
+    batch[key] = (
+        None if not images else torch.cat(images) if torch.is_tensor(images[0]) else type(images[0]).cat(images)
+    )
     return batch

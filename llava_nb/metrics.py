@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .core import IMAGE_TOKEN, resolve_dtype
-from .data import resolve_image_path
+from .data import image_size, resolve_image_path
 from .datagen import KINDS
 from .symbolic import QTYPES
 from .nanoworld import NUMBER_WORDS
@@ -31,9 +31,16 @@ __all__ = ['MC_PROMPT', 'JUDGE_SYSTEM', 'LETTERS', 'MODALITIES', 'answer_batch',
 MC_PROMPT = "Answer with the option's letter from the given choices directly."
 
 
-def _prompt_ids(model, question: str, with_image: bool, record=None) -> list[int]:
+def _size(image, record=None) -> tuple[int, int]:
+    "`(height, width)` of a PIL image or an image file (from its header)."
+    return (image.height, image.width) if hasattr(image, "height") else image_size(image, record)
+
+
+def _prompt_ids(model, question: str, image, record=None) -> list[int]:
+    "The prompt's ids; under anyres (13_anyres) the image's size decides how many image tokens it has."
     proc = model.processor
-    return proc.prompt_ids(proc.conversation(question, image=with_image), record)
+    sizes = [_size(image, record)] if image is not None and proc.anyres is not None else None
+    return proc.prompt_ids(proc.conversation(question, image=image is not None), record, image_sizes=sizes)
 
 
 def _image_of(item: dict, image_folder, use_images: bool):
@@ -42,6 +49,11 @@ def _image_of(item: dict, image_folder, use_images: bool):
     if img is None or hasattr(img, "convert"):
         return img
     return resolve_image_path(image_folder or ".", img, record=item.get("id"))
+
+
+def _cat_pixels(batches: list):
+    "One batch from several images' pixel batches: tensors (1, 3, H, W) concatenated, or `AnyresImages.cat`."
+    return type(batches[0]).cat(batches) if hasattr(batches[0], "image_sizes") else torch.cat(batches)
 
 
 def answer_batch(
@@ -68,8 +80,7 @@ def answer_batch(
         bar.close()
         return out
     prompts = [
-        _prompt_ids(model, q, img is not None, it.get("id", i))
-        for i, (q, img, it) in enumerate(zip(questions, images, items))
+        _prompt_ids(model, q, img, it.get("id", i)) for i, (q, img, it) in enumerate(zip(questions, images, items))
     ]
     order = sorted(range(len(items)), key=lambda i: len(prompts[i]))  # similar lengths share a batch
     stop, pixels, out = model.processor.stop_strings(), {}, [""] * len(items)
@@ -78,9 +89,9 @@ def answer_batch(
         for i in idx:
             key = images[i] if isinstance(images[i], Path) else id(images[i])
             if images[i] is not None and key not in pixels:
-                pixels[key] = model.processor.pixel_values([images[i]], items[i].get("id"))[0]  # (3, H, W)
+                pixels[key] = model.processor.pixel_values([images[i]], items[i].get("id"))  # (1, 3, H, W)
         keys = [images[i] if isinstance(images[i], Path) else id(images[i]) for i in idx if images[i] is not None]
-        pv = torch.stack([pixels[k] for k in keys]) if keys else None  # (n_images, 3, H, W)
+        pv = _cat_pixels([pixels[k] for k in keys]) if keys else None  # (n_images, 3, H, W); anyres: AnyresImages
         amp = (
             nullcontext()
             if autocast_dtype is None

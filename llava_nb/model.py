@@ -29,6 +29,7 @@ from transformers import (
 )
 
 from . import __version__
+from .anyres import AnyresImages, AnyresLayout, add_image_newline
 from .conversation import TEMPLATES, Template, get_template
 from .core import IMAGE_TOKEN, resolve_dtype
 from .generation import Generation, generate
@@ -59,6 +60,7 @@ class LlavaConfig:
     template: str = "vicuna_v1"
     template_revision: int | None = None  # the template's text revision trained on (None: the current one)
     image_mode: str = "pad"
+    image_grid_pinpoints: list | None = None  # anyres: [height, width] of each grid (None: LLaVA-1.6's five)
     image_token: str = IMAGE_TOKEN
     stage: int = 0
     vision_config: dict | None = field(default=None, repr=False)
@@ -69,6 +71,10 @@ class LlavaConfig:
             raise ValueError(
                 f"vision_feature_select must be 'patch' or 'cls_patch', not {self.vision_feature_select!r}"
             )
+        if self.image_mode == "anyres" and self.vision_feature_select == "cls_patch":
+            raise ValueError("anyres lays each tile's patch tokens out on a grid: use vision_feature_select='patch'")
+        if self.image_grid_pinpoints is not None and self.image_mode != "anyres":
+            raise ValueError(f"image_grid_pinpoints are anyres grids, but image_mode is {self.image_mode!r}")
         if self.template_revision is None and self.template in TEMPLATES:
             self.template_revision = TEMPLATES[self.template].revision
 
@@ -285,15 +291,36 @@ def _placeholders(n: int, k: int) -> str:
     return f"{n // k} <image> placeholder{'s' * (n // k != 1)} ({n} tokens)"
 
 
+def _check_sized_counts(tokens_per_row, per_image: list[int], image_counts, where) -> None:
+    "`check_image_counts` when each image has its own number of tokens (anyres)."
+    if image_counts is None:
+        image_counts = [len(per_image)] if len(tokens_per_row) == 1 else None
+    if image_counts is None or sum(image_counts) != len(per_image) or len(image_counts) != len(tokens_per_row):
+        raise ValueError(
+            f"images of their own token counts need image_counts: one entry per row ({len(tokens_per_row)}), adding up "
+            f"to the {len(per_image)} images; got {image_counts}"
+        )
+    start = 0
+    for r, (n, c) in enumerate(zip(tokens_per_row, image_counts)):
+        want, start = sum(per_image[start : start + c]), start + c
+        if n != want:
+            raise ValueError(f"{where(r)}: {n} <image> tokens but its {c} image{'s' * (c != 1)} make {want}")
+
+
 def check_image_counts(
     tokens_per_row: list[int],
     n_images: int,
-    tokens_per_image: int,
+    tokens_per_image: int | list[int],
     image_counts: list[int] | None = None,
     ids: list | None = None,
 ) -> None:
-    "Raise a ValueError naming the batch row (and record id) whose `<image>` tokens don't match its images."
+    """Raise a ValueError naming the batch row (and record id) whose `<image>` tokens don't match its images
+    (`tokens_per_image`: one count for every image, or a list with each image's own)."""
     k, where = tokens_per_image, lambda r: f"batch row {r}" + (f" (record {ids[r]})" if ids is not None else "")
+    if not isinstance(k, int):
+        if len(k) != n_images:
+            raise ValueError(f"{len(k)} image token counts for {n_images} images")
+        return _check_sized_counts(tokens_per_row, list(k), image_counts, where)
     if image_counts is None:
         for r, n in enumerate(tokens_per_row):
             if n % k:
@@ -352,6 +379,11 @@ class LlavaModel(nn.Module):
         object.__setattr__(self, "_short_tower", truncated_tower(vision_tower, keep))
         n_patches, self._has_cls = vision_token_layout(vision_tower)
         self.num_image_tokens = n_patches + (self._has_cls and config.vision_feature_select == "cls_patch")
+        self.anyres = None  # LLaVA-1.6 (notebook 13): the grids, and a learned newline the projector owns
+        if config.image_mode == "anyres":
+            self.anyres = AnyresLayout.for_tower(config.image_grid_pinpoints, vision_tower.config)
+            self.config = replace(config, image_grid_pinpoints=[list(p) for p in self.anyres.pinpoints])
+            add_image_newline(self.projector, emb.shape[1])
 
     @classmethod
     def from_parts(
@@ -390,6 +422,16 @@ class LlavaModel(nn.Module):
         self.vision_tower.eval()  # frozen: no dropout, whatever the rest does
         return self
 
+    def image_token_counts(self, images) -> int | list[int]:
+        "Tokens per image: one count for all (a tensor of images), or each anyres image's own (`AnyresImages`)."
+        if (self.anyres is not None) != isinstance(images, AnyresImages):
+            raise ValueError(
+                f"this model's image_mode is {self.config.image_mode!r}, but it was given "
+                f"{'AnyresImages' if isinstance(images, AnyresImages) else 'a tensor of images'}: make the images "
+                "with the model's processor"
+            )
+        return self.num_image_tokens if self.anyres is None else [self.anyres.num_tokens(s) for s in images.image_sizes]
+
     @torch.no_grad()
     def image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         "(N, 3, H, W) images -> (N, P, D_vision): the frozen tower's selected features, before the projector."
@@ -406,9 +448,12 @@ class LlavaModel(nn.Module):
         w = next(self.projector.parameters(), None)
         return self.projector(image_features.to(w.dtype if w is not None else self.llm.dtype))
 
-    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        "(N, 3, H, W) images -> (N, P, D_llm) projected features."
-        return self.project(self.image_features(pixel_values))
+    def encode_images(self, pixel_values) -> torch.Tensor:
+        "(N, 3, H, W) images -> (N, P, D_llm) projected features; `AnyresImages` -> every image's tokens (n, D_llm)."
+        if not isinstance(pixel_values, AnyresImages):
+            return self.project(self.image_features(pixel_values))
+        views = self.project(self.image_features(pixel_values.pixel_values))  # (V, P, D_llm)
+        return self.anyres.pack_batch(views, pixel_values.image_sizes, self.projector.image_newline)
 
     def embed_inputs(
         self, input_ids, pixel_values=None, image_counts=None, ids=None, image_features=None
@@ -416,11 +461,14 @@ class LlavaModel(nn.Module):
         "(B, T) ids -> (B, T, D) embeddings, each image's tokens at its `<image>` positions (images or their features)."
         if pixel_values is not None and image_features is not None:
             raise ValueError("give pixel_values or image_features (cached tower features), not both")
+        if image_features is not None and self.anyres is not None:
+            raise ValueError("anyres images are encoded view by view: cached tower features are not supported")
         images = pixel_values if image_features is None else image_features
         is_img = input_ids == self.image_token_id  # (B, T)
         embeds = self.llm.get_input_embeddings()(input_ids.masked_fill(is_img, 0))
-        n_images = 0 if images is None else images.shape[0]
-        check_image_counts(is_img.sum(1).tolist(), n_images, self.num_image_tokens, image_counts, ids)
+        n_images = 0 if images is None else len(images)
+        per_image = self.num_image_tokens if images is None else self.image_token_counts(images)
+        check_image_counts(is_img.sum(1).tolist(), n_images, per_image, image_counts, ids)
         if n_images == 0:
             return embeds
         tokens = self.encode_images(pixel_values) if image_features is None else self.project(image_features)

@@ -28,6 +28,7 @@ class LlavaProcessor:
     image_mode: str = "pad"
     num_image_tokens: int = 1
     image_token: str = IMAGE_TOKEN
+    anyres: object | None = None  # LLaVA-1.6 (notebook 13): an `AnyresLayout`; image tokens depend on each image's size
 
     @classmethod
     def from_model(cls, model) -> LlavaProcessor:
@@ -39,6 +40,7 @@ class LlavaProcessor:
             model.config.image_mode,
             model.num_image_tokens,
             model.config.image_token,
+            model.anyres,
         )
 
     def _text(self, value: str) -> str:
@@ -65,19 +67,27 @@ class LlavaProcessor:
         "The generation prompt's text (the conversation must end with a human turn)."
         return self.template.generation_prompt(conversations, self.tokenizer)
 
-    def prompt_ids(self, conversations, record=None) -> list[int]:
-        "The generation prompt's ids, each `<image>` expanded to `num_image_tokens` ids."
+    def image_tokens(self, image_sizes=None) -> int | list[int]:
+        "Tokens of each image: `num_image_tokens`, or under anyres each image's own (from its `(height, width)`)."
+        if self.anyres is None:
+            return self.num_image_tokens
+        if image_sizes is None:
+            raise ValueError("anyres: an image's number of tokens depends on its size; pass image_sizes")
+        return [self.anyres.num_tokens(s) for s in image_sizes]
+
+    def prompt_ids(self, conversations, record=None, image_sizes=None) -> list[int]:
+        "The generation prompt's ids, each `<image>` expanded to its tokens (anyres: `image_sizes` decide how many)."
         return tokenize_prompt(
-            conversations, self.tokenizer, self.template, num_image_tokens=self.num_image_tokens, record=record
+            conversations, self.tokenizer, self.template, num_image_tokens=self.image_tokens(image_sizes), record=record
         )
 
-    def training_ids(self, conversations, max_length: int | None = None, record=None) -> Tokenized:
+    def training_ids(self, conversations, max_length: int | None = None, record=None, image_sizes=None) -> Tokenized:
         "Ids and labels of a whole conversation (ending with an answer) for training: answers + STOP trained."
         return tokenize_conversation(
             conversations,
             self.tokenizer,
             self.template,
-            num_image_tokens=self.num_image_tokens,
+            num_image_tokens=self.image_tokens(image_sizes),
             max_length=max_length,
             record=record,
         )
@@ -86,18 +96,23 @@ class LlavaProcessor:
         "Strings that end an answer in this template."
         return list(self.template.stop_strings(self.tokenizer))
 
-    def pixel_values(self, images: list, record=None) -> torch.Tensor:
-        "(N, 3, H, W) from paths or PIL images, resized and padded as in training; a bad file names `record`."
+    def pixel_values(self, images: list, record=None):
+        """(N, 3, H, W) from paths or PIL images, resized and padded as in training (anyres: `AnyresImages`, every
+        view and each image's size); a bad file names `record`."""
         if self.image_processor is None:
             raise ValueError("this processor has no image processor: its model reads text only")
         pil = [im if hasattr(im, "convert") else load_image(im, record) for im in images]
+        if self.anyres is not None:
+            return self.anyres.pixel_values(pil, self.image_processor)
         return preprocess_images(pil, self.image_processor, mode=self.image_mode)
 
     def __call__(self, question: str, image=None, history=(), record=None) -> dict:
-        "`{'input_ids': [ids], 'pixel_values': (1, 3, H, W) or None}` for one question about `image` (or none)."
+        """`{'input_ids': [ids], 'pixel_values': (1, 3, H, W) or None}` for one question about `image` (or none);
+        anyres: `AnyresImages`."""
         captioning = image is not None and self.template.name == "plain"  # stage 1 drops the question anyway
         if not captioning and not self._text(question or "").strip():
             raise ValueError("the question is empty")
         convs = self.conversation(question, history, image is not None)
         pixels = None if image is None else self.pixel_values([image], record)
-        return {"input_ids": [self.prompt_ids(convs, record)], "pixel_values": pixels}
+        sizes = getattr(pixels, "image_sizes", None)  # anyres: the image's size decides its number of tokens
+        return {"input_ids": [self.prompt_ids(convs, record, sizes)], "pixel_values": pixels}

@@ -22,15 +22,16 @@ from .model import LlavaModel
 from .nanoworld import IMAGE_SIZE, load_world, make_world
 from .checkpoint import atomic_write
 from .train import TrainResult, train
-from .train_config import nano_stage1, nano_stage2
+from .train_config import TrainConfig, nano_stage1, nano_stage2
 
 # %% auto #0
-__all__ = ['ABLATIONS', 'default_backbones', 'backbone_dirs', 'QuickstartConfig', 'make_data', 'run_stages', 'show_examples',
-           'quickstart', 'ship_checkpoint', 'ablations', 'ablation_table', 'plot_ablations']
+__all__ = ['ABLATIONS', 'default_backbones', 'backbone_dirs', 'QuickstartConfig', 'make_data', 'stage1_config', 'stage2_config',
+           'run_stages', 'show_examples', 'quickstart', 'ship_checkpoint', 'ablations', 'ablation_table',
+           'plot_ablations']
 
 # %% ../nbs/15_quickstart.ipynb #fd229581
 def default_backbones() -> Path:
-    "The shipped `data/nano` (`09_backbones` finds it next to the package in a clone)."
+    "The shipped `data/nano`: the clone's, or the installed wheel's copy (`core.shipped_path`)."
     return Path(NANO_DIR)
 
 
@@ -105,43 +106,62 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     return paths
 
 # %% ../nbs/15_quickstart.ipynb #a4413b09
+def _common(paths: dict, cfg: QuickstartConfig, backbones) -> dict:
+    vision, llm = backbone_dirs(backbones)
+    # the quickstart owns its run directory: an identical finished stage is reused, a changed one replaced
+    return dict(
+        vision_tower=str(vision),
+        llm=str(llm),
+        image_folder=str(paths["train_world"]),
+        seed=cfg.seed,
+        device=cfg.device,
+        overwrite=True,
+    )
+
+
+def stage1_config(out, paths: dict, cfg: QuickstartConfig, backbones, **overrides) -> TrainConfig:
+    "The quickstart's stage 1: the `nano` preset on the caption pairs, with `cfg`'s epochs and lr."
+    return nano_stage1(
+        **{
+            **_common(paths, cfg, backbones),
+            **dict(
+                data_path=str(paths["pretrain"]),
+                output_dir=str(Path(out) / "stage1"),
+                epochs=cfg.stage1_epochs,
+                lr=cfg.stage1_lr,
+            ),
+            **overrides,
+        }
+    )
+
+
+def stage2_config(out, paths: dict, cfg: QuickstartConfig, backbones, stage1_dir=None, **overrides) -> TrainConfig:
+    "The quickstart's stage 2: the `nano` preset on the instructions, from `stage1_dir`'s projector (None: fresh)."
+    return nano_stage2(
+        **{
+            **_common(paths, cfg, backbones),
+            **dict(
+                data_path=str(paths["instruct"]),
+                stage1_dir=str(stage1_dir) if stage1_dir else None,
+                output_dir=str(Path(out) / "stage2"),
+                epochs=cfg.stage2_epochs,
+                train_llm=cfg.train_llm,
+                lr=cfg.stage2_lr,
+                projector_lr=cfg.projector_lr,
+            ),
+            **overrides,
+        }
+    )
+
+
 def run_stages(
     out, paths: dict, cfg: QuickstartConfig, backbones, stage1: TrainResult | None = None
 ) -> tuple[TrainResult | None, TrainResult]:
     "Stage 1 (unless skipped, or given as `stage1`) then stage 2; returns both results."
-    vision, llm = backbone_dirs(backbones)
-    out = Path(out)
-    # the quickstart owns its run directory: an identical finished stage is reused, a changed one replaced
-    common = dict(image_folder=str(paths["train_world"]), seed=cfg.seed, device=cfg.device, overwrite=True)
     s1 = stage1
     if not cfg.skip_stage1 and s1 is None:
-        s1 = train(
-            nano_stage1(
-                data_path=str(paths["pretrain"]),
-                vision_tower=str(vision),
-                llm=str(llm),
-                output_dir=str(out / "stage1"),
-                epochs=cfg.stage1_epochs,
-                lr=cfg.stage1_lr,
-                **common,
-            ),
-            reuse=True,
-        )
-    s2 = train(
-        nano_stage2(
-            data_path=str(paths["instruct"]),
-            vision_tower=str(vision),
-            llm=str(llm),
-            stage1_dir=str(s1.checkpoint) if s1 else None,
-            output_dir=str(out / "stage2"),
-            epochs=cfg.stage2_epochs,
-            train_llm=cfg.train_llm,
-            lr=cfg.stage2_lr,
-            projector_lr=cfg.projector_lr,
-            **common,
-        ),
-        reuse=True,
-    )
+        s1 = train(stage1_config(out, paths, cfg, backbones), reuse=True)
+    s2 = train(stage2_config(out, paths, cfg, backbones, s1.checkpoint if s1 else None), reuse=True)
     return s1, s2
 
 # %% ../nbs/15_quickstart.ipynb #65ad9352

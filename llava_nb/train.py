@@ -227,6 +227,7 @@ def build_model(cfg: TrainConfig) -> LlavaModel:
         get("projector_type", "mlp2x_gelu"),
         template=cfg.template_name,
         image_mode=cfg.image_mode,
+        image_grid_pinpoints=cfg.image_grid_pinpoints,
         vision_feature_layer=cfg.vision_feature_layer,
         llm_kwargs=llm_kwargs,
     )
@@ -357,6 +358,7 @@ def load_data(cfg: TrainConfig, model: LlavaModel, acc: Accelerator | None = Non
         image_processor=model.image_processor,
         image_mode=cfg.image_mode,
         num_image_tokens=model.num_image_tokens,
+        anyres=model.anyres,  # anyres: each image's count from its size
         max_length=cfg.max_length,
         check_images=cfg.check_images if cfg.image_folder and cfg.check_images != "none" else False,
     )

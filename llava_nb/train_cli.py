@@ -15,7 +15,7 @@ from .train import TrainResult, train
 from .train_config import PRESETS, TrainConfig, get_preset
 
 # %% auto #0
-__all__ = ['config_from_args', 'add_train_parser', 'cmd_train', 'main']
+__all__ = ['config_from_args', 'add_train_parser', 'cmd_train', 'main', 'tiny_run_config']
 
 # %% ../nbs/10e_train_cli.ipynb #9eeda7df
 def _train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -32,11 +32,18 @@ def _train_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     p.add_argument("--resume", default=None, metavar="CHECKPOINT|latest", help="continue a run from a step checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run's checkpoints in output_dir")
+    p.add_argument(
+        "--tiny",
+        default=None,
+        metavar="DIR",
+        help="a dry run of this config on the CPU in seconds: tiny models built from configs, a few small-world "
+        "records, 2 steps; everything written under DIR (see tiny_run_config)",
+    )
     return p
 
 
 def config_from_args(args) -> TrainConfig:
-    "The `TrainConfig` that `--config` / `--preset` / `--stage` / `--set` / `--resume` describe."
+    "The `TrainConfig` that `--config` / `--preset` / `--stage` / `--set` / `--resume` / `--tiny` describe."
     if args.config and args.preset:
         raise ValueError("give --config or --preset, not both")
     if args.config:
@@ -63,7 +70,11 @@ def config_from_args(args) -> TrainConfig:
         d["resume_from"] = args.resume
     if args.overwrite:
         d["overwrite"] = True
-    return TrainConfig.from_dict(d, source=args.config or "the command line")
+    cfg = TrainConfig.from_dict(d, source=args.config or "the command line")
+    if getattr(args, "tiny", None):  # last: the dry run replaces models, data and sizes, whatever else was set
+        chat = get_preset(args.preset, 2).template if args.preset else cfg.template
+        cfg = tiny_run_config(cfg, args.tiny, chat_template=chat)
+    return cfg
 
 
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
@@ -86,3 +97,72 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     args = parser.parse_args(argv)
     return run_command(lambda: cmd_train(args), "python -m llava_nb.train", args.debug)
+
+# %% ../nbs/10e_train_cli.ipynb #1c9ce94b
+def _tiny_parts(root: Path, chat_template: str | None) -> dict:
+    "A tiny CLIP tower and LM under `root/parts` (made once: both stages of a dry run share them)."
+    from llava_nb.tiny import tiny_bytelevel_tokenizer, tiny_causal_lm, tiny_clip_vision, tiny_llama_tokenizer
+
+    parts = {"vision": root / "parts" / "vision", "llm": root / "parts" / "llm"}
+    if not (parts["llm"] / "config.json").is_file():
+        tok = tiny_bytelevel_tokenizer() if chat_template == "chatml" else tiny_llama_tokenizer()
+        tower, proc = tiny_clip_vision()
+        tower.save_pretrained(parts["vision"])
+        proc.save_pretrained(parts["vision"])
+        tiny_causal_lm(tok, "llama").save_pretrained(parts["llm"])
+        tok.save_pretrained(parts["llm"])
+    return parts
+
+
+def _tiny_data(root: Path) -> dict:
+    "Eight small-world scenes, their caption pairs (stage 1) and instructions + one text-only record (stage 2)."
+    from llava_nb.datagen import SymbolicTeacher, make_instruct, make_pretrain
+    from llava_nb.nanoworld import make_world
+
+    world = root / "world"
+    files = {"images": world, 1: root / "pretrain.json", 2: root / "instruct.json"}
+    if not files[2].is_file():
+        scenes = make_world(world, 8, seed=0)
+        files[1].write_text(json.dumps(make_pretrain(scenes)))
+        text_only = {
+            "id": "text_only_0",
+            "conversations": [
+                {"from": "human", "value": "How many sides does a square have?"},
+                {"from": "gpt", "value": "Four."},
+            ],
+        }
+        files[2].write_text(json.dumps(make_instruct(scenes, SymbolicTeacher(seed=0)) + [text_only]))
+    return files
+
+
+def tiny_run_config(cfg: TrainConfig, root, chat_template: str | None = None) -> TrainConfig:
+    """`cfg` as a dry run on the CPU: tiny models from configs and small-world data under `root`, 2 steps; every
+    other field stays `cfg`'s. `chat_template` (default `cfg.template`) picks the tiny tokenizer's kind."""
+    root = Path(root)
+    parts = _tiny_parts(root, chat_template or cfg.template)
+    data = _tiny_data(root)
+    r = min(cfg.lora_r, 8)
+    lora = dict(lora_r=r, lora_alpha=max(1, cfg.lora_alpha * r // cfg.lora_r)) if cfg.lora_r else {}
+    stage1 = root / "stage1"
+    small = dict(
+        vision_tower=str(parts["vision"]),
+        llm=str(parts["llm"]),
+        data_path=str(data[cfg.stage]),
+        image_folder=str(data["images"]),
+        output_dir=str(root / f"stage{cfg.stage}"),
+        stage1_dir=str(stage1) if cfg.stage == 2 and stage1.is_dir() else None,
+        feature_cache_dir=str(root / "features") if cfg.feature_cache_dir else None,
+        max_steps=2,
+        max_samples=None,
+        batch_size=2,
+        global_batch_size=4 if cfg.global_batch_size or cfg.grad_accum > 1 else None,
+        grad_accum=1,
+        max_length=min(cfg.max_length or 512, 512),
+        mixed_precision="no",
+        quantization=None,
+        device="cpu",
+        num_workers=0,
+        save_every=1 if cfg.save_every else 0,
+        **lora,
+    )
+    return TrainConfig.from_dict({**cfg.to_dict(), **small}, source=f"--tiny {root}")

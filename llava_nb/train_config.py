@@ -54,7 +54,8 @@ class TrainConfig:
     stage1_dir: str | None = None  # stage 2: start from this stage-1 checkpoint's projector (None: a fresh one)
     projector_type: str | None = None  # None: the stage-1 checkpoint's, else "mlp2x_gelu"
     template: str | None = None  # None: "plain" (stage 1) / "vicuna_v1" (stage 2)
-    image_mode: str = "pad"
+    image_mode: str = "pad"  # "pad" (LLaVA-1.5), "square", or "anyres" (LLaVA-1.6, notebook 13)
+    image_grid_pinpoints: list | None = None  # anyres: [height, width] of each grid in pixels (None: LLaVA-1.6's five)
     vision_feature_layer: int = -2
     epochs: float = 1.0
     max_steps: int | None = None  # optimizer steps; overrides epochs
@@ -136,6 +137,10 @@ class TrainConfig:
             raise bad(f"max_skipped_steps must be at least 1, not {self.max_skipped_steps}")
         if self.max_steps is not None and self.max_steps < 1:
             raise bad(f"max_steps must be at least 1, not {self.max_steps} (None: train for `epochs`)")
+        if self.image_grid_pinpoints is not None and self.image_mode != "anyres":
+            raise bad(f"image_grid_pinpoints are anyres grids, but image_mode is {self.image_mode!r}")
+        if self.image_mode == "anyres" and self.cache_features:
+            raise bad("cache_features keeps one fixed-size feature map per image; anyres images vary: turn one off")
         if self.stage == 1 and self.train_llm:
             raise bad("stage 1 keeps the LLM frozen (train_llm=True is a stage-2 option)")
         if self.stage == 1 and self.stage1_dir:

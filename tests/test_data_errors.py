@@ -316,8 +316,10 @@ def test_pad_wide_image_bars_top_and_bottom(proc):
 def test_preprocess_batch_and_errors(proc):
     ims = [Image.new(m, (10 + i, 20)) for i, m in enumerate(["RGB", "RGBA", "L", "P", "I;16", "CMYK"])]
     assert preprocess_images(ims, proc).shape == (6, 3, 32, 32)
-    with pytest.raises(ValueError, match="unknown image mode 'anyres'"):
+    with pytest.raises(ValueError, match="anyres images become several views each"):  # the processor tiles them
         preprocess_images(ims, proc, mode="anyres")
+    with pytest.raises(ValueError, match="unknown image mode 'crop'"):
+        preprocess_images(ims, proc, mode="crop")
     with pytest.raises(ValueError, match="at least one image"):
         preprocess_images([], proc)
 
