@@ -41,7 +41,7 @@ picking from 0.49 to 0.56 (random pick 0.48). Trained on shape-keyed colour ques
 300`), the same fresh LLM learns to pick by shape within 200 steps, and after 300 steps of the mix it still picks by
 shape (colour by shape 1.00, size by shape 0.97) but not by colour (shape by colour 0.57, random 0.48): the mirror
 image of the shipped LLM. In a mix the reference kinds compete and the first one learned wins; each one learned alone
-is learned fast and kept. """
+is learned fast and kept."""
 
 from __future__ import annotations
 
@@ -137,6 +137,7 @@ def main(argv=None) -> dict:
     ap.add_argument(
         "--phases", default="", help="picking drills before the corpus, e.g. 'shape:200,shape+color:200' (kind:steps)"
     )
+    ap.add_argument("--interleave", action="store_true", help="mix the --phases drills into the corpus from step 0")
     ap.add_argument("--save", default=None, help="save the trained LLM here (for `bench/picking_by_reference.py`)")
     ap.add_argument("--scenes", type=int, default=10_000)
     ap.add_argument("--eval-every", type=int, default=100)
@@ -167,6 +168,8 @@ def main(argv=None) -> dict:
         items_ = picking_drill(int(steps) * a.batch_size, a.seed, tuple(kinds.split("+")), a.turns, tag=str(j))
         drills += length_grouped_batches([encode_lm_item(it, tok) for it in items_], a.batch_size, a.seed)[: int(steps)]
     batches = drills + batches
+    if a.interleave:  # the drill batches shuffled into the corpus from the first step, not before it
+        random.Random(a.seed + 1).shuffle(batches)
     t0, evals = time.time(), []
 
     def loss(step: int) -> dict:

@@ -44,14 +44,15 @@ def cmd_ask(args) -> str:
 
 
 def cmd_export_hf(args) -> Path:
-    "Write a checkpoint as a transformers `LlavaForConditionalGeneration` directory."
+    "Write a checkpoint as a transformers `LlavaForConditionalGeneration` directory (anyres: `LlavaNext...`)."
     from llava_nb.hf import export_hf, load_model
 
     if Path(args.out).resolve() == Path(args.checkpoint).resolve():
         raise ValueError(f"--out {args.out} is the checkpoint itself: exporting would overwrite it; give another --out")
     model = load_model(args.checkpoint)
     out = export_hf(model, args.out, overwrite=args.overwrite)
-    _log(f"wrote {out} (LlavaForConditionalGeneration + processor with the {model.config.template} chat template)")
+    arch = "LlavaNextForConditionalGeneration" if model.anyres is not None else "LlavaForConditionalGeneration"
+    _log(f"wrote {out} ({arch} + processor with the {model.config.template} chat template)")
     print(out)
     return out
 
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--dtype", default="auto", help="auto, fp32, bf16, fp16")
     a.set_defaults(func=cmd_ask)
 
-    e = sub.add_parser("export-hf", help="export to transformers' LlavaForConditionalGeneration layout")
+    e = sub.add_parser("export-hf", help="export to transformers' Llava (or, anyres, LlavaNext) layout")
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--out", required=True)
     e.add_argument("--overwrite", action="store_true", help="replace what --out already holds")
