@@ -86,7 +86,7 @@ class ChatUI:
         self,
         session: ChatSession,
         gallery: dict[str, str] | None = None,
-        max_upload_mb: float = 20.0,
+        max_upload_mb: float = 8.0,
         image_side: int = 224,
     ):
         try:
@@ -99,6 +99,9 @@ class ChatUI:
             format="png", layout=W.Layout(width=f"{image_side}px", height=f"{image_side}px", object_fit="contain")
         )
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="Upload image")
+        self.upload_hint = W.HTML(
+            f'<span style="font-size:11px;color:#64748b">an image file, up to {max_upload_mb:g} MB</span>'
+        )
         self.error = W.HTML()
         self.gallery_buttons, thumbs = {}, []
         for label, path in (gallery or {}).items():
@@ -138,13 +141,18 @@ class ChatUI:
         self.max_new_tokens = W.IntSlider(
             value=s["max_new_tokens"], min=1, max=1024, description="max new tokens", style=style
         )
+        self.slow_motion = W.FloatSlider(
+            value=0.0, min=0.0, max=1.0, step=0.05, description="slow motion (s)", style=style
+        )
         self.status = W.HTML()
         self.look_turn = W.Dropdown(options=[], description="answer", layout=W.Layout(width="220px"))
         self.look_button = W.Button(description="What did it look at?", layout=W.Layout(width="170px"))
         self.look_button.on_click(lambda _: self.show_attention(self.look_turn.value))
         self.look_image = W.Image(format="png", layout=W.Layout(max_width="460px"))
         self.upload.observe(self._on_upload, "value")
-        settings = W.Accordion([W.VBox([self.temperature, self.top_p, self.max_new_tokens])], titles=("Settings",))
+        settings = W.Accordion(
+            [W.VBox([self.temperature, self.top_p, self.max_new_tokens, self.slow_motion])], titles=("Settings",)
+        )
         look = W.Accordion(
             [W.VBox([W.HBox([self.look_turn, self.look_button]), self.look_image])], titles=("What did it look at?",)
         )
@@ -152,6 +160,7 @@ class ChatUI:
             [
                 self.image,
                 self.upload,
+                self.upload_hint,
                 self.error,
                 W.HTML("<b>Samples</b>"),
                 W.GridBox(thumbs, layout=W.Layout(grid_template_columns="repeat(3, 76px)")),
@@ -170,6 +179,8 @@ class ChatUI:
         )
         self.widget = W.HBox([left, right], layout=W.Layout(width="100%"))
         self.widget.add_class("llava-chat")
+        self.image.add_class("llava-image")  # class names for styling and for the browser test to find its parts
+        self.look_image.add_class("llava-attention")
         if session.image is not None:
             self.image.value = _png(session.image, image_side)
         self._refresh()
@@ -237,10 +248,12 @@ class ChatUI:
             self._refresh()
 
     def _on_piece(self, piece: str):
-        now = time.perf_counter()
-        if now - self._last_render >= 0.05:
+        now, pause = time.perf_counter(), self.slow_motion.value
+        if pause or now - self._last_render >= 0.05:
             self._last_render = now
             self.history.value = render_history(self.session.turns, live=True)
+        if pause:
+            time.sleep(pause)  # on the generating thread, so the next token waits; Stop ends it at the next step
 
     @property
     def busy(self) -> bool:

@@ -5,6 +5,7 @@
 # %% ../nbs/12c_serve.ipynb #89212cb5
 from __future__ import annotations
 
+import faulthandler
 import json
 import signal
 import socketserver
@@ -23,7 +24,7 @@ from .serve_protocol import FINISH_REASONS, SSE_DONE, ApiError, ChatRequest, chu
 from .serve_protocol import models_list, parse_json, parse_request, response_head, sse, usage_chunk
 
 # %% auto #0
-__all__ = ['ServedModel', 'LlavaServer', 'add_serve_parser', 'cmd_serve']
+__all__ = ['SHUTDOWN_WAIT', 'ServedModel', 'LlavaServer', 'add_serve_parser', 'cmd_serve']
 
 # %% ../nbs/12c_serve.ipynb #d31c47f5
 class ServedModel:
@@ -250,6 +251,9 @@ def add_serve_parser(subparsers) -> None:
     s.set_defaults(func=cmd_serve)
 
 
+SHUTDOWN_WAIT = 20  # seconds a stopping server waits for the generation in progress
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -269,9 +273,13 @@ def cmd_serve(args) -> None:
     print(f"serving model={model_id} url={server.url}", flush=True)
     if threading.current_thread() is threading.main_thread():  # `kill`, `docker stop`: the same clean stop as Ctrl-C
         signal.signal(signal.SIGTERM, _interrupt)
+        if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID`: every thread's stack on stderr, for a server that hangs
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr, flush=True)
     finally:
         server.server_close()
+        if not served.lock.acquire(timeout=SHUTDOWN_WAIT):  # no exit in the middle of a generation's torch calls
+            print(f"a generation still ran after {SHUTDOWN_WAIT}s; exiting anyway", file=sys.stderr, flush=True)

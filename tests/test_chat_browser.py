@@ -2,7 +2,10 @@
 
 JupyterLab (started by the test on 127.0.0.1, rooted at nbs/): open nbs/tutorials/chat.ipynb, Run -> Run All Cells,
 pick a sample image, type a question, press Send, wait for the streamed answer to finish, screenshot into the
-test's tmp dir. Voila (workshop mode, if installed): the same notebook as a standalone page, question sent with Enter.
+test's tmp dir. Voila (workshop mode, if installed): the same notebook as a standalone page, question sent with Enter,
+then what a workshop does with it: upload a photo and see it shown, upload refused files (not an image; too large) and
+read why, ask in slow motion and press Stop mid-answer, ask again, open "What did it look at?" and check the heat map.
+`LLAVA_NB_UPDATE_SCREENSHOTS=1` also writes the tutorial's screenshots (nbs/tutorials/images/chat_*.png).
 Skipped (with the reason) when Chromium or playwright is missing: `apt-get install -y chromium` and
 `pip install playwright` (the python package only; never `playwright install`). Only the process groups the
 tests start are killed.
@@ -20,6 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from browser_checks import workshop  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "nbs" / "tutorials" / "chat.ipynb"
@@ -162,5 +168,7 @@ def test_chat_tutorial_in_voila(tmp_path):
     cmd = [_bin("voila"), str(TUTORIAL), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
     # probe /api/status: Voila answers 404 there, which shows it is up without executing the notebook
     with _serve(cmd, f"http://127.0.0.1:{port}/api/status", tmp_path, "voila"), sync_playwright() as pw, _browser_page(pw, tmp_path) as page:
+        page.set_viewport_size({"width": 1100, "height": 1000})  # the tutorial's screenshots are this wide
         page.goto(f"http://127.0.0.1:{port}/", timeout=90_000)
         _chat(page, tmp_path, "chat_voila.png", enter=True)
+        workshop(page, tmp_path)

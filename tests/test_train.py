@@ -229,7 +229,7 @@ def test_gradient_checkpointing_switch_changes_memory_not_results(stage1, tmp_pa
 
 
 def test_tf32_flag_is_applied_only_with_cuda(monkeypatch):
-    from llava_nb.train import make_accelerator
+    from llava_nb.train_step import make_accelerator
     old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     try:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
@@ -367,7 +367,8 @@ def test_config_keys_are_strict_and_steps_positive():
 def test_fp16_overflow_skips_the_update_and_only_a_run_of_skips_stops(stage1, tmp_path):
     "An injected gradient overflow under a real loss scaler (torch's GradScaler; on a GPU accelerate makes it for fp16)."
     from llava_nb.masking import collate
-    from llava_nb.train import SkipGuard, load_data, make_accelerator, optimizer_step, set_trainable
+    from llava_nb.train import load_data
+    from llava_nb.train_step import SkipGuard, make_accelerator, optimizer_step, set_trainable
 
     cfg = cfg2(stage1.checkpoint, tmp_path, device="cpu")
     acc = make_accelerator(cfg)
