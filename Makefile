@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 TORCH ?= $(shell ls /opt/wheels/torch-2.13.0*cpu* >/dev/null 2>&1 && echo torch==2.13.0 || echo torch)
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser-deps test test-nbs test-py check-sync test-slow quickstart lab clean bench
+.PHONY: install browser-deps test test-nbs test-py check-sync test-slow quickstart lab clean bench outputs
 
 $(STAMP): settings.ini setup.py pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -53,6 +53,10 @@ test-slow: $(STAMP)
 QUICKSTART_OUT ?= runs/quickstart
 quickstart: $(STAMP)
 	$(VENV)/bin/llava-nb quickstart --out $(QUICKSTART_OUT)
+
+# Notebooks are committed with their outputs (pictures show wherever they are read): rerun them after a change.
+outputs: $(STAMP)
+	$(PY) tools/make_outputs.py
 
 bench: $(STAMP)
 	$(PY) bench/masking_throughput.py

@@ -273,6 +273,7 @@ def cmd_serve(args) -> None:
     print(f"serving model={model_id} url={server.url}", flush=True)
     if threading.current_thread() is threading.main_thread():  # `kill`, `docker stop`: the same clean stop as Ctrl-C
         signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _interrupt)  # also when started in the background, where SIGINT comes in ignored
         if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID`: every thread's stack on stderr, for a server that hangs
             faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
