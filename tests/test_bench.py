@@ -211,3 +211,15 @@ def test_picking_offset_probe_moves_the_reference_and_scores_every_form():
     res = probe(lm, tok, n_scenes=40)
     assert set(res) == set(FORMS)
     assert all(r["n"] > 0 and 0 <= r["accuracy"] <= 1 and 0 < r["random pick"] < 1 for r in res.values())
+
+
+def test_laptop_settings_runs_one_setting_and_names_the_machine(tmp_path):
+    out = tmp_path / "laptop.json"
+    cmd = [sys.executable, str(ROOT / "bench" / "laptop_settings.py"), "--steps", "1", "--threads", "1",
+           "--precisions", "no", "--stages", "1", "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(out.read_text())
+    assert res["machine"]["cores"] >= 1 and res["machine"]["cpu"]
+    (row,) = res["rows"]
+    assert (row["stage"], row["threads"], row["precision"]) == (1, 1, "fp32") and row["samples_per_second"] > 0
