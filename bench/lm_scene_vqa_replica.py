@@ -26,6 +26,7 @@ Measured on this project's 2-core CPU (2026-12-02, seed 0; overall / 2+-object a
 | rope1e6 | RoPE base 10⁶ instead of 10⁴ (`--rope-theta 1e6`): content matching over long distances | 0.528 / 0.442 | 0.583 / 0.491 | |
 | words | the scene described in words (`canonical_caption`) instead of scene tokens; greedy text VQA (`--words`) | 0.573 | 0.553 | 0.587 |
 | drills_mixed_1500 | the three picking drills (shape, colour, place) mixed from step 0, 1,500 steps (`--phases shape+color+place:1500`); `picking_by_reference` on the result | colour by place 0.80, shape by place 0.77, colour by shape 0.62, shape by colour 0.61 (random 0.47-0.50) | | |
+| full_interleaved_drills_1500 | the full corpus with the three drills (750 batches) shuffled in from step 0, 1,500 steps (`--corpus full --phases shape+color+place:750 --interleave`); `picking_by_reference` | 0.468 / 0.438 at 500 | 0.572 / 0.469 at 1,000 | 0.622 / 0.529 at 1,500; picks by colour again (shape by colour 1.00), not by shape (colour by shape 0.51, random 0.48), barely by place (0.58-0.62, random 0.47-0.50) |
 | shipped | `train_llm`, full corpus, 3,000 steps | 0.503 / 0.440 at 600 | 0.662 / 0.580 at 1,200 | 0.688 / 0.600 at 3,000 |
 
 The `words` run says the wall is not in the scene tokens at all: with the scene written out in words, the in-context
