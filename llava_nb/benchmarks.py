@@ -64,6 +64,13 @@ def _field(obj: dict, key: str, kind, where, record=None, empty: bool = True):
         raise RecordError(f"field {key!r} is empty", record=record, file=where)
     return v
 
+
+def _once(first: dict, key: str, value, line: int, where) -> None:
+    "Record that `value` (a file's `key` field) is on `line`; a second line with it is a `RecordError` naming both."
+    if value in first:
+        raise RecordError(f"{key} {value!r} again (first on line {first[value]})", file=where)
+    first[value] = line
+
 # %% ../nbs/11c_benchmarks.ipynb #99539b43
 def read_bench_questions(path) -> list[dict]:
     "LLaVA-Bench `questions.jsonl`: `{question_id, image, text, category}` per line; ids unique, categories known."
@@ -71,9 +78,7 @@ def read_bench_questions(path) -> list[dict]:
     for n, q in read_jsonl(path):
         where = f"{path} line {n}"
         qid = _field(q, "question_id", (int, str), where)
-        if qid in first:
-            raise RecordError(f"question_id {qid!r} again (first on line {first[qid]})", file=where)
-        first[qid] = n
+        _once(first, "question_id", qid, n, where)
         cat = _field(q, "category", str, where)
         if cat not in BENCH_CATEGORIES:
             raise RecordError(f"category {cat!r} is not one of {list(BENCH_CATEGORIES)}", file=where)
@@ -114,9 +119,7 @@ def read_bench_context(path) -> dict[str, str]:
     for n, rec in read_jsonl(path):
         where = f"{path} line {n}"
         image = _field(rec, "image", str, where, empty=False)
-        if image in first:
-            raise RecordError(f"image {image!r} again (first on line {first[image]})", file=where)
-        first[image] = n
+        _once(first, "image", image, n, where)
         out[image] = context_string(rec, where)
     return out
 
@@ -127,9 +130,7 @@ def read_bench_answers(path) -> dict:
     for n, a in read_jsonl(path):
         where = f"{path} line {n}"
         qid = _field(a, "question_id", (int, str), where)
-        if qid in first:
-            raise RecordError(f"question_id {qid!r} again (first on line {first[qid]})", file=where)
-        first[qid] = n
+        _once(first, "question_id", qid, n, where)
         out[qid] = _field(a, "text", str, where)
     return out
 
