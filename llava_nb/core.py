@@ -17,7 +17,8 @@ import torch
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'IMAGE_TOKEN', 'USER_ERRORS', 'SHIPPED', 'RecordError', 'run_command', 'seed_everything',
-           'default_device', 'resolve_device', 'resolve_dtype', 'shipped_path', 'count_params', 'human_count']
+           'default_device', 'resolve_device', 'resolve_dtype', 'cpu_has_fast_bf16', 'resolve_precision',
+           'shipped_path', 'count_params', 'human_count']
 
 # %% ../nbs/00_core.ipynb #6b343bc7
 IGNORE_INDEX = -100  # labels with this value are not trained on (torch's cross_entropy default)
@@ -124,6 +125,24 @@ def resolve_dtype(dtype: str | torch.dtype | None = "auto", device: torch.device
         return _DTYPES[str(dtype).lower()]
     except KeyError:
         raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(_DTYPES)} or 'auto'") from None
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX tiles). Elsewhere (AVX2-only CPUs: many AMD and
+    older Intel ones) torch emulates bf16, and bf16 autocast makes training ~25x *slower* (`bench/laptop_settings.py`)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch's own CPU feature checks
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def resolve_precision(mixed_precision: str = "auto", device: torch.device | str | None = None) -> str:
+    """Mixed precision for training on `device`: 'no', 'bf16' or 'fp16' as given; `'auto'` is 'bf16' where it is fast
+    (CUDA GPUs that support it, CPUs with native bf16), else 'no' (fp32)."""
+    if mixed_precision != "auto":
+        return mixed_precision
+    dev = torch.device(device) if device is not None else default_device()
+    if dev.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "no"
+    return "bf16" if dev.type == "cpu" and cpu_has_fast_bf16() else "no"
 
 # %% ../nbs/00_core.ipynb #e3c07fa4
 SHIPPED = {"nano": "data/nano", "configs": "configs"}  # name -> folder in a clone; a wheel has llava_nb/shipped/<name>

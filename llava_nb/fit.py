@@ -12,6 +12,8 @@ from typing import Callable
 
 import torch
 
+from .core import cpu_has_fast_bf16
+
 # %% auto #0
 __all__ = ['budget_progress', 'warmup_cosine', 'bf16_autocast', 'FitResult', 'fit']
 
@@ -29,9 +31,10 @@ def warmup_cosine(step: int, progress: float, lr: float, warmup: int, floor: flo
     return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def bf16_autocast(enabled: bool = True):
-    "bf16 autocast on the CPU (a no-op context when not `enabled`)."
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+def bf16_autocast(enabled: bool | None = None):
+    """bf16 autocast on the CPU (a no-op context when not `enabled`); None: where the CPU computes bf16 natively
+    (`core.cpu_has_fast_bf16`: elsewhere bf16 is emulated and much slower than fp32)."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_has_fast_bf16() if enabled is None else enabled)
 
 
 @dataclass
@@ -52,7 +55,7 @@ def fit(
     warmup: int,
     *,
     max_minutes: float | None = None,
-    bf16: bool = True,
+    bf16: bool | None = None,
     max_grad_norm: float = 1.0,
     log_every: int = 25,
     log_last: bool = False,
@@ -60,7 +63,7 @@ def fit(
     verbose: bool = True,
 ) -> FitResult:
     """The small trainers' loop. Per step: the scheduled learning rate, `loss_fn(step)` (a dict of scalar tensors with
-    'loss') under bf16 autocast, backward, gradient clipping, the optimizer step; a record every `log_every` steps (and
+    'loss') under bf16 autocast (`bf16`; None: where it is fast), backward, gradient clipping, the optimizer step; a record every `log_every` steps (and
     at the last if `log_last`), then `on_step(step)` (evaluations, saves). Stops after `steps` or when `max_minutes`
     runs out, whichever comes first; the schedule follows the same clock."""
     t0, log, done = time.time(), [], 0

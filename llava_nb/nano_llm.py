@@ -266,7 +266,7 @@ def train_llm(
     lr: float = 1e-3,
     warmup: int = 30,
     vocab_size: int = 1024,
-    bf16: bool = True,
+    bf16: bool | None = None,  # None: bf16 autocast where the CPU computes bf16 natively
     max_minutes: float | None = 50,
     noise: float = 0.3,
     log_every: int = 25,
@@ -376,7 +376,7 @@ def lm_scene_vqa(lm, tokenizer, n_scenes: int = 200, seed: int = 1) -> dict:
     lm.eval()
     for i in range(0, len(examples), 100):
         b = _lm_batch(examples[i : i + 100], tokenizer.pad_token_id)
-        with bf16_autocast(True):
+        with bf16_autocast():
             pred = _lm_forward(lm, b, tokenizer, labels=False).logits[:, :-1].argmax(-1)  # (B, T-1)
         ok = ((pred == b.labels[:, 1:]) | (b.labels[:, 1:] == IGNORE_INDEX)).all(1)
         for q, hit in zip(questions[i : i + 100], ok.tolist()):

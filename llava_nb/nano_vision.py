@@ -345,7 +345,7 @@ def train_vision(
     negatives: int = 2,
     lr: float = 1.5e-3,
     warmup: int = 50,
-    bf16: bool = True,
+    bf16: bool | None = None,  # None: bf16 autocast where the CPU computes bf16 natively
     max_minutes: float | None = None,
     log_every: int = 25,
     phrase_negatives: int = 2,

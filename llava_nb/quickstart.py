@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from .backbones import NANO_DIR, nano_backbones
-from .core import default_device, seed_everything
+from .core import cpu_has_fast_bf16, default_device, seed_everything
 from .datagen import SymbolicTeacher, make_instruct, make_pretrain, make_vqa_eval, make_vqa_train
 from .smallworld_eval import make_mc_train
 from .model import LlavaModel
@@ -210,7 +210,8 @@ def quickstart(
     if cfg.device:
         model = model.to(cfg.device)
     vqa = json.loads(paths["vqa"].read_text())
-    autocast = "bfloat16" if model.device.type == "cpu" else None  # ~3x faster greedy decoding on CPUs with bf16
+    fast_bf16 = model.device.type == "cpu" and cpu_has_fast_bf16()
+    autocast = "bfloat16" if fast_bf16 else None  # ~3x faster greedy decoding on CPUs with native bf16
     metrics = evaluate(
         model,
         vqa,

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .batching import StepBatches, accumulation_steps, steps_for
 from .checkpoint import atomic_write, check_stage1_checkpoint, clean_stale, find_checkpoint
-from .core import count_params, human_count, seed_everything
+from .core import count_params, human_count, resolve_precision, seed_everything
 from .data import load_records
 from .feature_cache import CachedFeatureDataset, FeatureCache, FeatureShards, feature_meta, plan_feature_cache
 from .lora import apply_lora, check_quantization, quantization_config
@@ -130,7 +130,7 @@ def load_data(cfg: TrainConfig, model: LlavaModel, acc: Accelerator | None = Non
     if not cfg.cache_features:
         return ds
     t0 = time.perf_counter()
-    dtype = torch.bfloat16 if cfg.mixed_precision == "bf16" else None
+    dtype = torch.bfloat16 if resolve_precision(cfg.mixed_precision, model.device) == "bf16" else None
     n_images = len({p for r in ds.records for p in r.images})
     width = model.vision_tower.config.hidden_size
     stored = dtype or model.vision_tower.dtype
@@ -237,7 +237,7 @@ def setup_run(
     seed_everything(cfg.seed)
     model, counts = prepare_model(cfg, model, resume, say)
     trainable = ", ".join(f"{k} {human_count(v)}" for k, v in counts.items())
-    mode = f"{acc.distributed_type.value}, mixed precision {cfg.mixed_precision}"
+    mode = f"{acc.distributed_type.value}, mixed precision {acc.mixed_precision} (asked: {cfg.mixed_precision})"
     say(f"stage {cfg.stage} on {acc.device} × {acc.num_processes}, {mode}; trainable: {trainable}\n{cfg}")
     ds = load_data(cfg, model.to(acc.device), acc, say)
     total = steps_for(len(ds), cfg, acc.num_processes)

@@ -18,7 +18,7 @@ __all__ = ['MIXED_PRECISION', 'SCHEDULES', 'PRESETS', 'TrainConfig', 'nano_stage
            'warmup_steps', 'lr_factor']
 
 # %% ../nbs/10_train_config.ipynb #402f7842
-MIXED_PRECISION = ("no", "bf16", "fp16")
+MIXED_PRECISION = ("no", "bf16", "fp16", "auto")  # auto: `core.resolve_precision`, bf16 where it is fast
 SCHEDULES = ("cosine", "constant")
 # fields that do not change what a run computes
 _FIELD_TYPES = {
@@ -72,7 +72,7 @@ class TrainConfig:
     max_samples: int | None = None  # train on the first N records only
     # images checked when the data loads (bad ones skipped and counted): "header" (cheap), "decode" (all pixels), "none"
     check_images: str = "header"
-    mixed_precision: str = "no"  # "no" | "bf16" | "fp16" (fp16 needs CUDA)
+    mixed_precision: str = "no"  # "no" | "bf16" | "fp16" (fp16 needs CUDA) | "auto" (bf16 where it is fast)
     # fp16: a step whose gradients overflow is skipped (the loss scale halves); this many in a row stop the run
     max_skipped_steps: int = 10
     cache_features: bool = False  # run the frozen tower once per image, not once per step
@@ -201,7 +201,7 @@ def nano_stage1(**overrides) -> TrainConfig:
                 epochs=1.0,
                 max_length=256,
                 warmup_ratio=0.03,
-                mixed_precision="bf16",
+                mixed_precision="auto",  # bf16 autocast only where the CPU computes bf16 natively
                 cache_features=True,
                 group_by_length=True,
                 attn_implementation="eager",
@@ -224,7 +224,7 @@ def nano_stage2(**overrides) -> TrainConfig:
                 epochs=2.0,
                 max_length=512,
                 warmup_ratio=0.03,
-                mixed_precision="bf16",
+                mixed_precision="auto",  # bf16 autocast only where the CPU computes bf16 natively
                 cache_features=True,
                 group_by_length=True,
                 attn_implementation="eager",

@@ -16,7 +16,7 @@ from accelerate.state import AcceleratorState, GradientState, PartialState
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, GradientAccumulationPlugin
 
 from .batching import accumulation_steps
-from .core import IGNORE_INDEX, count_params, resolve_device
+from .core import IGNORE_INDEX, count_params, resolve_device, resolve_precision
 from .model import LlavaModel
 from .train_config import TrainConfig, lr_factor, warmup_steps
 
@@ -72,9 +72,8 @@ def make_accelerator(cfg: TrainConfig) -> Accelerator:
     # every trainable parameter gets a gradient in every step (`micro_batch_loss` gives a text-only batch's projector
     # a zero one), so DDP need not search the graph for unused parameters
     ddp = DistributedDataParallelKwargs(find_unused_parameters=False)
-    return Accelerator(
-        mixed_precision=cfg.mixed_precision, cpu=cpu, gradient_accumulation_plugin=plugin, kwargs_handlers=[ddp]
-    )
+    precision = resolve_precision(cfg.mixed_precision, "cpu" if cpu else "cuda")  # 'auto': bf16 only where it is fast
+    return Accelerator(mixed_precision=precision, cpu=cpu, gradient_accumulation_plugin=plugin, kwargs_handlers=[ddp])
 
 # %% ../nbs/10g_train_step.ipynb #b5dad9fb
 def param_groups(
