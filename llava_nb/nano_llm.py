@@ -18,14 +18,14 @@ from .core import IGNORE_INDEX, IMAGE_TOKEN, seed_everything
 from .masking import Tokenized, tokenize_conversation, tokenize_prompt
 from .processor import LlavaProcessor
 from .datagen import SHORT_ANSWER_PROMPT
-from .nanoworld import GRID, POSITIONS, sample_scene, scene_id, scene_rng
+from .nanoworld import GRID, POSITIONS, position_phrase, sample_scene, scene_id, scene_rng
 from .nano_vision import canonical_caption
 from .fit import bf16_autocast, fit
 
 # %% auto #0
-__all__ = ['N_SLOTS', 'DRILL_FORMS', 'build_tokenizer', 'scene_slots', 'lm_corpus', 'picking_drill', 'lm_texts', 'LMExample',
-           'encode_lm_item', 'llm_config', 'LMBatch', 'length_grouped_batches', 'scene_embeddings', 'lm_loss',
-           'train_llm', 'lm_scene_vqa', 'lm_text_vqa']
+__all__ = ['N_SLOTS', 'DRILL_FORMS', 'build_tokenizer', 'scene_slots', 'keyed_description', 'lm_corpus', 'picking_drill',
+           'lm_texts', 'LMExample', 'encode_lm_item', 'llm_config', 'LMBatch', 'length_grouped_batches',
+           'scene_embeddings', 'lm_loss', 'train_llm', 'lm_scene_vqa', 'lm_text_vqa']
 
 # %% ../nbs/09b_nano_llm.ipynb #1fd11031
 def build_tokenizer(texts, vocab_size: int = 1024) -> PreTrainedTokenizerFast:
@@ -59,8 +59,31 @@ def _in_words(conv: list[dict], desc: str) -> list[dict]:
     return conv
 
 
-def lm_corpus(n_scenes: int = 6000, seed: int = 0, slot_fraction: float = 0.8) -> list[dict]:
-    "Small-world LM items: chats (`conversations`, the scene as `slots` or in words) or bare captions (`text`)."
+_LEADS = {"shape": "The {shape}", "color": "The {color} object", "place": "The object {place}"}  # a sentence's subject
+
+
+def keyed_description(scene: dict, rng: random.Random) -> str:
+    """One sentence per object, led by an attribute that names it alone (its shape, colour or place), the others after
+    it in a random order: 'The triangle is purple, large and in the top left. The object in the center is blue, a
+    circle and small.' The world's captions always say the colour before the shape ('a large purple triangle'), so
+    every caption teaches looking an object up by its colour and by nothing else; these sentences teach every kind."""
+    objs = scene["objects"]
+    out = []
+    for o in rng.sample(objs, len(objs)):
+        place = position_phrase(POSITIONS[o["cell"][0]][o["cell"][1]])
+        lead = rng.choice([k for k in ("shape", "color") if sum(x[k] == o[k] for x in objs) == 1] + ["place"])
+        rest = {"shape": f"a {o['shape']}", "color": o["color"], "size": o["size"], "place": place}
+        del rest[lead]
+        parts = rng.sample(list(rest.values()), len(rest))
+        out.append(
+            f"{_LEADS[lead].format(shape=o['shape'], color=o['color'], place=place)} is {parts[0]}, {parts[1]} and {parts[2]}."
+        )
+    return " ".join(out)
+
+
+def lm_corpus(n_scenes: int = 6000, seed: int = 0, slot_fraction: float = 0.8, keyed: float = 1.0) -> list[dict]:
+    """Small-world LM items: chats (`conversations`, the scene as `slots` or in words) or bare captions (`text`); for a
+    `keyed` share of the scenes also a `keyed_description` after the scene (the `plain` template, as a caption)."""
     from llava_nb.datagen import BRIEF_INSTRUCTIONS, make_instruct, make_vqa_train
     from llava_nb.smallworld_eval import make_mc_eval, mc_prompt
 
@@ -97,6 +120,9 @@ def lm_corpus(n_scenes: int = 6000, seed: int = 0, slot_fraction: float = 0.8) -
         else:  # LLaVA-Pretrain's shape (the `plain` template of stage 1): the scene, then its caption
             plain = [{"from": "human", "value": IMAGE_TOKEN}, {"from": "gpt", "value": caption}]
             items.append({"conversations": plain, "slots": slots, "template": "plain"})
+        if rng.random() < keyed:  # every kind of reference leads a sentence: see "Match, then fetch" below
+            keyed_item = [{"from": "human", "value": IMAGE_TOKEN}, {"from": "gpt", "value": keyed_description(s, rng)}]
+            items.append({"conversations": keyed_item, "slots": slots, "template": "plain"})
         if rng.random() < 0.3:
             brief = [
                 {"from": "human", "value": f"{IMAGE_TOKEN}\n{rng.choice(BRIEF_INSTRUCTIONS)}"},
