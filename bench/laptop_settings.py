@@ -22,18 +22,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from llava_nb.core import cpu_name
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cpu_model() -> str:
-    "The CPU's name as the OS reports it (Linux: /proc/cpuinfo)."
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def one_run(stage: int, threads: int, precision: str, steps: int, work: Path) -> dict:
@@ -86,7 +77,7 @@ def main(argv=None) -> dict:
                     rows.append(row | json.loads(line[len("RESULT ") :]))
                     print(rows[-1], flush=True)
     res = {
-        "machine": {"cpu": cpu_model(), "cores": cores, "python": platform.python_version()},
+        "machine": {"cpu": cpu_name(), "cores": cores, "python": platform.python_version()},
         "steps": a.steps,
         "rows": rows,
     }

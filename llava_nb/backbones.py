@@ -15,7 +15,7 @@ from .nano_llm import train_llm
 from .nano_vision import probe_table, train_vision
 
 # %% auto #0
-__all__ = ['NANO_DIR', 'BACKBONES_FORMAT', 'BACKBONES_MANIFEST', 'pretrain_backbones', 'check_backbones',
+__all__ = ['NANO_DIR', 'BACKBONES_FORMATS', 'BACKBONES_FORMAT', 'BACKBONES_MANIFEST', 'pretrain_backbones', 'check_backbones',
            'check_backbones_format', 'nano_backbones', 'pretrain_stats']
 
 # %% ../nbs/09_backbones.ipynb #93f52f80
@@ -92,7 +92,12 @@ def check_backbones(vision_dir, llm_dir) -> None:
             raise FileNotFoundError(f"{kind} backbone directory {p} has no {', '.join(missing)}")
 
 
-BACKBONES_FORMAT = 2  # 2: 72 px scenes, 24 px patches (a token per cell), LLM pretrained on scene tokens
+BACKBONES_FORMATS = {  # what each format of the nano backbones was
+    1: "64 px scenes in 8 px patches, 64 tokens per image",
+    2: "72 px scenes in 24 px patches (a token per cell); an LLM that picks objects by colour only",
+    3: "72 px scenes in 24 px patches (a token per cell); an LLM pretrained with keyed descriptions (picks any way)",
+}
+BACKBONES_FORMAT = 3
 BACKBONES_MANIFEST = "backbones.json"
 
 
@@ -115,10 +120,9 @@ def check_backbones_format(root) -> dict:
     if found.get("format") != BACKBONES_FORMAT:
         raise ValueError(
             f"{root} holds nano backbones of format {found.get('format')} "
-            f"({_describe_tower(root / 'vision')}); this llava_nb needs format {BACKBONES_FORMAT} "
-            "(72 px scenes, 24 px patches: a token per cell), "
-            f"like the shipped {NANO_DIR}: use those, or make new ones with "
-            "`llava-nb pretrain-backbones --out DIR`"
+            f"({BACKBONES_FORMATS.get(found.get('format'), 'unknown')}; its tower: {_describe_tower(root / 'vision')});"
+            f" this llava_nb needs format {BACKBONES_FORMAT} ({BACKBONES_FORMATS[BACKBONES_FORMAT]}), "
+            f"like the shipped {NANO_DIR}: use those, or make new ones with `llava-nb pretrain-backbones --out DIR`"
         )
     return found
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import random
 import sys
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import torch
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'IMAGE_TOKEN', 'USER_ERRORS', 'SHIPPED', 'RecordError', 'run_command', 'seed_everything',
-           'default_device', 'resolve_device', 'resolve_dtype', 'cpu_has_fast_bf16', 'resolve_precision',
+           'default_device', 'resolve_device', 'resolve_dtype', 'cpu_has_fast_bf16', 'cpu_name', 'resolve_precision',
            'shipped_path', 'count_params', 'human_count']
 
 # %% ../nbs/00_core.ipynb #6b343bc7
@@ -129,9 +130,21 @@ def resolve_dtype(dtype: str | torch.dtype | None = "auto", device: torch.device
 
 def cpu_has_fast_bf16() -> bool:
     """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX tiles). Elsewhere (AVX2-only CPUs: many AMD and
-    older Intel ones) torch emulates bf16, and bf16 autocast makes training ~25x *slower* (`bench/laptop_settings.py`)."""
+    older Intel ones) torch emulates bf16, and bf16 autocast makes training ~25x *slower*
+    (`bench/laptop_settings.py`)."""
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch's own CPU feature checks
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def cpu_name() -> str:
+    "The CPU's name as the OS reports it (Linux: /proc/cpuinfo), for benchmark records."
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def resolve_precision(mixed_precision: str = "auto", device: torch.device | str | None = None) -> str:

@@ -18,7 +18,7 @@ from .core import IGNORE_INDEX, IMAGE_TOKEN, seed_everything
 from .masking import Tokenized, tokenize_conversation, tokenize_prompt
 from .processor import LlavaProcessor
 from .datagen import SHORT_ANSWER_PROMPT
-from .nanoworld import GRID, POSITIONS, position_phrase, sample_scene, scene_id, scene_rng
+from .nanoworld import GRID, POSITIONS, sample_scene, scene_id, scene_rng
 from .nano_vision import canonical_caption
 from .fit import bf16_autocast, fit
 
@@ -59,31 +59,31 @@ def _in_words(conv: list[dict], desc: str) -> list[dict]:
     return conv
 
 
-_LEADS = {"shape": "The {shape}", "color": "The {color} object", "place": "The object {place}"}  # a sentence's subject
-
-
 def keyed_description(scene: dict, rng: random.Random) -> str:
-    """One sentence per object, led by an attribute that names it alone (its shape, colour or place), the others after
-    it in a random order: 'The triangle is purple, large and in the top left. The object in the center is blue, a
-    circle and small.' The world's captions always say the colour before the shape ('a large purple triangle'), so
-    every caption teaches looking an object up by its colour and by nothing else; these sentences teach every kind."""
+    """The scene's objects listed by one kind of attribute that names each alone (shape, colour or place), every object
+    its naming word first and its other words right after it in a random order: 'By shape: triangle purple large top
+    left; circle center small blue.' The world's captions always put the colour right before the shape ('a large red
+    triangle'): there the next word after a colour is a lookup keyed on the colour, one step, so captions teach looking
+    objects up by colour and by nothing else. Here every kind of attribute is followed by the others."""
     objs = scene["objects"]
-    out = []
+    unique = [k for k in ("shape", "color") if len({o[k] for o in objs}) == len(objs)]
+    kind = rng.choice(unique + ["place"])
+    words = lambda o: {"shape": o["shape"], "color": o["color"], "size": o["size"], "place": _place(o)}
+    listed = []
     for o in rng.sample(objs, len(objs)):
-        place = position_phrase(POSITIONS[o["cell"][0]][o["cell"][1]])
-        lead = rng.choice([k for k in ("shape", "color") if sum(x[k] == o[k] for x in objs) == 1] + ["place"])
-        rest = {"shape": f"a {o['shape']}", "color": o["color"], "size": o["size"], "place": place}
-        del rest[lead]
-        parts = rng.sample(list(rest.values()), len(rest))
-        out.append(
-            f"{_LEADS[lead].format(shape=o['shape'], color=o['color'], place=place)} is {parts[0]}, {parts[1]} and {parts[2]}."
-        )
-    return " ".join(out)
+        w = words(o)
+        lead = w.pop(kind)
+        listed.append(" ".join([lead] + rng.sample(list(w.values()), len(w))))
+    return f"By {'colour' if kind == 'color' else kind}: " + "; ".join(listed) + "."
 
 
-def lm_corpus(n_scenes: int = 6000, seed: int = 0, slot_fraction: float = 0.8, keyed: float = 1.0) -> list[dict]:
+def _place(o: dict) -> str:
+    return POSITIONS[o["cell"][0]][o["cell"][1]]
+
+
+def lm_corpus(n_scenes: int = 6000, seed: int = 0, slot_fraction: float = 0.8, keyed: int = 2) -> list[dict]:
     """Small-world LM items: chats (`conversations`, the scene as `slots` or in words) or bare captions (`text`); for a
-    `keyed` share of the scenes also a `keyed_description` after the scene (the `plain` template, as a caption)."""
+    scene also `keyed` `keyed_description`s after its scene tokens (the `plain` template, as a caption)."""
     from llava_nb.datagen import BRIEF_INSTRUCTIONS, make_instruct, make_vqa_train
     from llava_nb.smallworld_eval import make_mc_eval, mc_prompt
 
@@ -120,7 +120,7 @@ def lm_corpus(n_scenes: int = 6000, seed: int = 0, slot_fraction: float = 0.8, k
         else:  # LLaVA-Pretrain's shape (the `plain` template of stage 1): the scene, then its caption
             plain = [{"from": "human", "value": IMAGE_TOKEN}, {"from": "gpt", "value": caption}]
             items.append({"conversations": plain, "slots": slots, "template": "plain"})
-        if rng.random() < keyed:  # every kind of reference leads a sentence: see "Match, then fetch" below
+        for _ in range(keyed):  # every kind of attribute followed by the others: see "Match, then fetch" below
             keyed_item = [{"from": "human", "value": IMAGE_TOKEN}, {"from": "gpt", "value": keyed_description(s, rng)}]
             items.append({"conversations": keyed_item, "slots": slots, "template": "plain"})
         if rng.random() < 0.3:

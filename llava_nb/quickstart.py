@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from .backbones import NANO_DIR, nano_backbones
-from .core import cpu_has_fast_bf16, default_device, seed_everything
+from .core import cpu_has_fast_bf16, cpu_name, default_device, seed_everything
 from .datagen import SymbolicTeacher, make_instruct, make_pretrain, make_vqa_eval, make_vqa_train
 from .smallworld_eval import make_mc_train
 from .model import LlavaModel
@@ -227,6 +227,7 @@ def quickstart(
         "checkpoint": str(s2.checkpoint),
         "wall_seconds": round(time.perf_counter() - t0, 1),
         "device": str(model.device),
+        "machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(), "cpu bf16": cpu_has_fast_bf16()},
         "config": cfg.to_dict(),
         "stage1": s1.to_dict() if s1 else None,
         "stage2": s2.to_dict(),
