@@ -25,13 +25,14 @@ from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
     CLIPVisionModel,
+    DynamicCache,
     SiglipVisionModel,
 )
 
 from . import __version__
 from .anyres import AnyresImages, AnyresLayout, add_image_newline
 from .conversation import TEMPLATES, Template, get_template
-from .core import IMAGE_TOKEN, resolve_dtype
+from .core import IGNORE_INDEX, IMAGE_TOKEN, resolve_dtype
 from .generation import Generation, generate
 from .processor import LlavaProcessor
 from .projector import build_projector
@@ -40,7 +41,7 @@ from .projector import build_projector
 __all__ = ['CONFIG_NAME', 'PROJECTOR_NAME', 'ADAPTER_CONFIG', 'FORMAT_VERSION', 'LlavaConfig', 'check_safetensors_file',
            'check_safetensors', 'load_vision_tower', 'ensure_image_token', 'fill_new_embeddings', 'load_llm',
            'encoder_layers', 'layers_needed', 'truncated_tower', 'vision_token_layout', 'check_image_counts',
-           'merge_image_features', 'is_peft_model', 'load_lora_adapter', 'LlavaModel']
+           'merge_image_features', 'is_peft_model', 'load_lora_adapter', 'LlavaModel', 'shared_prefix_len']
 
 # %% ../nbs/05_model.ipynb #886119ab
 CONFIG_NAME, PROJECTOR_NAME = "config.json", "projector.safetensors"
@@ -483,11 +484,23 @@ class LlavaModel(nn.Module):
         image_counts=None,
         ids=None,
         image_features=None,
+        share_prefix: bool = False,
         **kwargs,
     ):
-        "The LLM's output (`.loss` when `labels` are given, `.logits`) on the merged embeddings."
-        embeds = self.embed_inputs(input_ids, pixel_values, image_counts, ids, image_features)
-        return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels, **kwargs)
+        """The LLM's output (`.loss` when `labels` are given, `.logits`) on the merged embeddings. `share_prefix`: the
+        first positions every row shares (`shared_prefix_len`) run once for the whole batch; the output is the same
+        (the logits then cover the positions after the prefix only)."""
+        embeds = self.embed_inputs(input_ids, pixel_values, image_counts, ids, image_features)  # (B, T, D)
+        P = shared_prefix_len(input_ids, self.image_token_id, attention_mask, labels, kwargs) if share_prefix else 0
+        if P == 0:
+            return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels, **kwargs)
+        cache = DynamicCache()
+        self.llm(inputs_embeds=embeds[:1, :P], past_key_values=cache, use_cache=True, logits_to_keep=1)  # once
+        cache.batch_repeat_interleave(len(embeds))  # every row attends to the one prefix; backward sums over rows
+        rest = None if labels is None else labels[:, P:]  # (B, T - P)
+        return self.llm(
+            inputs_embeds=embeds[:, P:], attention_mask=attention_mask, labels=rest, past_key_values=cache, **kwargs
+        )
 
     def eos_ids(self) -> set[int]:
         "Token ids that end an answer: the tokenizer's EOS and those of the LLM's config and generation config."
@@ -579,3 +592,21 @@ class LlavaModel(nn.Module):
         model = cls(cfg, tower, proc, llm, tok)
         model.load_projector(path / PROJECTOR_NAME)
         return model.eval()
+
+# %% ../nbs/05_model.ipynb #c62fe96b
+def shared_prefix_len(input_ids, image_token_id: int, attention_mask=None, labels=None, llm_kwargs=None) -> int:
+    """How many first positions every row of (B, T) `input_ids` shares: the same ids, no `<image>`, no padding, and none
+    whose logits are needed (`labels` trained, or the last `llm_kwargs['logits_to_keep']`). 0 for a batch of one."""
+    B, T = input_ids.shape
+    if B < 2:
+        return 0
+    same = (input_ids == input_ids[:1]).all(0) & (input_ids[0] != image_token_id)  # (T,)
+    if attention_mask is not None:
+        same &= attention_mask.bool().all(0)
+    n = int(same.int().cumprod(0).sum())  # the length of the run of shared positions at the start
+    keep = (llm_kwargs or {}).get("logits_to_keep", 0)
+    n = min(n, T - keep if keep else T - 1)  # logits come from the positions after the prefix
+    if labels is not None:
+        trained = (labels != IGNORE_INDEX).any(0).nonzero()  # (k, 1)
+        n = min(n, int(trained[0]) - 1) if len(trained) else n  # the label after the prefix is not predicted there
+    return max(n, 0)

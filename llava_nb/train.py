@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import send_to_device
+from accelerate.utils import DistributedType, send_to_device
 from tqdm.auto import tqdm
 
 from .batching import StepBatches, accumulation_steps, steps_for
@@ -216,6 +216,7 @@ class Run:
     k: int  # micro-batches per optimizer step on each process
     warm: int  # warmup steps of the schedule
     keep_logits: bool  # the LLM's forward takes `logits_to_keep`
+    share_prefix: bool  # the batch's common prefix runs once (`LlavaModel.forward`)
     history: list = field(default_factory=list)  # one record per optimizer step
     last_ckpt: Path | None = None  # the newest step checkpoint: where to resume after a stop
     seconds: float = 0.0  # time spent in steps (not in loading or saving)
@@ -252,12 +253,31 @@ def setup_run(
     pmodel, optimizer = acc.prepare(model, optimizer)
     base_llm = model.llm.get_base_model() if is_peft_model(model.llm) else model.llm
     keep_logits = "logits_to_keep" in inspect.signature(base_llm.forward).parameters
+    # the shared prefix runs the LLM twice a micro-batch: not under checkpointing (its recompute would extend the
+    # cache again), nor under FSDP/DeepSpeed (untested there)
+    one_or_ddp = acc.distributed_type in (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)
+    share = cfg.share_prefix and keep_logits and not cfg.gradient_checkpointing and one_or_ddp
     model.train()
     if not cfg.trains_llm:
         model.llm.eval()
     # the fields in `Run`'s order; the counters start at zero
     run = Run(
-        cfg, acc, out, say, fingerprint, model, pmodel, optimizer, scheduler, loader, start, total, k, warm, keep_logits
+        cfg,
+        acc,
+        out,
+        say,
+        fingerprint,
+        model,
+        pmodel,
+        optimizer,
+        scheduler,
+        loader,
+        start,
+        total,
+        k,
+        warm,
+        keep_logits,
+        share,
     )
     run.last_ckpt = resume
     if resumed:
@@ -276,7 +296,15 @@ def take_step(run: Run, step: int, batches: Iterator[dict], skips: SkipGuard) ->
     group = [send_to_device(next(batches), acc.device, non_blocking=True) for _ in range(run.k)]
     where = f"step {step} of {run.total}"
     outcome = optimizer_step(
-        acc, run.pmodel, run.optimizer, run.scheduler, group, run.cfg.max_grad_norm, run.keep_logits, where=where
+        acc,
+        run.pmodel,
+        run.optimizer,
+        run.scheduler,
+        group,
+        run.cfg.max_grad_norm,
+        run.keep_logits,
+        where=where,
+        share_prefix=run.share_prefix,
     )
     skips(step, outcome.skipped)
     run.samples += run.k * run.cfg.batch_size * acc.num_processes

@@ -84,6 +84,9 @@ class TrainConfig:
     # the LLM's attention: None keeps the loaded one; "eager" is faster for short CPU sequences
     attn_implementation: str | None = None
     gradient_checkpointing: bool = False  # recompute the LLM's activations in backward: less memory, ~30 % more compute
+    # run the first tokens all rows of a batch share (the system prompt) once, not once per row: the same loss, fewer
+    # tokens (one process or DDP, without gradient_checkpointing)
+    share_prefix: bool = True
     tf32: bool = False  # allow TF32 matmuls on Ampere+ GPUs (no effect on a CPU)
     train_llm: bool | None = None  # None: stage 2 trains the LLM, stage 1 never does
     lora_r: int = 0  # stage 2: > 0 trains rank-r LoRA adapters on the LLM instead of all its weights

@@ -151,7 +151,9 @@ def trained_tokens(acc: Accelerator, group: list[dict]) -> torch.Tensor:
     return acc.reduce(n.to(acc.device), "sum")
 
 # %% ../nbs/10g_train_step.ipynb #f47b456f
-def micro_batch_loss(model, batch: dict, optimizer, keep_logits: bool = True) -> torch.Tensor:
+def micro_batch_loss(
+    model, batch: dict, optimizer, keep_logits: bool = True, share_prefix: bool = False
+) -> torch.Tensor:
     """The summed token loss of one micro-batch (0-d); parameters the batch cannot reach join with a zero gradient, so
     every process's backward reaches the same parameters."""
     kw = {"logits_to_keep": logits_needed(batch["labels"])} if keep_logits else {}
@@ -162,6 +164,7 @@ def micro_batch_loss(model, batch: dict, optimizer, keep_logits: bool = True) ->
         image_features=batch.get("image_features"),
         image_counts=batch["image_counts"],
         ids=batch["ids"],
+        share_prefix=share_prefix,  # the rows' common first tokens (the system prompt) run once
         **kw,
     ).logits  # (B, K, V)
     s, _ = token_loss(logits, batch["labels"])
@@ -201,6 +204,7 @@ def optimizer_step(
     max_grad_norm: float = 1.0,
     keep_logits: bool = True,
     where: str = "",
+    share_prefix: bool = False,
 ) -> StepOutcome:
     """One optimizer step over the micro-batches in `group`. A non-finite loss stops the run; so does a non-finite
     gradient norm, except under an fp16 loss scaler, whose overflow skips the update (`StepOutcome.skipped`)."""
@@ -211,7 +215,7 @@ def optimizer_step(
     gnorm = None
     for j, b in enumerate(group):
         with acc.accumulate(model):
-            s = micro_batch_loss(model, b, optimizer, keep_logits)
+            s = micro_batch_loss(model, b, optimizer, keep_logits, share_prefix)
             if not torch.isfinite(s):
                 raise NonFiniteLossError(
                     f"loss is {s.item()} at {where} (micro-batch {j + 1} of {len(group)}, records "

@@ -228,6 +228,22 @@ def test_gradient_checkpointing_switch_changes_memory_not_results(stage1, tmp_pa
     assert [r["loss"] for r in runs[True].history] == pytest.approx([r["loss"] for r in runs[False].history], rel=1e-5)
 
 
+def test_shared_prefix_runs_once_per_batch_and_changes_no_result(stage1, tmp_path, monkeypatch):
+    import llava_nb.model as model_mod
+
+    seen = []
+    real = model_mod.shared_prefix_len
+
+    def spy(*a, **kw):
+        seen.append(real(*a, **kw))
+        return seen[-1]
+
+    monkeypatch.setattr(model_mod, "shared_prefix_len", spy)
+    h = {s: train(cfg2(stage1.checkpoint, tmp_path / str(s), max_steps=3, share_prefix=s)).history for s in (False, True)}
+    assert len(seen) == 3 and min(seen) > 10  # one call a micro-batch; the system prompt is shared
+    assert [r["loss"] for r in h[True]] == pytest.approx([r["loss"] for r in h[False]], rel=1e-5)
+
+
 def test_tf32_flag_is_applied_only_with_cuda(monkeypatch):
     from llava_nb.train_step import make_accelerator
     old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
