@@ -215,11 +215,13 @@ def test_picking_offset_probe_moves_the_reference_and_scores_every_form():
 
 def test_laptop_settings_runs_one_setting_and_names_the_machine(tmp_path):
     out = tmp_path / "laptop.json"
-    cmd = [sys.executable, str(ROOT / "bench" / "laptop_settings.py"), "--steps", "1", "--threads", "1",
-           "--precisions", "no", "--stages", "1", "--out", str(out)]
+    cmd = [sys.executable, str(ROOT / "bench" / "laptop_settings.py"), "--steps", "2", "--threads", "1",
+           "--precisions", "no", "--stages", "2", "--share-prefix", "on,off", "--out", str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(out.read_text())
     assert res["machine"]["cores"] >= 1 and res["machine"]["cpu"]
-    (row,) = res["rows"]
-    assert (row["stage"], row["threads"], row["precision"]) == (1, 1, "fp32") and row["samples_per_second"] > 0
+    shared, each = res["rows"]
+    assert (shared["stage"], shared["threads"], shared["precision"]) == (2, 1, "fp32") and shared["samples_per_second"] > 0
+    assert (shared["share_prefix"], each["share_prefix"]) == (True, False)
+    assert shared["final_loss"] == pytest.approx(each["final_loss"], rel=1e-4)  # the shared prefix changes no result
