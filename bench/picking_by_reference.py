@@ -11,14 +11,14 @@ pick) or a value that is not in the scene (a wrong reading).
     .venv/bin/python bench/picking_by_reference.py                      # the shipped LLM
     .venv/bin/python bench/picking_by_reference.py --llm DIR --name NAME # e.g. a `bench/lm_scene_vqa_replica.py --save`
 
-Measured on this project's 2-core CPU (2026-12-02, 600 held-out scenes, the shipped LLM after 3,000 pretraining steps;
-`bench/results/picking_by_reference.json`): every wrong answer is another object's value (the scene is read right,
-the pick is wrong), and the model picks **only by colour**. Asked for the shape of "the red object" or "the small red
-object" it is right 1.00 and 0.93 of the time; asked for the colour of "the triangle" 0.48, of "the large triangle"
-0.49, of "the object in the top left" 0.58 — about what choosing one of the 2–4 objects at random gives. A fresh LLM
-after 300 steps of short-answer VQA (`bench/lm_scene_vqa_replica.py --steps 300 --save DIR`) picks by nothing yet
-(every reference within a few points of a random pick), with 4 heads or 8. Retrieval keyed on shapes and places has not
-emerged in 3,000 steps, and 200 more steps of colour questions alone (references by shape or place; `--init-from
+Measured on this project's 2-core CPU (2026-12-02, 600 held-out scenes, the format-2 LLM after 3,000 pretraining steps,
+`--name shipped`; `bench/results/picking_by_reference.json`): every wrong answer is another object's value (the scene is
+read right, the pick is wrong), and the model picks **only by colour**. Asked for the shape of "the red object" or "the
+small red object" it is right 1.00 and 0.93 of the time; asked for the colour of "the triangle" 0.48, of "the large
+triangle" 0.49, of "the object in the top left" 0.58 — about what choosing one of the 2–4 objects at random gives. A
+fresh LLM after 300 steps of short-answer VQA (`bench/lm_scene_vqa_replica.py --steps 300 --save DIR`) picks by nothing
+yet (every reference within a few points of a random pick), with 4 heads or 8. Retrieval keyed on shapes and places has
+not emerged in 3,000 steps, and 200 more steps of colour questions alone (references by shape or place; `--init-from
 data/nano/llm --qtypes color`) move colour-by-shape only from 0.49 to 0.56: this is the wall under the small world's
 2+-object accuracy. In `bench/picking_plateau.py` (one-hot scene features through a small MLP, a 20-word vocabulary, no
 chat template) shape-keyed picking is learned from scratch in 150 steps, so what stops it here lies in what differs:
@@ -30,6 +30,11 @@ real setting (tokenizer, chat template, scene tokens) trained for 300 steps on s
 then 300 on the VQA mix (`bench/lm_scene_vqa_replica.py --curriculum 300 --steps 600 --save DIR`) picks **by shape**
 (colour by shape 1.00, size by shape 0.97) and not by colour (shape by colour 0.57, random 0.48) — the shipped LLM's
 mirror image. The reference kinds compete: whichever the model learns first it keeps, and the others stall.
+
+The LLM shipped now (format 3 with shape-led keyed listings, `--name shape_led`) picks by every kind: colour of "the
+triangle" 1.00, of "the object in the top left" 0.99, shape of "the red object" 1.00, of "the object in the top left"
+0.99 (random picks 0.47-0.50); `--name keyed_descriptions` is the first format-3 LLM, which picked by colour and place
+only (`nano_llm.keyed_description`, `bench/picking_circuit_probe.py`).
 """
 
 from __future__ import annotations
@@ -108,7 +113,7 @@ def picking_table(lm, tokenizer, n_scenes: int = 600, seed: int = 1) -> dict:
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--llm", default=None, help="an LLM directory (default: the shipped nano LLM)")
-    ap.add_argument("--name", default="shipped")
+    ap.add_argument("--name", default="latest")
     ap.add_argument("--scenes", type=int, default=600)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "picking_by_reference.json"))

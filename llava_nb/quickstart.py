@@ -53,7 +53,7 @@ class QuickstartConfig:
     mc_train: bool = True  # + one LLaVA-1.5-style multiple-choice record per scene (answer: the letter)
     vqa_per_scene: int = 3  # held-out short-answer questions per test scene
     stage1_epochs: float = 3.0
-    stage2_epochs: float = 2.0  # ~750 steps: the whole run stays under 10 minutes on 2 CPU cores
+    stage2_epochs: float = 2.0  # 750 steps: the whole run stays under 10 minutes on 2 CPU cores (fp32)
     stage1_lr: float = 5e-3  # the nano projector learns faster than LLaVA-1.5's 1e-3 allows in a few hundred steps
     stage2_lr: float = 1e-3  # a 3M-parameter LLM tolerates (and needs) a larger lr than a 7B one
     projector_lr: float = 2e-3
