@@ -141,7 +141,7 @@ def workshop(page, tmp_path: Path) -> None:
     assert error.count() == 0, "the refusal message outlived the next good image"
     _open(page, "Settings")
     _set_slider(page, "slow motion", 0.5)
-    question = "Describe the picture."
+    question = "Describe the image in detail."  # a detail prompt the small world trains on: a long answer
     _ask(page, question)
     live = page.locator('.llava-chat .llava-assistant[data-turn="0"][data-done="false"] .llava-answer')
     end, streamed = time.time() + 60, ""
