@@ -216,12 +216,20 @@ class Run:
     k: int  # micro-batches per optimizer step on each process
     warm: int  # warmup steps of the schedule
     keep_logits: bool  # the LLM's forward takes `logits_to_keep`
-    share_prefix: bool  # the batch's common prefix runs once (`LlavaModel.forward`)
     history: list = field(default_factory=list)  # one record per optimizer step
     last_ckpt: Path | None = None  # the newest step checkpoint: where to resume after a stop
     seconds: float = 0.0  # time spent in steps (not in loading or saving)
     samples: int = 0  # samples seen, every process
     tokens: int = 0  # input tokens seen (attention mask), every process
+
+    @property
+    def share_prefix(self) -> bool:
+        """Run each batch's common prefix once (`LlavaModel.forward`), as `cfg.share_prefix` asks: it runs the LLM twice
+        a micro-batch, so not under gradient checkpointing (its recompute would extend the cache again), nor under
+        FSDP or DeepSpeed (untested there)."""
+        kinds = (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)  # one process, or DDP
+        plain = self.keep_logits and not self.cfg.gradient_checkpointing and self.acc.distributed_type in kinds
+        return self.cfg.share_prefix and plain
 
 # %% ../nbs/10_train.ipynb #39662a26
 def setup_run(
@@ -253,31 +261,12 @@ def setup_run(
     pmodel, optimizer = acc.prepare(model, optimizer)
     base_llm = model.llm.get_base_model() if is_peft_model(model.llm) else model.llm
     keep_logits = "logits_to_keep" in inspect.signature(base_llm.forward).parameters
-    # the shared prefix runs the LLM twice a micro-batch: not under checkpointing (its recompute would extend the
-    # cache again), nor under FSDP/DeepSpeed (untested there)
-    one_or_ddp = acc.distributed_type in (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)
-    share = cfg.share_prefix and keep_logits and not cfg.gradient_checkpointing and one_or_ddp
     model.train()
     if not cfg.trains_llm:
         model.llm.eval()
     # the fields in `Run`'s order; the counters start at zero
     run = Run(
-        cfg,
-        acc,
-        out,
-        say,
-        fingerprint,
-        model,
-        pmodel,
-        optimizer,
-        scheduler,
-        loader,
-        start,
-        total,
-        k,
-        warm,
-        keep_logits,
-        share,
+        cfg, acc, out, say, fingerprint, model, pmodel, optimizer, scheduler, loader, start, total, k, warm, keep_logits
     )
     run.last_ckpt = resume
     if resumed:
