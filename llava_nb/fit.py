@@ -63,10 +63,9 @@ def fit(
     verbose: bool = True,
 ) -> FitResult:
     """The small trainers' loop. Per step: the scheduled learning rate, `loss_fn(step)` (a dict of scalar tensors with
-    'loss') under bf16 autocast (`bf16`; None: where it is fast),
-    backward, gradient clipping, the optimizer step; a record every `log_every` steps (and
-    at the last if `log_last`), then `on_step(step)` (evaluations, saves). Stops after `steps` or when `max_minutes`
-    runs out, whichever comes first; the schedule follows the same clock."""
+    'loss') under bf16 autocast (`bf16`; None: where it is fast), backward, gradient clipping, the optimizer step; a
+    record every `log_every` steps (and at the last if `log_last`), then `on_step(step)` (evaluations, saves). Stops
+    after `steps` or when `max_minutes` runs out, whichever comes first; the schedule follows the same clock."""
     t0, log, done = time.time(), [], 0
     for step in range(steps):
         progress = budget_progress(step, steps, t0, max_minutes)
