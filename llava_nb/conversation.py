@@ -18,7 +18,7 @@ __all__ = ['VICUNA_SYSTEM', 'LLAMA_2_SYSTEM', 'vicuna_v1', 'llama_2', 'chatml', 
 # %% ../nbs/02_conversation.ipynb #c1e5c89a
 @dataclass
 class Rendered:
-    "A rendered conversation: `text`, and the char spans `[start, end)` trained on (each answer + its STOP)."
+    "A rendered conversation: `text`, and the char spans `[start, end)` the model writes after each prompt (trained)."
 
     text: str
     targets: list[tuple[int, int]] = field(default_factory=list)
@@ -163,7 +163,7 @@ class ChatTemplate(Template):
     first_user: str | None = None  # the first round's question (default: `user`)
     user: str = "{q}"  # a question; may use {bos}/{eos}
     assistant: str = ""  # after the question: the generation prompt ends here
-    answer_sep: str = ""  # untrained text between the assistant marker and the answer
+    answer_sep: str = ""  # between the assistant marker and the answer: written by the model, so trained
     answer: str = "{a}{stop}"  # the trained text
     after: str = ""  # untrained text after each answer
     stop: str = "{eos}"  # the STOP string; may use {eos}/{bos}
@@ -199,7 +199,7 @@ class ChatTemplate(Template):
             segs.append((f(user, q=q) + f(self.assistant), False))
             if a is None:
                 break
-            segs += [(f(self.answer_sep), False), (f(self.answer, a=a), True), (f(self.after), False)]
+            segs += [(f(self.answer_sep) + f(self.answer, a=a), True), (f(self.after), False)]
         return segs
 
     def stop_strings(self, tokenizer):
@@ -393,6 +393,7 @@ class HFTemplate(Template):
             if start < 0:
                 raise RecordError("the tokenizer's chat template changes the answer text; cannot locate it", turn=k)
             end = start + len(answer)
+            start = len(prompt)  # the model writes everything after its prompt, whatever the template puts before the answer
             hits = [(i, s) for s in specials if (i := upto.find(s, end)) >= 0]
             if not hits:
                 raise RecordError(
@@ -413,7 +414,8 @@ class HFTemplate(Template):
 
     def stop_strings(self, tokenizer):
         r = self.render([{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}], tokenizer)
-        stop = r.text[r.targets[0][0] : r.targets[0][1]][len("Hello") :].strip()
+        written = r.text[r.targets[0][0] : r.targets[0][1]]  # what the model writes: the answer, then its STOP
+        stop = written[written.index("Hello") + len("Hello") :].strip()
         return [stop] + [e for e in [getattr(tokenizer, "eos_token", None)] if e and e != stop]
 
     def special_tokens_for(self, text, tokenizer):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 import weakref
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from dataclasses import dataclass
 
 import torch
@@ -17,8 +17,8 @@ from .core import IGNORE_INDEX, IMAGE_TOKEN, RecordError
 from .data import image_size, load_image, preprocess_images, resolve_image_path, validate_records
 
 # %% auto #0
-__all__ = ['Tokenized', 'tokenize_conversation', 'tokenize_prompt', 'trained_runs', 'verify_masking', 'show_masking',
-           'LlavaDataset', 'collate']
+__all__ = ['Tokenized', 'tokenize_conversation', 'tokenize_prompt', 'trained_runs', 'supervision_problems', 'verify_masking',
+           'show_masking', 'LlavaDataset', 'collate']
 
 # %% ../nbs/03_masking.ipynb #078266dc
 def _overlap_labels(ids: list[int], offsets, targets) -> list[int]:
@@ -29,11 +29,14 @@ def _overlap_labels(ids: list[int], offsets, targets) -> list[int]:
         return labels
     starts, ends = zip(*offsets)
     for ts, te in targets:
-        # tokens [i0, i1) end after the target starts and start before it ends
-        i0, i1 = bisect_right(ends, ts), bisect_left(starts, te)
+        # candidates [i0, i1): tokens that end at or after the target's start and start before its end
+        i0, i1 = bisect_left(ends, ts), bisect_left(starts, te)
         for i in range(i0, i1):
-            if ends[i] > starts[i]:
-                labels[i] = ids[i]  # zero-width tokens (an added BOS) cover no character
+            covers = ends[i] > ts and ends[i] > starts[i]  # covers a character of the target
+            # a zero-width token the tokenizer put inside it (a prefix `▁`); at 0 it is the BOS, before all text
+            inserted = 0 < starts[i] == ends[i] >= ts
+            if covers or inserted:
+                labels[i] = ids[i]
     return labels
 
 # %% ../nbs/03_masking.ipynb #f6ac2b82
@@ -205,10 +208,45 @@ def trained_runs(tokenized) -> list[list[int]]:
     return runs + ([cur] if cur else [])
 
 
+def _encode(text: str, tokenizer, template: Template) -> list[int]:
+    return tokenizer(text, add_special_tokens=template.special_tokens_for(text, tokenizer)).input_ids
+
+
+def supervision_problems(conversations, tokenizer, template, tokenized=None) -> list[str]:
+    """Why the trained tokens are not exactly what generation must write after each prompt (answer + STOP); `[]` when
+    they are. Derived from prompts alone, without offsets: round k's tokens must be those of the text through its STOP
+    after the tokens of its generation prompt."""
+    template = get_template(template)
+    t = tokenized if tokenized is not None else tokenize_conversation(conversations, tokenizer, template)
+    r, problems = template.render(conversations, tokenizer), []
+    runs = trained_runs(t)
+    if len(runs) != len(r.targets) and not (t.truncated and len(runs) < len(r.targets)):
+        problems.append(f"{len(runs)} runs of trained tokens for {len(r.targets)} answers")
+    for k, ((ts, te), run) in enumerate(zip(r.targets, runs)):
+        turn = 2 * k + 1
+        prompt_text = template.generation_prompt(conversations[:turn], tokenizer)
+        if prompt_text != r.text[:ts]:
+            problems.append(f"turn {turn}: the generation prompt is not the text before the trained span")
+            continue
+        prompt, upto = _encode(prompt_text, tokenizer, template), _encode(r.text[:te], tokenizer, template)
+        if upto[: len(prompt)] != prompt:
+            problems.append(f"turn {turn}: a token straddles the end of the prompt (prompt ids are not a prefix)")
+            continue
+        want = upto[len(prompt) :]
+        if t.truncated and k == len(runs) - 1:
+            want = want[: len(run)]
+        if run != want:
+            got_s, want_s = tokenizer.convert_ids_to_tokens(run), tokenizer.convert_ids_to_tokens(want)
+            problems.append(f"turn {turn}: trains {got_s}, generation writes {want_s}")
+    return problems
+
+
 def verify_masking(conversations, tokenizer, template, **kwargs) -> Tokenized:
-    "Tokenize and assert the mask trains exactly the answers + STOP (ids, runs, decoded text, char coverage)."
+    "Tokenize and assert the mask trains exactly what generation writes: answers + STOP (ids, runs, text, chars)."
     template = get_template(template)
     t = tokenize_conversation(conversations, tokenizer, template, **kwargs)
+    problems = supervision_problems(conversations, tokenizer, template, t)
+    assert not problems, "; ".join(problems)
     counts = iter(_image_counts(kwargs.get("num_image_tokens", 1), t.num_images, None))
     r = template.render(conversations, tokenizer)
     assert all(l in (IGNORE_INDEX, i) for i, l in zip(t.input_ids, t.labels)), "labels must be -100 or the input id"
