@@ -15,6 +15,8 @@ $(STAMP): settings.ini setup.py pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "$(TORCH)"
 	$(PIP) install -q -e ".[dev,notebook]"
+	# the official LLaVA code, as an oracle for dev-only tests (its own dependencies pin old torch/transformers: none)
+	$(PIP) install -q --no-deps llava-torch==1.2.2.post1
 	touch $(STAMP)
 
 install: $(STAMP)
