@@ -133,6 +133,29 @@ def _expand_images(ids, labels, image_id: int, counts: list[int]):
     return out_ids, out_labels
 
 
+def _cuts(targets) -> list[int]:
+    "Where what the model writes begins and ends: no token may cross these."
+    return sorted({i for span in targets for i in span})
+
+
+def _encode_at_cuts(text: str, tokenizer, template: Template, cuts) -> tuple[list[int], list[tuple[int, int]]]:
+    """Ids and char offsets of `text`, tokenized whole, unless a token would straddle one of `cuts` (the end of a
+    generation prompt, e.g. `assistant\\n` + an answer starting with `\\n` merging into one `\\n\\n` token; or the end
+    of a STOP written as plain text): then the text is tokenized in pieces at those cuts, so that a prompt's ids are
+    exactly the ones generation is given and an answer's end is exactly where generation stops."""
+    special = template.special_tokens_for(text, tokenizer)
+    enc = tokenizer(text, add_special_tokens=special, return_offsets_mapping=True)
+    straddled = sorted({c for c in cuts for s, e in enc["offset_mapping"] if s < c < e})
+    if not straddled:
+        return enc["input_ids"], enc["offset_mapping"]
+    ids, offsets, bounds = [], [], [0, *straddled, len(text)]
+    for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        piece = tokenizer(text[a:b], add_special_tokens=special and i == 0, return_offsets_mapping=True)
+        ids += piece["input_ids"]
+        offsets += [(s + a, e + a) for s, e in piece["offset_mapping"]]
+    return ids, offsets
+
+
 def tokenize_conversation(
     conversations,
     tokenizer,
@@ -155,12 +178,8 @@ def tokenize_conversation(
         n_images = _check_turns(conversations, tokenizer)
     except RecordError as e:
         raise _located(e, record) from None
-    enc = tokenizer(
-        rendered.text,
-        add_special_tokens=template.special_tokens_for(rendered.text, tokenizer),
-        return_offsets_mapping=True,
-    )
-    ids, labels = enc["input_ids"], _overlap_labels(enc["input_ids"], enc["offset_mapping"], rendered.targets)
+    ids, offsets = _encode_at_cuts(rendered.text, tokenizer, template, _cuts(rendered.targets))
+    labels = _overlap_labels(ids, offsets, rendered.targets)
     image_id = _image_id(tokenizer, ids, n_images, record)
     counts = _image_counts(num_image_tokens, n_images, record)
     if any(k != 1 for k in counts):
@@ -187,9 +206,10 @@ def tokenize_prompt(
     try:
         text = template.generation_prompt(conversations, tokenizer)
         n_images = _check_turns(conversations, tokenizer)
+        history = template.render(conversations[:-1], tokenizer).targets if len(conversations) > 1 else []
     except RecordError as e:
         raise _located(e, record) from None
-    ids = tokenizer(text, add_special_tokens=template.special_tokens_for(text, tokenizer)).input_ids
+    ids, _ = _encode_at_cuts(text, tokenizer, template, _cuts(history))  # cut where training cuts
     if not n_images:
         return ids
     image_id, counts = _image_id(tokenizer, ids, n_images, record), _image_counts(num_image_tokens, n_images, record)
@@ -208,10 +228,6 @@ def trained_runs(tokenized) -> list[list[int]]:
     return runs + ([cur] if cur else [])
 
 
-def _encode(text: str, tokenizer, template: Template) -> list[int]:
-    return tokenizer(text, add_special_tokens=template.special_tokens_for(text, tokenizer)).input_ids
-
-
 def supervision_problems(conversations, tokenizer, template, tokenized=None) -> list[str]:
     """Why the trained tokens are not exactly what generation must write after each prompt (answer + STOP); `[]` when
     they are. Derived from prompts alone, without offsets: round k's tokens must be those of the text through its STOP
@@ -228,9 +244,10 @@ def supervision_problems(conversations, tokenizer, template, tokenized=None) -> 
         if prompt_text != r.text[:ts]:
             problems.append(f"turn {turn}: the generation prompt is not the text before the trained span")
             continue
-        prompt, upto = _encode(prompt_text, tokenizer, template), _encode(r.text[:te], tokenizer, template)
+        prompt = tokenize_prompt(conversations[:turn], tokenizer, template)  # what generation is given
+        upto, _ = _encode_at_cuts(r.text[:te], tokenizer, template, _cuts(r.targets[: k + 1]))
         if upto[: len(prompt)] != prompt:
-            problems.append(f"turn {turn}: a token straddles the end of the prompt (prompt ids are not a prefix)")
+            problems.append(f"turn {turn}: the prompt's ids are not a prefix of the training ids")
             continue
         want = upto[len(prompt) :]
         if t.truncated and k == len(runs) - 1:
@@ -250,11 +267,9 @@ def verify_masking(conversations, tokenizer, template, **kwargs) -> Tokenized:
     counts = iter(_image_counts(kwargs.get("num_image_tokens", 1), t.num_images, None))
     r = template.render(conversations, tokenizer)
     assert all(l in (IGNORE_INDEX, i) for i, l in zip(t.input_ids, t.labels)), "labels must be -100 or the input id"
-    enc = tokenizer(
-        r.text, add_special_tokens=template.special_tokens_for(r.text, tokenizer), return_offsets_mapping=True
-    )
+    enc_ids, enc_offsets = _encode_at_cuts(r.text, tokenizer, template, _cuts(r.targets))
     img = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
-    expected = [x for i in enc.input_ids for x in ([i] * next(counts) if i == img and t.num_images else [i])]
+    expected = [x for i in enc_ids for x in ([i] * next(counts) if i == img and t.num_images else [i])]
     assert t.input_ids == expected[: len(t.input_ids)], "input_ids differ from the tokenized rendered text"
     runs, answers = trained_runs(t), [c["value"] for c in conversations[1::2]]
     if kwargs.get("max_length") is None:
@@ -269,7 +284,7 @@ def verify_masking(conversations, tokenizer, template, **kwargs) -> Tokenized:
                 f"target {want!r} is not answer {a!r} + STOP {stop!r}"
             )
         covered = [False] * len(r.text)
-        for (s, e), i in zip(enc.offset_mapping, enc.input_ids):
+        for (s, e), i in zip(enc_offsets, enc_ids):
             trained = e > s and any(s < te and ts < e for ts, te in r.targets)  # the rule, written the plain way
             for c in range(s, e):
                 covered[c] |= trained

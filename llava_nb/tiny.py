@@ -5,6 +5,7 @@
 # %% ../nbs/00a_tiny.ipynb #f7aefb3b
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import tempfile
@@ -12,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
@@ -28,7 +29,8 @@ from transformers import (
 from .core import IMAGE_TOKEN, seed_everything
 
 # %% auto #0
-__all__ = ['CHATML_JINJA', 'tiny_corpus', 'llama_style_tokenizer', 'tiny_llama_tokenizer', 'tiny_bytelevel_tokenizer',
+__all__ = ['CHATML_JINJA', 'LLAMA3_SPLIT', 'tiny_corpus', 'llama_style_tokenizer', 'tiny_llama_tokenizer',
+           'tiny_bytelevel_tokenizer', 'sentencepiece_llama_tokenizer', 'tekken_bytelevel_tokenizer',
            'tiny_clip_vision', 'tiny_causal_lm', 'save_tiny_parts']
 
 # %% ../nbs/00a_tiny.ipynb #2842c8d1
@@ -161,6 +163,85 @@ def tiny_bytelevel_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
         padding_side="right",
         model_input_names=["input_ids", "attention_mask"],
     )
+
+# %% ../nbs/00a_tiny.ipynb #acae54e37e7d407bbb7b55eff062a284
+def _mistral_data(name: str) -> Path:
+    "A file shipped inside the mistral-common wheel (installed by the dev extra)."
+    try:
+        import mistral_common
+    except ImportError as e:
+        raise ImportError("the real test tokenizers come from mistral-common: pip install -e '.[dev]'") from e
+    return Path(mistral_common.__file__).parent / "data" / name
+
+
+@lru_cache(maxsize=None)
+def _saved_sentencepiece(legacy: bool) -> str:
+    "Convert Mistral-7B v0.1's SentencePiece model once per process; the folder it is saved to."
+    from transformers import LlamaTokenizerFast
+
+    model = _mistral_data("tokenizer.model.v1")
+    tok = LlamaTokenizerFast(vocab_file=str(model), legacy=legacy, add_prefix_space=True, from_slow=True)
+    tok.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
+    tok.pad_token = tok.unk_token
+    path = tempfile.mkdtemp(prefix="llava_nb_sentencepiece_")
+    tok.save_pretrained(path)
+    return path
+
+
+def sentencepiece_llama_tokenizer(legacy: bool = True) -> PreTrainedTokenizerFast:
+    "Mistral-7B v0.1's real SentencePiece tokenizer (Llama family: `▁`, digits split, byte fallback) with `<image>`."
+    return AutoTokenizer.from_pretrained(_saved_sentencepiece(legacy))
+
+# %% ../nbs/00a_tiny.ipynb #8dd0d8092fe74a7c96281538738b07e2
+LLAMA3_SPLIT = (  # Llama-3's pre-tokenizer regex (digits in groups of up to three)
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+_LLAMA3_SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+
+
+@lru_cache(maxsize=None)
+def _tekken_vocab() -> tuple[dict, list, str]:
+    "Mistral's tekken byte-level BPE: vocabulary, merges (recovered from the ranks) and its own split regex."
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    spec = json.loads(_mistral_data("tekken_240718.json").read_text())
+    n = spec["config"]["default_vocab_size"] - spec["config"]["default_num_special_tokens"]
+    ranks = {base64.b64decode(v["token_bytes"]): v["rank"] for v in spec["vocab"][:n]}
+    printable = bytes_to_unicode()
+    as_str = lambda b: "".join(printable[x] for x in b)
+    merges = []
+    for token, rank in ranks.items():  # a token of rank r is made by merging two pieces that both rank before it
+        pairs = [(token[:i], token[i:]) for i in range(1, len(token))]
+        pairs = sorted((ranks[a], ranks[b], a, b) for a, b in pairs if ranks.get(a, rank) < rank > ranks.get(b, rank))
+        merges += [(rank, as_str(a), as_str(b)) for _, _, a, b in pairs]
+    merges.sort(key=lambda m: m[0])
+    return {as_str(t): r for t, r in ranks.items()}, [(a, b) for _, a, b in merges], spec["config"]["pattern"]
+
+
+def tekken_bytelevel_tokenizer(style: str = "qwen2") -> PreTrainedTokenizerFast:
+    """A real 130k byte-level BPE vocabulary with Qwen2's split and chatml tokens (`style='qwen2'`, no BOS, EOS
+    `<|im_end|>`) or Llama-3's split, BOS and header tokens (`style='llama3'`, EOS `<|eot_id|>`); `<image>` added."""
+    if style not in ("qwen2", "llama3"):
+        raise ValueError(f"style must be 'qwen2' or 'llama3', got {style!r}")
+    vocab, merges, tekken_split = _tekken_vocab()
+    tok = Tokenizer(models.BPE(vocab, merges, fuse_unk=False, ignore_merges=True))
+    split = pre_tokenizers.Split(Regex(tekken_split if style == "qwen2" else LLAMA3_SPLIT), behavior="isolated")
+    to_bytes = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)  # the regex above did the split
+    tok.pre_tokenizer = pre_tokenizers.Sequence([split, to_bytes])
+    tok.decoder = decoders.ByteLevel()
+    specials = _BYTE_SPECIALS if style == "qwen2" else _LLAMA3_SPECIALS
+    tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials + [IMAGE_TOKEN]])
+    if style == "qwen2":
+        tok.post_processor = processors.ByteLevel(trim_offsets=False)
+        kw = dict(eos_token="<|im_end|>", pad_token="<|endoftext|>", chat_template=CHATML_JINJA)
+        return PreTrainedTokenizerFast(tokenizer_object=tok, additional_special_tokens=[IMAGE_TOKEN], **kw)
+    bos = "<|begin_of_text|>"
+    bos_id = tok.token_to_id(bos)
+    prepend_bos = processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, bos_id)])
+    tok.post_processor = prepend_bos
+    kw = dict(bos_token=bos, eos_token="<|eot_id|>", pad_token="<|end_of_text|>")
+    return PreTrainedTokenizerFast(tokenizer_object=tok, additional_special_tokens=[IMAGE_TOKEN], **kw)
 
 # %% ../nbs/00a_tiny.ipynb #8409a2f1
 def tiny_clip_vision(image_size: int = 32, patch_size: int = 8, hidden_size: int = 32, layers: int = 3, seed: int = 0):
