@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 import weakref
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 import torch
@@ -145,7 +145,10 @@ def _encode_at_cuts(text: str, tokenizer, template: Template, cuts) -> tuple[lis
     exactly the ones generation is given and an answer's end is exactly where generation stops."""
     special = template.special_tokens_for(text, tokenizer)
     enc = tokenizer(text, add_special_tokens=special, return_offsets_mapping=True)
-    straddled = sorted({c for c in cuts for s, e in enc["offset_mapping"] if s < c < e})
+    offsets = enc["offset_mapping"]
+    ends = [e for _, e in offsets]
+    firsts = [bisect_right(ends, c) for c in cuts]  # for each cut, the first token ending after it
+    straddled = sorted({c for c, i in zip(cuts, firsts) if i < len(offsets) and offsets[i][0] < c})
     if not straddled:
         return enc["input_ids"], enc["offset_mapping"]
     ids, offsets, bounds = [], [], [0, *straddled, len(text)]
