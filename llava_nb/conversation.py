@@ -12,8 +12,9 @@ from dataclasses import dataclass, field, replace
 from .core import IMAGE_TOKEN, RecordError
 
 # %% auto #0
-__all__ = ['VICUNA_SYSTEM', 'LLAMA_2_SYSTEM', 'vicuna_v1', 'llama_2', 'chatml', 'plain', 'hf', 'TEMPLATES', 'Rendered',
-           'Template', 'ChatTemplate', 'PlainTemplate', 'to_hf_messages', 'HFTemplate', 'get_template']
+__all__ = ['VICUNA_SYSTEM', 'LLAMA_2_SYSTEM', 'vicuna_v1', 'llama_2', 'chatml', 'chatml_direct', 'mistral_instruct',
+           'QWEN_SYSTEM', 'qwen_1_5', 'llava_llama_3', 'plain', 'hf', 'TEMPLATES', 'Rendered', 'Template',
+           'ChatTemplate', 'PlainTemplate', 'to_hf_messages', 'HFTemplate', 'get_template']
 
 # %% ../nbs/02_conversation.ipynb #c1e5c89a
 @dataclass
@@ -167,6 +168,7 @@ class ChatTemplate(Template):
     answer: str = "{a}{stop}"  # the trained text
     after: str = ""  # untrained text after each answer
     stop: str = "{eos}"  # the STOP string; may use {eos}/{bos}
+    strip: bool = False  # trim whitespace around the system prompt, questions and answers
 
     def _specials(self, tokenizer) -> dict:
         "Values of the placeholders other than {q}/{a} for `tokenizer`."
@@ -184,16 +186,19 @@ class ChatTemplate(Template):
         sp = dict(
             bos=_bos(tokenizer),
             eos=_eos(tokenizer, self.name) if any("{eos}" in f for f in fmts) else "",
-            system=self.system,
+            system=self._trim(self.system),
         )
         sp["stop"] = _fill(self.stop, **sp, q="", a="")
         return sp
 
+    def _trim(self, text: str) -> str:
+        return text.strip() if self.strip else text
+
     def segments(self, conversations, tokenizer, generation=False):
         rounds = _rounds(conversations, end="human" if generation else "gpt")
         sp = self._specials(tokenizer)
-        f = lambda fmt, q="", a="": _fill(fmt, q=q, a=a, **sp)
-        segs = [(f(self.preamble) + (f(self.header) if self.system else ""), False)]
+        f = lambda fmt, q="", a="": _fill(fmt, q=self._trim(q), a=self._trim(a), **sp)
+        segs = [(f(self.preamble) + (f(self.header) if sp["system"] else ""), False)]
         for i, (q, a) in enumerate(rounds):
             user = self.first_user if i == 0 and self.first_user is not None else self.user
             segs.append((f(user, q=q) + f(self.assistant), False))
@@ -221,9 +226,10 @@ class ChatTemplate(Template):
 
         first = self.first_user if self.first_user is not None else self.user
         return (
-            "{%- set ns = namespace(system=" + json.dumps(self.system, ensure_ascii=False) + ", first=true) -%}"
+            "{%- set ns = namespace(system=" + json.dumps(sp["system"], ensure_ascii=False) + ", first=true) -%}"
             "{%- for message in messages -%}"
             + _JINJA_CONTENT
+            + ("{%- set content = content | trim -%}" if self.strip else "")
             + "{%- if message['role'] == 'system' -%}{%- set ns.system = content -%}"
             "{%- elif message['role'] == 'user' -%}{%- if ns.first -%}"
             + j(self.preamble)
@@ -290,6 +296,45 @@ chatml = ChatTemplate(
     answer="{a}{stop}",
     after="\n",
     stop="<|im_end|>",
+)
+
+# %% ../nbs/02_conversation.ipynb #5dd5951c
+chatml_direct = ChatTemplate(
+    "chatml_direct",
+    system="Answer the questions.",
+    header="<|im_start|>system\n{system}<|im_end|>",
+    user="<|im_start|>user\n{q}<|im_end|>",
+    assistant="<|im_start|>assistant\n",
+    answer="{a}{stop}",
+    stop="<|im_end|>",
+)
+
+# %% ../nbs/02_conversation.ipynb #f04fbc67
+mistral_instruct = ChatTemplate(
+    "mistral_instruct",
+    preamble="[INST] ",
+    header="<<SYS>>\n{system}\n<</SYS>>\n\n",
+    first_user="{q} [/INST]",
+    user="[INST] {q} [/INST]",
+    answer_sep=" ",
+    answer="{a} {stop}",
+    stop="{eos}",
+)
+
+# %% ../nbs/02_conversation.ipynb #f0312beb
+QWEN_SYSTEM = "You are a helpful assistant."
+
+qwen_1_5 = replace(chatml, name="qwen_1_5", system=QWEN_SYSTEM)
+
+llava_llama_3 = ChatTemplate(
+    "llava_llama_3",
+    system=LLAMA_2_SYSTEM,
+    header="<|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|>",
+    user="<|start_header_id|>user<|end_header_id|>\n\n{q}<|eot_id|>",
+    assistant="<|start_header_id|>assistant<|end_header_id|>\n\n",
+    answer="{a}{stop}",
+    stop="<|eot_id|>",
+    strip=True,
 )
 
 # %% ../nbs/02_conversation.ipynb #33c64376
@@ -393,7 +438,7 @@ class HFTemplate(Template):
             if start < 0:
                 raise RecordError("the tokenizer's chat template changes the answer text; cannot locate it", turn=k)
             end = start + len(answer)
-            start = len(prompt)  # the model writes everything after its prompt, whatever the template puts before the answer
+            start = len(prompt)  # the model writes all that follows its prompt, whatever precedes the answer
             hits = [(i, s) for s in specials if (i := upto.find(s, end)) >= 0]
             if not hits:
                 raise RecordError(
@@ -439,7 +484,9 @@ class HFTemplate(Template):
 hf = HFTemplate()
 
 # %% ../nbs/02_conversation.ipynb #231d0afc
-TEMPLATES: dict[str, Template] = {t.name: t for t in (plain, vicuna_v1, llama_2, chatml, hf)}
+TEMPLATES: dict[str, Template] = {
+    t.name: t for t in (plain, vicuna_v1, llama_2, chatml, chatml_direct, mistral_instruct, llava_llama_3, qwen_1_5, hf)
+}
 _OLD_REVISIONS: dict[tuple[str, int], Template] = {("vicuna_v1", 1): _vicuna_v1_r1}
 
 

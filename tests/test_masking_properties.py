@@ -61,7 +61,8 @@ def check(conv, tok, template, k):
     assert all(l == IGNORE_INDEX for i, l in zip(t.input_ids, t.labels) if i == img)
 
 @pytest.mark.parametrize("family", ["llama", "bytelevel"])
-@pytest.mark.parametrize("template", ["vicuna_v1", "llama_2", "chatml"])
+@pytest.mark.parametrize("template", ["vicuna_v1", "llama_2", "chatml", "chatml_direct", "mistral_instruct", "qwen_1_5",
+                                      "llava_llama_3"])
 @settings(max_examples=60, deadline=None)
 @given(conv=conversations(), k=st.integers(1, 5))
 def test_chat_templates(template, family, conv, k):
@@ -118,7 +119,8 @@ def test_prompt_ids_prefix_training_ids(template, family, conv, k):
 
 @needs_real
 @pytest.mark.parametrize("family", ["sentencepiece", "sentencepiece-nonlegacy", "bpe-qwen2", "bpe-llama3"])
-@pytest.mark.parametrize("template", ["vicuna_v1", "llama_2", "chatml", "plain"])
+@pytest.mark.parametrize("template", ["vicuna_v1", "llama_2", "chatml", "chatml_direct", "mistral_instruct", "qwen_1_5",
+                                      "llava_llama_3", "plain"])
 def test_real_tokenizers_vqa_answers(template, family):
     "Every one- and two-round record supervises exactly the tokens generation must write (the issue's 16 cases and more)."
     tok = REAL[family]
