@@ -9,8 +9,16 @@ Files in the exact shapes of the published evaluation data, with content written
   answer_id, model_id, metadata) and `images/`. Images 001 and 002 are small-world scenes whose questions and
   reference answers come from the symbolic teacher (so the offline symbolic judge can read them); 003 is a drawn
   picture with hand-written questions, answers and description.
+  `rule.json` is the judge's instructions in the shape of LLaVA's `llava/eval/table/rule.json` (one key per
+  category: `conv`, `detail`, `complex` for COCO contexts, `llava_bench_conv`, ... for in-the-wild ones, and
+  `default`; each `{"role": ..., "prompt": ...}`), with wording written for this project.
 - `scienceqa_fixture/`: ScienceQA's `problems.json` (pid -> question, choices, answer index, hint, image, subject,
-  grade, ...), `pid_splits.json` and `images/<split>/<pid>/image.png` for the problems that have one.
+  grade, ...), `pid_splits.json` and `images/<split>/<pid>/image.png` for the problems that have one. The same
+  problems serve both prompt formats (LLaVA-1.5's and LLaVA v1's CQM-A): both are built from these fields.
+- `coco_fixture/caps_boxes_fixture.jsonl`: LLaVA's `caps_boxes_coco2014_val_80.jsonl` shape (one image per line:
+  `id`, `image`, `captions`, `instances` of `{category, bbox}` with normalised `[x1, y1, x2, y2]`), written from
+  the COCO-shaped files beside it (their four captioned images) plus one image of our own with no boxes. The two
+  COCO files themselves are hand-written, not made here.
 
 Deterministic: running it twice gives the same files (same Pillow version).
 """
@@ -22,6 +30,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from llava_nb.coco import read_coco
 from llava_nb.nanoworld import render_scene, sample_scene
 from llava_nb.smallworld_eval import make_bench
 
@@ -68,6 +77,35 @@ HOUSE = {
 }
 
 
+_RATE = (
+    "Rate each answer for helpfulness, relevance, accuracy and level of detail, and give each assistant one overall "
+    "score from 1 to 10, higher being better.\nOn the first line write only the two scores, Assistant 1's and then "
+    "Assistant 2's, with a space between them.\nFrom the next line on, explain the scores. Judge the content only: "
+    "the order in which the answers appear and their length must not change your rating."
+)
+_IMAGE = "Two AI assistants have answered the user's question above about an image. Neither you nor they can see it; "
+_COCO = (
+    "what is in it is given as five sentences about it and the box of each object, written (x1, y1, x2, y2) with "
+    "numbers from 0 to 1: the left, top, right and bottom edges as fractions of the image's width and height. "
+)
+_WILD = "what is in it is given as a short description written by a person who saw it. "
+
+
+def rules() -> dict:
+    "The judge's instructions per category, in the shape of LLaVA's rule.json (our own wording)."
+    rule = lambda prompt: {"role": "Assistant", "prompt": prompt}
+    out = {"default": rule("Two AI assistants have answered the user's question above. " + _RATE)}
+    out |= {c: rule(_IMAGE + _COCO + _RATE) for c in CATEGORY.values()}
+    out |= {f"llava_bench_{c}": rule(_IMAGE + _WILD + _RATE) for c in CATEGORY.values()}
+    return out
+
+
+def write_rules(path: Path) -> None:
+    "One key per line, as LLaVA's own file is laid out."
+    body = ",\n".join(f"    {json.dumps(k)}: {json.dumps(v)}" for k, v in rules().items())
+    path.write_text("{\n" + body + "\n}\n")
+
+
 def llava_bench(out: Path) -> None:
     (out / "images").mkdir(parents=True, exist_ok=True)
     rngs = [random.Random(f"llava-bench-fixture/{i}") for i in range(2)]
@@ -95,6 +133,30 @@ def llava_bench(out: Path) -> None:
         for q, (a, who) in zip(questions, answers)
     ]
     _jsonl(out / "answers_gpt4.jsonl", refs)
+    write_rules(out / "rule.json")
+
+
+NO_BOXES = {
+    "id": "000000000555",
+    "image": "000000000555.jpg",
+    "captions": [
+        "A wooden signpost with two arrows at a fork in a forest path.",
+        "Two trail signs pointing in different directions among tall trees.",
+        "A path splits in two beside a post with painted wooden signs.",
+        "Hiking signs on a post at a crossing of two dirt trails.",
+        "A quiet woodland crossing marked by an old signpost.",
+    ],
+    "instances": [],
+}
+
+
+def caps_boxes(out: Path) -> None:
+    "LLaVA's caps_boxes JSONL for the COCO fixture's captioned images, and one image without boxes."
+    coco = HERE / "coco_fixture"
+    scenes, _ = read_coco(coco / "captions_fixture2017.json", coco / "instances_fixture2017.json")
+    rows = [{"id": s["id"], "image": s["image"], "captions": s["captions"], "instances": s["objects"]} for s in scenes]
+    out.mkdir(parents=True, exist_ok=True)
+    _jsonl(out / "caps_boxes_fixture.jsonl", rows + [NO_BOXES])
 
 
 def _problem(question, choices, answer, hint, image, subject, grade, topic, split, lecture="", solution=""):
@@ -160,7 +222,8 @@ def scienceqa(out: Path) -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(HERE), help="folder to write llava_bench_fixture/ and scienceqa_fixture/ in")
+    ap.add_argument("--out", default=str(HERE), help="folder to write the fixture folders in")
     out = Path(ap.parse_args().out)
     llava_bench(out / "llava_bench_fixture")
     scienceqa(out / "scienceqa_fixture")
+    caps_boxes(out / "coco_fixture")

@@ -11,25 +11,30 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from .coco import caps_boxes_record, json_lines, load_json_or_lines, read_coco
 from .core import RecordError
 from llava_nb.metrics import (
     LETTERS,
     MODALITIES,
     Judge,
     Judgement,
+    LLMJudge,
     Scores,
     extract_letter,
     normalize_answer,
+    parse_judge_scores,
     relative_scores,
 )
-from .smallworld_eval import SymbolicJudge
+from .smallworld_eval import SymbolicJudge, mc_prompt
 from .symbolic import parse_context
 
 # %% auto #0
-__all__ = ['BENCH_CATEGORIES', 'SQA_SUBJECTS', 'GRADE_BANDS', 'read_jsonl', 'read_bench_questions', 'context_string',
-           'read_bench_context', 'read_bench_answers', 'load_llava_bench', 'content_words', 'token_f1', 'LexicalJudge',
-           'reads_small_world', 'OfflineJudge', 'question_relative', 'verdict', 'pearson', 'spearman',
-           'judge_agreement', 'bench_summary', 'grade_band', 'sqa_item', 'read_scienceqa', 'sqa_scores']
+__all__ = ['BENCH_CATEGORIES', 'JUDGE_SYSTEM_LLAVA', 'SQA_SUBJECTS', 'GRADE_BANDS', 'SQA_PROMPT_FORMATS', 'read_jsonl',
+           'read_bench_questions', 'context_flavour', 'context_string', 'read_bench_context', 'read_bench_answers',
+           'rule_key', 'load_llava_bench', 'read_rules', 'check_rules', 'rule_messages', 'RulesJudge', 'content_words',
+           'token_f1', 'LexicalJudge', 'reads_small_world', 'OfflineJudge', 'question_relative', 'verdict', 'pearson',
+           'spearman', 'judge_agreement', 'bench_summary', 'grade_band', 'sqa_item', 'read_scienceqa', 'cqm_prompt',
+           'sqa_prompt', 'sqa_scores']
 
 # %% ../nbs/11c_benchmarks.ipynb #536ad69d
 BENCH_CATEGORIES = {"conv": "conversation", "detail": "detail", "complex": "complex"}  # LLaVA-Bench's names -> KINDS
@@ -37,19 +42,15 @@ BENCH_CATEGORIES = {"conv": "conversation", "detail": "detail", "complex": "comp
 
 def read_jsonl(path) -> list[tuple[int, dict]]:
     "`(line number, object)` for each non-blank line of a JSON-lines file; bad JSON or a non-object names the line."
+    return json_lines(Path(path).read_text(encoding="utf-8"), path)
+
+
+def _read_json(path):
     path = Path(path)
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise RecordError(f"bad JSON: {e.msg} (column {e.colno})", file=f"{path} line {n}") from None
-        if not isinstance(obj, dict):
-            raise RecordError(f"expected a JSON object, got a JSON {type(obj).__name__}", file=f"{path} line {n}")
-        out.append((n, obj))
-    return out
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise RecordError(f"bad JSON: {e.msg} (line {e.lineno}, column {e.colno})", file=path) from None
 
 
 def _field(obj: dict, key: str, kind, where, record=None, empty: bool = True):
@@ -89,39 +90,43 @@ def read_bench_questions(path) -> list[dict]:
     return out
 
 # %% ../nbs/11c_benchmarks.ipynb #70b8d602
-def _is_box(b) -> bool:
-    return (
-        isinstance(b, list) and len(b) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in b)
-    )
+def context_flavour(rec: dict) -> str:
+    "'coco' for captions + boxes (LLaVA's eval_gpt_review_visual reads those), 'wild' for a description."
+    return "coco" if "captions" in rec or "instances" in rec else "wild"
 
 
 def context_string(rec: dict, where="context") -> str:
     "The judge's text for one `context.jsonl` line: the in-the-wild `caption`, or COCO `captions` + `instances` boxes."
-    if "captions" in rec or "instances" in rec:
-        caps = _field(rec, "captions", list, where)
-        if not all(isinstance(c, str) for c in caps):
-            raise RecordError("field 'captions' should be a list of strings", file=where)
-        boxes = []
-        for i, inst in enumerate(_field(rec, "instances", list, where) if "instances" in rec else []):
-            if not (isinstance(inst, dict) and isinstance(inst.get("category"), str) and _is_box(inst.get("bbox"))):
-                raise RecordError(f"instance {i} should be {{'category': str, 'bbox': [4 numbers]}}", file=where)
-            boxes.append(f"{inst['category']}: {inst['bbox']}")
-        return "\n".join(caps) + ("\n\n" + "\n".join(boxes) if boxes else "")
+    if context_flavour(rec) == "coco":
+        return caps_boxes_record(rec, where)["context"]
     cap = _field(rec, "caption", (str, list), where, empty=False)
     if isinstance(cap, list) and not all(isinstance(c, str) for c in cap):
         raise RecordError("field 'caption' should be a string or a list of strings", file=where)
     return cap if isinstance(cap, str) else "\n".join(cap)
 
 
-def read_bench_context(path) -> dict[str, str]:
-    "LLaVA-Bench `context.jsonl` as `{image file name: the judge's context text}`; one line per image."
+def _contexts(path, instances=None) -> dict[str, dict]:
+    "`{image: {'context', 'flavour'}}` from a context JSON-lines file, or from COCO's captions (+ instances) files."
+    src = load_json_or_lines(path, "context file")
     out, first = {}, {}
-    for n, rec in read_jsonl(path):
+    if isinstance(src, dict):  # COCO's captions_*.json: by file name and by LLaVA-Bench's twelve-digit name
+        for s in read_coco(path, instances, need_boxes=True)[0]:
+            for name in (s["image"], f"{s['id']}.jpg"):
+                out.setdefault(name, {"context": s["context"], "flavour": "coco"})
+        return out
+    if instances is not None:
+        raise ValueError(f"{path} is a JSON-lines context file; instances go with COCO's captions_*.json only")
+    for n, rec in src:
         where = f"{path} line {n}"
         image = _field(rec, "image", str, where, empty=False)
         _once(first, "image", image, n, where)
-        out[image] = context_string(rec, where)
+        out[image] = {"context": context_string(rec, where), "flavour": context_flavour(rec)}
     return out
+
+
+def read_bench_context(path, instances=None) -> dict[str, str]:
+    "LLaVA-Bench `context.jsonl` (or COCO's captions + `instances` files) as `{image file name: the judge's text}`."
+    return {k: v["context"] for k, v in _contexts(path, instances).items()}
 
 # %% ../nbs/11c_benchmarks.ipynb #ddd49489
 def read_bench_answers(path) -> dict:
@@ -135,9 +140,14 @@ def read_bench_answers(path) -> dict:
     return out
 
 
-def load_llava_bench(questions, context, answers) -> list[dict]:
+def rule_key(category: str, flavour: str) -> str:
+    "The `rule.json` key LLaVA's review scripts look up: the category (COCO), or 'llava_bench_' + it (in-the-wild)."
+    return category if flavour == "coco" else f"llava_bench_{category}"
+
+
+def load_llava_bench(questions, context, answers, instances=None) -> list[dict]:
     "Questions joined with their image's context and reference answer: one judge-ready item per question."
-    ctx, refs = read_bench_context(context), read_bench_answers(answers)
+    ctx, refs = _contexts(context, instances), read_bench_answers(answers)
     items = []
     for q in read_bench_questions(questions):
         qid = q["question_id"]
@@ -156,10 +166,74 @@ def load_llava_bench(questions, context, answers) -> list[dict]:
                 "type": BENCH_CATEGORIES[q["category"]],
                 "question": q["text"],
                 "reference": refs[qid],
-                "context": ctx[q["image"]],
+                "context": ctx[q["image"]]["context"],
+                "rule": rule_key(q["category"], ctx[q["image"]]["flavour"]),
             }
         )
     return items
+
+# %% ../nbs/11c_benchmarks.ipynb #823dcdc3
+JUDGE_SYSTEM_LLAVA = "You are a helpful and precise assistant for checking the quality of the answer."
+
+
+def read_rules(path) -> dict[str, dict]:
+    "LLaVA's `rule.json`: `{category: {'role': ..., 'prompt': ...}}`, every entry checked (errors name the file)."
+    rules = _read_json(path)
+    if not isinstance(rules, dict):
+        got = type(rules).__name__
+        raise RecordError(f"expected a JSON object (category -> role and prompt), got a JSON {got}", file=path)
+    for key, rule in rules.items():
+        if not (isinstance(rule, dict) and isinstance(rule.get("role"), str) and isinstance(rule.get("prompt"), str)):
+            raise RecordError(f"category {key!r} should be {{'role': str, 'prompt': str}}", file=path)
+    return rules
+
+
+def check_rules(rules: dict, items: list[dict], path) -> None:
+    "Every category the items need (`item['rule']`) is in `rules`; else a `RecordError` naming it and the file."
+    for it in items:
+        if it["rule"] not in rules:
+            raise RecordError(
+                f"no category {it['rule']!r}, which question_id {it['question_id']} needs (has: {', '.join(rules)})",
+                file=path,
+            )
+
+
+def rule_messages(context: str, question: str, answer1: str, answer2: str, rule: dict) -> list[dict]:
+    "The judge's chat messages as LLaVA's review scripts build them from one `rule.json` entry."
+    role = rule["role"]
+    user = (
+        f"[Context]\n{context}\n\n[Question]\n{question}\n\n"
+        f"[{role} 1]\n{answer1}\n\n[End of {role} 1]\n\n"
+        f"[{role} 2]\n{answer2}\n\n[End of {role} 2]\n\n"
+        f"[System]\n{rule['prompt']}\n\n"
+    )
+    return [{"role": "system", "content": JUDGE_SYSTEM_LLAVA}, {"role": "user", "content": user}]
+
+
+class RulesJudge(LLMJudge):
+    "An LLM judge given LLaVA's own messages: `rule_messages` with the `rule.json` entry of each question's category."
+
+    kind_field = "rule"  # the item field passed as `kind`: a rule.json key, not one of our KINDS
+
+    def __init__(self, backend, rules: dict, source="rule.json"):
+        super().__init__(backend)
+        self.rules, self.source = rules, str(source)
+        self.prompt_name = f"LLaVA rule.json ({self.source})"
+
+    def check(self, items: list[dict]) -> None:
+        "Fail before any judging when a question's category has no rule."
+        check_rules(self.rules, items, self.source)
+
+    def judge(self, context, question, reference, answer, kind="conv") -> Judgement:
+        if kind not in self.rules:
+            raise LookupError(f"{self.source}: no category {kind!r}")
+        reply = self.backend.chat(rule_messages(context, question, reference, answer, self.rules[kind]), seed=0)
+        try:
+            ref, model = parse_judge_scores(reply.text)
+        except ValueError as e:
+            raise ValueError(f"{self.backend.name}, judging {question[:50]!r}: {e}") from None
+        why = reply.text.strip().partition("\n")[2].strip()
+        return Judgement(Scores(ref, ref, ref, ref, [why]), Scores(model, model, model, model, [why]))
 
 # %% ../nbs/11c_benchmarks.ipynb #d7572a93
 _STOPWORDS = frozenset(
@@ -357,6 +431,25 @@ def read_scienceqa(problems, pid_splits, split: str = "test") -> list[dict]:
             raise RecordError("expected a JSON object", record=f"pid {pid}", file=problems)
         out.append(sqa_item(str(pid), probs[str(pid)], problems, split))
     return out
+
+# %% ../nbs/11c_benchmarks.ipynb #14cb9378
+SQA_PROMPT_FORMATS = ("llava-1.5", "llava-v1")
+
+
+def cqm_prompt(item: dict) -> str:
+    "LLaVA v1's ScienceQA question (CQM-A): `Context: {hint or N/A}\\nQuestion: {q}\\nOptions: (A) {o1} (B) {o2}`."
+    options = " ".join(f"({L}) {c}" for L, c in zip(LETTERS, item["choices"]))
+    text = f"Context: {item['context'] or 'N/A'}\nQuestion: {item['question']}\nOptions: {options}\n"
+    return text.replace("  ", " ").strip()
+
+
+def sqa_prompt(item: dict, prompt_format: str = "llava-1.5") -> str:
+    "A ScienceQA item asked as LLaVA-1.5 (`mc_prompt`) or LLaVA v1 (`cqm_prompt`) asked it."
+    if prompt_format == "llava-1.5":
+        return mc_prompt(item)
+    if prompt_format == "llava-v1":
+        return cqm_prompt(item)
+    raise ValueError(f"unknown ScienceQA prompt format {prompt_format!r}: {' or '.join(SQA_PROMPT_FORMATS)}")
 
 # %% ../nbs/11c_benchmarks.ipynb #293ad326
 def _group_acc(hits: list[bool], keys: list[str], order) -> dict:

@@ -16,7 +16,8 @@ from .nanoworld import load_world
 from .teachers import TEACHERS, RetryPolicy, generate_dataset, make_teacher
 
 # %% auto #0
-__all__ = ['COCO_PROMPTS', 'coco_id', 'normalise_bbox', 'box_line', 'read_coco', 'add_datagen_parser', 'cmd_datagen']
+__all__ = ['COCO_PROMPTS', 'coco_id', 'normalise_bbox', 'box_line', 'coco_context', 'json_lines', 'load_json_or_lines',
+           'caps_boxes_record', 'read_caps_boxes', 'read_coco', 'add_datagen_parser', 'cmd_datagen']
 
 # %% ../nbs/08d_coco.ipynb #89bbee95
 def coco_id(image_id) -> str:
@@ -25,25 +26,31 @@ def coco_id(image_id) -> str:
 
 
 def normalise_bbox(bbox, width: float, height: float) -> list[float]:
-    "COCO's `[x, y, w, h]` in pixels as `[x1, y1, x2, y2]` in [0, 1] of the image's width and height, 3 decimals."
+    "COCO's `[x, y, w, h]` in pixels as `[x1, y1, x2, y2]` in [0, 1] of the image's width and height, 3 places."
     x, y, w, h = bbox
     box = (x / width, y / height, (x + w) / width, (y + h) / height)
     return [round(min(max(v, 0.0), 1.0), 3) for v in box]
 
 
 def box_line(category: str, box) -> str:
-    "One object as the teacher reads it: `category: [x1, y1, x2, y2]`."
-    return f"{category}: [" + ", ".join(f"{v:.3f}" for v in box) + "]"
+    "One object as LLaVA's teacher and judge read it: `category: [x1, y1, x2, y2]`, the list as Python prints it."
+    return f"{category}: {list(box)}"
 
 
-def _load(path, keys: tuple[str, ...]) -> dict:
+def coco_context(captions: list[str], boxes: list[str]) -> str:
+    "LLaVA's context text: captions one per line, a blank line, the `box_line`s (the blank line stays without boxes)."
+    return "\n".join(captions) + "\n\n" + "\n".join(boxes)
+
+
+def _load(path, keys: tuple[str, ...], obj=None) -> dict:
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"no COCO annotation file at {p}")
-    try:
-        obj = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{p}: not JSON ({e})") from None
+    if obj is None:
+        if not p.is_file():
+            raise FileNotFoundError(f"no COCO annotation file at {p}")
+        try:
+            obj = json.loads(p.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{p}: not JSON ({e})") from None
     for k in keys:
         if not isinstance(obj, dict) or not isinstance(obj.get(k), list):
             raise ValueError(f"{p}: not a COCO annotation file: no '{k}' list")
@@ -68,11 +75,103 @@ def _annotation(ann: dict, i: int, keys: tuple[str, ...], images: dict, path) ->
     if ann["image_id"] not in images:
         raise RecordError(f"annotation {ann.get('id', i)}: no image with id {ann['image_id']}", file=path)
 
+# %% ../nbs/08d_coco.ipynb #5d2f9c31
+def json_lines(text: str, path) -> list[tuple[int, dict]]:
+    "`(line number, object)` for each non-blank line of JSON-lines `text` (from `path`); errors name the line."
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise RecordError(f"bad JSON: {e.msg} (column {e.colno})", file=f"{path} line {n}") from None
+        if not isinstance(obj, dict):
+            raise RecordError(f"expected a JSON object, got a JSON {type(obj).__name__}", file=f"{path} line {n}")
+        out.append((n, obj))
+    return out
+
+
+def load_json_or_lines(path, what: str = "file") -> dict | list[tuple[int, dict]]:
+    """A COCO annotation file (one JSON object with `images` or `annotations`) as that object; a JSON-lines file
+    (LLaVA's caps_boxes, a `context.jsonl`) as `json_lines`. Told apart by the content, never by the file's name."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no {what} at {p}")
+    text = p.read_text(encoding="utf-8")
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        if e.msg != "Extra data":  # "Extra data": a whole JSON value, then more of them: one per line
+            raise ValueError(f"{p}: not JSON ({e})") from None
+        return json_lines(text, p)
+    if isinstance(obj, dict) and ("images" in obj or "annotations" in obj):
+        return obj
+    return json_lines(text, p)  # a single line
+
+
+def _is_box(b) -> bool:
+    return (
+        isinstance(b, list) and len(b) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in b)
+    )
+
+
+def caps_boxes_record(rec: dict, where) -> dict:
+    "One caps_boxes line's `captions`, `objects` and `context`, its fields checked (errors name `where`)."
+    if "captions" not in rec:
+        raise RecordError("no captions (field 'captions' is missing)", file=where)
+    caps = rec["captions"]
+    if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps):
+        raise RecordError(f"field 'captions' should be a list of strings, got {type(caps).__name__}", file=where)
+    if not caps:
+        raise RecordError("no captions (field 'captions' is empty)", file=where)
+    insts = rec.get("instances", [])
+    if not isinstance(insts, list):
+        raise RecordError(f"field 'instances' should be a list, got {type(insts).__name__}", file=where)
+    objects = []
+    for i, inst in enumerate(insts):
+        if not (isinstance(inst, dict) and isinstance(inst.get("category"), str) and _is_box(inst.get("bbox"))):
+            raise RecordError(f"instance {i} should be {{'category': str, 'bbox': [4 numbers]}}", file=where)
+        objects.append({"category": inst["category"], "bbox": inst["bbox"]})
+    context = coco_context(caps, [box_line(o["category"], o["bbox"]) for o in objects])
+    return {"captions": caps, "objects": objects, "context": context}
+
+
+def read_caps_boxes(path, limit: int | None = None, lines=None) -> list[dict]:
+    "LLaVA's caps_boxes JSONL (`id`, `image`, `captions`, `instances` per line) as `read_coco`'s scenes."
+    lines = json_lines(Path(path).read_text(encoding="utf-8"), path) if lines is None else lines
+    scenes, first = [], {}
+    for n, rec in lines:
+        if limit is not None and len(scenes) >= limit:
+            break
+        where = f"{path} line {n}"
+        image = rec.get("image")
+        if not isinstance(image, str) or not image.strip():
+            raise RecordError("field 'image' should be the image's file name", file=where)
+        if image in first:
+            raise RecordError(f"image {image!r} again (first on line {first[image]})", file=where)
+        first[image] = n
+        sid = str(rec.get("id", Path(image).stem))
+        scene = caps_boxes_record(rec, where)
+        scenes.append({"id": sid, "image": image, "coco_id": int(sid) if sid.isdigit() else None, **scene})
+    return scenes
+
 # %% ../nbs/08d_coco.ipynb #1e0406b0
-def read_coco(captions, instances=None, limit: int | None = None) -> tuple[list[dict], SkipSummary]:
+def read_coco(
+    captions, instances=None, limit: int | None = None, need_boxes: bool = False
+) -> tuple[list[dict], SkipSummary]:
     """Per image (in the file's order, the first `limit` with captions): `{'id', 'image', 'coco_id', 'captions',
-    'objects', 'context'}`, and the count of images skipped for having no captions."""
-    caps = _load(captions, ("images", "annotations"))
+    'objects', 'context'}`, and the count of images skipped for having no captions. `captions` is COCO's captions file
+    (boxes from `instances`) or LLaVA's caps_boxes JSONL (`read_caps_boxes`), told apart by content."""
+    src = load_json_or_lines(captions, "COCO annotation file")
+    if isinstance(src, list):
+        if instances is not None:
+            raise ValueError(f"{captions} holds captions and boxes per line (LLaVA's caps_boxes JSONL): drop instances")
+        scenes = read_caps_boxes(captions, limit, src)
+        return scenes, SkipSummary(total=len(scenes))
+    if need_boxes and instances is None:
+        raise ValueError(f"{captions} has captions only; the boxes are in instances_*.json: give --coco-instances too")
+    caps = _load(captions, ("images", "annotations"), src)
     images = _images(caps, captions)
     texts = {i: [] for i in images}
     for i, ann in enumerate(caps["annotations"]):
@@ -105,7 +204,6 @@ def read_coco(captions, instances=None, limit: int | None = None) -> tuple[list[
             summary.add(RecordError("no captions", coco_id(iid), file=captions))
             continue
         boxes = [box_line(o["category"], o["bbox"]) for o in objects[iid]]
-        context = "\n".join(texts[iid]) + ("\n\n" + "\n".join(boxes) if boxes else "")
         sid = coco_id(iid)
         scenes.append(
             {
@@ -114,7 +212,7 @@ def read_coco(captions, instances=None, limit: int | None = None) -> tuple[list[
                 "coco_id": iid,
                 "captions": texts[iid],
                 "objects": objects[iid],
-                "context": context,
+                "context": coco_context(texts[iid], boxes),
             }
         )
     return scenes, summary
@@ -150,8 +248,8 @@ COCO_PROMPTS = Prompts(
         "A kitchen counter with a knife, a cutting board and two tomatoes.\n"
         "A cook chopping food while a pot boils behind her.\n"
         "A woman in an apron cooking dinner at home.\n\n"
-        "person: [0.312, 0.050, 0.644, 0.980]\nknife: [0.480, 0.610, 0.590, 0.650]\n"
-        "oven: [0.700, 0.400, 0.990, 0.990]\nbowl: [0.050, 0.620, 0.210, 0.720]",
+        "person: [0.312, 0.05, 0.644, 0.98]\nknife: [0.48, 0.61, 0.59, 0.65]\n"
+        "oven: [0.7, 0.4, 0.99, 0.99]\nbowl: [0.05, 0.62, 0.21, 0.72]",
     ),
     examples={
         "conversation": (
@@ -179,7 +277,11 @@ def add_datagen_parser(subparsers) -> None:
     d = subparsers.add_parser(
         "datagen", help="GPT-assisted instruction data from COCO captions + boxes or a small world"
     )
-    d.add_argument("--coco-captions", default=None, help="COCO captions_*.json")
+    d.add_argument(
+        "--coco-captions",
+        default=None,
+        help="COCO captions_*.json, or LLaVA's caps_boxes JSONL (captions + boxes per line; told apart by content)",
+    )
     d.add_argument("--coco-instances", default=None, help="COCO instances_*.json (boxes; needed by detail and complex)")
     d.add_argument("--world", default=None, help="a small-world directory (scenes.json) instead of COCO")
     d.add_argument("--kind", required=True, choices=KINDS)
@@ -211,9 +313,8 @@ def _scenes(args) -> tuple[list[dict], Prompts | None]:
             "the symbolic teacher reads only small-world contexts ('red circle: [...]'); for COCO use "
             "--teacher openai --base-url URL --model NAME, or --teacher hf --model DIR"
         )
-    if args.kind != "conversation" and args.coco_instances is None:
-        raise ValueError(f"--kind {args.kind} reads the object boxes: give --coco-instances too")
-    scenes, skipped = read_coco(args.coco_captions, args.coco_instances, args.limit)
+    need_boxes = args.kind != "conversation"  # detail and complex read the boxes
+    scenes, skipped = read_coco(args.coco_captions, args.coco_instances, args.limit, need_boxes)
     if skipped.skipped:
         print(f"COCO images: {skipped}", file=sys.stderr, flush=True)
     return scenes, COCO_PROMPTS

@@ -15,17 +15,20 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from llava_nb.benchmarks import (
+    SQA_PROMPT_FORMATS,
     OfflineJudge,
+    RulesJudge,
     bench_summary,
     judge_agreement,
     load_llava_bench,
+    read_rules,
     read_scienceqa,
+    sqa_prompt,
     sqa_scores,
     verdict,
 )
 from .core import RecordError
-from .metrics import HFJudge, Judge, Judgement, OpenAIJudge, Scores, answer_batch, extract_letter
-from .smallworld_eval import mc_prompt
+from .metrics import HFJudge, Judge, Judgement, LLMJudge, OpenAIJudge, Scores, answer_batch, extract_letter
 
 # %% auto #0
 __all__ = ['load_done', 'answer_resumable', 'judge_resumable', 'bench_markdown', 'run_llava_bench', 'sqa_markdown',
@@ -110,20 +113,30 @@ def _as_json(j: Judgement) -> dict:
     return {side: [getattr(getattr(j, side), c) for c in _CRITERIA] for side in ("reference", "model")}
 
 
+def _judge_prompt(judge: Judge | None) -> str | None:
+    "Which prompt an LLM judge is given: LLaVA's rule.json (`RulesJudge`), llava_nb's `judge_messages`, or its own."
+    if judge is None:
+        return None
+    if getattr(judge, "prompt_name", None):
+        return judge.prompt_name
+    return "llava_nb judge_messages" if isinstance(judge, LLMJudge) else type(judge).__name__
+
+
 def judge_resumable(judge: Judge, name: str, items: list[dict], answers: list[str], path, progress: bool = True):
     "`(judgements, skip reasons)`: one judgement per item (None = skipped), reviews kept in `path` for reruns."
     done, out, skipped = load_done(path), [], Counter()
+    prompt, field = _judge_prompt(judge), getattr(judge, "kind_field", "type")
     with Path(path).open("a", encoding="utf-8") as f:
         for it, a in tqdm(list(zip(items, answers)), desc=f"judging ({name})", disable=not progress, leave=False):
             rec = done.get(it["id"])
-            if rec is None or rec["judge"] != name or rec["answer"] != a:
+            if rec is None or (rec["judge"], rec["answer"], rec.get("judge_prompt")) != (name, a, prompt):
                 try:
-                    j = judge.judge(it["context"], it["question"], it["reference"], a, it["type"])
+                    j = judge.judge(it["context"], it["question"], it["reference"], a, it[field])
                 except ValueError as e:
                     skipped[str(e)[:200]] += 1
                     out.append(None)
                     continue
-                rec = {"question_id": it["id"], "judge": name, "answer": a, **_as_json(j)}
+                rec = {"question_id": it["id"], "judge": name, "judge_prompt": prompt, "answer": a, **_as_json(j)}
                 rec["notes"] = j.reference.notes + j.model.notes
                 done[it["id"]] = rec
                 f.write(json.dumps(rec) + "\n")
@@ -171,6 +184,8 @@ def bench_markdown(report: dict) -> str:
     )
     out += [f"| {k} | " + " | ".join(cell(j, k) for j in judges.values()) + " |" for k in kinds]
     out += ["", "offline judge used: " + ", ".join(f"{k} on {v}" for k, v in judges["offline"]["by"].items())]
+    if report.get("judge_prompt"):
+        out.append(f"{report['primary_judge']} judge's prompt: {report['judge_prompt']}")
     for name, j in judges.items():
         if j["skipped"]:
             out.append(f"{name}: {j['skipped']} questions not scored ({'; '.join(j.get('skip_reasons', {}))})")
@@ -199,6 +214,8 @@ def run_llava_bench(
     metadata: dict | None = None,
 ) -> dict:
     "Answer, judge (offline always, `judge` too when given), compare the judges; write the report files to `out_dir`."
+    if hasattr(judge, "check"):
+        judge.check(items)  # e.g. a rules file without a category: fail before answering
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     answers = answer_resumable(
@@ -209,6 +226,7 @@ def run_llava_bench(
     offline = OfflineJudge()
     off = [offline.judge(it["context"], it["question"], it["reference"], t, it["type"]) for it, t in zip(items, texts)]
     report = {"benchmark": "llava-bench", "model_id": model_id, "n": len(items), "judges": {}}
+    report["judge_prompt"] = _judge_prompt(judge)
     report["judges"]["offline"] = bench_summary(off, kinds) | {
         "by": dict(Counter(offline.which(it["context"]) for it in items))
     }
@@ -220,7 +238,8 @@ def run_llava_bench(
     report["primary_judge"] = "offline"
     if judge is not None:
         llm, skipped = judge_resumable(judge, judge_name, items, texts, out / "reviews.jsonl", progress)
-        report["judges"][judge_name] = bench_summary(llm, kinds) | {"skip_reasons": skipped}
+        summary = bench_summary(llm, kinds) | {"skip_reasons": skipped, "prompt": report["judge_prompt"]}
+        report["judges"][judge_name] = summary
         report["agreement"] = judge_agreement(llm, off)
         report["primary_judge"] = judge_name
         for row, j in zip(per_q, llm):
@@ -238,6 +257,7 @@ def run_llava_bench(
 def sqa_markdown(report: dict) -> str:
     "The ScienceQA report as markdown: accuracy per breakdown (with counts) and the papers' columns."
     out = [f"## ScienceQA {report['split']}: {report['model_id']} ({report['n']} questions)", ""]
+    out += [f"prompt format: {report['prompt_format']}", ""]
     out += [f"accuracy {report['accuracy']:.3f}; replies without a recognisable letter: {report['unparsed']}", ""]
     out += ["| breakdown | group | n | accuracy |", "|---|---|---:|---:|"]
     for key in ("by_modality", "by_subject", "by_grade"):
@@ -264,22 +284,26 @@ def run_scienceqa(
     max_new_tokens: int = 32,
     progress: bool = True,
     metadata: dict | None = None,
+    prompt_format: str = "llava-1.5",
 ) -> dict:
-    "Answer the multiple-choice items, score the letters, write the report files to `out_dir`."
+    "Answer the multiple-choice items asked in `prompt_format`, score the letters, write the report files to `out_dir`."
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     extra = lambda it, text: (
         {"pred": extract_letter(text, it["choices"]), "answer": it["answer"]}
         | {"correct": extract_letter(text, it["choices"]) == it["answer"]}
     )
+    if items:
+        sqa_prompt(items[0], prompt_format)  # an unknown format fails here, before any answer
     answers = answer_resumable(
-        model, items, out / "answers.jsonl", mc_prompt, image_folder, model_id, extra, batch_size, max_new_tokens,
-        progress, metadata=metadata,
+        model, items, out / "answers.jsonl", lambda it: sqa_prompt(it, prompt_format), image_folder, model_id, extra,
+        batch_size, max_new_tokens, progress, metadata=metadata,
     )  # fmt: skip
     scores = sqa_scores([a["text"] for a in answers], items)
     scores.pop("letters")
     counts = {f"by_{k}": dict(Counter(it[k] for it in items)) for k in ("modality", "subject", "grade")}
-    report = {"benchmark": "scienceqa", "split": split, "model_id": model_id, **scores, "counts": counts}
+    report = {"benchmark": "scienceqa", "split": split, "model_id": model_id, "prompt_format": prompt_format}
+    report |= {**scores, "counts": counts}
     (out / "report.json").write_text(json.dumps(report, indent=1))
     (out / "report.md").write_text(sqa_markdown(report))
     groups = {"overall": {"all": report["accuracy"]}}
@@ -288,17 +312,21 @@ def run_scienceqa(
     return report
 
 # %% ../nbs/11d_eval_cli.ipynb #404cc456
-def make_judge(kind: str, model: str | None = None, base_url: str | None = None) -> Judge | None:
-    "The LLM judge `--judge` names (None for 'symbolic': the offline judge alone)."
+def make_judge(kind: str, model: str | None = None, base_url: str | None = None, rules=None) -> Judge | None:
+    "The LLM judge `--judge` names (None for 'symbolic': the offline judge alone); `rules`: LLaVA's rule.json prompts."
     if kind == "symbolic":
+        if rules is not None:
+            raise ValueError("--rules sets an LLM judge's prompt: give --judge openai|hf too")
         return None
     if not model:
         raise ValueError(f"--judge {kind} needs --model (the judge LLM's name or directory)")
     if kind == "openai":
-        return OpenAIJudge(model, base_url=base_url)
-    if kind == "hf":
-        return HFJudge(model)
-    raise ValueError(f"unknown judge {kind!r}: symbolic, openai or hf")
+        judge = OpenAIJudge(model, base_url=base_url)
+    elif kind == "hf":
+        judge = HFJudge(model)
+    else:
+        raise ValueError(f"unknown judge {kind!r}: symbolic, openai or hf")
+    return judge if rules is None else RulesJudge(judge.backend, read_rules(rules), rules)
 
 
 def _load(args):
@@ -319,8 +347,10 @@ def _metadata(args, max_new_tokens: int) -> dict:
 
 def cmd_eval_llava_bench(args) -> dict:
     "`llava-nb eval llava-bench`: answers, judges and the report of a checkpoint on LLaVA-Bench's files."
-    items = load_llava_bench(args.questions, args.context, args.answers)[: args.limit]
-    judge = make_judge(args.judge, args.model, args.base_url)
+    items = load_llava_bench(args.questions, args.context, args.answers, args.coco_instances)[: args.limit]
+    judge = make_judge(args.judge, args.model, args.base_url, args.rules)
+    if hasattr(judge, "check"):
+        judge.check(items)  # before the model loads
     name = "offline" if judge is None else f"{args.judge}:{args.model}"
     tokens = args.max_new_tokens or 512
     rep = run_llava_bench(
@@ -338,7 +368,7 @@ def cmd_eval_scienceqa(args) -> dict:
     tokens = args.max_new_tokens or 32
     rep = run_scienceqa(
         _load(args), items, args.images, args.out, args.split, Path(args.checkpoint).name, args.batch_size, tokens,
-        metadata=_metadata(args, tokens),
+        metadata=_metadata(args, tokens), prompt_format=args.prompt_format,
     )  # fmt: skip
     print(sqa_markdown(rep), file=sys.stderr, flush=True)
     print(Path(args.out) / "report.json")
@@ -360,16 +390,28 @@ def add_eval_parser(subparsers) -> None:
     bench = e.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     b = bench.add_parser("llava-bench", parents=[common], help="LLaVA-Bench (COCO or in-the-wild): relative score")
     b.add_argument("--questions", required=True, help="questions.jsonl")
-    b.add_argument("--context", required=True, help="context.jsonl (captions + boxes, or descriptions)")
+    b.add_argument(
+        "--context",
+        required=True,
+        help="context.jsonl or LLaVA's caps_boxes JSONL (captions + boxes, or descriptions), or COCO's captions_*.json",
+    )
+    b.add_argument("--coco-instances", default=None, help="COCO instances_*.json: the boxes, when --context is COCO's")
     b.add_argument("--answers", required=True, help="the reference answers, answers_gpt4.jsonl")
     b.add_argument(
         "--judge", choices=("symbolic", "openai", "hf"), default="symbolic", help="offline only, or + an LLM"
     )
     b.add_argument("--base-url", default=None, help="OpenAI-compatible server (--judge openai)")
     b.add_argument("--model", default=None, help="the judge LLM (--judge openai|hf)")
+    b.add_argument("--rules", default=None, help="LLaVA's rule.json: the LLM judge gets LLaVA's messages, not ours")
     b.set_defaults(func=cmd_eval_llava_bench)
     s = bench.add_parser("scienceqa", parents=[common], help="ScienceQA multiple choice: accuracy by context")
     s.add_argument("--problems", required=True, help="problems.json")
     s.add_argument("--splits", required=True, help="pid_splits.json")
     s.add_argument("--split", default="test")
+    s.add_argument(
+        "--prompt-format",
+        choices=SQA_PROMPT_FORMATS,
+        default="llava-1.5",
+        help="llava-1.5: lettered options + the letter instruction; llava-v1: CQM-A (Context/Question/Options)",
+    )
     s.set_defaults(func=cmd_eval_scienceqa)

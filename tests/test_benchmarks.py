@@ -9,26 +9,31 @@ import pytest
 from conftest import tiny_checkpoint
 
 from llava_nb.benchmarks import (
+    JUDGE_SYSTEM_LLAVA,
     OfflineJudge,
     judge_agreement,
     load_llava_bench,
     read_bench_answers,
     read_bench_context,
     read_bench_questions,
+    read_rules,
     read_scienceqa,
+    rule_messages,
+    sqa_prompt,
     sqa_scores,
     token_f1,
 )
 from llava_nb.cli import main
 from llava_nb.core import RecordError
-from llava_nb.metrics import Judgement, Scores, extract_letter, relative_scores
+from llava_nb.metrics import Judgement, Scores, extract_letter, parse_judge_scores, relative_scores
 from llava_nb.smallworld_eval import mc_prompt
 
 sys.path.insert(0, str(Path(__file__).parent))
 from stub_openai import StubOpenAI  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-BENCH, SQA = DATA / "llava_bench_fixture", DATA / "scienceqa_fixture"
+BENCH, SQA, COCO = DATA / "llava_bench_fixture", DATA / "scienceqa_fixture", DATA / "coco_fixture"
+CAPS_BOXES = COCO / "caps_boxes_fixture.jsonl"
 CLI = str(Path(sys.executable).parent / "llava-nb")
 
 
@@ -79,7 +84,9 @@ def test_bad_questions_name_file_and_line(tmp_path, lines, message):
     ({"image": "a.jpg"}, "c.jsonl line 1: missing field 'caption'"),
     ({"image": "a.jpg", "captions": ["x"], "instances": [{"category": "dog", "bbox": [0, 0, 1]}]},
      "c.jsonl line 1: instance 0 should be"),
-    ({"image": "a.jpg", "captions": "one caption"}, "c.jsonl line 1: field 'captions' should be list"),
+    ({"image": "a.jpg", "captions": "one caption"}, "c.jsonl line 1: field 'captions' should be a list of strings"),
+    ({"image": "a.jpg", "instances": []}, r"c.jsonl line 1: no captions \(field 'captions' is missing\)"),
+    ({"image": "a.jpg", "captions": [], "instances": []}, r"c.jsonl line 1: no captions \(field 'captions' is empty\)"),
     ({"image": "a.jpg", "caption": [1, 2]}, "c.jsonl line 1: field 'caption' should be a string or a list"),
 ])
 def test_bad_context_names_file_and_line(tmp_path, line, message):
@@ -152,6 +159,9 @@ def test_fixtures_match_their_generator(tmp_path):
         assert made == committed
         for rel in made:
             assert (tmp_path / name / rel).read_bytes() == (DATA / name / rel).read_bytes(), rel
+    # the COCO folder's two annotation files are hand-written; only its caps_boxes JSONL is made from them
+    assert [p.name for p in (tmp_path / "coco_fixture").iterdir()] == [CAPS_BOXES.name]
+    assert (tmp_path / "coco_fixture" / CAPS_BOXES.name).read_bytes() == CAPS_BOXES.read_bytes()
     assert sum(p.stat().st_size for p in tmp_path.rglob("*.png")) < 20_000  # tiny pictures
 
 
@@ -300,3 +310,163 @@ def test_cli_errors_are_one_line(ckpt, tmp_path, capsys):
     assert "image file missing" in capsys.readouterr().err
     assert main([*args, "--judge", "openai"]) == 2
     assert "--judge openai needs --model" in capsys.readouterr().err
+
+
+# --- LLaVA's own judge prompt (rule.json), LLaVA's COCO context files, LLaVA v1's ScienceQA prompt ---------------
+
+def test_llava_context_text_from_caps_boxes_jsonl_and_coco_files():
+    jl = read_bench_context(CAPS_BOXES)
+    coco = read_bench_context(COCO / "captions_fixture2017.json", COCO / "instances_fixture2017.json")
+    rows = [json.loads(x) for x in CAPS_BOXES.read_text().splitlines()]
+    dog, sign = rows[0], rows[4]
+    assert jl[dog["image"]] == ("\n".join(dog["captions"]) + "\n\ndog: [0.1, 0.1, 0.6, 0.6]\nfrisbee: [0.47, 0.251, "
+                                "0.532, 0.313]\nperson: [0.75, 0.417, 0.906, 0.896]\nbench: [0.656, 0.625, 1.0, 0.875]")
+    assert jl[sign["image"]] == "\n".join(sign["captions"]) + "\n\n"  # no boxes: LLaVA's blank line stays
+    assert all(jl[r["image"]] == coco[r["image"]] for r in rows[:4])
+    with pytest.raises(ValueError, match="give --coco-instances too"):
+        read_bench_context(COCO / "captions_fixture2017.json")
+    with pytest.raises(ValueError, match="instances go with COCO's captions_"):
+        read_bench_context(CAPS_BOXES, COCO / "instances_fixture2017.json")
+
+
+def test_official_judge_messages_exactly():
+    rules = read_rules(BENCH / "rule.json")
+    assert {"conv", "detail", "complex", "llava_bench_conv", "llava_bench_detail", "llava_bench_complex"} <= set(rules)
+    items = load_llava_bench(*bench_files())
+    assert [it["rule"] for it in items] == ["conv", "detail", "complex"] * 2 + [
+        "llava_bench_conv", "llava_bench_detail", "llava_bench_complex"]  # fmt: skip
+    it = items[6]  # in-the-wild: the description
+    msgs = rule_messages(it["context"], it["question"], "The roof is red.", "Blue.", rules[it["rule"]])
+    assert msgs[0] == {"role": "system", "content": "You are a helpful and precise assistant for checking the quality "
+                       "of the answer."}  # fmt: skip
+    assert msgs[1]["content"] == (
+        "[Context]\n" + it["context"] + "\n\n[Question]\nWhat colour is the roof of the house?\n\n"
+        "[Assistant 1]\nThe roof is red.\n\n[End of Assistant 1]\n\n[Assistant 2]\nBlue.\n\n[End of Assistant 2]\n\n"
+        "[System]\n" + rules["llava_bench_conv"]["prompt"] + "\n\n")
+    sign = read_bench_context(CAPS_BOXES)["000000000555.jpg"]  # COCO without boxes: captions, then four newlines
+    user = rule_messages(sign, "Q?", "a", "b", {"role": "Assistant", "prompt": "P"})[1]["content"]
+    assert user.startswith("[Context]\nA wooden signpost") and "trails.\nA quiet woodland crossing marked by an old " \
+        "signpost.\n\n\n\n[Question]\nQ?\n\n[Assistant 1]\na\n\n[End of Assistant 1]\n\n" in user  # fmt: skip
+    assert user.endswith("[System]\nP\n\n")
+
+
+@pytest.mark.parametrize("rules, message", [
+    ('{"conv": {"role": "Assistant"}}', "rule.json: category 'conv' should be {'role': str, 'prompt': str}"),
+    ('["conv"]', "rule.json: expected a JSON object"),
+    ('{"conv": ', "rule.json: bad JSON"),
+])
+def test_bad_rules_files(tmp_path, rules, message):
+    (tmp_path / "rule.json").write_text(rules)
+    with pytest.raises(RecordError, match=message.replace("(", r"\(").replace("{", r"\{")):
+        read_rules(tmp_path / "rule.json")
+
+
+@pytest.mark.parametrize("reply, want", [("8 7", (8.0, 7.0)), ("8 7\nAssistant 1 names both shapes.", (8.0, 7.0)),
+                                         ("9.5 6\n", (9.5, 6.0)), ("7,8", (7.0, 8.0)), ("10 1", (10.0, 1.0))])
+def test_judge_reads_the_official_first_line(reply, want):
+    assert parse_judge_scores(reply) == want
+
+
+def test_llava_v1_scienceqa_prompts_exactly():
+    items = {it["id"]: it for it in read_scienceqa(SQA / "problems.json", SQA / "pid_splits.json", "test")}
+    assert sqa_prompt(items["3"], "llava-v1") == ("Context: The picture shows two balls.\nQuestion: Which ball is "
+                                                 "larger?\nOptions: (A) the red ball (B) the blue ball")  # fmt: skip
+    assert sqa_prompt(items["8"], "llava-v1") == ("Context: N/A\nQuestion: What is the capital of France?\nOptions: "
+                                                 "(A) Lyon (B) Marseille (C) Paris (D) Nice (E) Lille")  # fmt: skip
+    assert sqa_prompt(items["8"], "llava-1.5") == ("What is the capital of France?\nA. Lyon\nB. Marseille\nC. Paris\n"
+                                                  "D. Nice\nE. Lille\nAnswer with the option's letter from the given "
+                                                  "choices directly.")  # fmt: skip
+    with pytest.raises(ValueError, match="unknown ScienceQA prompt format 'v1'"):
+        sqa_prompt(items["8"], "v1")
+
+
+@pytest.mark.parametrize("reply, want", [
+    ("The answer is C.", "C"), ("The answer is C. BECAUSE: the dot is right of the centre.", "C"), ("(C) east", "C"),
+    ("(C)", "C"), ("C", "C"), ("The answer is E.", None),
+])
+def test_letter_extraction_reads_llava_v1_replies(reply, want):
+    assert extract_letter(reply, ["north", "south", "east", "west"]) == want
+
+
+def test_cli_llava_bench_with_llava_rules_over_http(ckpt, tmp_path, capsys):
+    out = tmp_path / "bench"
+    with StubOpenAI(reply=lambda body: "8 6\nAssistant 1 is more complete.") as stub:
+        args = bench_args(ckpt, out, "--judge", "openai", "--base-url", stub.url, "--model", "j", "--rules",
+                          BENCH / "rule.json")  # fmt: skip
+        assert main(args) == 0
+        rep = json.loads((out / "report.json").read_text())
+        assert rep["judge_prompt"] == f"LLaVA rule.json ({BENCH / 'rule.json'})"
+        assert rep["judges"]["openai:j"]["prompt"] == rep["judge_prompt"] and rep["judges"]["openai:j"]["n"] == 9
+        assert "openai:j judge's prompt: LLaVA rule.json" in (out / "report.md").read_text()
+        items, rules = load_llava_bench(*bench_files()), read_rules(BENCH / "rule.json")
+        answers = [json.loads(x)["text"] for x in (out / "answers.jsonl").read_text().splitlines()]
+        for body, it, a in zip(stub.requests, items, answers):  # exactly LLaVA's messages, in question order
+            assert body["messages"] == rule_messages(it["context"], it["question"], it["reference"], a,
+                                                     rules[it["rule"]])  # fmt: skip
+            assert body["temperature"] == 0.2
+        assert stub.requests[0]["messages"][0]["content"] == JUDGE_SYSTEM_LLAVA
+        assert main(args) == 0 and len(stub.requests) == 9  # reviews under the same prompt are reused
+        assert main([a for a in args if a not in ("--rules", str(BENCH / "rule.json"))]) == 0
+        assert len(stub.requests) == 18  # our own prompt this time: every question judged again
+        assert json.loads((out / "report.json").read_text())["judge_prompt"] == "llava_nb judge_messages"
+    (tmp_path / "rule.json").write_text(json.dumps({k: v for k, v in rules.items() if "llava_bench" not in k}))
+    assert main([*args[:-1], str(tmp_path / "rule.json")]) == 2  # before the model loads or any judge call
+    err = capsys.readouterr().err
+    assert f"file {tmp_path / 'rule.json'}: no category 'llava_bench_conv', which question_id 6 needs" in err
+    assert main(bench_args(ckpt, out, "--rules", BENCH / "rule.json")) == 2
+    assert "--rules sets an LLM judge's prompt: give --judge openai|hf too" in capsys.readouterr().err
+
+
+def test_cli_llava_bench_on_llava_caps_boxes_and_on_coco_files(ckpt, tmp_path):
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    for name in ("000000123456.jpg", "000000000555.jpg"):
+        Image.new("RGB", (32, 24), (90, 140, 60)).save(tmp_path / "images" / name)
+    q = _write(tmp_path / "q.jsonl", [
+        {"question_id": 0, "image": "000000123456.jpg", "text": "What is the dog carrying?", "category": "conv"},
+        {"question_id": 1, "image": "000000000555.jpg", "text": "Describe the image in detail.", "category": "detail"},
+    ])  # fmt: skip
+    a = _write(tmp_path / "a.jsonl", [{"question_id": 0, "text": "A red frisbee."},
+                                      {"question_id": 1, "text": "A signpost at a fork in a forest path."}])
+    common = ["eval", "llava-bench", "--checkpoint", str(ckpt), "--questions", str(q), "--answers", str(a), "--images",
+              str(tmp_path / "images"), "--max-new-tokens", "3", "--judge", "openai", "--model", "j", "--rules",
+              str(BENCH / "rule.json")]  # fmt: skip
+    with StubOpenAI(reply=lambda body: "9 5\nok") as stub:
+        assert main([*common, "--base-url", stub.url, "--context", str(CAPS_BOXES), "--out", str(tmp_path / "jl")]) == 0
+        from_jsonl = [b["messages"][1]["content"] for b in stub.requests]
+        coco = ["--context", str(COCO / "captions_fixture2017.json"), "--coco-instances",
+                str(COCO / "instances_fixture2017.json")]  # fmt: skip
+        one = _write(tmp_path / "q1.jsonl", [json.loads(q.read_text().splitlines()[0])])  # COCO's files: one image
+        coco += ["--questions", str(one), "--out", str(tmp_path / "coco")]  # (the later --questions wins)
+        assert main([*common, "--base-url", stub.url, *coco]) == 0
+        from_coco = stub.requests[2]["messages"][1]["content"]
+    ctx = read_bench_context(CAPS_BOXES)
+    assert from_jsonl[0].startswith("[Context]\n" + ctx["000000123456.jpg"] + "\n\n[Question]\nWhat is the dog")
+    assert "\nbench: [0.656, 0.625, 1.0, 0.875]\n\n[Question]\n" in from_jsonl[0]
+    assert "old signpost.\n\n\n\n[Question]\nDescribe the image in detail.\n\n[Assistant 1]\nA sign" in from_jsonl[1]
+    rules = read_rules(BENCH / "rule.json")
+    assert from_jsonl[0].endswith(rules["conv"]["prompt"] + "\n\n")  # COCO context: the category's own key
+    assert from_jsonl[1].endswith(rules["detail"]["prompt"] + "\n\n")
+    assert from_coco == from_jsonl[0]  # COCO's own files give LLaVA's text too
+    rep = json.loads((tmp_path / "jl" / "report.json").read_text())
+    assert rep["n"] == 2 and rep["judges"]["openai:j"]["relative"]["overall"] == pytest.approx(500 / 9)
+
+
+def test_cli_scienceqa_in_llava_v1_format(ckpt, tmp_path):
+    out = tmp_path / "sqa"
+    args = ["eval", "scienceqa", "--checkpoint", str(ckpt), "--problems", str(SQA / "problems.json"), "--splits",
+            str(SQA / "pid_splits.json"), "--images", str(SQA / "images"), "--out", str(out), "--max-new-tokens", "2",
+            "--limit", "3", "--prompt-format", "llava-v1"]  # fmt: skip
+    assert main(args) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["prompt_format"] == "llava-v1" and rep["n"] == 3
+    assert "prompt format: llava-v1" in (out / "report.md").read_text()
+    answers = [json.loads(x) for x in (out / "answers.jsonl").read_text().splitlines()]
+    items = read_scienceqa(SQA / "problems.json", SQA / "pid_splits.json")[:3]
+    assert [x["prompt"] for x in answers] == [sqa_prompt(it, "llava-v1") for it in items]
+    assert answers[2]["prompt"] == ("Context: N/A\nQuestion: Which direction is the yellow dot from the center of the "
+                                    "map?\nOptions: (A) north (B) south (C) east (D) west")  # fmt: skip
+    assert main([*args[:-1], "llava-1.5"]) == 0  # the other format: every question asked again
+    again = [json.loads(x) for x in (out / "answers.jsonl").read_text().splitlines()]
+    assert again[0]["prompt"].endswith("Answer with the option's letter from the given choices directly.")

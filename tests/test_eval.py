@@ -1,4 +1,5 @@
 "Evaluation: the judge and resolvers agree with the teacher, oracles reach full marks, tiny models run every part."
+
 import json
 import random
 
@@ -9,10 +10,29 @@ from hypothesis import strategies as st
 
 from llava_nb.datagen import make_instruct, make_vqa_eval
 from llava_nb.eval import Oracle, evaluate, oracle_table
-from llava_nb.metrics import (LETTERS, MODALITIES, OpenAIJudge, answer_batch, exact_match, extract_letter, majority_answers,
-                              mc_scores, normalize_answer, vqa_scores)
-from llava_nb.smallworld_eval import (SymbolicJudge, description_scores, judge_bench, make_bench, make_mc_eval, mc_prompt,
-                                      parse_description, resolve_question, resolve_reasoning)
+from llava_nb.metrics import (
+    LETTERS,
+    MODALITIES,
+    OpenAIJudge,
+    answer_batch,
+    exact_match,
+    extract_letter,
+    majority_answers,
+    mc_scores,
+    normalize_answer,
+    vqa_scores,
+)
+from llava_nb.smallworld_eval import (
+    SymbolicJudge,
+    description_scores,
+    judge_bench,
+    make_bench,
+    make_mc_eval,
+    mc_prompt,
+    parse_description,
+    resolve_question,
+    resolve_reasoning,
+)
 from llava_nb.model import LlavaModel
 from llava_nb.nanoworld import context_text, make_scene, make_world, sample_scene
 from llava_nb.symbolic import QTYPES, parse_context
@@ -36,6 +56,7 @@ def objs_of(scene):
 
 # --- the judge's reading of the context agrees with the teacher --------------------------------------------
 
+
 def test_resolver_agrees_with_teacher_on_every_question_type(many_scenes):
     by_id = {s["id"]: s for s in many_scenes}
     vqa = make_vqa_eval(many_scenes, seed=1, per_scene=7)
@@ -51,7 +72,8 @@ def test_teacher_references_get_full_marks_from_the_context(many_scenes):
         objs = parse_context(b["context"])[1]
         facts = judge.requested(objs, b["question"], b["reference"], b["type"])
         assert facts, b
-        if b["type"] != "detail": assert facts[0][0] == "answer (from the context)", b
+        if b["type"] != "detail":
+            assert facts[0][0] == "answer (from the context)", b
         j = judge.judge(b["context"], b["question"], b["reference"], b["reference"], b["type"])
         assert j.reference.overall == 10.0 and j.model.overall == 10.0, (b, j.reference.notes)
 
@@ -61,20 +83,36 @@ def test_reasoning_resolver_matches_reference_lead(many_scenes):
     for b in make_bench(many_scenes[:150], seed=4, kinds=("complex",)):
         truth = resolve_reasoning(b["question"], parse_context(b["context"])[1])
         assert truth is not None, b["question"]
-        assert judge.judge(b["context"], b["question"], b["reference"], b["reference"], "complex").model.helpfulness == 10.0
+        assert (
+            judge.judge(b["context"], b["question"], b["reference"], b["reference"], "complex").model.helpfulness
+            == 10.0
+        )
 
 
 def test_judge_rubric_orders_answers():
-    scene = make_scene([{"shape": "circle", "color": "red", "size": "large", "cell": [0, 0]},
-                        {"shape": "square", "color": "blue", "size": "small", "cell": [1, 2]}], "nw_t")
+    scene = make_scene(
+        [
+            {"shape": "circle", "color": "red", "size": "large", "cell": [0, 0]},
+            {"shape": "square", "color": "blue", "size": "small", "cell": [1, 2]},
+        ],
+        "nw_t",
+    )
     ctx, judge = context_text(scene), SymbolicJudge()
-    ref = "There are two shapes in this picture. A large red circle is in the top left. A small blue square is on the right."
+    ref = (
+        "There are two shapes in this picture. A large red circle is in the top left. "
+        "A small blue square is on the right."
+    )
     partial = "There are two shapes in this picture. A large red circle is in the top left."
     wrong = "There are three shapes. A large green star is in the center."
-    scores = [judge.judge(ctx, "Describe the image in detail.", ref, a, "detail").model.overall for a in (ref, partial, wrong, "")]
+    scores = [
+        judge.judge(ctx, "Describe the image in detail.", ref, a, "detail").model.overall
+        for a in (ref, partial, wrong, "")
+    ]
     assert scores[0] == 10.0 > scores[1] > scores[2] >= scores[3] == 1.0
     # symmetric: judging (a, b) scores b as judging (b, a) scores it as the reference
-    j1, j2 = (judge.judge(ctx, "Describe the image in detail.", x, y, "detail") for x, y in ((ref, partial), (partial, ref)))
+    j1, j2 = (
+        judge.judge(ctx, "Describe the image in detail.", x, y, "detail") for x, y in ((ref, partial), (partial, ref))
+    )
     assert j1.model == j2.reference and j1.reference == j2.model
     q = "How many objects are there?"
     assert judge.judge(ctx, q, "2", "two").model.overall == 10.0
@@ -91,27 +129,65 @@ def test_llm_judge_needs_a_key_or_a_server(monkeypatch):
 
 # --- answer parsing ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("pred,ref,same", [("Yes.", "yes", True), ("THREE", "3", True), ("the top-left", "top left", True),
-                                           ("an orange", "orange", True), ("3 ", "three", True), ("top", "top left", False),
-                                           ("left of", "right of", False), ("red circle", "red", False)])
+
+@pytest.mark.parametrize(
+    "pred,ref,same",
+    [
+        ("Yes.", "yes", True),
+        ("THREE", "3", True),
+        ("the top-left", "top left", True),
+        ("an orange", "orange", True),
+        ("3 ", "three", True),
+        ("top", "top left", False),
+        ("left of", "right of", False),
+        ("red circle", "red", False),
+    ],
+)
 def test_exact_match(pred, ref, same):
     assert exact_match(pred, ref) is same
 
 
-@pytest.mark.parametrize("reply,want", [("B", "B"), ("(B)", "B"), ("B.", "B"), ("b", "B"), ("The answer is B.", "B"),
-                                        ("The answer is (C).", "C"), ("B. blue", "B"), ("(B) blue", "B"), ("B) blue", "B"),
-                                        ("Answer: A", "A"), ("B blue", "B"), ("blue", "B"), ("It is green.", "C"),
-                                        ("The answer is a red one", "A"), ("E", None), ("", None), ("red and blue", None)])
+@pytest.mark.parametrize(
+    "reply,want",
+    [
+        ("B", "B"),
+        ("(B)", "B"),
+        ("B.", "B"),
+        ("b", "B"),
+        ("The answer is B.", "B"),
+        ("The answer is (C).", "C"),
+        ("B. blue", "B"),
+        ("(B) blue", "B"),
+        ("B) blue", "B"),
+        ("Answer: A", "A"),
+        ("B blue", "B"),
+        ("blue", "B"),
+        ("It is green.", "C"),
+        ("The answer is a red one", "A"),
+        ("E", None),
+        ("", None),
+        ("red and blue", None),
+    ],
+)
 def test_extract_letter(reply, want):
     assert extract_letter(reply, ["red", "blue", "green"]) == want
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.sampled_from(["red", "top left", "3", "circle", "yes", "no", "left of", "large"]), min_size=2, max_size=5, unique=True),
-       st.data())
+@given(
+    st.lists(
+        st.sampled_from(["red", "top left", "3", "circle", "yes", "no", "left of", "large"]),
+        min_size=2,
+        max_size=5,
+        unique=True,
+    ),
+    st.data(),
+)
 def test_extract_letter_property(choices, data):
     i = data.draw(st.integers(0, len(choices) - 1))
-    fmt = data.draw(st.sampled_from(["{L}", "({L})", "{L}.", "The answer is {L}.", "{L}. {c}", "({L}) {c}", "Answer: {L}"]))
+    fmt = data.draw(
+        st.sampled_from(["{L}", "({L})", "{L}.", "The answer is {L}.", "{L}. {c}", "({L}) {c}", "Answer: {L}"])
+    )
     assert extract_letter(fmt.format(L=LETTERS[i], c=choices[i]), choices) == LETTERS[i]
 
 
@@ -122,14 +198,20 @@ def test_normalize_is_idempotent(text):
 
 
 def test_description_parsing():
-    d = parse_description("This picture contains three objects. In the top left, there is a large red circle. "
-                          "Two small blue squares sit on the right and at the bottom. A white cross is below them.")
+    d = parse_description(
+        "This picture contains three objects. In the top left, there is a large red circle. "
+        "Two small blue squares sit on the right and at the bottom. A white cross is below them."
+    )
     assert d["total"] == 3
     assert [(o["size"], o["color"], o["shape"], o["position"], o["n"]) for o in d["objects"]] == [
-        ("large", "red", "circle", "top left", 1), ("small", "blue", "square", None, 2), (None, "white", "cross", None, 1)]
+        ("large", "red", "circle", "top left", 1),
+        ("small", "blue", "square", None, 2),
+        (None, "white", "cross", None, 1),
+    ]
 
 
 # --- multiple choice ----------------------------------------------------------------------------------------
+
 
 def test_mc_set_is_deterministic_and_well_formed(many_scenes):
     mc = make_mc_eval(many_scenes, seed=0, n=300)
@@ -137,8 +219,10 @@ def test_mc_set_is_deterministic_and_well_formed(many_scenes):
     assert {m["modality"] for m in mc} == set(MODALITIES)
     assert {len(m["choices"]) for m in mc} == {2, 3, 4, 5}
     for m in mc:
-        assert len(set(m["choices"])) == len(m["choices"]) and m["answer"] in LETTERS[:len(m["choices"])]
-        assert (m["image"] is not None) == (m["modality"] == "image") and (m["context"] is not None) == (m["modality"] == "text")
+        assert len(set(m["choices"])) == len(m["choices"]) and m["answer"] in LETTERS[: len(m["choices"])]
+        assert (m["image"] is not None) == (m["modality"] == "image") and (m["context"] is not None) == (
+            m["modality"] == "text"
+        )
         assert mc_prompt(m).endswith("Answer with the option's letter from the given choices directly.")
     text = [m for m in mc if m["modality"] == "text"]
     assert all(m["context"] in mc_prompt(m) for m in text)
@@ -147,6 +231,7 @@ def test_mc_set_is_deterministic_and_well_formed(many_scenes):
 
 
 # --- oracles through evaluate ------------------------------------------------------------------------------
+
 
 def test_oracles(world):
     d, scenes = world
@@ -160,7 +245,8 @@ def test_oracles(world):
     assert good["description"]["precision"] == good["description"]["recall"] == 1.0
     assert good["description"]["position_accuracy"] == good["description"]["count_accuracy"] == 1.0
     assert bad["vqa_accuracy"] == 0.0 and bad["mc_accuracy"] == 0.0
-    for k in ("conversation", "detail", "complex", "overall"): assert bad["relative_score"][k] < 70, bad["relative_score"]
+    for k in ("conversation", "detail", "complex", "overall"):
+        assert bad["relative_score"][k] < 70, bad["relative_score"]
     assert bad["description"]["f1"] < good["description"]["f1"]
 
 
@@ -171,13 +257,23 @@ def test_majority_baseline_from_training_file(world, tmp_path):
     maj = majority_answers(train)
     assert set(maj) == set(QTYPES)
     vqa = make_vqa_eval(scenes, 0, 3)
-    res = evaluate(Oracle(oracle_table(vqa)), vqa, scenes=d, image_folder=d, train_records=tmp_path / "instruct.json",
-                   n_bench=0, n_mc=0, blind_baseline=False, progress=False)
+    res = evaluate(
+        Oracle(oracle_table(vqa)),
+        vqa,
+        scenes=d,
+        image_folder=d,
+        train_records=tmp_path / "instruct.json",
+        n_bench=0,
+        n_mc=0,
+        blind_baseline=False,
+        progress=False,
+    )
     base = res["baselines"]["majority answer"]
     assert 0 <= base["accuracy"] < 1 and "| **overall** |" in res["table"] and "relative_score" not in res
 
 
 # --- tiny untrained models ---------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module", params=["llama", "qwen2"])
 def tiny(request, tmp_path_factory):
@@ -193,7 +289,9 @@ def test_tiny_model_batching_is_invariant(tiny, world):
     b = answer_batch(tiny, items, d, batch_size=1, max_new_tokens=5, progress=False)
     assert a == b and len(a) == len(items)
     assert a[0] == tiny.answer(d / items[0]["image"], items[0]["question"], max_new_tokens=5).strip()
-    assert len(answer_batch(tiny, items, d, batch_size=8, max_new_tokens=3, progress=False, autocast_dtype="bfloat16")) == len(items)
+    assert len(
+        answer_batch(tiny, items, d, batch_size=8, max_new_tokens=3, progress=False, autocast_dtype="bfloat16")
+    ) == len(items)
     assert answer_batch(tiny, [], d, progress=False) == []
 
 

@@ -204,8 +204,8 @@ def test_coco_context_and_normalisation():
     s = scenes[0]
     assert (s["id"], s["image"], s["coco_id"]) == ("000000123456", "000000123456.jpg", 123456)
     assert s["context"].split("\n\n") == ["\n".join(s["captions"]),
-                                          "dog: [0.100, 0.100, 0.600, 0.600]\nfrisbee: [0.470, 0.251, 0.532, 0.313]\n"
-                                          "person: [0.750, 0.417, 0.906, 0.896]\nbench: [0.656, 0.625, 1.000, 0.875]"]
+                                          "dog: [0.1, 0.1, 0.6, 0.6]\nfrisbee: [0.47, 0.251, 0.532, 0.313]\n"
+                                          "person: [0.75, 0.417, 0.906, 0.896]\nbench: [0.656, 0.625, 1.0, 0.875]"]
     assert len(s["captions"]) == 5 and coco_id(42) == "000000000042"
     assert normalise_bbox([0, 0, 427, 640], 427, 640) == [0.0, 0.0, 1.0, 1.0]
     assert skipped.skipped == 1 and skipped.examples["no captions"] == ["000000000077"]
@@ -231,7 +231,7 @@ def test_cli_coco_records_have_the_instruct_150k_shape(tmp_path, kind, capsys):
         assert conv[0]["value"].startswith(f"{IMAGE_TOKEN}\n") and sum(IMAGE_TOKEN in t["value"] for t in conv) == 1
     assert validate_records(recs)[1].skipped == 0
     last = next(m for r in s.requests for m in r["messages"][-1:] if m["content"].startswith("A brown dog"))["content"]
-    assert ("dog: [0.100, 0.100, 0.600, 0.600]" in last) == (kind != "conversation")
+    assert ("dog: [0.1, 0.1, 0.6, 0.6]" in last) == (kind != "conversation")
     assert "photograph" in s.requests[0]["messages"][0]["content"]  # COCO's prompts, not the small world's
     err = capsys.readouterr().err
     assert "kept 3 of 3 records" in err and "teacher openai:teacher-m: 3 requests (0 retries)" in err
