@@ -224,16 +224,10 @@ class RulesJudge(LLMJudge):
         "Fail before any judging when a question's category has no rule."
         check_rules(self.rules, items, self.source)
 
-    def judge(self, context, question, reference, answer, kind="conv") -> Judgement:
+    def messages(self, context, question, reference, answer, kind) -> list[dict]:
         if kind not in self.rules:
             raise LookupError(f"{self.source}: no category {kind!r}")
-        reply = self.backend.chat(rule_messages(context, question, reference, answer, self.rules[kind]), seed=0)
-        try:
-            ref, model = parse_judge_scores(reply.text)
-        except ValueError as e:
-            raise ValueError(f"{self.backend.name}, judging {question[:50]!r}: {e}") from None
-        why = reply.text.strip().partition("\n")[2].strip()
-        return Judgement(Scores(ref, ref, ref, ref, [why]), Scores(model, model, model, model, [why]))
+        return rule_messages(context, question, reference, answer, self.rules[kind])
 
 # %% ../nbs/11c_benchmarks.ipynb #d7572a93
 _STOPWORDS = frozenset(

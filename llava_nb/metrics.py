@@ -286,8 +286,12 @@ class LLMJudge(Judge):
     def __init__(self, backend: ChatBackend):
         self.backend = backend
 
+    def messages(self, context, question, reference, answer, kind) -> list[dict]:
+        "The chat messages the judge is sent (our own prompt; `RulesJudge` sends LLaVA's)."
+        return judge_messages(context, question, reference, answer)
+
     def judge(self, context, question, reference, answer, kind="conversation") -> Judgement:
-        reply = self.backend.chat(judge_messages(context, question, reference, answer), seed=0)
+        reply = self.backend.chat(self.messages(context, question, reference, answer, kind), seed=0)
         try:
             ref, model = parse_judge_scores(reply.text)
         except ValueError as e:
