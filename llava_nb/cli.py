@@ -205,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     from llava_nb.coco import add_datagen_parser
 
     add_datagen_parser(sub)  # `llava-nb datagen --coco-captions F ... --out OUT.json`: instruction data (08d_coco)
+    from llava_nb.data_inspect_cli import add_data_parser
+
+    add_data_parser(sub)  # `llava-nb data inspect FILE --template T --tokenizer DIR`: what each record trains (03c)
     from llava_nb.eval_cli import add_eval_parser
 
     add_eval_parser(sub)  # `llava-nb eval llava-bench|scienceqa ...`: the paper's benchmarks (11c, 11d_eval_cli)

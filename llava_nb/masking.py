@@ -300,7 +300,7 @@ def verify_masking(conversations, tokenizer, template, **kwargs) -> Tokenized:
     return t
 
 # %% ../nbs/03_masking.ipynb #0aa5d56e
-def _pieces(ids, tokenizer) -> list[str]:
+def _pieces(ids, tokenizer, window: int = 64) -> list[str]:
     "Text each token adds, decoding incrementally (a token ending in half a character adds '' until it completes)."
     out, prev, start = [], "", 0
     for i in range(len(ids)):
@@ -310,8 +310,9 @@ def _pieces(ids, tokenizer) -> list[str]:
             continue
         out.append(text[len(prev) :] if text.startswith(prev) else text)
         prev = text
-        if len(ids) - start > 64 and not text.endswith("\ufffd"):
-            start, prev = i + 1, ""  # keep decoding cheap
+        if i + 1 - start > window:  # keep decoding cheap: restart the window, the last token kept as context
+            start = i  # (decoded alone, a first token loses its leading space; as context it only sets `prev`)
+            prev = tokenizer.decode(ids[i : i + 1], clean_up_tokenization_spaces=False)
     return out
 
 
