@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 TORCH ?= $(shell ls /opt/wheels/torch-2.13.0*cpu* >/dev/null 2>&1 && echo torch==2.13.0 || echo torch)
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser-deps test test-nbs test-py check-sync test-slow quickstart lab clean bench outputs
+.PHONY: install browser-deps test test-nbs test-py check-sync test-slow quickstart lab clean bench outputs lmms-eval
 
 $(STAMP): settings.ini setup.py pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -70,3 +70,11 @@ lab: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info _proc _docs
+
+# lmms-eval (the harness VLM users evaluate with) on the shipped small-world checkpoint, three ways: its llava_hf model
+# type on `llava-nb export-hf`, its openai model type on `llava-nb serve`, and `llava-nb ask`, on the task in
+# lmms_eval_tasks/; they must agree item by item. lmms-eval gets its own venv (.venv-lmms, from PyPI once).
+# Several minutes and downloads: not part of `make test`.
+LMMS_VENV ?= .venv-lmms
+lmms-eval: $(STAMP)
+	$(PY) tools/lmms_eval_check.py --venv $(LMMS_VENV)
