@@ -74,7 +74,8 @@ def _once(first: dict, key: str, value, line: int, where) -> None:
 
 # %% ../nbs/11c_benchmarks.ipynb #99539b43
 def read_bench_questions(path) -> list[dict]:
-    "LLaVA-Bench `questions.jsonl`: `{question_id, image, text, category}` per line; ids unique, categories known."
+    """LLaVA-Bench `questions.jsonl`: `{question_id, image, text, category}` per line; ids unique, categories known; a
+    file without a question is an error (nothing to evaluate), not a score of 0."""
     out, first = [], {}
     for n, q in read_jsonl(path):
         where = f"{path} line {n}"
@@ -87,6 +88,8 @@ def read_bench_questions(path) -> list[dict]:
         out.append(
             {"question_id": qid, "image": image, "text": _field(q, "text", str, where, empty=False), "category": cat}
         )
+    if not out:
+        raise RecordError("no questions: nothing to evaluate", file=path)
     return out
 
 # %% ../nbs/11c_benchmarks.ipynb #70b8d602
@@ -410,13 +413,15 @@ def sqa_item(pid: str, p: dict, where=None, split: str = "test") -> dict:
 
 
 def read_scienceqa(problems, pid_splits, split: str = "test") -> list[dict]:
-    "The problems of `split`, in `pid_splits.json`'s order, as multiple-choice items."
+    "The problems of `split`, in `pid_splits.json`'s order, as multiple-choice items (a split without any: an error)."
     probs, splits = _read_json(problems), _read_json(pid_splits)
     if not isinstance(probs, dict):
         raise RecordError(f"expected a JSON object (pid -> problem), got a JSON {type(probs).__name__}", file=problems)
     if not isinstance(splits, dict) or split not in splits:
         have = ", ".join(splits) if isinstance(splits, dict) else type(splits).__name__
         raise RecordError(f"no split {split!r} (has: {have})", file=pid_splits)
+    if not splits[split]:
+        raise RecordError(f"split {split!r} lists no problems: nothing to evaluate", file=pid_splits)
     out = []
     for pid in splits[split]:
         if str(pid) not in probs:

@@ -168,7 +168,9 @@ class ChatSession:
         self._stop.set()
 
     def ask(self, question: str, stream: Callable[[str], None] | None = None, **settings) -> Turn:
-        "Answer `question` (streaming pieces of text to `stream`); settings override the session's for this turn."
+        """Answer `question` (streaming pieces of text to `stream`); settings override the session's for this turn. A
+        question it cannot take (empty, or a prompt longer than the model's context) raises and leaves the turns as they
+        were."""
         if not question or not question.strip():
             raise ValueError("the question is empty")
         unknown = set(settings) - set(self.settings)
@@ -243,13 +245,17 @@ class ChatSession:
                 th.join()
 
     def regenerate(self, stream: Callable[[str], None] | None = None, **settings) -> Turn:
-        "Drop the last answer and answer its question again (with a new sample when sampling)."
+        "Drop the last answer and answer its question again (with a new sample when sampling); if that fails, it stays."
         if not self.turns:
             raise ValueError("nothing to regenerate: ask a question first")
         if self.generating:
             raise RuntimeError("the session is already generating an answer; stop it first")
-        question = self.turns.pop().question
-        return self.ask(question, stream=stream, **settings)
+        last = self.turns.pop()
+        try:
+            return self.ask(last.question, stream=stream, **settings)
+        except BaseException:
+            self.turns.append(last)  # a refused or failed answer leaves the conversation as it was
+            raise
 
     def attention_map(self, turn: int = -1) -> torch.Tensor:
         "Where answer `turn` looked: attention share per image patch, (grid, grid) (or (P,) if not square); see below."

@@ -146,6 +146,12 @@ def judge_resumable(judge: Judge, name: str, items: list[dict], answers: list[st
     return out, dict(skipped)
 
 # %% ../nbs/11d_eval_cli.ipynb #742efa26
+def _check_items(items: list[dict]) -> None:
+    "A run over no questions is an error, not a report of 0: there is nothing to evaluate."
+    if not items:
+        raise ValueError("nothing to evaluate: no questions")
+
+
 def _bars(groups: dict[str, dict[str, float]], ylabel: str, title: str, path) -> None:
     "Grouped bars (one colour per group: a judge or a breakdown), saved to `path`."
     import matplotlib.pyplot as plt
@@ -214,6 +220,7 @@ def run_llava_bench(
     metadata: dict | None = None,
 ) -> dict:
     "Answer, judge (offline always, `judge` too when given), compare the judges; write the report files to `out_dir`."
+    _check_items(items)
     if hasattr(judge, "check"):
         judge.check(items)  # e.g. a rules file without a category: fail before answering
     out = Path(out_dir)
@@ -287,14 +294,14 @@ def run_scienceqa(
     prompt_format: str = "llava-1.5",
 ) -> dict:
     "Answer the multiple-choice items asked in `prompt_format`, score the letters, write the report files to `out_dir`."
+    _check_items(items)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     extra = lambda it, text: (
         {"pred": extract_letter(text, it["choices"]), "answer": it["answer"]}
         | {"correct": extract_letter(text, it["choices"]) == it["answer"]}
     )
-    if items:
-        sqa_prompt(items[0], prompt_format)  # an unknown format fails here, before any answer
+    sqa_prompt(items[0], prompt_format)  # an unknown format fails here, before any answer
     answers = answer_resumable(
         model, items, out / "answers.jsonl", lambda it: sqa_prompt(it, prompt_format), image_folder, model_id, extra,
         batch_size, max_new_tokens, progress, metadata=metadata,
@@ -375,15 +382,28 @@ def cmd_eval_scienceqa(args) -> dict:
     return rep
 
 
+def _positive_int(text: str) -> int:
+    "An argparse `type`: an integer >= 1 (argparse's error names the option; the words are `llava-nb`'s other flags')."
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, not {text!r}")
+    return n
+
+
 def add_eval_parser(subparsers) -> None:
     "Register `eval llava-bench` and `eval scienceqa` on an argparse `subparsers` object."
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--checkpoint", required=True, help="llava_nb checkpoint or llava-hf directory")
     common.add_argument("--images", required=True, help="the benchmark's image folder")
     common.add_argument("--out", required=True, help="report folder (a rerun into it resumes)")
-    common.add_argument("--limit", type=int, default=None, help="only the first N questions")
-    common.add_argument("--batch-size", type=int, default=8)
-    common.add_argument("--max-new-tokens", type=int, default=None, help="default 512 (LLaVA-Bench), 32 (ScienceQA)")
+    common.add_argument("--limit", type=_positive_int, default=None, help="only the first N questions")
+    common.add_argument("--batch-size", type=_positive_int, default=8)
+    common.add_argument(
+        "--max-new-tokens", type=_positive_int, default=None, help="default 512 (LLaVA-Bench), 32 (ScienceQA)"
+    )
     common.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
     common.add_argument("--dtype", default="auto", help="auto, fp32, bf16, fp16")
     e = subparsers.add_parser("eval", help="the paper's benchmarks on their published files")

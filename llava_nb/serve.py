@@ -78,6 +78,13 @@ _ROUTES = {"/v1/chat/completions": "POST", "/v1/models": "GET", "/health": "GET"
 _DRAIN_MAX = 64 << 20  # an oversized body up to this much over the limit is read and dropped before the 413
 
 
+class _ClientGone(ConnectionError):
+    "The client closed its connection before its request was complete."
+
+
+_GONE = (ConnectionError, TimeoutError)  # the client closed, reset or stalled: there is no one left to answer
+
+
 class _Wire(BaseHTTPRequestHandler):
     "The framing: bodies in (size-checked), JSON and errors out, keep-alive."
 
@@ -85,6 +92,18 @@ class _Wire(BaseHTTPRequestHandler):
     server_version = "llava-nb"
     timeout = 60  # seconds a client may take to send a request (or stay idle between two)
     _streaming = False  # True once a stream's 200 is out: errors then go down the stream
+
+    def handle_one_request(self):
+        "One request; a client that goes away at any point is one line in the log, and nothing more is sent to it."
+        self.requestline = ""  # not the previous request's, on a kept-alive connection
+        try:
+            super().handle_one_request()
+        except _GONE as e:
+            self.close_connection = True
+            if self.requestline:
+                self.log_message('"%s": client went away: %s', self.requestline, e)
+            else:
+                self.log_message("client went away before a request: %s", e)
 
     def log_message(self, fmt, *args):
         if not self.server.quiet:
@@ -104,9 +123,14 @@ class _Wire(BaseHTTPRequestHandler):
             left = int(size) if int(size) <= limit + _DRAIN_MAX else 0  # read it away: a client still sending
             while left > 0 and (got := len(self.rfile.read(min(left, 1 << 20)))):  # would see a reset, not the 413
                 left -= got
+            if left > 0:
+                raise _ClientGone(f"the body ended after {int(size) - left:,} of {int(size):,} bytes")
             msg = f"the request body is {int(size):,} bytes; this server takes at most {limit:,} (--max-body-mb)"
             raise ApiError(413, msg, code="request_too_large")
-        return self.rfile.read(int(size))
+        body = self.rfile.read(int(size))
+        if len(body) < int(size):  # the connection closed mid-body: a cut body is never parsed, nor answered
+            raise _ClientGone(f"the body ended after {len(body):,} of {int(size):,} bytes")
+        return body
 
     def _json(self, status: int, obj: dict, *headers) -> None:
         data = json.dumps(obj, ensure_ascii=False).encode()
@@ -160,9 +184,8 @@ class _Handler(_Wire):
         try:
             req = self.server.served.request(parse_json(self._body()))
             self._stream(req) if req.stream else self._complete(req)
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):  # the client left, or stopped reading
-            self.close_connection = True
-            self.log_message("client went away during %s", path)
+        except _GONE:  # the client left, or stopped reading: `handle_one_request` logs it, nothing is sent
+            raise
         except ApiError as e:
             self._error(e)
         except Exception as e:
