@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from .chat import ChatSession, Turn
-from .core import RecordError, shipped_path
+from .core import USER_ERRORS, RecordError, shipped_path
 from .data import load_image
 
 # %% auto #0
@@ -239,8 +239,13 @@ class ChatUI:
         return True
 
     def _generate(self, q, gen):
+        self._answering = False  # set by the first streamed piece
         try:
             self.session.ask(q, stream=self._on_piece, **gen)
+        except USER_ERRORS as e:  # a question the model cannot take (longer than its context...): refused, kept
+            if not self._answering:
+                self.text.value = q  # nothing was said: give the question back to edit
+            self.error.value = _error_html(f"Not asked: {e}")
         except Exception as e:
             self.error.value = _error_html(f"Generation failed: {type(e).__name__}: {e}")
         finally:
@@ -248,6 +253,7 @@ class ChatUI:
             self._refresh()
 
     def _on_piece(self, piece: str):
+        self._answering = True
         now, pause = time.perf_counter(), self.slow_motion.value
         if pause or now - self._last_render >= 0.05:
             self._last_render = now

@@ -138,6 +138,7 @@ def test_widget_keeps_the_conversation_after_a_too_long_turn(ckpt):
     before = list(ui.session.turns)
     assert ui.send(TOO_LONG) and ui.wait()
     assert "the model&#x27;s context is 512" in ui.error.value and ui.session.turns == before
+    assert ui.text.value == TOO_LONG.strip() and "Not asked" in ui.error.value  # given back to edit, not lost
     assert ui.send("And now?") and ui.wait()
     assert [t.question for t in ui.session.turns] == ["What is it?", "And now?"]
 
