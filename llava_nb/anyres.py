@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .data import to_rgb
+from .data import run_image_processor, to_rgb
 
 # %% auto #0
 __all__ = ['DEFAULT_GRIDS', 'grid_pinpoints', 'check_pinpoints', 'select_best_resolution', 'fit_size', 'resize_and_pad',
@@ -165,7 +165,7 @@ class AnyresLayout:
         size = getattr(image_processor, "size", None) or {}
         base = size.get("shortest_edge") or min(size.get("height", self.tile), size.get("width", self.tile))
         views = [v for im in images for v in self.views(im, base)]  # the processor then resizes and crops as usual
-        px = image_processor(images=views, return_tensors="pt")["pixel_values"].float()  # (V, 3, T, T)
+        px = run_image_processor(image_processor, views)  # (V, 3, T, T), channels stated (notebook 01)
         return AnyresImages(px, [(im.height, im.width) for im in images])
 
     def pack(self, tokens: torch.Tensor, size: tuple[int, int], newline: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 import warnings
 from collections import Counter
@@ -21,29 +22,55 @@ from PIL import Image, UnidentifiedImageError
 from .core import IMAGE_TOKEN, RecordError
 
 # %% auto #0
-__all__ = ['IMAGE_MODES', 'load_records', 'Record', 'normalize_record', 'SkipSummary', 'resolve_image_path', 'to_rgb',
-           'load_image', 'check_image_file', 'image_size', 'validate_records', 'mean_colour', 'expand2square',
-           'preprocess_images']
+__all__ = ['IMAGE_MODES', 'read_utf8', 'load_json', 'load_records', 'Record', 'normalize_record', 'SkipSummary',
+           'resolve_image_path', 'to_rgb', 'load_image', 'check_image_file', 'image_size', 'validate_records',
+           'mean_colour', 'expand2square', 'run_image_processor', 'bounded_image', 'preprocess_images']
 
 # %% ../nbs/01_data.ipynb #7735c406
-def load_records(path) -> list[dict]:
-    "Read LLaVA records from a JSON list (`.json`) or one record per line (`.jsonl`)."
+def read_utf8(path) -> str:
+    """The text of the file at `path`, which must be UTF-8 (a leading byte-order mark is dropped); other bytes raise
+    `RecordError` naming the file, the byte, its line and its column."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
     try:
-        if path.suffix == ".jsonl":
-            out = []
-            for i, line in enumerate(text.splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise RecordError(f"bad JSON on line {i}: {e.msg} (column {e.colno})", file=path) from None
-            return out
-        data = json.loads(text)
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - data.rfind(b"\n", 0, e.start)
+        raise RecordError(
+            f"not UTF-8 text: byte 0x{data[e.start]:02x} at line {line}, column {column}; save the file as UTF-8 "
+            "(for a Latin-1 file: iconv -f latin1 -t utf-8 FILE > NEW)",
+            file=path,
+        ) from None
+
+
+def load_json(path):
+    "The JSON value in the file at `path`; a file not UTF-8 or not JSON raises `RecordError` naming it and where."
+    path = Path(path)
+    try:
+        return json.loads(read_utf8(path))
     except json.JSONDecodeError as e:
         raise RecordError(f"bad JSON: {e.msg} (line {e.lineno}, column {e.colno})", file=path) from None
+    except RecursionError:
+        raise RecordError("bad JSON: nested too deeply", file=path) from None
+
+
+def load_records(path) -> list[dict]:
+    "Read LLaVA records from a JSON list (`.json`) or one record per line (`.jsonl`), UTF-8 both."
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        out = []
+        for i, line in enumerate(read_utf8(path).splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise RecordError(f"bad JSON on line {i}: {e.msg} (column {e.colno})", file=path) from None
+            except RecursionError:
+                raise RecordError(f"bad JSON on line {i}: nested too deeply", file=path) from None
+        return out
+    data = load_json(path)
     if not isinstance(data, list):
         raise RecordError(f"expected a JSON list of records, got a JSON {type(data).__name__}", file=path)
     return data
@@ -308,9 +335,46 @@ def expand2square(img: Image.Image, background) -> Image.Image:
 IMAGE_MODES = ("pad", "square")
 
 
+def run_image_processor(image_processor, images: list[Image.Image]) -> torch.FloatTensor:
+    """RGB PIL `images` through a Hugging Face `image_processor`: (N, 3, H, W) float32. The channels are said to be
+    last: left to guess from an array's shape, the processor reads a 1x1, 1xN or 3x3 picture as channels-first."""
+    out = image_processor(images=images, input_data_format="channels_last", return_tensors="pt")
+    return out["pixel_values"].float()  # (N, 3, H, W)
+
+
+def _shortest_edge(image_processor) -> int | None:
+    "The side the processor resizes the shorter side to, or None if it resizes to a fixed size (or not at all)."
+    if not getattr(image_processor, "do_resize", True):
+        return None
+    size = getattr(image_processor, "size", None)
+    return size.get("shortest_edge") if isinstance(size, dict) else getattr(size, "shortest_edge", None)
+
+
+def bounded_image(im: Image.Image, image_processor, mode: str) -> Image.Image:
+    """`im`, or, if `mode` would make it a picture of more than `Image.MAX_IMAGE_PIXELS` (the decompression-bomb
+    limit), a smaller copy that ends the same way: a 1x100000 px image padded is a 100000 px square (30 GB)."""
+    limit, (w, h) = Image.MAX_IMAGE_PIXELS, im.size
+    if not limit:
+        return im
+    if mode == "pad":
+        side = max(w, h)
+        if side * side <= limit:
+            return im
+        k = math.isqrt(limit) / side  # shrunk first, then padded: the processor shrinks the square anyway
+        return im.resize((max(1, int(w * k)), max(1, int(h * k))), Image.BICUBIC)
+    edge = _shortest_edge(image_processor)
+    keep = None if edge is None else min(w, h) * limit // (edge * edge)  # longest side whose resize fits the limit
+    if keep is None or max(w, h) <= keep:
+        return im
+    # `square` keeps the middle square: cut the long side to the middle `keep` pixels first
+    if w > h:
+        return im.crop(((w - keep) // 2, 0, (w - keep) // 2 + keep, h))
+    return im.crop((0, (h - keep) // 2, w, (h - keep) // 2 + keep))
+
+
 def preprocess_images(images, image_processor, mode: str = "pad") -> torch.FloatTensor:
-    """Pixel values (N, 3, H, W) for a list of PIL images: `pad` to square with the mean colour, or `square` (processor
-    crop)."""
+    """Pixel values (N, 3, H, W) for a list of PIL images of any size (1x1 included): `pad` to square with the mean
+    colour, or `square` (processor crop)."""
     if mode == "anyres":  # LLaVA-1.6: several views per image, as many as its size asks for (notebook 13)
         raise ValueError("anyres images become several views each: use the model's processor (AnyresLayout)")
     if mode not in IMAGE_MODES:
@@ -319,8 +383,8 @@ def preprocess_images(images, image_processor, mode: str = "pad") -> torch.Float
         images = [images]
     if not images:
         raise ValueError("preprocess_images needs at least one image")
-    images = [to_rgb(im) for im in images]
+    images = [bounded_image(to_rgb(im), image_processor, mode) for im in images]
     if mode == "pad":
         bg = mean_colour(image_processor)
         images = [expand2square(im, bg) for im in images]
-    return image_processor(images=images, return_tensors="pt")["pixel_values"].float()  # (N, 3, H, W)
+    return run_image_processor(image_processor, images)  # (N, 3, H, W)

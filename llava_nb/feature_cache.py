@@ -16,11 +16,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from .data import load_image, preprocess_images, resolve_image_path
+from .core import RecordError
+from .data import load_image, load_json, preprocess_images, resolve_image_path
 from .masking import LlavaDataset
 from .model import LlavaModel
 
@@ -35,18 +36,14 @@ def _stat(path) -> list[int]:
 
 class FeatureShards(Mapping):
     """Tower features on disk: safetensors shards plus `index.json` (image key -> shard, tensor, file size and mtime),
-    read lazily."""
+    read lazily. Every shard the index needs is opened (its header checked) up front: a cut one is named at once."""
 
     INDEX = "index.json"
 
     def __init__(self, directory, meta: dict):
         self.dir, self.meta, self._files = Path(directory), meta, {}
         self.dir.mkdir(parents=True, exist_ok=True)
-        saved = (
-            json.loads((self.dir / self.INDEX).read_text())
-            if (self.dir / self.INDEX).is_file()
-            else {"meta": meta, "images": {}}
-        )
+        saved = self._read_index() if (self.dir / self.INDEX).is_file() else {"meta": meta, "images": {}}
         if saved["meta"] != meta:
             diff = ", ".join(
                 f"{k}: {saved['meta'].get(k)!r} there, {v!r} here" for k, v in meta.items() if saved["meta"].get(k) != v
@@ -60,12 +57,53 @@ class FeatureShards(Mapping):
                 self.index[k] = entry
             else:
                 self.stale += 1
+        for shard, name in {tuple(e[:2]) for e in self.index.values()}:
+            if name not in self._open(shard).keys():
+                raise self._broken(self.dir / self.INDEX, f"names tensor {name} of {shard}, which that shard lacks")
+
+    def _broken(self, path, what: str) -> ValueError:
+        "The error for a damaged file of the cache: it names the file and says how to start again."
+        return ValueError(
+            f"feature cache file {path} {what}; delete {self.dir} to rebuild the cache (its features are computed "
+            "again on the next run)"
+        )
+
+    def _read_index(self) -> dict:
+        "`index.json`: `{'meta': {...}, 'images': {key: [shard, tensor, size, mtime]}}`; cut or damaged: named."
+        path = self.dir / self.INDEX
+        try:
+            saved = load_json(path)
+        except RecordError as e:
+            raise self._broken(path, f"is cut or corrupt ({e.msg})") from None
+        ok = isinstance(saved, dict) and isinstance(saved.get("meta"), dict) and isinstance(saved.get("images"), dict)
+        ok = ok and all(
+            isinstance(e, list) and len(e) == 4 and all(isinstance(v, str) for v in e[:2])
+            for e in saved["images"].values()
+        )
+        if not ok:
+            raise self._broken(
+                path, "is cut or corrupt (not {'meta': ..., 'images': {key: [shard, tensor, size, mtime]}})"
+            )
+        return saved
+
+    def _open(self, shard: str):
+        "The shard's safetensors file, opened once; a missing, cut or corrupt shard is named."
+        if shard not in self._files:
+            path = self.dir / shard
+            if not path.is_file():
+                raise self._broken(path, "is missing")
+            try:
+                self._files[shard] = safe_open(str(path), framework="pt")
+            except (SafetensorError, OSError) as e:
+                raise self._broken(path, f"is cut or corrupt ({e})") from e
+        return self._files[shard]
 
     def __getitem__(self, key) -> torch.Tensor:
         shard, name = self.index[key][:2]
-        if shard not in self._files:
-            self._files[shard] = safe_open(str(self.dir / shard), framework="pt")
-        return self._files[shard].get_tensor(name)
+        try:
+            return self._open(shard).get_tensor(name)
+        except SafetensorError as e:
+            raise self._broken(self.dir / shard, f"is cut or corrupt ({e})") from e
 
     def __contains__(self, key) -> bool:
         return key in self.index

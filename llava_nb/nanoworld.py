@@ -11,12 +11,15 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from .core import RecordError
+from .data import load_json
+
 # %% auto #0
 __all__ = ['SHAPES', 'COLOURS', 'SIZES', 'IMAGE_SIZE', 'GRID', 'MAX_OBJECTS', 'BACKGROUND', 'COLOUR_RGB', 'SIZE_FRACTION',
            'CELL_MARGIN', 'POSITIONS', 'POSITION_NAMES', 'RELATIONS', 'OPPOSITE', 'NUMBER_WORDS', 'cell_of',
            'position_name', 'size_name', 'position_phrase', 'relations', 'relation', 'relation_phrase', 'scene_id',
            'make_scene', 'object_phrase', 'make_captions', 'scene_rng', 'sample_scene', 'context_text', 'draw_shape',
-           'render_scene', 'make_world', 'load_world', 'show_scenes']
+           'render_scene', 'make_world', 'check_scene', 'load_world', 'show_scenes']
 
 # %% ../nbs/07_nanoworld.ipynb #93ef8f30
 SHAPES = ("circle", "square", "triangle", "cross", "diamond", "star")
@@ -112,10 +115,18 @@ def scene_id(index: int, split: str = "train") -> str:
     return f"nw_{index:06d}" if split == "train" else f"nw_{split}_{index:06d}"
 
 
-def _check_spec(o: dict, sid: str, i: int) -> None:
+def _spec_problem(o: dict) -> str | None:
+    "What is wrong with an object's shape, color or size, or None."
     for key, allowed in (("shape", SHAPES), ("color", COLOURS), ("size", SIZES)):
         if o.get(key) not in allowed:
-            raise ValueError(f"scene {sid}, object {i}: {key} {o.get(key)!r} is not one of {allowed}")
+            return f"{key} {o.get(key)!r} is not one of {allowed}"
+    return None
+
+
+def _check_spec(o: dict, sid: str, i: int) -> None:
+    problem = _spec_problem(o)
+    if problem:
+        raise ValueError(f"scene {sid}, object {i}: {problem}")
 
 
 def make_scene(
@@ -348,13 +359,83 @@ def make_world(
     return scenes
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _object_problem(o) -> str | None:
+    "What is wrong with one object of a scene record read from a file, or None."
+    if not isinstance(o, dict):
+        return f"must be a JSON object, got {type(o).__name__}"
+    spec = _spec_problem(o)
+    if spec:
+        return spec
+    if "bbox" not in o:
+        return "missing 'bbox'"
+    b = o["bbox"]
+    numbers = isinstance(b, list) and len(b) == 4 and all(_is_int(v) or isinstance(v, float) for v in b)
+    if not numbers or not (0 <= b[0] < b[2] <= 1 and 0 <= b[1] < b[3] <= 1):
+        return f"bbox {b!r} is not [x1, y1, x2, y2] with 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1"
+    cell = o.get("cell")
+    if cell is not None and not (
+        isinstance(cell, list) and len(cell) == 2 and all(_is_int(v) and 0 <= v < GRID for v in cell)
+    ):
+        return f"cell {cell!r} is not [row, col] with 0 <= row, col < {GRID}"
+    return None
+
+
+def check_scene(scene, index: int = 0, file=None) -> dict:
+    """`scene` if it is a well-formed scene record: an `id`, an `image` path, `captions` and one or more `objects`
+    (shape, color, size, a `bbox` inside the picture; one per cell). Else `RecordError` naming `file` and the scene's
+    id (or its `index` in the file)."""
+    if not isinstance(scene, dict):
+        raise RecordError(f"a scene must be a JSON object, got {type(scene).__name__}", record=index, file=file)
+    sid = scene.get("id")
+    fail = lambda msg: RecordError(msg, record=sid if isinstance(sid, str) and sid else index, file=file)
+    if not isinstance(sid, str) or not sid:
+        raise fail("missing 'id'" if sid is None else f"'id' must be a non-empty string, got {sid!r}")
+    for key in ("image", "captions", "objects"):
+        if key not in scene:
+            raise fail(f"missing {key!r}")
+    if not isinstance(scene["image"], str) or not scene["image"]:
+        raise fail(f"'image' must be a path, got {scene['image']!r}")
+    caps = scene["captions"]
+    if not isinstance(caps, list) or not caps or not all(isinstance(c, str) for c in caps):
+        raise fail("'captions' must be a non-empty list of strings")
+    objs = scene["objects"]
+    if not isinstance(objs, list):
+        raise fail(f"'objects' must be a list of objects, got {type(objs).__name__}")
+    if not objs:
+        raise fail("a scene needs at least one object")
+    cells = {}
+    for i, o in enumerate(objs):
+        problem = _object_problem(o)
+        if problem:
+            raise fail(f"object {i}: {problem}")
+        cell = _cell(o)
+        if cell in cells:
+            raise fail(f"objects {cells[cell]} and {i}: both in cell {list(cell)}; one object per cell")
+        cells[cell] = i
+    return scene
+
+
 def load_world(path) -> list[dict]:
-    "The scene records of a world directory (or of a `scenes.json` file)."
+    """The scene records of a world directory (or of a `scenes.json` file), each checked (`check_scene`): a file that
+    is not JSON, or a broken scene, raises `RecordError` naming the file (and the scene)."""
     p = Path(path)
     f = p / "scenes.json" if p.is_dir() else p
     if not f.exists():
         raise FileNotFoundError(f"no scenes.json at {f}: make one with make_world(dir, n_scenes)")
-    return json.loads(f.read_text())
+    scenes = load_json(f)
+    if not isinstance(scenes, list):
+        raise RecordError(f"expected a JSON list of scenes, got a JSON {type(scenes).__name__}", file=f)
+    seen = {}
+    for i, s in enumerate(scenes):
+        sid = check_scene(s, i, f)["id"]
+        if sid in seen:
+            raise RecordError(f"scene id used twice (scenes {seen[sid]} and {i})", record=sid, file=f)
+        seen[sid] = i
+    return scenes
 
 # %% ../nbs/07_nanoworld.ipynb #b7316a82
 def show_scenes(scenes: list[dict], ncols: int = 4, caption: int = 1, size: float = 2.2):
