@@ -5,6 +5,7 @@
 # %% ../nbs/08d_coco.ipynb #256bac7a
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -13,11 +14,19 @@ from .core import RecordError
 from .data import SkipSummary
 from .datagen import KINDS, Prompts
 from .nanoworld import load_world
-from .teachers import TEACHERS, RetryPolicy, generate_dataset, make_teacher
+from llava_nb.teachers import (
+    TEACHERS,
+    RetryPolicy,
+    check_number,
+    check_output_files,
+    generate_dataset,
+    make_teacher,
+    number_rule,
+)
 
 # %% auto #0
 __all__ = ['COCO_PROMPTS', 'coco_id', 'normalise_bbox', 'box_line', 'coco_context', 'json_lines', 'load_json_or_lines',
-           'caps_boxes_record', 'read_caps_boxes', 'read_coco', 'add_datagen_parser', 'cmd_datagen']
+           'caps_boxes_record', 'read_caps_boxes', 'read_coco', 'number_arg', 'add_datagen_parser', 'cmd_datagen']
 
 # %% ../nbs/08d_coco.ipynb #89bbee95
 def coco_id(image_id) -> str:
@@ -272,6 +281,22 @@ COCO_PROMPTS = Prompts(
 )
 
 # %% ../nbs/08d_coco.ipynb #3385dd6a
+def number_arg(minimum: float, above: bool = False, integer: bool = False):
+    "An argparse `type` for a number in `check_number`'s range: argparse's error names the option and the value."
+
+    def parse(text: str):
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            value = None  # not a number: refused below, with the same words
+        try:
+            return check_number("value", value, minimum, above, integer)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {number_rule(minimum, above, integer)}, got {text!r}") from None
+
+    return parse
+
+
 def add_datagen_parser(subparsers) -> None:
     "Register the `datagen` subcommand on an argparse `subparsers` object."
     d = subparsers.add_parser(
@@ -289,16 +314,30 @@ def add_datagen_parser(subparsers) -> None:
     d.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://localhost:8000/v1")
     d.add_argument("--model", default=None, help="model name on the server, or a local model for --teacher hf")
     d.add_argument("--out", required=True, help="output JSON (OUT.jsonl holds the progress of an unfinished run)")
-    d.add_argument("--limit", type=int, default=None, help="only the first N images")
-    d.add_argument("--concurrency", type=int, default=1, help="requests in flight at once")
-    d.add_argument("--temperature", type=float, default=0.7)
-    d.add_argument("--max-tokens", type=int, default=1024)
-    d.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
-    d.add_argument("--retries", type=int, default=5, help="retries of a failed request (429, 5xx, timeouts)")
+    d.add_argument("--limit", type=number_arg(1, integer=True), default=None, help="only the first N images")
+    d.add_argument("--concurrency", type=number_arg(1, integer=True), default=1, help="requests in flight at once")
+    d.add_argument("--temperature", type=number_arg(0), default=0.7)
+    d.add_argument("--max-tokens", type=number_arg(1, integer=True), default=1024)
+    d.add_argument("--timeout", type=number_arg(0, above=True), default=60.0, help="seconds per request")
+    d.add_argument(
+        "--retries",
+        type=number_arg(0, integer=True),
+        default=5,
+        help="retries of a failed request (429, 5xx, timeouts)",
+    )
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--device", default=None, help="for --teacher hf: cpu, cuda, ...")
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.set_defaults(func=cmd_datagen)
+
+
+def _inputs(args) -> dict[str, Path]:
+    "The files `llava-nb datagen` reads, by option: none of the files it writes may be one of them."
+    if args.world is not None:
+        world = Path(args.world)
+        return {"--world": world / "scenes.json" if world.is_dir() else world}
+    given = {"--coco-captions": args.coco_captions, "--coco-instances": args.coco_instances}
+    return {k: Path(v) for k, v in given.items() if v is not None}
 
 
 def _scenes(args) -> tuple[list[dict], Prompts | None]:
@@ -307,7 +346,10 @@ def _scenes(args) -> tuple[list[dict], Prompts | None]:
     if args.world is not None:
         if args.coco_instances is not None:
             raise ValueError("--coco-instances goes with --coco-captions, not with --world")
-        return load_world(args.world)[: args.limit], None
+        scenes = load_world(args.world)[: args.limit]
+        if not scenes:
+            raise ValueError(f"--world {_inputs(args)['--world']}: no scenes, nothing to generate from")
+        return scenes, None
     if args.teacher == "symbolic":
         raise ValueError(
             "the symbolic teacher reads only small-world contexts ('red circle: [...]'); for COCO use "
@@ -317,12 +359,16 @@ def _scenes(args) -> tuple[list[dict], Prompts | None]:
     scenes, skipped = read_coco(args.coco_captions, args.coco_instances, args.limit, need_boxes)
     if skipped.skipped:
         print(f"COCO images: {skipped}", file=sys.stderr, flush=True)
+    if not scenes:
+        raise ValueError(f"--coco-captions {args.coco_captions}: no images with captions, nothing to generate from")
     return scenes, COCO_PROMPTS
 
 
 def cmd_datagen(args) -> list[dict]:
     "Write one kind of LLaVA-Instruct-150K-shaped records for COCO images or a small world (see `add_datagen_parser`)."
     log = lambda *a: print(*a, file=sys.stderr, flush=True)
+    inputs = _inputs(args)
+    check_output_files(args.out, inputs, "--out")  # before any input is read or any model loaded
     scenes, prompts = _scenes(args)
     if args.teacher == "symbolic" and (args.model or args.base_url):
         log("note: --model and --base-url are for the openai and hf teachers; the symbolic teacher ignores them")
@@ -349,10 +395,16 @@ def cmd_datagen(args) -> list[dict]:
         concurrency=args.concurrency,
         llava_shape=True,
         say=log,
+        inputs=inputs,
     )
     log(summary)
     if getattr(teacher, "usage", None) is not None:
         log(f"teacher {teacher.name}: {teacher.usage}")
+    if not records:
+        raise ValueError(
+            f"no records: the teacher's output was skipped for all {summary.total} (the reasons are above); "
+            f"nothing written to {args.out}"
+        )
     if summary.skipped:
         log(f"run the same command again to retry the {summary.skipped} skipped records")
     print(Path(args.out))

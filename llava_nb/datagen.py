@@ -5,6 +5,7 @@
 # %% ../nbs/08_datagen.ipynb #a43d06ff
 from __future__ import annotations
 
+import math
 import random
 import re
 import zlib
@@ -18,8 +19,8 @@ from .symbolic import ASK, QTYPES, REASON, describe, parse_context, question_typ
 # %% auto #0
 __all__ = ['KINDS', 'SYSTEM', 'EXAMPLES', 'SMALL_WORLD_PROMPTS', 'DETAIL_INSTRUCTIONS', 'BRIEF_INSTRUCTIONS', 'REFUSALS',
            'SHORT_ANSWER_PROMPT', 'captions_only', 'Prompts', 'build_messages', 'format_qa', 'Teacher',
-           'SymbolicTeacher', 'parse_teacher_output', 'plan_kinds', 'instruct_record', 'make_instruct', 'make_pretrain',
-           'make_vqa_eval', 'make_vqa_train']
+           'SymbolicTeacher', 'parse_teacher_output', 'parse_mix', 'plan_kinds', 'instruct_record', 'make_instruct',
+           'make_pretrain', 'make_vqa_eval', 'make_vqa_train']
 
 # %% ../nbs/08_datagen.ipynb #4f28f060
 KINDS = ("conversation", "detail", "complex")
@@ -269,9 +270,32 @@ def _mix(mix) -> dict:
         _check_kind(k)
         if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
             raise ValueError(f"mix[{k!r}] must be a number >= 0, got {w!r}")
+        if not math.isfinite(w):  # an infinite weight leaves no share for the others: NaN quotas
+            raise ValueError(f"mix[{k!r}] must be finite, got {w!r}")
     if not sum(mix.values()) > 0:
         raise ValueError(f"mix {mix} has no positive weight")
     return mix
+
+
+def parse_mix(text: str, option: str = "--mix") -> dict:
+    """A command line's mix of kinds, `'conversation=4,detail=1'`, as `{'conversation': 4.0, 'detail': 1.0}`, checked
+    by `_mix` (the check `make_instruct` runs on a mix); errors name `option`, the text and the form it takes."""
+    form = f"expected KIND=WEIGHT[,KIND=WEIGHT...], KIND one of {', '.join(KINDS)}, e.g. conversation=4,detail=1"
+    mix = {}
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            kind, eq, weight = (s.strip() for s in part.partition("="))
+            if not eq:
+                raise ValueError(f"{part!r} has no '=WEIGHT'")
+            if kind in mix:
+                raise ValueError(f"{kind} twice")
+            try:
+                mix[kind] = float(weight)
+            except ValueError:
+                raise ValueError(f"weight {weight!r} of {kind} is not a number") from None
+        return _mix(mix)
+    except ValueError as e:
+        raise ValueError(f"{option} {text!r}: {e}; {form}") from None
 
 
 def plan_kinds(n: int, mix=None, seed: int = 0) -> list[str]:

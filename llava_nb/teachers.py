@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
+import numbers
 import os
 import random
 import threading
@@ -14,6 +16,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tqdm.auto import tqdm
 
@@ -22,8 +25,9 @@ from .data import SkipSummary
 from .datagen import Prompts, SymbolicTeacher, Teacher, _mix, _plan, instruct_record
 
 # %% auto #0
-__all__ = ['TEACHERS', 'LLAVA_KEYS', 'Usage', 'ChatReply', 'BackendError', 'TransientError', 'RetryPolicy', 'ChatBackend',
-           'OpenAIBackend', 'HFBackend', 'LLMTeacher', 'OpenAITeacher', 'HFTeacher', 'make_teacher', 'generate_dataset']
+__all__ = ['TEACHERS', 'LLAVA_KEYS', 'Usage', 'ChatReply', 'BackendError', 'TransientError', 'number_rule', 'check_number',
+           'RetryPolicy', 'ChatBackend', 'check_base_url', 'OpenAIBackend', 'HFBackend', 'LLMTeacher', 'OpenAITeacher',
+           'HFTeacher', 'make_teacher', 'output_files', 'check_output_files', 'generate_dataset']
 
 # %% ../nbs/08c_teachers.ipynb #c7b06cb7
 @dataclass
@@ -76,6 +80,21 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
+def number_rule(minimum: float, above: bool = False, integer: bool = False) -> str:
+    "The words for a range: 'an integer >= 1', 'a number > 0'."
+    return f"{'an integer' if integer else 'a number'} {'>' if above else '>='} {minimum:g}"
+
+
+def check_number(name: str, value, minimum: float, above: bool = False, integer: bool = False):
+    """`value` if it is a finite number (an integer if `integer`) >= `minimum` (> with `above`); else a `ValueError`
+    naming `name`. The one range check of the backends, the writer and `llava-nb datagen`'s options."""
+    kind = numbers.Integral if integer else numbers.Real
+    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
+    if not (ok and (value > minimum if above else value >= minimum)):
+        raise ValueError(f"{name} must be {number_rule(minimum, above, integer)}, got {value!r}")
+    return value
+
+
 @dataclass
 class RetryPolicy:
     "Up to `retries` retries, waiting `base_delay * 2**attempt` plus up to `jitter` of that, at most `max_delay` s."
@@ -84,6 +103,11 @@ class RetryPolicy:
     base_delay: float = 1.0
     max_delay: float = 30.0
     jitter: float = 0.25
+
+    def __post_init__(self):
+        check_number("retries", self.retries, 0, integer=True)  # -1 would make no attempt at all
+        for name in ("base_delay", "max_delay", "jitter"):
+            check_number(name, getattr(self, name), 0)
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         "Seconds to wait after failed attempt `attempt` (0-based); a server's `retry_after` wins, up to `max_delay`."
@@ -142,6 +166,32 @@ def _retry_after(response) -> float | None:
         return None  # unreadable: fall back to the backoff
 
 
+def check_base_url(url: str, source: str = "") -> str:
+    """`url` if it is an http(s) URL with a host, as an OpenAI-compatible server's base URL must be; else a `ValueError`
+    naming it (and `source`, where it came from), before any request fails with a bare 'Connection error.'."""
+    try:
+        parts = urlsplit(str(url))
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # reading `.port` of a port that is not a number; a broken IPv6 address
+        ok = False
+    if not ok:
+        where = f" ({source})" if source else ""
+        raise ValueError(
+            f"base URL {url!r}{where} is not an http:// or https:// URL with a host, e.g. http://localhost:8000/v1"
+        )
+    return url
+
+
+def _connect_failure(e: BaseException) -> str | None:
+    "Why no connection could be made at all (refused: nothing listens; unknown host), from an `openai` error's causes."
+    cause = e.__cause__
+    while cause is not None:
+        if type(cause).__name__ == "ConnectError":  # httpx's; a connect *timeout* is `APITimeoutError`, retried
+            return str(cause) or type(cause).__name__
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 class OpenAIBackend(ChatBackend):
     "Any OpenAI-compatible `/v1/chat/completions` server, through the `openai` client; key from `OPENAI_API_KEY`."
 
@@ -159,12 +209,20 @@ class OpenAIBackend(ChatBackend):
         import openai
 
         super().__init__(retry)
+        if base_url is not None:
+            check_base_url(base_url)
+        elif os.environ.get("OPENAI_BASE_URL"):  # where the `openai` client looks when no base_url is given
+            check_base_url(os.environ["OPENAI_BASE_URL"], "from OPENAI_BASE_URL")
+        check_number("timeout", timeout, 0, above=True)
+        check_number("max_tokens", max_tokens, 1, integer=True)
+        check_number("temperature", temperature, 0)
         key = api_key or os.environ.get(api_key_env)
         if not key and base_url is None:
             raise ValueError(f"no API key: set {api_key_env} (a local server given with base_url takes any key)")
         self.model, self.temperature, self.max_tokens = model, temperature, max_tokens
         self.name = f"openai:{model}"
         self.client = openai.OpenAI(base_url=base_url, api_key=key or "EMPTY", timeout=timeout, max_retries=0)
+        self.url, self.timeout = str(self.client.base_url).rstrip("/"), timeout
 
     def complete(self, messages: list[dict], seed: int | None = None) -> ChatReply:
         import openai
@@ -174,23 +232,30 @@ class OpenAIBackend(ChatBackend):
             r = self.client.chat.completions.create(
                 model=self.model, messages=messages, temperature=self.temperature, max_tokens=self.max_tokens, **extra
             )
-        except openai.APIConnectionError as e:  # timeouts included
-            raise TransientError(f"{type(e).__name__}: {e}") from None
+        except openai.APITimeoutError:
+            raise TransientError(f"no reply from {self.url} within {self.timeout:g} s") from None
+        except openai.APIConnectionError as e:
+            reason = _connect_failure(e)
+            if reason is not None:  # nothing listens there, or no such host: waiting will not change that
+                raise BackendError(
+                    f"{self.name}: cannot connect to {self.url} ({reason}); is a server running there? (not retried)"
+                ) from None
+            raise TransientError(f"connection to {self.url} lost: {e.__cause__ or e}") from None
         except openai.APIStatusError as e:
             if e.status_code in _RETRY_STATUS or e.status_code >= 500:
-                raise TransientError(f"HTTP {e.status_code}: {e.message}", _retry_after(e.response)) from None
-            raise BackendError(
-                f"{self.name} at {self.client.base_url}: HTTP {e.status_code} (not retried): {e.message}"
-            ) from None
+                raise TransientError(
+                    f"HTTP {e.status_code} from {self.url}: {e.message}", _retry_after(e.response)
+                ) from None
+            raise BackendError(f"{self.name} at {self.url}: HTTP {e.status_code} (not retried): {e.message}") from None
         except (ValueError, openai.APIResponseValidationError) as e:  # a body that is not JSON
-            raise TransientError(f"malformed reply (not JSON): {str(e)[:80]}") from None
+            raise TransientError(f"malformed reply from {self.url} (not JSON): {str(e)[:80]}") from None
         return self._reply(r)
 
     def _reply(self, r) -> ChatReply:
         choices = getattr(r, "choices", None)
         message = getattr(choices[0], "message", None) if choices else None
         if message is None:
-            raise TransientError(f"malformed reply: no choices[0].message in {str(r)[:80]!r}")
+            raise TransientError(f"malformed reply from {self.url}: no choices[0].message in {str(r)[:80]!r}")
         u = getattr(r, "usage", None)  # some servers send none
         usage = Usage(getattr(u, "prompt_tokens", 0) or 0, getattr(u, "completion_tokens", 0) or 0, requests=1)
         return ChatReply(message.content or "", usage, getattr(r, "model", "") or "", choices[0].finish_reason)
@@ -212,6 +277,8 @@ class HFBackend(ChatBackend):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         super().__init__(retry)
+        check_number("max_tokens", max_tokens, 1, integer=True)
+        check_number("temperature", temperature, 0)
         self.name = f"hf:{model}" if isinstance(model, (str, Path)) else f"hf:{type(model).__name__}"
         if isinstance(model, (str, Path)):
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(model)
@@ -331,6 +398,45 @@ def _read_log(log: Path, meta: dict) -> dict:
     return done
 
 
+def output_files(out_path) -> dict[str, Path]:
+    "The files `generate_dataset` writes for `out_path`: the output, its progress log (`.jsonl`), a temporary file."
+    out = Path(out_path)
+    return {"output": out, "progress log": out.with_suffix(".jsonl"), "temporary file": out.with_suffix(".tmp")}
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    "Whether two paths name one file: equal once links and `..` are resolved, or (both existing) the same inode."
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def check_output_files(out_path, inputs: dict | None = None, out_name: str = "out_path") -> None:
+    """Refuse an output `generate_dataset` cannot write safely: a directory, a name whose progress log or temporary
+    file is the output itself, or one whose files would overwrite an input (`inputs`: `{name: path}` of what is read).
+    Errors name `out_name` (the option or parameter) and both files."""
+    files = output_files(out_path)
+    out = files["output"]
+    if out.is_dir():
+        raise ValueError(f"{out_name} {out} is a directory; give a file in it, e.g. {out / 'instruct.json'}")
+    for what, f in files.items():
+        if what != "output" and _same_file(f, out):
+            raise ValueError(
+                f"{out_name} {out} is also its own {what} (the output with suffix {f.suffix}, gone when the run ends); "
+                f"name the output {out.with_suffix('.json')}"
+            )
+    for name, path in (inputs or {}).items():
+        for what, f in files.items():
+            if _same_file(f, Path(path)):
+                whose = f"{out_name} {out}" if what == "output" else f"{out_name} {out}: its {what} {f}"
+                raise ValueError(
+                    f"{whose} is the input {name} {path}, which it would overwrite; choose another {out_name}"
+                )
+
+
 def generate_dataset(
     scenes: list[dict],
     teacher: Teacher,
@@ -343,16 +449,22 @@ def generate_dataset(
     concurrency: int = 1,
     llava_shape: bool = False,
     say=None,
+    inputs: dict | None = None,
 ) -> tuple[list[dict], SkipSummary]:
     """Write `make_instruct`'s records to `out_path` (JSON), `concurrency` teacher calls at a time, resumably through
-    `out_path` with suffix `.jsonl`; `say(message)` hears about each skipped record."""
+    `out_path` with suffix `.jsonl`; `say(message)` hears about each skipped record. `inputs` (`{name: path}`): the
+    files the scenes came from, which no file written may be. No scenes: a `ValueError`; every record skipped: nothing
+    written, `([], summary)`."""
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    check_number("concurrency", concurrency, 1, integer=True)
+    check_number("per_scene", per_scene, 1, integer=True)
+    check_output_files(out_path, inputs)
+    if not scenes:
+        raise ValueError(f"no scenes: nothing to write records about (out_path {out_path})")
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    log = out.with_suffix(".jsonl")
+    log = output_files(out)["progress log"]
     plan = _plan(scenes, mix, per_scene, seed)
     if llava_shape and per_scene != 1:
         raise ValueError("llava_shape=True needs per_scene=1: the record id is the scene's (image's) id")
@@ -401,9 +513,15 @@ def generate_dataset(
                 bar.update()
     bar.close()
     if failure is not None:
+        if not done:
+            log.unlink()  # it holds the settings only: leave nothing behind
         raise failure
     records = [done[rid] for _, _, rid in plan if rid in done]
-    tmp = out.with_suffix(".tmp")
+    if not records:  # every record skipped: no empty dataset file; the summary says why
+        if not done:
+            log.unlink()  # it holds the settings only
+        return records, summary
+    tmp = output_files(out)["temporary file"]
     tmp.write_text(json.dumps(records, indent=1))
     os.replace(tmp, out)
     if not summary.skipped:

@@ -84,11 +84,14 @@ def test_malformed_json_is_retried_then_reported():
             OpenAIBackend("m", base_url=s.url, retry=RetryPolicy(retries=1, base_delay=0.001)).chat(MSGS)
 
 
-def test_connection_refused_is_retried_then_reported():
+def test_connection_refused_is_not_retried():
+    "Nothing listening is not worth waiting for: it fails at once, naming the URL (issue 26)."
     with StubOpenAI() as s:
         url = s.url
-    with pytest.raises(BackendError, match="gave up after 2 attempts; last error: APIConnectionError"):
-        OpenAIBackend("m", base_url=url, retry=RetryPolicy(retries=1, base_delay=0.001)).chat(MSGS)
+    b = OpenAIBackend("m", base_url=url, retry=RetryPolicy(retries=1, base_delay=0.001))
+    with pytest.raises(BackendError, match=rf"cannot connect to {url} .*Connection refused.*not retried"):
+        b.chat(MSGS)
+    assert b.usage.retries == 0
 
 
 def test_usage_is_summed_and_key_sent(monkeypatch):
