@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from .core import SHIPPED, shipped_path
+from .model import check_json_types, read_json
 from .nano_llm import train_llm
 from .nano_vision import probe_table, train_vision
 
@@ -82,7 +83,7 @@ def check_backbones(vision_dir, llm_dir) -> None:
             )
         if not (p / "config.json").exists():
             raise FileNotFoundError(f"{kind} backbone directory {p} has no config.json")
-        mt = json.loads((p / "config.json").read_text()).get("model_type", "?")
+        mt = read_json(p / "config.json").get("model_type", "?")
         if kind == "vision" and mt not in ("clip_vision_model", "clip"):
             raise ValueError(f"{p} holds a {mt!r} model, not a CLIP vision tower (is it the llm directory?)")
         if kind == "llm" and mt in ("clip_vision_model", "clip"):
@@ -102,7 +103,7 @@ BACKBONES_MANIFEST = "backbones.json"
 
 
 def _describe_tower(vision_dir) -> str:
-    c = json.loads((Path(vision_dir) / "config.json").read_text())
+    c = read_json(Path(vision_dir) / "config.json")
     n = (c.get("image_size", 0) // max(c.get("patch_size", 1), 1)) ** 2
     return f"a {c.get('image_size')} px tower with {c.get('patch_size')} px patches, {n} tokens per image"
 
@@ -112,7 +113,8 @@ def check_backbones_format(root) -> dict:
     root = Path(root)
     f = root / BACKBONES_MANIFEST
     if f.is_file():
-        found = json.loads(f.read_text())
+        found = read_json(f)
+        check_json_types(found, {"format": (int,)}, f)
     elif (root / "pretrain_stats.json").is_file():
         found = {"format": 1}  # pretrained before manifests existed
     else:
@@ -138,4 +140,4 @@ def nano_backbones(root=None) -> dict:
 
 def pretrain_stats(root=None) -> dict:
     "The training record saved next to the backbones (`pretrain_stats.json`)."
-    return json.loads((Path(root) if root is not None else NANO_DIR).joinpath("pretrain_stats.json").read_text())
+    return read_json((Path(root) if root is not None else NANO_DIR) / "pretrain_stats.json")

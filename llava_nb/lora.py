@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .core import count_params
-from .model import ADAPTER_CONFIG, LlavaModel, is_peft_model
+from .model import LlavaModel, check_checkpoint, is_peft_model
 
 # %% auto #0
 __all__ = ['LORA_TARGETS', 'QUANTIZATION', 'lora_targets', 'check_quantization', 'quantization_config', 'apply_lora',
@@ -110,8 +110,10 @@ def merge_lora(checkpoint, out_dir, dtype=None) -> Path:
     """Write `checkpoint`'s model with its LoRA adapters merged as a plain stage-2 checkpoint in `out_dir`; returns
     `out_dir`."""
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
-    if not (checkpoint / "llm" / ADAPTER_CONFIG).is_file():
-        raise ValueError(f"{checkpoint} holds no LoRA adapters (no llm/{ADAPTER_CONFIG}): nothing to merge")
+    _, holds = check_checkpoint(checkpoint)  # an incomplete checkpoint is refused, naming what it lacks
+    if holds["llm"] != "lora":
+        has = "the full LLM" if holds["llm"] else "no llm/ folder"
+        raise ValueError(f"{checkpoint} holds no LoRA adapters ({has}): nothing to merge")
     if out_dir.resolve() == checkpoint.resolve():
         raise ValueError("merge_lora writes a new checkpoint: give another out_dir")
     model = LlavaModel.from_pretrained(checkpoint, dtype=dtype, merge_lora=True)

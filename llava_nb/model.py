@@ -12,6 +12,7 @@ import warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import get_args, get_type_hints
 
 import torch
 import transformers
@@ -19,6 +20,7 @@ from packaging.version import Version
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import (
+    MODEL_FOR_CAUSAL_LM_MAPPING,
     AutoConfig,
     AutoImageProcessor,
     AutoModel,
@@ -38,15 +40,65 @@ from .processor import LlavaProcessor
 from .projector import build_projector
 
 # %% auto #0
-__all__ = ['CONFIG_NAME', 'PROJECTOR_NAME', 'ADAPTER_CONFIG', 'FORMAT_VERSION', 'LlavaConfig', 'check_safetensors_file',
-           'check_safetensors', 'load_vision_tower', 'ensure_image_token', 'fill_new_embeddings', 'load_llm',
-           'encoder_layers', 'layers_needed', 'truncated_tower', 'vision_token_layout', 'check_image_counts',
-           'merge_image_features', 'is_peft_model', 'load_lora_adapter', 'LlavaModel', 'shared_prefix_len']
+__all__ = ['CONFIG_NAME', 'PROJECTOR_NAME', 'ADAPTER_CONFIG', 'FORMAT_VERSION', 'HF_JSON_FILES', 'TOKENIZER_VOCABS', 'read_json',
+           'check_json_types', 'LlavaConfig', 'check_safetensors_file', 'check_safetensors', 'check_model_dir',
+           'load_vision_tower', 'ensure_image_token', 'fill_new_embeddings', 'load_llm', 'encoder_layers',
+           'layers_needed', 'truncated_tower', 'vision_token_layout', 'check_image_counts', 'merge_image_features',
+           'is_peft_model', 'load_lora_adapter', 'LlavaModel', 'shared_prefix_len', 'check_checkpoint']
 
 # %% ../nbs/05_model.ipynb #886119ab
 CONFIG_NAME, PROJECTOR_NAME = "config.json", "projector.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"  # peft's file: an `llm/` folder holding it holds LoRA adapters, not full weights
 FORMAT_VERSION = 1  # bump when the checkpoint layout changes incompatibly
+_JSON_KINDS = {dict: "an object", list: "a list", str: "a string", bool: "true or false", int: "an integer"}
+_JSON_KINDS |= {float: "a number", type(None): "null"}
+
+
+def _json_kind(value) -> str:
+    return next((name for t, name in _JSON_KINDS.items() if isinstance(value, t)), type(value).__name__)
+
+
+def read_json(file, kind: type | None = dict):
+    """The JSON value in `file` (which must be a `kind`; None: any); a clear error naming the file when it is missing,
+    not UTF-8, not JSON (cut short by an interrupted copy, or edited by hand) or not a `kind`."""
+    file = Path(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{file} not found") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{file} is not valid JSON: it is not UTF-8 text") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        why = "it is empty" if not text.strip() else f"{e.msg}: line {e.lineno}, column {e.colno}"
+        ends = text.strip() and (e.pos >= len(text.rstrip()) or e.msg.startswith("Unterminated string"))
+        cut = " (it ends early: an interrupted copy or download?)" if ends else ""
+        raise ValueError(f"{file} is not valid JSON: {why}{cut}") from None
+    if kind is not None and not isinstance(value, kind):
+        raise ValueError(f"{file} must hold a JSON {_JSON_KINDS[kind].split(' ', 1)[1]}, not {_json_kind(value)}")
+    return value
+
+
+def check_json_types(values: dict, types: dict, source, prefix: str = "") -> None:
+    """A clear error naming `source` and the field unless each key of `types` found in `values` holds one of its types
+    (a tuple; JSON's true and false are not integers, an integer is a number)."""
+    for key, allowed in types.items():
+        if key not in values:
+            continue
+        value, ok = values[key], allowed + ((int,) if float in allowed else ())
+        if not isinstance(value, ok) or (isinstance(value, bool) and bool not in allowed):
+            want = " or ".join(_JSON_KINDS.get(t, t.__name__) for t in allowed)
+            raise ValueError(f"{source}: {prefix}{key} must be {want}, not {value!r}")
+
+
+def _field_types(cls) -> dict:
+    "Each dataclass field's allowed types, from its annotation (`int | None` -> `(int, NoneType)`)."
+    hints = get_type_hints(cls)
+    return {f.name: get_args(hints[f.name]) or (hints[f.name],) for f in fields(cls)}
+
+
+_MARKER_TYPES = {"format": (int,), "version": (str,), "holds": (dict,)}
 
 
 @dataclass
@@ -79,17 +131,25 @@ class LlavaConfig:
         if self.template_revision is None and self.template in TEMPLATES:
             self.template_revision = TEMPLATES[self.template].revision
 
-    def to_dict(self) -> dict:
-        return {"llava_nb": {"format": FORMAT_VERSION, "version": __version__}, **asdict(self)}
+    def to_dict(self, holds: dict | None = None) -> dict:
+        "The JSON of `config.json`; `holds`: which parts the checkpoint stores (`save_pretrained` records them)."
+        marker = {"format": FORMAT_VERSION, "version": __version__}
+        if holds is not None:
+            marker["holds"] = holds
+        return {"llava_nb": marker, **asdict(self)}
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> LlavaConfig:
+        if not isinstance(d, dict):
+            raise ValueError(f"{source} must hold a JSON object (a llava_nb config), not {_json_kind(d)}")
         marker = d.get("llava_nb")
-        if not isinstance(marker, dict):
+        if marker is None:
             raise ValueError(
                 f"{source} is not a llava_nb config (no 'llava_nb' marker); "
                 "llava-hf checkpoints are imported with llava_nb.hf"
             )
+        check_json_types(d, {"llava_nb": (dict,)}, source)
+        check_json_types(marker, _MARKER_TYPES, source, "llava_nb.")
         if marker.get("format", 0) > FORMAT_VERSION:
             raise ValueError(
                 f"{source} has checkpoint format {marker['format']} (llava_nb {marker.get('version')}); "
@@ -98,6 +158,7 @@ class LlavaConfig:
         missing = [k for k in ("vision_tower", "llm") if k not in d]
         if missing:
             raise ValueError(f"{source}: missing {', '.join(missing)}")
+        check_json_types(d, _field_types(cls), source)
         names = {f.name for f in fields(cls)}
         kept = {k: v for k, v in d.items() if k in names}
         kept.setdefault("template_revision", 1)  # saved before templates had revisions: trained on revision 1
@@ -173,12 +234,52 @@ def check_safetensors(path) -> None:
         )
 
 
+HF_JSON_FILES = (  # the JSON files Hugging Face loaders (and peft) read from a model directory
+    CONFIG_NAME,
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "chat_template.json",
+    "vocab.json",
+    ADAPTER_CONFIG,
+)
+
+
+def check_model_dir(path) -> None:
+    """A local model directory (hub names pass) must hold valid JSON in every file a loader reads and its weights as
+    complete safetensors (never pickles): errors name the file, before a loader fails without naming it."""
+    d = Path(path)
+    if not d.is_dir():
+        return
+    indexes = tuple(sorted(p.name for p in d.glob("*.safetensors.index.json")))
+    for name in HF_JSON_FILES + indexes:
+        if (d / name).is_file():
+            read_json(d / name, kind=None)
+    check_safetensors(d)
+
+
+def _is_causal_lm(config) -> bool:
+    "True if `AutoModelForCausalLM` loads a model of this config (its own class, or remote code that says so)."
+    remote = getattr(config, "auto_map", None) or {}
+    return type(config) in MODEL_FOR_CAUSAL_LM_MAPPING or "AutoModelForCausalLM" in remote
+
+
 def load_vision_tower(path, dtype=None, processor_path=None):
     "The frozen vision model at `path` (hub name or dir) and its image processor (from `processor_path` or `path`)."
-    check_safetensors(path)
-    model_type = AutoConfig.from_pretrained(path).model_type
+    for d in (path, processor_path):
+        if d is not None:
+            check_model_dir(d)
+    config = AutoConfig.from_pretrained(path)
+    if _is_causal_lm(config):
+        raise ValueError(
+            f"{path} holds a {config.model_type!r} causal language model, not a vision tower (is it the llm's folder?)"
+        )
     with _naming_mismatches(path):
-        tower = _VISION_CLASSES.get(model_type, AutoModel).from_pretrained(path, **_dtype_kw(dtype))
+        tower = _VISION_CLASSES.get(config.model_type, AutoModel).from_pretrained(path, **_dtype_kw(dtype))
     processor = AutoImageProcessor.from_pretrained(processor_path or path, use_fast=False)
     return tower.requires_grad_(False).eval(), processor
 
@@ -217,8 +318,19 @@ def fill_new_embeddings(llm, old: int, gather=None) -> None:
 
 def load_llm(path, dtype=None, tokenizer_path=None, image_token: str = IMAGE_TOKEN, **load_kw):
     """The causal LM at `path` and its (fast) tokenizer, with `image_token` and a pad token ensured; `load_kw` go to
-    `from_pretrained`."""
-    check_safetensors(path)
+    `from_pretrained`. A `path` that holds another kind of model (a vision tower, a llava-hf model) is refused."""
+    for d in (path, tokenizer_path):
+        if d is not None:
+            check_model_dir(d)
+    remote = {"trust_remote_code": True} if load_kw.get("trust_remote_code") else {}
+    config = AutoConfig.from_pretrained(path, **remote)
+    if not _is_causal_lm(config):
+        vision = config.model_type in _VISION_CLASSES or hasattr(config, "image_size")
+        hint = " (a vision tower: is it the vision_tower's folder?)" if vision else ""
+        raise ValueError(
+            f"{path} holds a {config.model_type!r} model{hint}, not a causal language model: the llm must be one "
+            "(a folder or hub name of e.g. Llama, Qwen2 or Mistral)"
+        )
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path, use_fast=True)
     with _naming_mismatches(path):
         llm = AutoModelForCausalLM.from_pretrained(path, **_dtype_kw(dtype), **load_kw)
@@ -358,6 +470,7 @@ def load_lora_adapter(llm, adapter_dir, merge: bool = True):
         from peft import PeftModel
     except ImportError:
         raise ImportError(f"{adapter_dir} holds LoRA adapters; loading them needs peft (pip install peft)") from None
+    check_model_dir(adapter_dir)
     model = PeftModel.from_pretrained(llm, str(adapter_dir), is_trainable=not merge)
     return model.merge_and_unload() if merge else model
 
@@ -534,23 +647,27 @@ class LlavaModel(nn.Module):
             vision_config=self.vision_tower.config.to_dict(),
             text_config=self.llm.config.to_dict(),
         )
-        (path / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2))
         state = {k: v.detach().contiguous().cpu() for k, v in self.projector.state_dict().items()}
         save_file(state, path / PROJECTOR_NAME, metadata={"format": "pt", "projector_type": self.config.projector_type})
         self.tokenizer.save_pretrained(path)
         self.image_processor.save_pretrained(path)
+        holds = {}  # what each part's folder holds, recorded in config.json (`check_checkpoint` holds us to it)
         for name, part, keep in (("llm", self.llm, save_llm), ("vision_tower", self.vision_tower, save_vision_tower)):
+            holds[name] = None
             if is_peft_model(part):  # LoRA: the adapters only; the base weights come from the config's name
                 if keep is False:
                     raise ValueError("a model with LoRA adapters saves them (save_llm=False would lose the training)")
                 part.save_pretrained(path / name, safe_serialization=True, save_embedding_layers=False)
+                holds[name] = "lora"
             elif keep if keep is not None else stage != 1:
                 part.save_pretrained(path / name, safe_serialization=True)
+                holds[name] = "weights"
             elif (path / name).exists():
                 warnings.warn(
                     f"removing {path / name} from an earlier save: this checkpoint re-loads {name} from its config"
                 )
                 shutil.rmtree(path / name)
+        (path / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(holds), indent=2))  # last: the files are there
         return path
 
     def load_projector(self, file) -> None:
@@ -573,21 +690,15 @@ class LlavaModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path, dtype=None, merge_lora: bool = True) -> LlavaModel:
-        """Load a checkpoint written by `save_pretrained`; parts it does not hold come from the names in its config.
-        LoRA adapters are merged unless `merge_lora=False`."""
+        """Load a checkpoint written by `save_pretrained` (checked first: `check_checkpoint`); parts it does not hold
+        come from the names in its config. LoRA adapters are merged unless `merge_lora=False`."""
         path = Path(path)
-        if not (path / CONFIG_NAME).is_file():
-            raise FileNotFoundError(f"{path / CONFIG_NAME} not found: {path} is not a llava_nb checkpoint")
-        cfg = LlavaConfig.from_dict(json.loads((path / CONFIG_NAME).read_text()), str(path / CONFIG_NAME))
-        here = lambda name, fallback: str(path / name) if (path / name / "config.json").is_file() else fallback
-        has = lambda f: str(path) if (path / f).is_file() else None
-        tower, proc = load_vision_tower(
-            here("vision_tower", cfg.vision_tower), dtype, processor_path=has("preprocessor_config.json")
-        )
-        llm, tok = load_llm(
-            here("llm", cfg.llm), dtype, tokenizer_path=has("tokenizer_config.json"), image_token=cfg.image_token
-        )
-        if (path / "llm" / ADAPTER_CONFIG).is_file():
+        cfg, holds = check_checkpoint(path)
+        tower_dir = str(path / "vision_tower") if holds["vision_tower"] else cfg.vision_tower
+        tower, proc = load_vision_tower(tower_dir, dtype, processor_path=str(path))
+        llm_dir = str(path / "llm") if holds["llm"] == "weights" else cfg.llm
+        llm, tok = load_llm(llm_dir, dtype, tokenizer_path=str(path), image_token=cfg.image_token)
+        if holds["llm"] == "lora":
             llm = load_lora_adapter(llm, path / "llm", merge=merge_lora)
         model = cls(cfg, tower, proc, llm, tok)
         model.load_projector(path / PROJECTOR_NAME)
@@ -610,3 +721,82 @@ def shared_prefix_len(input_ids, image_token_id: int, attention_mask=None, label
         trained = (labels != IGNORE_INDEX).any(0).nonzero()  # (k, 1)
         n = min(n, int(trained[0]) - 1) if len(trained) else n  # the label after the prefix is not predicted there
     return max(n, 0)
+
+# %% ../nbs/05_model.ipynb #c4e1a7b2
+_HOLDS = {"llm": ("weights", "lora"), "vision_tower": ("weights",)}  # what each part's folder may hold
+_HELD = {"weights": "full weights", "lora": "LoRA adapters"}
+_PART = {"llm": "trained LLM", "vision_tower": "vision tower"}
+TOKENIZER_VOCABS = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model")
+
+
+def _part_kind(d: Path) -> str | None:
+    "What a part's folder holds by its files: 'weights', 'lora', '' (neither config) or None (no folder)."
+    if not d.is_dir():
+        return None
+    if (d / CONFIG_NAME).is_file():
+        return "weights"
+    return "lora" if (d / ADAPTER_CONFIG).is_file() else ""
+
+
+def _missing_part_files(d: Path, kind: str) -> list[Path]:
+    if kind == "lora":
+        need = [d / ADAPTER_CONFIG, d / "adapter_model.safetensors"]
+    else:
+        need = [d / CONFIG_NAME] + ([] if any(d.glob("*.safetensors")) else [d / "model.safetensors"])
+    return [f for f in need if not f.is_file()]
+
+
+def _promised(raw: dict, cfg: LlavaConfig, file: Path) -> dict:
+    "What config.json says each part's folder holds ('weights or lora': an LLM of either kind)."
+    holds = raw["llava_nb"].get("holds")
+    if holds is None:  # saved before config.json recorded it: every stage-2 save held its LLM
+        return {"llm": "weights or lora" if cfg.stage == 2 else None, "vision_tower": None}
+    for part, kinds in _HOLDS.items():
+        if holds.get(part) not in kinds + (None,):
+            allowed = ", ".join(map(repr, kinds))
+            raise ValueError(f"{file}: llava_nb.holds.{part} must be {allowed} or null, not {holds.get(part)!r}")
+    return {part: holds.get(part) for part in _HOLDS}
+
+
+def check_checkpoint(path) -> tuple[LlavaConfig, dict]:
+    """The config of the llava_nb checkpoint at `path` and what its part folders hold (`{'llm': 'weights' | 'lora' |
+    None, 'vision_tower': 'weights' | None}`), after checking every piece its config promises is there: the
+    projector, the tokenizer, the image processor, the LLM's weights or adapters. One error names every missing
+    piece."""
+    path = Path(path)
+    file = path / CONFIG_NAME
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} not found: {path} is not a llava_nb checkpoint")
+    raw = read_json(file)
+    cfg = LlavaConfig.from_dict(raw, str(file))
+    promised = _promised(raw, cfg, file)
+    own = ((PROJECTOR_NAME, "its projector"), ("tokenizer_config.json", "its tokenizer"))
+    own += (("preprocessor_config.json", "its image processor"),)
+    problems = [f"{path / f} not found ({what})" for f, what in own if not (path / f).is_file()]
+    if not any((path / f).is_file() for f in TOKENIZER_VOCABS):
+        problems.append(f"{path / 'tokenizer.json'} not found (its tokenizer's vocabulary)")
+    holds = {}
+    for part, kinds in _HOLDS.items():
+        d, want, found = path / part, promised[part], _part_kind(path / part)
+        holds[part] = None
+        if found is None:
+            if want:
+                what = f"the {_PART[part]}'s {_HELD[want] if want in kinds else 'full weights or LoRA adapters'}"
+                instead = "answer with the base LLM" if part == "llm" else "use the base vision tower"
+                problems.append(
+                    f"{d} not found: config.json (stage {cfg.stage}) says the checkpoint holds {what} there (loading "
+                    f"it anyway would {instead} {getattr(cfg, part)})"
+                )
+            continue
+        guess = "lora" if (d / "adapter_model.safetensors").is_file() and "lora" in kinds else "weights"
+        holds[part] = found or (want if want in kinds else guess)
+        if want in kinds and found and found != want:
+            problems.append(f"{d}: config.json says it holds {_HELD[want]}, but it holds {_HELD[found]}")
+        what = f"the {_PART[part]}'s {_HELD[holds[part]]}"
+        problems += [f"{f} not found (part of {what})" for f in _missing_part_files(d, holds[part])]
+    if problems:
+        raise FileNotFoundError(
+            f"{path} is not a complete llava_nb checkpoint: {'; '.join(problems)}. Copy the whole checkpoint "
+            "directory again (an interrupted copy or download?)"
+        )
+    return cfg, holds
