@@ -26,7 +26,7 @@ from .data import load_records
 from .feature_cache import CachedFeatureDataset, FeatureCache, FeatureShards, feature_meta, plan_feature_cache
 from .lora import apply_lora, check_quantization, quantization_config
 from .masking import LlavaDataset, collate
-from .model import CONFIG_NAME, LlavaModel, is_peft_model
+from .model import CONFIG_NAME, LlavaModel, is_peft_model, read_json
 from .train_config import TrainConfig, lr_factor
 from .train_run import RunLog, TrainResult, check_output_dir, finish_run, inputs_fingerprint, start_run
 from .train_run import load_trained_weights, restore_state, save_step_checkpoint, window_loss
@@ -47,7 +47,7 @@ def build_model(cfg: TrainConfig) -> LlavaModel:
     init = None
     if cfg.stage == 2 and cfg.stage1_dir:
         ckpt = find_checkpoint(cfg.stage1_dir)
-        init = json.loads((ckpt / CONFIG_NAME).read_text())
+        init = read_json(ckpt / CONFIG_NAME)  # a cut or non-JSON config.json is named
     get = lambda k, default=None: getattr(cfg, k) or (init or {}).get(k) or default
     if not get("vision_tower") or not get("llm"):
         raise ValueError(
