@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import warnings
 from contextlib import contextmanager, nullcontext
@@ -17,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict, set_optimizer_state_dict
 from torch import nn
 
+from . import __version__
 from .model import CONFIG_NAME, PROJECTOR_NAME, LlavaConfig, LlavaModel
 
 import random
@@ -24,11 +26,12 @@ import random
 import numpy as np
 
 # %% auto #0
-__all__ = ['OPTIMIZER_TENSORS', 'OPTIMIZER_META', 'SCHEDULER_NAME', 'SCALER_NAME', 'RESUME_FILES', 'ENGINE_DIR', 'rng_state',
-           'set_rng_state', 'save_rng_state', 'load_rng_state', 'optimizer_state', 'save_optimizer', 'load_optimizer',
-           'save_scheduler', 'load_scheduler', 'save_scaler', 'load_scaler', 'is_resumable', 'latest_checkpoint',
-           'resolve_resume', 'is_partitioned', 'is_deepspeed_zero3', 'gathered_state_dict', 'load_gathered_state_dict',
-           'atomic_dir', 'atomic_write', 'clean_stale', 'find_checkpoint', 'check_stage1_checkpoint']
+__all__ = ['OPTIMIZER_TENSORS', 'OPTIMIZER_META', 'SCHEDULER_NAME', 'SCALER_NAME', 'RESUME_FILES', 'ENGINE_DIR', 'OWNER_NAME',
+           'KINDS', 'rng_state', 'set_rng_state', 'save_rng_state', 'load_rng_state', 'optimizer_state',
+           'save_optimizer', 'load_optimizer', 'save_scheduler', 'load_scheduler', 'save_scaler', 'load_scaler',
+           'is_resumable', 'latest_checkpoint', 'resolve_resume', 'is_partitioned', 'is_deepspeed_zero3',
+           'gathered_state_dict', 'load_gathered_state_dict', 'atomic_dir', 'atomic_write', 'clean_stale', 'owner',
+           'mark_owned', 'check_owned', 'claim_dir', 'remove_owned', 'find_checkpoint', 'check_stage1_checkpoint']
 
 # %% ../nbs/10a_checkpoint.ipynb #709ba2a7
 def rng_state() -> tuple[dict, dict[str, torch.Tensor]]:
@@ -246,11 +249,12 @@ def load_gathered_state_dict(module: nn.Module, state: dict[str, torch.Tensor], 
 
 # %% ../nbs/10a_checkpoint.ipynb #291baec8
 @contextmanager
-def atomic_dir(path):
-    "Yield a temporary directory that becomes `path` (replacing an old one) only if the block completes."
-    path = Path(path)
+def atomic_dir(path, kind: str = "checkpoint", how: str = "write elsewhere, or move it away", old: dict | None = None):
+    """Yield a temporary directory that becomes `path` only if the block completes; it replaces an old `path` only if
+    llava_nb wrote that as a `kind` (`check_owned`), and carries the marker saying llava_nb wrote it."""
+    path = check_owned(path, kind, how, old)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp, old = path.with_name(f".{path.name}.tmp-{os.getpid()}"), path.with_name(f".{path.name}.old-{os.getpid()}")
+    tmp, backup = path.with_name(f".{path.name}.tmp-{os.getpid()}"), path.with_name(f".{path.name}.old-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
@@ -258,10 +262,11 @@ def atomic_dir(path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    mark_owned(tmp, kind)
     if path.exists():
-        os.replace(path, old)
+        os.replace(path, backup)
     os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(backup, ignore_errors=True)
 
 
 def atomic_write(path, text: str) -> Path:
@@ -287,6 +292,123 @@ def clean_stale(out_dir) -> None:
             shutil.rmtree(p, ignore_errors=True)
     for p in out.glob(".*.tmp-*"):
         shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+# %% ../nbs/10a_checkpoint.ipynb #b4e8d213
+OWNER_NAME = "written_by_llava_nb.json"  # the marker: llava_nb wrote this folder and may replace it
+KINDS = {  # what llava_nb writes, as error messages name it
+    "run": "a training run's output_dir",
+    "checkpoint": "a llava_nb checkpoint",
+    "export": "an export-hf folder",
+    "quickstart": "a quickstart folder",
+    "quickstart-stage": "a quickstart stage folder",
+    "ablations": "a quickstart ablations folder",
+}
+_LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")  # the time stamp RunLog starts each line of train.log with
+
+
+def _json_object(path) -> dict:
+    "The JSON object in file `path`; {} if it is missing, unreadable or not an object."
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return d if isinstance(d, dict) else {}
+
+
+def _stamped(path) -> bool:
+    "Does folder `path` hold a checkpoint `config.json` with llava_nb's format stamp (`LlavaConfig.to_dict`)?"
+    stamp = _json_object(Path(path) / CONFIG_NAME).get("llava_nb")
+    return isinstance(stamp, dict) and "format" in stamp
+
+
+def _run_log(path) -> bool:
+    "Is `path` a `train.log` written by a run (its first line starts with RunLog's time stamp)?"
+    try:
+        with open(path, encoding="utf-8") as f:
+            return bool(_LOG_LINE.match(f.readline()))
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _old_kind(p: Path) -> str | None:
+    "What a folder written before the marker existed is, by llava_nb's own files in it; None if nothing shows it."
+    if _stamped(p):
+        return "checkpoint"
+    if any(_stamped(c) for c in [p / "final", *p.glob("checkpoint-*")]) or _run_log(p / "train.log"):
+        return "run"
+    return None
+
+
+def owner(path, old: dict | None = None) -> str | None:
+    """The kind of folder llava_nb wrote at `path` (one of `KINDS`, from its marker); None if llava_nb did not write it.
+    A folder from before the marker counts by llava_nb's own files, or by `old` ({kind: test(path)})."""
+    p = Path(path)
+    if not p.is_dir():
+        return None
+    if (p / OWNER_NAME).is_file():
+        kind = _json_object(p / OWNER_NAME).get("kind")
+        return kind if kind in KINDS else None
+    for kind, test in (old or {}).items():
+        if test(p):
+            return kind
+    return _old_kind(p)
+
+
+def mark_owned(path, kind: str) -> Path:
+    "Create folder `path` if needed and leave the marker saying llava_nb wrote it as a `kind`."
+    if kind not in KINDS:
+        raise ValueError(f"unknown folder kind {kind!r}; the kinds are {', '.join(KINDS)}")
+    p = Path(path)
+    p.mkdir(parents=True, exist_ok=True)
+    note = "llava_nb wrote this folder and may replace it; delete this file to keep llava_nb from replacing it"
+    tmp = p / f".{OWNER_NAME}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps({"kind": kind, "llava_nb": __version__, "note": note}, indent=1))
+    os.replace(tmp, p / OWNER_NAME)
+    return p
+
+
+def _kinds(kinds) -> tuple[str, ...]:
+    return (kinds,) if isinstance(kinds, str) else tuple(kinds)
+
+
+def check_owned(path, kinds, how: str, old: dict | None = None) -> Path:
+    """`path`, after checking that llava_nb may write and later replace it as one of `kinds`: it does not exist, is
+    an empty folder, or llava_nb wrote it as one of them (`owner`). Else a `FileExistsError` that names it and says
+    `how` to go on."""
+    p, kinds = Path(path), _kinds(kinds)
+    if not p.exists():
+        return p
+    if not p.is_dir():
+        raise FileExistsError(f"{p} is a file, not a folder: llava_nb does not replace it; {how}")
+    if not any(p.iterdir()):
+        return p
+    found = owner(p, old)
+    if found in kinds:
+        return p
+    if found:
+        what = f"is {KINDS[found]}, not {KINDS[kinds[0]]}"
+    else:
+        what = (
+            f"is not an empty directory and llava_nb did not write it (no {OWNER_NAME} marks it as {KINDS[kinds[0]]})"
+        )
+    raise FileExistsError(f"{p} {what}: llava_nb deletes or replaces only folders it wrote; {how}")
+
+
+def claim_dir(path, kinds, how: str, old: dict | None = None) -> Path:
+    """`check_owned`, then create `path` and mark it (as what it was recognised as, else the first of `kinds`) unless it
+    carries a marker already: the folder a writer is about to fill."""
+    p, kinds = check_owned(path, kinds, how, old), _kinds(kinds)
+    if not (p / OWNER_NAME).is_file():
+        found = owner(p, old)
+        mark_owned(p, found if found in kinds else kinds[0])
+    return p
+
+
+def remove_owned(path, kinds, how: str, old: dict | None = None) -> None:
+    "Delete folder `path`, only after `check_owned` says llava_nb wrote it."
+    p = check_owned(path, kinds, how, old)
+    if p.exists():
+        shutil.rmtree(p)
 
 # %% ../nbs/10a_checkpoint.ipynb #ed3bf105
 _ARCH_KEYS = {

@@ -26,6 +26,7 @@ from transformers import (
 )
 
 from .anyres import AnyresImages, AnyresLayout
+from .checkpoint import atomic_dir, check_owned
 from .model import CONFIG_NAME, LlavaConfig, LlavaModel, check_safetensors
 from .projector import build_projector
 
@@ -164,15 +165,23 @@ def to_hf_model(model: LlavaModel) -> LlavaForConditionalGeneration | LlavaNextF
     return hf.eval()
 
 
+_HOW = "--overwrite replaces only an earlier export: export elsewhere (another --out), or move it away"
+
+
+def _old_export(p: Path) -> bool:
+    "An export from before the marker: our `llava_nb.json` beside a transformers llava config."
+    return (p / META_NAME).is_file() and _is_hf_llava(p)
+
+
 def export_hf(model: LlavaModel, out, overwrite: bool = False) -> Path:
-    """Write `model` as a llava-hf directory (model, processor, chat template) that transformers loads; a directory that
-    already holds files is replaced only with `overwrite`."""
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise ValueError(f"{out} is not an empty directory; export elsewhere, or overwrite=True (--overwrite)")
-    out.mkdir(parents=True, exist_ok=True)
-    to_hf_model(model).save_pretrained(out, safe_serialization=True)
-    to_hf_processor(model).save_pretrained(out)
+    """Write `model` as a llava-hf directory (model, processor, chat template) that transformers loads; with
+    `overwrite`, an earlier export there is replaced whole. Anything else that holds files is refused."""
+    out = check_owned(out, "export", _HOW, {"export": _old_export})
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ValueError(
+            f"{out} is not an empty directory (an earlier export); export elsewhere, or overwrite=True (--overwrite) "
+            "to replace it"
+        )
     meta = {
         "template": model.config.template,
         "template_revision": model.config.template_revision,
@@ -181,7 +190,10 @@ def export_hf(model: LlavaModel, out, overwrite: bool = False) -> Path:
         "vision_tower": model.config.vision_tower,
         "llm": model.config.llm,
     }
-    (out / META_NAME).write_text(json.dumps(meta, indent=2))
+    with atomic_dir(out, "export", _HOW, {"export": _old_export}) as tmp:  # written beside, renamed into place
+        to_hf_model(model).save_pretrained(tmp, safe_serialization=True)
+        to_hf_processor(model).save_pretrained(tmp)
+        (tmp / META_NAME).write_text(json.dumps(meta, indent=2))
     return out
 
 # %% ../nbs/06_hf.ipynb #8838a7f1

@@ -20,14 +20,14 @@ from .datagen import SymbolicTeacher, make_instruct, make_pretrain, make_vqa_eva
 from .smallworld_eval import make_mc_train
 from .model import LlavaModel
 from .nanoworld import IMAGE_SIZE, load_world, make_world
-from .checkpoint import atomic_write
+from .checkpoint import atomic_dir, atomic_write, claim_dir, owner
 from .train import TrainResult, train
 from .train_config import TrainConfig, nano_stage1, nano_stage2
 
 # %% auto #0
 __all__ = ['ABLATIONS', 'default_backbones', 'backbone_dirs', 'QuickstartConfig', 'make_data', 'stage1_config', 'stage2_config',
-           'run_stages', 'show_examples', 'quickstart', 'ship_checkpoint', 'ablations', 'ablation_table',
-           'plot_ablations']
+           'claim_out', 'claim_stage', 'run_stages', 'show_examples', 'quickstart', 'ship_checkpoint', 'ablations',
+           'ablation_table', 'plot_ablations']
 
 # %% ../nbs/15_quickstart.ipynb #fd229581
 def default_backbones() -> Path:
@@ -108,7 +108,7 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
 # %% ../nbs/15_quickstart.ipynb #a4413b09
 def _common(paths: dict, cfg: QuickstartConfig, backbones) -> dict:
     vision, llm = backbone_dirs(backbones)
-    # the quickstart owns its run directory: an identical finished stage is reused, a changed one replaced
+    # the quickstart's own stages (`claim_stage`): an identical finished one is reused, a changed one replaced
     return dict(
         vision_tower=str(vision),
         llm=str(llm),
@@ -154,13 +154,38 @@ def stage2_config(out, paths: dict, cfg: QuickstartConfig, backbones, stage1_dir
     )
 
 
+_HOW = "give the quickstart another --out (out=...), or move it away"
+
+
+def _old_quickstart(p: Path) -> bool:
+    "A quickstart folder from before the marker: it holds `make_data`'s stamp."
+    return (p / "data" / "settings.json").is_file()
+
+
+def _old_stage(p: Path) -> bool:
+    "A quickstart stage from before the marker: a run's output_dir (by its files) in a quickstart folder."
+    return owner(p.parent, {"quickstart": _old_quickstart}) == "quickstart" and owner(p) == "run"
+
+
+def claim_out(out) -> Path:
+    "The quickstart folder `out`, checked and marked (`claim_dir`): new, empty, or an earlier quickstart's."
+    return claim_dir(out, "quickstart", _HOW, {"quickstart": _old_quickstart})
+
+
+def claim_stage(path) -> Path:
+    "Stage folder `path`, checked and marked as the quickstart's (`claim_dir`): a stage it did not write is refused."
+    return claim_dir(path, "quickstart-stage", _HOW, {"quickstart-stage": _old_stage})
+
+
 def run_stages(
     out, paths: dict, cfg: QuickstartConfig, backbones, stage1: TrainResult | None = None
 ) -> tuple[TrainResult | None, TrainResult]:
     "Stage 1 (unless skipped, or given as `stage1`) then stage 2; returns both results."
     s1 = stage1
     if not cfg.skip_stage1 and s1 is None:
+        claim_stage(Path(out) / "stage1")
         s1 = train(stage1_config(out, paths, cfg, backbones), reuse=True)
+    claim_stage(Path(out) / "stage2")
     s2 = train(stage2_config(out, paths, cfg, backbones, s1.checkpoint if s1 else None), reuse=True)
     return s1, s2
 
@@ -197,8 +222,10 @@ def quickstart(
     from llava_nb.eval import evaluate
 
     cfg = cfg or QuickstartConfig()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_out(out)
+    if not (cfg.skip_stage1 or stage1):
+        claim_stage(out / "stage1")  # up front: a stage folder the quickstart may not use is refused before any work
+    claim_stage(out / "stage2")
     t0 = time.perf_counter()
     seed_everything(cfg.seed)
     backbones = Path(backbones) if backbones else default_backbones()
@@ -252,7 +279,8 @@ def ship_checkpoint(checkpoint, out=None) -> Path:
     # the parts travel inside: name them by what they are, not by a path on the machine that trained them
     model.config = replace(model.config, vision_tower="data/nano/vision", llm="data/nano/llm")
     out = Path(out) if out is not None else Path(NANO_DIR) / "llava"
-    model.save_pretrained(out, stage=2, save_llm=True, save_vision_tower=True)
+    with atomic_dir(out, "checkpoint", "give ship_checkpoint another out, or move it away") as tmp:
+        model.save_pretrained(tmp, stage=2, save_llm=True, save_vision_tower=True)
     return out
 
 # %% ../nbs/15_quickstart.ipynb #d48221eb
@@ -268,7 +296,8 @@ def ablations(
     out, cfg: QuickstartConfig | None = None, backbones=None, variants: dict | None = None, say=print
 ) -> dict:
     "Run each variant of `variants` (default `ABLATIONS`) and write `out/ablations.json` + `out/ablations.png`."
-    cfg, out = cfg or QuickstartConfig(), Path(out)
+    cfg = cfg or QuickstartConfig()
+    out = claim_dir(out, "ablations", _HOW, {"ablations": lambda p: (p / "ablations.json").is_file()})
     results, stage1 = {}, None
     for name, change in (variants or ABLATIONS).items():
         say(f"== {name} ==")

@@ -23,6 +23,8 @@ from llava_nb.checkpoint import (
     ENGINE_DIR,
     atomic_dir,
     atomic_write,
+    check_owned,
+    claim_dir,
     find_checkpoint,
     gathered_state_dict,
     is_deepspeed_zero3,
@@ -31,6 +33,8 @@ from llava_nb.checkpoint import (
     load_scaler,
     load_scheduler,
     optimizer_state,
+    owner,
+    remove_owned,
     resolve_resume,
     save_optimizer,
     save_rng_state,
@@ -42,8 +46,8 @@ from .plots import plot_history
 from .train_config import _NOT_RESULTS, TrainConfig
 
 # %% auto #0
-__all__ = ['RunLog', 'window_loss', 'TrainResult', 'inputs_fingerprint', 'zero3_states', 'save_checkpoint',
-           'save_step_checkpoint', 'check_output_dir', 'previous_run', 'check_resume', 'start_run',
+__all__ = ['RUN_KINDS', 'RunLog', 'window_loss', 'TrainResult', 'inputs_fingerprint', 'zero3_states', 'run_checkpoints',
+           'save_checkpoint', 'save_step_checkpoint', 'check_output_dir', 'previous_run', 'check_resume', 'start_run',
            'load_trained_weights', 'restore_state', 'finish_run']
 
 # %% ../nbs/10h_train_run.ipynb #74f300aa
@@ -131,6 +135,16 @@ def zero3_states(acc: Accelerator, pmodel, model: LlavaModel) -> tuple[dict | No
     return proj, llm
 
 
+RUN_KINDS = ("run", "quickstart-stage")  # what a run's output_dir may be: a quickstart's stage is a run's too
+_HOW = "give another output_dir, or move it away"  # what a refused output_dir's error tells the user to do
+
+
+def run_checkpoints(out: Path) -> list[Path]:
+    "The checkpoint folders a run writes that exist in output directory `out`: `checkpoint-N` (oldest first), `final`."
+    steps = sorted((p for p in out.glob("checkpoint-*") if p.name[11:].isdigit()), key=lambda p: int(p.name[11:]))
+    return [p for p in [*steps, out / "final"] if p.exists()]
+
+
 def save_checkpoint(
     model: LlavaModel,
     path: Path,
@@ -143,7 +157,7 @@ def save_checkpoint(
 ) -> Path:
     """Write a checkpoint atomically; `extra(tmp)` adds files (the resume state); `*_state`: gathered ZeRO-3 weights to
     save instead."""
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path, "checkpoint", _HOW) as tmp:
         model.save_pretrained(tmp, stage=cfg.stage)
         # ZeRO-3: the module holds torch.Size([0]) placeholders; save the gathered weights
         if projector_state is not None:
@@ -200,15 +214,17 @@ def save_step_checkpoint(
         save_checkpoint(model, path, cfg, history, state, extra, projector_state=proj, llm_state=llm)
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(engine, ignore_errors=True)
-        ckpts = sorted(path.parent.glob("checkpoint-*"))
+        ckpts = [p for p in run_checkpoints(path.parent) if p.name != "final" and owner(p) == "checkpoint"]
         for p in ckpts[: max(0, len(ckpts) - (cfg.save_total_limit or len(ckpts)))]:
-            shutil.rmtree(p)
+            remove_owned(p, "checkpoint", _HOW)
     acc.wait_for_everyone()
     return path
 
 # %% ../nbs/10h_train_run.ipynb #105aebf1
 def check_output_dir(cfg: TrainConfig) -> Path:
-    "`cfg.output_dir` as a `Path`, after checking that it can hold this run's files."
+    """`cfg.output_dir` as a `Path`, after checking that it can hold this run's files: it is new, empty or a run's
+    output_dir that llava_nb wrote, and so is every checkpoint folder in it the run may replace. Reads only: every
+    process calls it."""
     out = Path(cfg.output_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"output_dir {out} is a file; give a directory (it is created if it does not exist)")
@@ -217,12 +233,15 @@ def check_output_dir(cfg: TrainConfig) -> Path:
             f"output_dir {out} holds the stage-1 checkpoint {cfg.stage1_dir} this run starts from; "
             "give stage 2 its own output_dir"
         )
+    check_owned(out, RUN_KINDS, _HOW)
+    for p in run_checkpoints(out):
+        check_owned(p, "checkpoint", _HOW)
     return out
 
 
 def previous_run(out: Path) -> list[Path]:
-    "The checkpoints (`final` and `checkpoint-*`) an earlier run left in output directory `out`."
-    return [p for p in [out / "final", *out.glob("checkpoint-*")] if (p / "train_config.json").is_file()]
+    "The checkpoints (`final` and `checkpoint-N`) an earlier run left in output directory `out`."
+    return [p for p in run_checkpoints(out) if p.is_dir() and any(p.iterdir())]
 
 
 def check_resume(ckpt: Path, cfg: TrainConfig, fingerprint: str) -> dict:
@@ -248,6 +267,8 @@ def check_resume(ckpt: Path, cfg: TrainConfig, fingerprint: str) -> dict:
 # %% ../nbs/10h_train_run.ipynb #b9f5d448
 def start_run(cfg: TrainConfig, out: Path, acc: Accelerator, say, fingerprint: str, reuse: bool):
     "(finished identical run to reuse or None, checkpoint to resume from or None, its trainer state or None)."
+    if acc.is_main_process:
+        claim_dir(out, RUN_KINDS, _HOW)  # the output_dir is this run's from now on: marked (an old run's too)
     if reuse and (out / "final" / "trainer_state.json").is_file():
         done = TrainResult.load(out / "final")
         if done.config.same_run(cfg) and done.inputs == fingerprint:
@@ -269,7 +290,7 @@ def start_run(cfg: TrainConfig, out: Path, acc: Accelerator, say, fingerprint: s
         if cfg.resume_from == "latest":
             say(f"resume_from='latest': no checkpoint in {out} yet, starting afresh")
         for old in earlier:
-            shutil.rmtree(old)  # overwrite=True: the new run replaces the earlier one
+            remove_owned(old, "checkpoint", _HOW)  # overwrite=True: the new run replaces the earlier one
     acc.wait_for_everyone()
     return None, resume, resumed
 

@@ -88,8 +88,12 @@ def test_export_hf_never_writes_over_a_checkpoint_or_a_full_directory(ckpt, tmp_
     p = run("export-hf", "--checkpoint", ckpt, "--out", tmp_path / "hf", ok=False)
     assert p.returncode == 2 and "not an empty directory" in p.stderr and "--overwrite" in p.stderr
     assert (ckpt / "config.json").read_text() == before and (tmp_path / "hf" / "notes.txt").read_text() == "mine"
-    run("export-hf", "--checkpoint", ckpt, "--out", tmp_path / "hf", "--overwrite")
-    assert json.loads((tmp_path / "hf" / "config.json").read_text())["model_type"] == "llava"
+    p = run("export-hf", "--checkpoint", ckpt, "--out", tmp_path / "hf", "--overwrite", ok=False)  # not ours: kept
+    assert p.returncode == 2 and "llava_nb did not write it" in p.stderr
+    assert (tmp_path / "hf" / "notes.txt").read_text() == "mine"
+    run("export-hf", "--checkpoint", ckpt, "--out", tmp_path / "hf2")
+    run("export-hf", "--checkpoint", ckpt, "--out", tmp_path / "hf2", "--overwrite")  # an earlier export: replaced
+    assert json.loads((tmp_path / "hf2" / "config.json").read_text())["model_type"] == "llava"
 
 
 def test_a_bad_config_file_is_one_line_naming_it_and_debug_shows_the_traceback(tmp_path):
