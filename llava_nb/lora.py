@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .core import count_params
+from .checkpoint import atomic_dir
 from .model import LlavaModel, check_checkpoint, is_peft_model
 
 # %% auto #0
@@ -117,4 +118,8 @@ def merge_lora(checkpoint, out_dir, dtype=None) -> Path:
     if out_dir.resolve() == checkpoint.resolve():
         raise ValueError("merge_lora writes a new checkpoint: give another out_dir")
     model = LlavaModel.from_pretrained(checkpoint, dtype=dtype, merge_lora=True)
-    return model.save_pretrained(out_dir, stage=2, save_llm=True)
+    with atomic_dir(
+        out_dir, "checkpoint", "merge into another --out, or move it away"
+    ) as tmp:  # never into others' files
+        model.save_pretrained(tmp, stage=2, save_llm=True)
+    return out_dir

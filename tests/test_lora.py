@@ -89,6 +89,13 @@ def test_merge_lora_writes_a_plain_checkpoint(lora_run, tmp_path):
         torch.testing.assert_close(merged.llm(input_ids=ids).logits, model.llm(input_ids=ids).logits, atol=1e-4, rtol=1e-4)
     with pytest.raises(ValueError, match="no LoRA adapters"):
         merge_lora(out, tmp_path / "again")
+    mine = tmp_path / "mine"  # issue 26: a folder of the user's files is never written into
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="llava_nb did not write it"):
+        merge_lora(res.checkpoint, mine)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert merge_lora(res.checkpoint, out) == out and (out / "llm" / "config.json").is_file()  # ours: replaced
 
 
 def test_lora_resume_is_exact(stage1, tmp_path):
