@@ -9,7 +9,8 @@ import sys
 import time
 
 from .chat import ChatSession
-from .core import RecordError
+from .core import USER_ERRORS, RecordError
+from .generation import add_generation_arguments
 
 # %% auto #0
 __all__ = ['add_chat_parser', 'cmd_chat']
@@ -23,10 +24,7 @@ def add_chat_parser(subparsers) -> None:
     c = subparsers.add_parser("chat", help="chat about an image in the terminal (streaming)")
     c.add_argument("--checkpoint", required=True, help="llava_nb checkpoint or llava-hf directory")
     c.add_argument("--image", default=None, help="image file (omit for a text-only chat; /image PATH changes it)")
-    c.add_argument("--max-new-tokens", type=int, default=256)
-    c.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    c.add_argument("--top-p", type=float, default=1.0)
-    c.add_argument("--seed", type=int, default=None)
+    add_generation_arguments(c, max_new_tokens=256)  # checked as parsed, like `llava-nb ask`'s
     c.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
     c.add_argument("--dtype", default="auto", help="auto, fp32, bf16, fp16")
     c.set_defaults(func=cmd_chat)
@@ -62,10 +60,16 @@ def cmd_chat(args, stdin=None, stdout=None, stderr=None) -> ChatSession:
         image(args.image)
 
     def answer(fn, *a):
+        shown = []  # the pieces already on stdout
         try:
-            turn = fn(*a, stream=lambda s: (stdout.write(s), stdout.flush()))
+            turn = fn(*a, stream=lambda s: (stdout.write(s), stdout.flush(), shown.append(s)))
         except KeyboardInterrupt:
             turn = chat.turns[-1] if chat.turns else None  # ask keeps the partial answer
+        except USER_ERRORS as e:  # a turn the model cannot take (say, longer than its context): refused, not the end
+            if shown:
+                print(file=stdout, flush=True)  # ends the partial line
+            log(f"error: {e}; the conversation so far is kept (/new starts a new one)")
+            return
         print(file=stdout, flush=True)
         if turn is not None:
             log(f"[{turn.stats()}]")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -69,27 +70,18 @@ def cmd_merge_lora(args) -> Path:
 # %% ../nbs/14_cli.ipynb #ddb353e0
 def cmd_quickstart(args) -> dict:
     "The small world end to end: data, stage 1, stage 2, evaluation."
+    from llava_nb.datagen import parse_mix
     from llava_nb.quickstart import QuickstartConfig, ablations, ablation_table, quickstart
 
-    cfg = QuickstartConfig()
-    for k in (
-        "n_train",
-        "n_test",
-        "instruct_per_scene",
-        "vqa_turns",
-        "stage1_epochs",
-        "stage2_epochs",
-        "seed",
-        "device",
-    ):
-        if getattr(args, k, None) is not None:
-            setattr(cfg, k, getattr(args, k))
+    keys = ("n_train", "n_test", "instruct_per_scene", "vqa_turns", "stage1_epochs", "stage2_epochs", "seed", "device")
+    given = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if args.skip_stage1:
-        cfg.skip_stage1 = True
+        given["skip_stage1"] = True
     if args.freeze_llm:
-        cfg.train_llm = False
+        given["train_llm"] = False
     if args.mix:
-        cfg.mix = {k: float(v) for k, v in (kv.split("=") for kv in args.mix.split(","))}
+        given["mix"] = parse_mix(args.mix, "--mix")  # checked by the data generator's rules, before any work
+    cfg = QuickstartConfig(**given)  # made, not patched: whatever checks the config makes apply to these values too
     if getattr(args, "ablations", False):
         results = ablations(args.out, cfg, backbones=args.backbones, say=_log)
         print(ablation_table(results))
@@ -119,8 +111,38 @@ def cmd_paths(args) -> dict:
         print(d if args.name else f"{n}\t{d}")
     return found
 
+# %% ../nbs/14_cli.ipynb #bc6035b4
+def _number_type(kind: type, ok, rule: str):
+    "An argparse `type`: the flag's text as `kind`, refused with `must be <rule>, not <value>` unless `ok(value)`."
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {rule}, not {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, not {value!r}")
+        return value
+
+    return parse
+
+
+_AT_LEAST_1 = _number_type(int, lambda v: v >= 1, "an integer >= 1")
+_COUNT = _number_type(int, lambda v: v >= 0, "an integer >= 0")
+_MINUTES = _number_type(float, lambda v: 0 < v < math.inf, "a finite number > 0 (minutes of wall clock)")
+
+
+def _train_field(name: str, kind: type):
+    "An argparse `type` for a value that becomes `TrainConfig` field `name`: checked by the field's range."
+    from llava_nb.train_config import FIELD_RANGES
+
+    ok, rule = FIELD_RANGES[name]
+    return _number_type(kind, ok, rule)
+
 # %% ../nbs/14_cli.ipynb #2789df83
 def build_parser() -> argparse.ArgumentParser:
+    from llava_nb.generation import add_generation_arguments
+
     p = argparse.ArgumentParser(prog="llava-nb", description="LLaVA, notebook-first: ask, export, train.")
     p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -129,10 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--checkpoint", required=True, help="llava_nb checkpoint or llava-hf directory")
     a.add_argument("--image", default=None, help="image file (omit for a text-only question)")
     a.add_argument("question")
-    a.add_argument("--max-new-tokens", type=int, default=128)
-    a.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    a.add_argument("--top-p", type=float, default=1.0)
-    a.add_argument("--seed", type=int, default=None)
+    add_generation_arguments(a, max_new_tokens=128)  # each checked as it is parsed (05b_generation)
     a.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
     a.add_argument("--dtype", default="auto", help="auto, fp32, bf16, fp16")
     a.set_defaults(func=cmd_ask)
@@ -151,21 +170,21 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("quickstart", help="small world end to end: data, stage 1, stage 2, eval (CPU or CUDA)")
     q.add_argument("--out", required=True, help="run directory (rerunning reuses finished steps)")
     q.add_argument("--backbones", default=None, help="directory with vision/ and llm/ (default: the shipped data/nano)")
-    q.add_argument("--n-train", type=int, default=None, help="training scenes")
-    q.add_argument("--n-test", type=int, default=None, help="held-out scenes")
-    q.add_argument("--instruct-per-scene", type=int, default=None)
+    q.add_argument("--n-train", type=_AT_LEAST_1, default=None, help="training scenes")
+    q.add_argument("--n-test", type=_AT_LEAST_1, default=None, help="held-out scenes")
+    q.add_argument("--instruct-per-scene", type=_AT_LEAST_1, default=None)
     q.add_argument(
         "--vqa-turns",
-        type=int,
+        type=_COUNT,
         default=None,
-        help="add LLaVA-1.5-style short-answer records with this many questions per scene",
+        help="add LLaVA-1.5-style short-answer records with this many questions per scene (0: none)",
     )
-    q.add_argument("--stage1-epochs", type=float, default=None)
-    q.add_argument("--stage2-epochs", type=float, default=None)
+    q.add_argument("--stage1-epochs", type=_train_field("epochs", float), default=None)
+    q.add_argument("--stage2-epochs", type=_train_field("epochs", float), default=None)
     q.add_argument("--mix", default=None, help="instruction kinds, e.g. conversation=1,detail=1,complex=1")
     q.add_argument("--skip-stage1", action="store_true", help="ablation: stage 2 from a fresh projector")
     q.add_argument("--freeze-llm", action="store_true", help="ablation: stage 2 trains only the projector")
-    q.add_argument("--seed", type=int, default=None)
+    q.add_argument("--seed", type=_train_field("seed", int), default=None)
     q.add_argument("--device", default=None)
     q.set_defaults(func=cmd_quickstart)
 
@@ -187,9 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("pretrain-backbones", help="pretrain the nano vision tower and chat LLM (what data/nano ships)")
     b.add_argument("--out", required=True)
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--vision-minutes", type=float, default=15, help="wall-clock cap for the vision tower")
-    b.add_argument("--llm-minutes", type=float, default=50, help="wall-clock cap for the LLM (3,000 steps at most)")
+    b.add_argument("--seed", type=_train_field("seed", int), default=0)  # what seed_everything takes
+    b.add_argument("--vision-minutes", type=_MINUTES, default=15, help="wall-clock cap for the vision tower")
+    b.add_argument("--llm-minutes", type=_MINUTES, default=50, help="wall-clock cap for the LLM (3,000 steps at most)")
     b.set_defaults(func=cmd_pretrain_backbones)
 
     w = sub.add_parser("paths", help="where the shipped nano backbones/checkpoint and accelerate configs are")

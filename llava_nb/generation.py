@@ -5,7 +5,9 @@
 # %% ../nbs/05b_generation.ipynb #100898a4
 from __future__ import annotations
 
+import argparse
 import inspect
+import numbers
 import re
 import warnings
 from dataclasses import dataclass
@@ -14,7 +16,9 @@ from typing import Callable
 import torch
 
 # %% auto #0
-__all__ = ['sample_next', 'stream_safe', 'settled_tokens', 'Generation', 'expand_image_tokens', 'generate']
+__all__ = ['GENERATION_OPTIONS', 'sample_next', 'GenerationOptionError', 'check_generation_option', 'check_generation',
+           'generation_type', 'add_generation_arguments', 'stream_safe', 'settled_tokens', 'Generation',
+           'expand_image_tokens', 'generate']
 
 # %% ../nbs/05b_generation.ipynb #d59fc92e
 def sample_next(
@@ -30,6 +34,69 @@ def sample_next(
         sorted_p = sorted_p.masked_fill(sorted_p.cumsum(-1) - sorted_p > top_p, 0.0)
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+# %% ../nbs/05b_generation.ipynb #0dd5de0b
+GENERATION_OPTIONS = {  # option: (type, lowest, highest), both ends allowed
+    "max_new_tokens": (int, 1, 2**31 - 1),
+    "temperature": (float, 0, 2),  # 0: greedy
+    "top_p": (float, 0, 1),
+    "seed": (int, -(2**63), 2**63 - 1),  # None: unseeded
+}
+
+
+class GenerationOptionError(ValueError):
+    "A generation option out of its range: `option`, as the caller spells it, and its `requirement` (must be ...)."
+
+    def __init__(self, option: str, requirement: str):
+        super().__init__(f"{option} {requirement}")
+        self.option, self.requirement = option, requirement
+
+
+def check_generation_option(name: str, value, option: str | None = None):
+    """`value` as generation option `name`'s type if it is in the option's range (`GENERATION_OPTIONS`); else a
+    `GenerationOptionError` that calls it `option` (default: `name`)."""
+    if value is None and name == "seed":
+        return None
+    kind, lo, hi = GENERATION_OPTIONS[name]
+    number = isinstance(value, numbers.Integral if kind is int else numbers.Real) and not isinstance(value, bool)
+    if not number or not lo <= value <= hi:  # NaN fails both comparisons
+        what = "an integer" if kind is int else "a number"
+        raise GenerationOptionError(option or name, f"must be {what} from {lo} to {hi}, not {value!r}")
+    return kind(value)
+
+
+def check_generation(**options) -> dict:
+    "The generation `options` (any of `GENERATION_OPTIONS`) checked, each as its type."
+    unknown = sorted(set(options) - set(GENERATION_OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown generation options {unknown}; they are {', '.join(GENERATION_OPTIONS)}")
+    return {k: check_generation_option(k, v) for k, v in options.items()}
+
+
+def generation_type(name: str) -> Callable[[str], object]:
+    "An argparse `type` for generation option `name`: the flag's text, checked by `check_generation_option`."
+    kind = GENERATION_OPTIONS[name][0]
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = text
+        try:
+            return check_generation_option(name, value)
+        except GenerationOptionError as e:
+            raise argparse.ArgumentTypeError(e.requirement) from None
+
+    return parse
+
+
+def add_generation_arguments(p: argparse.ArgumentParser, max_new_tokens: int) -> argparse.ArgumentParser:
+    "`--max-new-tokens`, `--temperature`, `--top-p` and `--seed` on parser `p`, each checked as it is parsed."
+    p.add_argument("--max-new-tokens", type=generation_type("max_new_tokens"), default=max_new_tokens)
+    p.add_argument("--temperature", type=generation_type("temperature"), default=0.0, help="0 (greedy, default) to 2")
+    p.add_argument("--top-p", type=generation_type("top_p"), default=1.0, help="nucleus sampling: 0 to 1 (1: off)")
+    p.add_argument("--seed", type=generation_type("seed"), default=None, help="repeatable sampling")
+    return p
 
 # %% ../nbs/05b_generation.ipynb #f0ab480c
 def stream_safe(text: str, stops: list[str] = ()) -> str:
@@ -88,6 +155,8 @@ def generate(
     use_cache: bool = True,
 ) -> Generation:
     "`model` continues each prompt (ids with `<image>` already expanded; a list of lists or a padded tensor + mask)."
+    checked = check_generation(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
+    max_new_tokens, temperature, top_p, seed = (checked[k] for k in ("max_new_tokens", "temperature", "top_p", "seed"))
     rows, tok, dev = _rows(input_ids, attention_mask), model.tokenizer, model.device
     B, T = len(rows), max(map(len, rows))
     context = getattr(model.llm.config, "max_position_embeddings", None)

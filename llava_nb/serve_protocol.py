@@ -18,6 +18,7 @@ from PIL import Image
 
 from .core import RecordError
 from .data import load_image
+from .generation import GenerationOptionError, check_generation_option
 
 # %% auto #0
 __all__ = ['PARAMETERS', 'FINISH_REASONS', 'SSE_DONE', 'ApiError', 'parse_json', 'decode_image_url', 'Chat', 'parse_messages',
@@ -189,15 +190,6 @@ class ChatRequest:
     stream: bool = False
     include_usage: bool = False  # stream_options.include_usage: a last chunk with the token counts
 
-
-def _number(key: str, value, lo, hi, kind=float):
-    "`value` if it is a `kind` (int or float) in [lo, hi]; else an `ApiError` naming `key`."
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or isinstance(value, int))
-    if not ok or not lo <= value <= hi:
-        what = "an integer" if kind is int else "a number"
-        raise ApiError(400, f"'{key}' must be {what} from {lo} to {hi}, not {value!r}", key, "invalid_value")
-    return kind(value)
-
 # %% ../nbs/12c_serve_protocol.ipynb #bdca937f
 def parse_request(
     body: dict, model_id: str, *, max_images: int = 1, allow_files: bool = True, max_tokens: int = 256
@@ -234,12 +226,15 @@ def parse_request(
     if not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(s, str) and s for s in stop):
         raise ApiError(400, "'stop' must be a string or a list of at most 4 non-empty strings", "stop", "invalid_value")
     length_key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
-    settings = dict(
-        max_tokens=_number(length_key, body.get(length_key, max_tokens), 1, 2**31 - 1, int),
-        temperature=_number("temperature", body.get("temperature", 0.0), 0, 2),
-        top_p=_number("top_p", body.get("top_p", 1.0), 0, 1),
-        seed=_number("seed", body["seed"], -(2**63), 2**63 - 1, int) if "seed" in body else None,
-    )
+    try:  # the library's one check of each generation option (`generation.GENERATION_OPTIONS`), in OpenAI's words
+        settings = dict(
+            max_tokens=check_generation_option("max_new_tokens", body.get(length_key, max_tokens), length_key),
+            temperature=check_generation_option("temperature", body.get("temperature", 0.0)),
+            top_p=check_generation_option("top_p", body.get("top_p", 1.0)),
+            seed=check_generation_option("seed", body.get("seed")),
+        )
+    except GenerationOptionError as e:
+        raise ApiError(400, f"{e.option!r} {e.requirement}", e.option, "invalid_value") from None
     chat = parse_messages(body["messages"], max_images, allow_files)  # last: the image is decoded only now
     return ChatRequest(
         model_id, chat, **settings, stop=stop, stream=stream, include_usage=bool(options.get("include_usage"))

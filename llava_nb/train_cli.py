@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import fields
+import sys
+from dataclasses import fields, replace
 from pathlib import Path
 
 from .core import run_command
@@ -51,6 +52,18 @@ def config_from_args(args) -> TrainConfig:
             d = json.loads(Path(args.config).read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ValueError(f"{args.config} is not a JSON TrainConfig: {e}") from None
+        if not isinstance(d, dict):
+            raise ValueError(
+                f"{args.config}: a TrainConfig file must hold a JSON object ({{\"field\": value, ...}}), "
+                f"not {json.dumps(d)[:60]}"
+            )
+        if d.get("overwrite") and not args.overwrite:  # older files hold it (the quickstart's: true); each run decides
+            print(
+                f"note: {args.config} holds overwrite: true from the run that wrote it; ignored: give --overwrite to "
+                "replace an earlier run's checkpoints",
+                file=sys.stderr,
+                flush=True,
+            )
     elif args.preset:
         d = get_preset(args.preset, args.stage or 1).to_dict()
     else:
@@ -62,15 +75,18 @@ def config_from_args(args) -> TrainConfig:
         k, sep, v = item.partition("=")
         if not sep or k not in names:
             raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD a TrainConfig field")
+        if k == "overwrite":
+            raise ValueError(f"--set {item}: give --overwrite (each command decides it; no config keeps it)")
         try:
             d[k] = json.loads(v)
         except json.JSONDecodeError:
             d[k] = v
     if args.resume:
         d["resume_from"] = args.resume
+    source = f"{args.config} with --set" if args.config and args.overrides else args.config or "the command line"
+    cfg = TrainConfig.from_dict(d, source=source)  # every field's type and range checked here (`TrainConfig`)
     if args.overwrite:
-        d["overwrite"] = True
-    cfg = TrainConfig.from_dict(d, source=args.config or "the command line")
+        cfg = replace(cfg, overwrite=True)
     if getattr(args, "tiny", None):  # last: the dry run replaces models, data and sizes, whatever else was set
         chat = get_preset(args.preset, 2).template if args.preset else cfg.template
         cfg = tiny_run_config(cfg, args.tiny, chat_template=chat)
@@ -165,4 +181,5 @@ def tiny_run_config(cfg: TrainConfig, root, chat_template: str | None = None) ->
         save_every=1 if cfg.save_every else 0,
         **lora,
     )
-    return TrainConfig.from_dict({**cfg.to_dict(), **small}, source=f"--tiny {root}")
+    dry = TrainConfig.from_dict({**cfg.to_dict(), **small}, source=f"--tiny {root}")
+    return replace(dry, overwrite=cfg.overwrite)

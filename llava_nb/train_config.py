@@ -13,14 +13,13 @@ from dataclasses import asdict, dataclass, fields
 from .lora import QUANTIZATION
 
 # %% auto #0
-__all__ = ['MIXED_PRECISION', 'SCHEDULES', 'PRESETS', 'TrainConfig', 'nano_stage1', 'nano_stage2', 'workshop_stage1',
-           'workshop_stage2', 'llava15_7b_stage1', 'llava15_7b_stage2', 'llava15_7b_stage2_lora', 'get_preset',
-           'warmup_steps', 'lr_factor']
+__all__ = ['MIXED_PRECISION', 'SCHEDULES', 'FIELD_RANGES', 'PRESETS', 'TrainConfig', 'nano_stage1', 'nano_stage2',
+           'workshop_stage1', 'workshop_stage2', 'llava15_7b_stage1', 'llava15_7b_stage2', 'llava15_7b_stage2_lora',
+           'get_preset', 'warmup_steps', 'lr_factor']
 
 # %% ../nbs/10_train_config.ipynb #402f7842
 MIXED_PRECISION = ("no", "bf16", "fp16", "auto")  # auto: `core.resolve_precision`, bf16 where it is fast
 SCHEDULES = ("cosine", "constant")
-# fields that do not change what a run computes
 _FIELD_TYPES = {
     "int": (int,),
     "float": (int, float),
@@ -29,6 +28,39 @@ _FIELD_TYPES = {
     "list": (list,),
     "None": (type(None),),
 }
+_AT_LEAST_1 = (lambda v: v >= 1, "at least 1")
+_FINITE_POSITIVE = (lambda v: 0 < v < math.inf, "a finite number > 0")
+# the range of every numeric field, checked when a config is made (a JSON file or --set can give anything, Infinity
+# and NaN included: NaN fails every comparison): field -> (test, what a value must be); None passes where the type
+# allows it. vision_feature_layer takes any layer index: it is checked against the tower when the tower loads
+FIELD_RANGES = {
+    "stage": (lambda v: v in (1, 2), "1 or 2"),
+    "epochs": _FINITE_POSITIVE,
+    "max_steps": (lambda v: v >= 1, "at least 1 (None: train for `epochs`)"),
+    "batch_size": _AT_LEAST_1,
+    "grad_accum": _AT_LEAST_1,
+    "global_batch_size": _AT_LEAST_1,
+    "lr": _FINITE_POSITIVE,
+    "projector_lr": _FINITE_POSITIVE,
+    "warmup_ratio": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "weight_decay": (lambda v: 0 <= v < math.inf, "a finite number >= 0"),
+    "max_grad_norm": (lambda v: v > 0, "a number > 0 (the norm gradients are clipped to; inf: no clipping)"),
+    "max_length": _AT_LEAST_1,
+    "max_samples": _AT_LEAST_1,
+    "max_skipped_steps": _AT_LEAST_1,
+    "lora_r": (lambda v: v >= 0, "0 (full tuning) or a positive rank"),
+    "lora_alpha": _AT_LEAST_1,
+    "lora_dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "seed": (lambda v: 0 <= v < 2**32, "an integer from 0 to 4294967295 (what numpy seeds)"),
+    "log_every": _AT_LEAST_1,
+    "save_every": (lambda v: v >= 0, "0 (only the final checkpoint) or a number of steps"),
+    "save_total_limit": (lambda v: v >= 1, "at least 1 (None: keep them all)"),
+    "num_workers": (lambda v: v >= 0, "0 (load in the main process) or more"),
+    "pad_to_multiple_of": _AT_LEAST_1,
+    "num_threads": _AT_LEAST_1,
+}
+_NOT_SAVED = ("overwrite",)  # decided by each run's command (--overwrite) or call, never saved nor read from a file
+# fields that do not change what a run computes
 _NOT_RESULTS = (
     "progress",
     "log_every",
@@ -100,7 +132,8 @@ class TrainConfig:
     save_total_limit: int | None = 2  # keep the newest N step checkpoints
     # a step checkpoint directory, or "latest" (the newest in output_dir; none: start afresh)
     resume_from: str | None = None
-    # a new run may replace the checkpoints of an earlier run in output_dir (else that is an error)
+    # a new run may replace the checkpoints of an earlier run in output_dir (else that is an error); each run's own
+    # decision (--overwrite, or this field in Python): never saved in train_config.json, never read from one
     overwrite: bool = False
     num_workers: int = 0
     # round batch lengths up to a multiple (None: 64 on CUDA, fewer shapes to plan; 1 on CPU)
@@ -116,30 +149,20 @@ class TrainConfig:
             allowed = tuple(t for part in f.type.split("|") for t in _FIELD_TYPES[part.strip()])
             if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
                 raise bad(f"{f.name} must be {f.type}, not {value!r}")
-        if self.stage not in (1, 2):
-            raise bad(f"stage must be 1 or 2, not {self.stage!r}")
+        for name, (ok, what) in FIELD_RANGES.items():
+            value = getattr(self, name)
+            if value is not None and not ok(value):
+                raise bad(f"{name} must be {what}, not {value!r}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise bad(f"mixed_precision must be one of {MIXED_PRECISION}, not {self.mixed_precision!r}")
         if self.check_images not in ("none", "header", "decode"):
             raise bad(f"check_images must be 'none', 'header' or 'decode', not {self.check_images!r}")
         if self.schedule not in SCHEDULES:
             raise bad(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
-        if self.batch_size < 1 or self.grad_accum < 1:
-            raise bad("batch_size and grad_accum must be at least 1")
-        if self.pad_to_multiple_of is not None and self.pad_to_multiple_of < 1:
-            raise bad(f"pad_to_multiple_of must be >= 1, not {self.pad_to_multiple_of}")
         if self.global_batch_size is not None and self.global_batch_size % self.batch_size:
             raise bad(f"global_batch_size {self.global_batch_size} is not a multiple of batch_size {self.batch_size}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise bad(f"warmup_ratio must be in [0, 1), not {self.warmup_ratio}")
-        if self.max_steps is None and not self.epochs > 0:
-            raise bad("give epochs > 0 or max_steps")
         if self.device not in (None, "cpu", "cuda"):
             raise bad(f"device must be None (accelerate's choice), 'cpu' or 'cuda', not {self.device!r}")
-        if self.max_skipped_steps < 1:
-            raise bad(f"max_skipped_steps must be at least 1, not {self.max_skipped_steps}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise bad(f"max_steps must be at least 1, not {self.max_steps} (None: train for `epochs`)")
         if self.image_grid_pinpoints is not None and self.image_mode != "anyres":
             raise bad(f"image_grid_pinpoints are anyres grids, but image_mode is {self.image_mode!r}")
         if self.image_mode == "anyres" and self.cache_features:
@@ -148,8 +171,6 @@ class TrainConfig:
             raise bad("stage 1 keeps the LLM frozen (train_llm=True is a stage-2 option)")
         if self.stage == 1 and self.stage1_dir:
             raise bad("stage1_dir is where stage 2 starts from; stage 1 trains a new projector")
-        if self.lora_r < 0:
-            raise bad(f"lora_r must be 0 (full tuning) or a positive rank, not {self.lora_r}")
         if self.lora_r and self.stage == 1:
             raise bad("LoRA adapts the LLM in stage 2; stage 1 trains only the projector")
         if self.lora_r and self.train_llm is False:
@@ -166,18 +187,23 @@ class TrainConfig:
         return self.template or ("plain" if self.stage == 1 else "vicuna_v1")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        "The fields `train_config.json` holds: all but `overwrite`, which each run decides for itself."
+        return {k: v for k, v in asdict(self).items() if k not in _NOT_SAVED}
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> TrainConfig:
-        "A config from a dict; a key that is not a field is an error naming it and the closest field."
+        """A config from a dict (a saved `train_config.json`); a key that is not a field is an error naming it and the
+        closest field, a bad value an error naming `source`. An `overwrite` key (older files hold one) is ignored."""
         names = [f.name for f in fields(cls)]
         for k in d:
             if k not in names:
                 close = difflib.get_close_matches(k, names, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; the fields are {', '.join(names)}"
                 raise ValueError(f"{source}: {k!r} is not a TrainConfig field{hint}")
-        return cls(**d)
+        try:
+            return cls(**{k: v for k, v in d.items() if k not in _NOT_SAVED})
+        except ValueError as e:
+            raise ValueError(f"{source}: {e}") from None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -185,7 +211,7 @@ class TrainConfig:
     def __str__(self) -> str:
         "The fields that differ from the defaults (what a log needs to say)."
         default = {f.name: f.default for f in fields(self)}
-        return "TrainConfig(" + ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if v != default[k]) + ")"
+        return "TrainConfig(" + ", ".join(f"{k}={v!r}" for k, v in asdict(self).items() if v != default[k]) + ")"
 
     def same_run(self, other: TrainConfig) -> bool:
         "True if `other` computes the same thing (ignoring display-only fields)."
