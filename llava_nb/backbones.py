@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .core import SHIPPED, shipped_path
+from .core import SHIPPED, check_number, shipped_path
 from .model import check_json_types, read_json
 from .nano_llm import train_llm
 from .nano_vision import probe_table, train_vision
@@ -33,6 +33,9 @@ def pretrain_backbones(
 ) -> dict:
     """Train the nano vision tower and chat LLM into `out_dir/vision` and `out_dir/llm`; returns the stats also saved as
     JSON."""
+    for name, minutes in (("vision_minutes", vision_minutes), ("llm_minutes", llm_minutes)):
+        if minutes is not None:  # None: no time cap; -1 used to mean the same, silently
+            check_number(name, minutes, 0, above=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if threads:

@@ -6,12 +6,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
 
-from .core import run_command
+from .core import number_type, run_command
 
 # %% auto #0
 __all__ = ['cmd_ask', 'cmd_export_hf', 'cmd_merge_lora', 'cmd_quickstart', 'cmd_pretrain_backbones', 'cmd_paths', 'build_parser',
@@ -112,8 +111,8 @@ def cmd_paths(args) -> dict:
     return found
 
 # %% ../nbs/14_cli.ipynb #bc6035b4
-def _number_type(kind: type, ok, rule: str):
-    "An argparse `type`: the flag's text as `kind`, refused with `must be <rule>, not <value>` unless `ok(value)`."
+def _range_type(kind: type, ok, rule: str):
+    "An argparse `type` for a range of TrainConfig's table: the text as `kind`, refused unless `ok(value)`."
 
     def parse(text: str):
         try:
@@ -127,9 +126,9 @@ def _number_type(kind: type, ok, rule: str):
     return parse
 
 
-_AT_LEAST_1 = _number_type(int, lambda v: v >= 1, "an integer >= 1")
-_COUNT = _number_type(int, lambda v: v >= 0, "an integer >= 0")
-_MINUTES = _number_type(float, lambda v: 0 < v < math.inf, "a finite number > 0 (minutes of wall clock)")
+_AT_LEAST_1 = number_type(1, integer=True)
+_COUNT = number_type(0, integer=True)
+_MINUTES = number_type(0, above=True, unit="minutes of wall clock")
 
 
 def _train_field(name: str, kind: type):
@@ -137,7 +136,7 @@ def _train_field(name: str, kind: type):
     from llava_nb.train_config import FIELD_RANGES
 
     ok, rule = FIELD_RANGES[name]
-    return _number_type(kind, ok, rule)
+    return _range_type(kind, ok, rule)
 
 # %% ../nbs/14_cli.ipynb #2789df83
 def build_parser() -> argparse.ArgumentParser:

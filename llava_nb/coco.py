@@ -5,28 +5,25 @@
 # %% ../nbs/08d_coco.ipynb #256bac7a
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from .core import RecordError
+from .core import RecordError, number_type
 from .data import SkipSummary
 from .datagen import KINDS, Prompts
 from .nanoworld import load_world
 from llava_nb.teachers import (
     TEACHERS,
     RetryPolicy,
-    check_number,
     check_output_files,
     generate_dataset,
     make_teacher,
-    number_rule,
 )
 
 # %% auto #0
 __all__ = ['COCO_PROMPTS', 'coco_id', 'normalise_bbox', 'box_line', 'coco_context', 'json_lines', 'load_json_or_lines',
-           'caps_boxes_record', 'read_caps_boxes', 'read_coco', 'number_arg', 'add_datagen_parser', 'cmd_datagen']
+           'caps_boxes_record', 'read_caps_boxes', 'read_coco', 'add_datagen_parser', 'cmd_datagen']
 
 # %% ../nbs/08d_coco.ipynb #89bbee95
 def coco_id(image_id) -> str:
@@ -281,22 +278,6 @@ COCO_PROMPTS = Prompts(
 )
 
 # %% ../nbs/08d_coco.ipynb #3385dd6a
-def number_arg(minimum: float, above: bool = False, integer: bool = False):
-    "An argparse `type` for a number in `check_number`'s range: argparse's error names the option and the value."
-
-    def parse(text: str):
-        try:
-            value = int(text) if integer else float(text)
-        except ValueError:
-            value = None  # not a number: refused below, with the same words
-        try:
-            return check_number("value", value, minimum, above, integer)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {number_rule(minimum, above, integer)}, got {text!r}") from None
-
-    return parse
-
-
 def add_datagen_parser(subparsers) -> None:
     "Register the `datagen` subcommand on an argparse `subparsers` object."
     d = subparsers.add_parser(
@@ -314,14 +295,14 @@ def add_datagen_parser(subparsers) -> None:
     d.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://localhost:8000/v1")
     d.add_argument("--model", default=None, help="model name on the server, or a local model for --teacher hf")
     d.add_argument("--out", required=True, help="output JSON (OUT.jsonl holds the progress of an unfinished run)")
-    d.add_argument("--limit", type=number_arg(1, integer=True), default=None, help="only the first N images")
-    d.add_argument("--concurrency", type=number_arg(1, integer=True), default=1, help="requests in flight at once")
-    d.add_argument("--temperature", type=number_arg(0), default=0.7)
-    d.add_argument("--max-tokens", type=number_arg(1, integer=True), default=1024)
-    d.add_argument("--timeout", type=number_arg(0, above=True), default=60.0, help="seconds per request")
+    d.add_argument("--limit", type=number_type(1, integer=True), default=None, help="only the first N images")
+    d.add_argument("--concurrency", type=number_type(1, integer=True), default=1, help="requests in flight at once")
+    d.add_argument("--temperature", type=number_type(0), default=0.7)
+    d.add_argument("--max-tokens", type=number_type(1, integer=True), default=1024)
+    d.add_argument("--timeout", type=number_type(0, above=True), default=60.0, help="seconds per request")
     d.add_argument(
         "--retries",
-        type=number_arg(0, integer=True),
+        type=number_type(0, integer=True),
         default=5,
         help="retries of a failed request (429, 5xx, timeouts)",
     )

@@ -5,6 +5,9 @@
 # %% ../nbs/00_core.ipynb #651f0823
 from __future__ import annotations
 
+import argparse
+import math
+import numbers
 import os
 import platform
 import random
@@ -17,9 +20,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['IGNORE_INDEX', 'IMAGE_TOKEN', 'USER_ERRORS', 'SHIPPED', 'RecordError', 'run_command', 'seed_everything',
-           'default_device', 'resolve_device', 'resolve_dtype', 'cpu_has_fast_bf16', 'cpu_name', 'resolve_precision',
-           'shipped_path', 'count_params', 'human_count']
+__all__ = ['IGNORE_INDEX', 'IMAGE_TOKEN', 'USER_ERRORS', 'SHIPPED', 'RecordError', 'run_command', 'number_rule', 'check_number',
+           'number_type', 'seed_everything', 'default_device', 'resolve_device', 'resolve_dtype', 'cpu_has_fast_bf16',
+           'cpu_name', 'resolve_precision', 'shipped_path', 'count_params', 'human_count']
 
 # %% ../nbs/00_core.ipynb #6b343bc7
 IGNORE_INDEX = -100  # labels with this value are not trained on (torch's cross_entropy default)
@@ -62,6 +65,38 @@ def run_command(call: Callable[[], object], name: str, debug: bool = False) -> i
         print(f"{name}: error: {e} (--debug shows the traceback)", file=sys.stderr, flush=True)
         return 2
     return 0
+
+# %% ../nbs/00_core.ipynb #acae54e37e7d407bbb7b55eff062a284
+def number_rule(minimum: float, above: bool = False, integer: bool = False) -> str:
+    "The words for a range: 'an integer >= 1', 'a finite number > 0'."
+    return f"{'an integer' if integer else 'a finite number'} {'>' if above else '>='} {minimum:g}"
+
+
+def check_number(name: str, value, minimum: float, above: bool = False, integer: bool = False):
+    """`value` if it is a finite number (an integer if `integer`) >= `minimum` (> with `above`); else a `ValueError`
+    naming `name`."""
+    kind = numbers.Integral if integer else numbers.Real
+    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
+    if not (ok and (value > minimum if above else value >= minimum)):
+        raise ValueError(f"{name} must be {number_rule(minimum, above, integer)}, not {value!r}")
+    return value
+
+
+def number_type(minimum: float, above: bool = False, integer: bool = False, unit: str = ""):
+    "An argparse `type` for a number in `check_number`'s range; argparse's error names the flag and what was typed."
+
+    def parse(text: str):
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            value = None  # not a number: refused below, in the same words
+        try:
+            return check_number("value", value, minimum, above, integer)
+        except ValueError:
+            rule = number_rule(minimum, above, integer) + (f" ({unit})" if unit else "")
+            raise argparse.ArgumentTypeError(f"must be {rule}, not {text!r}") from None
+
+    return parse
 
 # %% ../nbs/00_core.ipynb #4e14951a
 def seed_everything(seed: int = 0) -> None:

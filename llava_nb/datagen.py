@@ -5,14 +5,13 @@
 # %% ../nbs/08_datagen.ipynb #a43d06ff
 from __future__ import annotations
 
-import math
 import random
 import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass
 
-from .core import IMAGE_TOKEN, RecordError
+from .core import IMAGE_TOKEN, RecordError, check_number
 from .nanoworld import context_text
 from .symbolic import ASK, QTYPES, REASON, describe, parse_context, question_type
 
@@ -268,10 +267,7 @@ def _mix(mix) -> dict:
     mix = {k: 1 for k in KINDS} if mix is None else dict(mix)
     for k, w in mix.items():
         _check_kind(k)
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
-            raise ValueError(f"mix[{k!r}] must be a number >= 0, got {w!r}")
-        if not math.isfinite(w):  # an infinite weight leaves no share for the others: NaN quotas
-            raise ValueError(f"mix[{k!r}] must be finite, got {w!r}")
+        check_number(f"mix[{k!r}]", w, 0)  # an infinite weight would leave no share for the others: NaN quotas
     if not sum(mix.values()) > 0:
         raise ValueError(f"mix {mix} has no positive weight")
     return mix

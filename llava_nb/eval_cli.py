@@ -27,7 +27,8 @@ from llava_nb.benchmarks import (
     sqa_scores,
     verdict,
 )
-from .core import RecordError
+from .core import RecordError, number_type
+from .generation import generation_type
 from .metrics import HFJudge, Judge, Judgement, LLMJudge, OpenAIJudge, Scores, answer_batch, extract_letter
 
 # %% auto #0
@@ -382,27 +383,19 @@ def cmd_eval_scienceqa(args) -> dict:
     return rep
 
 
-def _positive_int(text: str) -> int:
-    "An argparse `type`: an integer >= 1 (argparse's error names the option; the words are `llava-nb`'s other flags')."
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, not {text!r}")
-    return n
-
-
 def add_eval_parser(subparsers) -> None:
     "Register `eval llava-bench` and `eval scienceqa` on an argparse `subparsers` object."
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--checkpoint", required=True, help="llava_nb checkpoint or llava-hf directory")
     common.add_argument("--images", required=True, help="the benchmark's image folder")
     common.add_argument("--out", required=True, help="report folder (a rerun into it resumes)")
-    common.add_argument("--limit", type=_positive_int, default=None, help="only the first N questions")
-    common.add_argument("--batch-size", type=_positive_int, default=8)
+    common.add_argument("--limit", type=number_type(1, integer=True), default=None, help="only the first N questions")
+    common.add_argument("--batch-size", type=number_type(1, integer=True), default=8)
     common.add_argument(
-        "--max-new-tokens", type=_positive_int, default=None, help="default 512 (LLaVA-Bench), 32 (ScienceQA)"
+        "--max-new-tokens",
+        type=generation_type("max_new_tokens"),
+        default=None,
+        help="default 512 (LLaVA-Bench), 32 (ScienceQA)",
     )
     common.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
     common.add_argument("--dtype", default="auto", help="auto, fp32, bf16, fp16")

@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from .core import cpu_has_fast_bf16
+from .core import check_number, cpu_has_fast_bf16
 
 # %% auto #0
 __all__ = ['budget_progress', 'warmup_cosine', 'bf16_autocast', 'FitResult', 'fit']
@@ -66,6 +66,9 @@ def fit(
     'loss') under bf16 autocast (`bf16`; None: where it is fast), backward, gradient clipping, the optimizer step; a
     record every `log_every` steps (and at the last if `log_last`), then `on_step(step)` (evaluations, saves). Stops
     after `steps` or when `max_minutes` runs out, whichever comes first; the schedule follows the same clock."""
+    if max_minutes is not None:
+        check_number("max_minutes", max_minutes, 0, above=True)  # -1 would never run out: no cap at all
+    check_number("max_grad_norm", max_grad_norm, 0, above=True)  # -1 would negate every gradient
     t0, log, done = time.time(), [], 0
     for step in range(steps):
         progress = budget_progress(step, steps, t0, max_minutes)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import email.utils
 import json
-import math
-import numbers
 import os
 import random
 import threading
@@ -20,14 +18,14 @@ from urllib.parse import urlsplit
 
 from tqdm.auto import tqdm
 
-from .core import RecordError, resolve_device
+from .core import RecordError, check_number, resolve_device
 from .data import SkipSummary
 from .datagen import Prompts, SymbolicTeacher, Teacher, _mix, _plan, instruct_record
 
 # %% auto #0
-__all__ = ['TEACHERS', 'LLAVA_KEYS', 'Usage', 'ChatReply', 'BackendError', 'TransientError', 'number_rule', 'check_number',
-           'RetryPolicy', 'ChatBackend', 'check_base_url', 'OpenAIBackend', 'HFBackend', 'LLMTeacher', 'OpenAITeacher',
-           'HFTeacher', 'make_teacher', 'output_files', 'check_output_files', 'generate_dataset']
+__all__ = ['TEACHERS', 'LLAVA_KEYS', 'Usage', 'ChatReply', 'BackendError', 'TransientError', 'RetryPolicy', 'ChatBackend',
+           'check_base_url', 'OpenAIBackend', 'HFBackend', 'LLMTeacher', 'OpenAITeacher', 'HFTeacher', 'make_teacher',
+           'output_files', 'check_output_files', 'generate_dataset']
 
 # %% ../nbs/08c_teachers.ipynb #c7b06cb7
 @dataclass
@@ -78,21 +76,6 @@ class TransientError(Exception):
     def __init__(self, msg: str, retry_after: float | None = None):
         super().__init__(msg)
         self.retry_after = retry_after
-
-
-def number_rule(minimum: float, above: bool = False, integer: bool = False) -> str:
-    "The words for a range: 'an integer >= 1', 'a number > 0'."
-    return f"{'an integer' if integer else 'a number'} {'>' if above else '>='} {minimum:g}"
-
-
-def check_number(name: str, value, minimum: float, above: bool = False, integer: bool = False):
-    """`value` if it is a finite number (an integer if `integer`) >= `minimum` (> with `above`); else a `ValueError`
-    naming `name`. The one range check of the backends, the writer and `llava-nb datagen`'s options."""
-    kind = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
-    if not (ok and (value > minimum if above else value >= minimum)):
-        raise ValueError(f"{name} must be {number_rule(minimum, above, integer)}, got {value!r}")
-    return value
 
 
 @dataclass

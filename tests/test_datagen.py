@@ -167,7 +167,7 @@ def test_mix_and_ids():
     assert Counter(r["type"] for r in recs) == {"conversation": 60}
     assert len({r["id"] for r in recs}) == 60
     assert Counter(plan_kinds(9, {"conversation": 1, "detail": 1, "complex": 1})) == {k: 3 for k in KINDS}
-    with pytest.raises(ValueError, match="must be a number"):
+    with pytest.raises(ValueError, match="must be a finite number"):
         plan_kinds(3, {"detail": -1})
     with pytest.raises(ValueError, match="duplicate scene ids"):
         make_instruct([SOLO, SOLO])

@@ -131,13 +131,13 @@ def test_out_of_range_options_are_refused_naming_the_option(world, tmp_path, cap
 
 
 def test_retry_policy_and_backend_check_their_numbers():
-    with pytest.raises(ValueError, match="retries must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match="retries must be an integer >= 0, not -1"):
         RetryPolicy(retries=-1)
-    with pytest.raises(ValueError, match="base_delay must be a number >= 0"):
+    with pytest.raises(ValueError, match="base_delay must be a finite number >= 0"):
         RetryPolicy(base_delay=-1.0)
-    with pytest.raises(ValueError, match="timeout must be a number > 0, got 0"):
+    with pytest.raises(ValueError, match="timeout must be a finite number > 0, not 0"):
         OpenAIBackend("m", base_url="http://127.0.0.1:9/v1", timeout=0)
-    with pytest.raises(ValueError, match="max_tokens must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="max_tokens must be an integer >= 1, not 0"):
         OpenAIBackend("m", base_url="http://127.0.0.1:9/v1", max_tokens=0)
 
 
@@ -247,8 +247,8 @@ def test_no_scenes_is_refused_naming_the_input(tmp_path, capsys):
     "text, why",
     [("conversation=abc", "weight 'abc' of conversation is not a number"),
      ("conversation", "'conversation' has no '=WEIGHT'"), ("chat=1", "unknown instruction kind 'chat'"),
-     ("conversation=-1", "mix['conversation'] must be a number >= 0, got -1.0"),
-     ("conversation=inf", "mix['conversation'] must be finite, got inf"),
+     ("conversation=-1", "mix['conversation'] must be a finite number >= 0, not -1.0"),
+     ("conversation=inf", "mix['conversation'] must be a finite number >= 0, not inf"),
      ("conversation=0", "mix {'conversation': 0.0} has no positive weight"), ("", "mix {} has no positive weight"),
      ("conversation=1,conversation=2", "conversation twice")],
 )  # fmt: skip
@@ -263,7 +263,7 @@ def test_parse_mix_names_the_option_and_the_form(text, why):
 def test_an_infinite_weight_is_refused_where_every_mix_is_checked():
     from llava_nb.datagen import plan_kinds
 
-    with pytest.raises(ValueError, match=r"mix\['detail'\] must be finite, got inf"):
+    with pytest.raises(ValueError, match=r"mix\['detail'\] must be a finite number >= 0, not inf"):
         plan_kinds(3, {"conversation": 1, "detail": float("inf")})
 
 

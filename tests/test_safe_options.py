@@ -262,7 +262,7 @@ def test_quickstart_numbers_are_checked(capsys, command, flag, value, says):
 
 
 @pytest.mark.parametrize("mix,says", [("conversation", "has no '=WEIGHT'"), ("conversation=x", "is not a number"),
-                                      ("conversation=-1", "must be a number >= 0"), ("detail=0", "no positive weight"),
+                                      ("conversation=-1", "must be a finite number >= 0"), ("detail=0", "no positive weight"),
                                       ("chat=1", "unknown instruction kind 'chat'")])
 def test_quickstart_mix_is_checked_before_any_work(tmp_path, mix, says):
     from llava_nb.cli import cmd_quickstart
@@ -270,3 +270,27 @@ def test_quickstart_mix_is_checked_before_any_work(tmp_path, mix, says):
     with pytest.raises(ValueError, match=f"--mix {mix!r}: .*{re.escape(says)}"):
         cmd_quickstart(build_parser().parse_args(["quickstart", "--out", str(tmp_path / "qs"), "--mix", mix]))
     assert not (tmp_path / "qs").exists()
+
+
+@pytest.mark.parametrize("kw", [{"vision_minutes": -1}, {"llm_minutes": 0}, {"vision_minutes": float("nan")}])
+def test_pretrain_backbones_python_api_refuses_minutes_that_are_no_cap(tmp_path, kw):
+    "None means no cap; -1 used to mean the same, silently (an hour of training)."
+    from llava_nb.backbones import pretrain_backbones
+
+    with pytest.raises(ValueError, match=rf"{next(iter(kw))} must be a finite number > 0"):
+        pretrain_backbones(tmp_path / "b", **kw)
+    assert not (tmp_path / "b").exists()  # refused before anything is made
+
+
+def test_fit_refuses_a_negative_budget_or_clip():
+    import torch
+
+    from llava_nb.fit import fit
+
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([w], lr=0.1)
+    loss = lambda step: {"loss": (w - 1).pow(2).sum()}
+    with pytest.raises(ValueError, match="max_grad_norm must be a finite number > 0, not -1"):
+        fit(loss, [w], opt, steps=2, lr=0.1, warmup=0, max_grad_norm=-1, verbose=False)
+    with pytest.raises(ValueError, match="max_minutes must be a finite number > 0, not -1"):
+        fit(loss, [w], opt, steps=2, lr=0.1, warmup=0, max_minutes=-1, verbose=False)
