@@ -19,7 +19,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimi
 from torch import nn
 
 from . import __version__
-from .model import CONFIG_NAME, PROJECTOR_NAME, LlavaConfig, LlavaModel
+from .model import CONFIG_NAME, PROJECTOR_NAME, LlavaConfig, LlavaModel, read_json
 
 import random
 
@@ -433,7 +433,7 @@ def check_stage1_checkpoint(path, model: LlavaModel) -> Path:
     """Raise a clear error unless `path` is a stage-1 checkpoint for `model`'s tower, LLM and projector; returns its
     projector file."""
     ckpt = find_checkpoint(path)
-    saved = json.loads((ckpt / CONFIG_NAME).read_text())
+    saved = read_json(ckpt / CONFIG_NAME)  # a cut or non-JSON config.json is named
     theirs = LlavaConfig.from_dict(saved, str(ckpt / CONFIG_NAME))  # a llava_nb config of a readable format
     if saved.get("stage") != 1:
         raise ValueError(

@@ -158,7 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export-hf", help="export to transformers' Llava (or, anyres, LlavaNext) layout")
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--out", required=True)
-    e.add_argument("--overwrite", action="store_true", help="replace what --out already holds")
+    e.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier export in --out (never a checkpoint or others' files)",
+    )
     e.set_defaults(func=cmd_export_hf)
 
     m = sub.add_parser("merge-lora", help="merge a LoRA checkpoint's adapters into a plain checkpoint")

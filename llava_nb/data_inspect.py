@@ -36,6 +36,9 @@ def load_tokenizer(path, say=print):
     if missing, and `say` says so."""
     from transformers import AutoTokenizer  # here, not at import: the rest of the module does not need transformers
 
+    from llava_nb.model import check_model_dir
+
+    check_model_dir(path)  # a cut tokenizer.json is named, not "EOF while parsing"
     tok = AutoTokenizer.from_pretrained(str(path), use_fast=True)
     if not getattr(tok, "is_fast", False):
         raise ValueError(f"{path}: not a fast tokenizer (no tokenizer.json); the labels need character offsets")

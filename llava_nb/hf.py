@@ -27,7 +27,7 @@ from transformers import (
 
 from .anyres import AnyresImages, AnyresLayout
 from .checkpoint import atomic_dir, check_owned
-from .model import CONFIG_NAME, LlavaConfig, LlavaModel, check_safetensors
+from .model import CONFIG_NAME, LlavaConfig, LlavaModel, check_model_dir, read_json
 from .projector import build_projector
 
 # %% auto #0
@@ -202,9 +202,10 @@ _HF_CLASSES = {"llava": LlavaForConditionalGeneration, "llava_next": LlavaNextFo
 
 def _hf_model_type(path: Path) -> str | None:
     try:
-        return json.loads((path / CONFIG_NAME).read_text()).get("model_type")
+        config = read_json(path / CONFIG_NAME)
     except (OSError, ValueError):
         return None
+    return config.get("model_type")
 
 
 def _is_hf_llava(path: Path) -> bool:
@@ -228,7 +229,7 @@ def import_hf(path, dtype=None) -> LlavaModel:
             f"{path} is not a transformers LlavaForConditionalGeneration or LlavaNextForConditionalGeneration "
             "directory (config.json model_type is not 'llava' or 'llava_next')"
         )
-    check_safetensors(path)
+    check_model_dir(path)  # every JSON file and the weights, each named if cut
     next_ = _hf_model_type(path) == "llava_next"
     hf = _HF_CLASSES[_hf_model_type(path)].from_pretrained(
         path, **({"torch_dtype": dtype} if dtype is not None else {})
@@ -239,7 +240,7 @@ def import_hf(path, dtype=None) -> LlavaModel:
         keys = {k: getattr(image_processor, k) for k in _IMAGE_KEYS if getattr(image_processor, k, None) is not None}
         image_processor = CLIPImageProcessor(**keys)
     hc = hf.config
-    meta = json.loads((path / META_NAME).read_text()) if (path / META_NAME).is_file() else {}
+    meta = read_json(path / META_NAME) if (path / META_NAME).is_file() else {}
     act = hc.projector_hidden_act
     kind = meta.get("projector_type") or ("mlp2x_gelu" if act == "gelu" else None)
     if kind is None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from .conversation import ChatTemplate
-from .generation import Generation
+from .generation import Generation, generation_type
 from .serve_protocol import FINISH_REASONS, SSE_DONE, ApiError, ChatRequest, chunk, completion, model_card
 from .serve_protocol import models_list, parse_json, parse_request, response_head, sse, usage_chunk
 
@@ -263,7 +263,12 @@ def add_serve_parser(subparsers) -> None:
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every network interface)")
     s.add_argument("--port", type=int, default=8000, help="0: any free port (the start line says which)")
     s.add_argument("--model-name", default=None, help="the model id clients send (default: the checkpoint's folder)")
-    s.add_argument("--max-tokens", type=int, default=256, help="answer length when a request sets no max_tokens")
+    s.add_argument(
+        "--max-tokens",
+        type=generation_type("max_new_tokens"),
+        default=256,
+        help="answer length when a request sets no max_tokens",
+    )
     s.add_argument("--max-body-mb", type=float, default=20.0, help="largest request body (MB); larger ones get 413")
     s.add_argument(
         "--no-local-images", action="store_true", help="refuse image paths and file:// URLs (data URLs only)"

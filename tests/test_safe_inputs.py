@@ -332,7 +332,6 @@ def test_a_cut_tokenizer_json_is_named_when_an_llm_loads(tmp_path):
     assert str(tok) in str(e.value)
 
 
-@pytest.mark.xfail(strict=True, reason="needs load_tokenizer in nbs/03b_data_inspect.ipynb to check the folder first")
 def test_a_cut_tokenizer_json_is_named_by_data_inspect(tmp_path):
     "`llava-nb data inspect --tokenizer DIR` loads the tokenizer on its own (data_inspect.load_tokenizer)."
     from llava_nb.data_inspect import load_tokenizer
@@ -340,4 +339,14 @@ def test_a_cut_tokenizer_json_is_named_by_data_inspect(tmp_path):
     tok = _cut_tokenizer(tmp_path)
     with pytest.raises(ValueError, match="tokenizer.json is not valid JSON") as e:
         load_tokenizer(tok.parent)
+    assert str(tok) in str(e.value)
+
+
+def test_a_cut_tokenizer_json_is_named_by_the_hf_teacher(tmp_path):
+    "`llava-nb datagen --teacher hf --model DIR` loads a local chat model's tokenizer itself (teachers.HFBackend)."
+    from llava_nb.teachers import HFBackend
+
+    tok = _cut_tokenizer(tmp_path)
+    with pytest.raises(ValueError, match="tokenizer.json is not valid JSON") as e:
+        HFBackend(str(tok.parent))
     assert str(tok) in str(e.value)

@@ -294,3 +294,9 @@ def test_fit_refuses_a_negative_budget_or_clip():
         fit(loss, [w], opt, steps=2, lr=0.1, warmup=0, max_grad_norm=-1, verbose=False)
     with pytest.raises(ValueError, match="max_minutes must be a finite number > 0, not -1"):
         fit(loss, [w], opt, steps=2, lr=0.1, warmup=0, max_minutes=-1, verbose=False)
+
+
+def test_serve_refuses_a_default_answer_length_it_could_never_use(capsys):
+    "`serve --max-tokens 0` used to start a server that answered 400 to every request without max_tokens."
+    err = parse_error(capsys, "serve", "--checkpoint", "c", "--max-tokens", "0")
+    assert "argument --max-tokens: must be an integer from 1 to" in err
