@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from .backbones import NANO_DIR, nano_backbones
-from .core import cpu_has_fast_bf16, cpu_name, default_device, seed_everything
+from .core import check_number, cpu_has_fast_bf16, cpu_name, default_device, seed_everything
 from .datagen import SymbolicTeacher, make_instruct, make_pretrain, make_vqa_eval, make_vqa_train
 from .smallworld_eval import make_mc_train
 from .model import LlavaModel
@@ -62,6 +62,15 @@ class QuickstartConfig:
     seed: int = 0
     device: str | None = None  # None: CUDA when present, else CPU
     examples: int = 6  # answered questions drawn in examples.png
+
+    def __post_init__(self):
+        "Counts and rates checked when the config is made: the CLI's flags and Python's arguments alike."
+        for name in ("n_train", "n_test", "instruct_per_scene", "vqa_per_scene"):
+            check_number(name, getattr(self, name), 1, integer=True)
+        for name in ("vqa_turns", "examples", "seed"):
+            check_number(name, getattr(self, name), 0, integer=True)
+        for name in ("stage1_epochs", "stage2_epochs", "stage1_lr", "stage2_lr", "projector_lr"):
+            check_number(name, getattr(self, name), 0, above=True)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -300,3 +300,12 @@ def test_serve_refuses_a_default_answer_length_it_could_never_use(capsys):
     "`serve --max-tokens 0` used to start a server that answered 400 to every request without max_tokens."
     err = parse_error(capsys, "serve", "--checkpoint", "c", "--max-tokens", "0")
     assert "argument --max-tokens: must be an integer from 1 to" in err
+
+
+@pytest.mark.parametrize("kw", [{"n_train": 0}, {"vqa_turns": -1}, {"stage2_epochs": float("inf")}, {"stage1_lr": 0}])
+def test_quickstart_config_is_checked_when_made(kw):
+    "The Python API gets the same ranges as the quickstart's flags."
+    from llava_nb.quickstart import QuickstartConfig
+
+    with pytest.raises(ValueError, match=rf"^{next(iter(kw))} must be "):
+        QuickstartConfig(**kw)
