@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from .checkpoint import claim_dir
 from .core import SHIPPED, check_number, shipped_path
 from .model import check_json_types, read_json
 from .nano_llm import train_llm
@@ -36,8 +37,8 @@ def pretrain_backbones(
     for name, minutes in (("vision_minutes", vision_minutes), ("llm_minutes", llm_minutes)):
         if minutes is not None:  # None: no time cap; -1 used to mean the same, silently
             check_number(name, minutes, 0, above=True)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    how = "give pretrain-backbones another --out, or move it away"
+    out = claim_dir(out_dir, "backbones", how, old={"backbones": lambda p: (p / "backbones.json").is_file()})
     if threads:
         torch.set_num_threads(threads)
     tower, vstats = train_vision(

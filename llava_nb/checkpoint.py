@@ -302,6 +302,8 @@ KINDS = {  # what llava_nb writes, as error messages name it
     "quickstart": "a quickstart folder",
     "quickstart-stage": "a quickstart stage folder",
     "ablations": "a quickstart ablations folder",
+    "backbones": "a pretrain-backbones folder",
+    "eval": "an eval report folder",
 }
 _LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")  # the time stamp RunLog starts each line of train.log with
 

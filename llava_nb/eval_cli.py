@@ -27,6 +27,7 @@ from llava_nb.benchmarks import (
     sqa_scores,
     verdict,
 )
+from .checkpoint import check_owned, claim_dir
 from .core import RecordError, number_type
 from .generation import generation_type
 from .metrics import HFJudge, Judge, Judgement, LLMJudge, OpenAIJudge, Scores, answer_batch, extract_letter
@@ -207,6 +208,14 @@ def bench_markdown(report: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+# an --out folder: ours to resume into (an older one is known by its answers.jsonl), never someone else's files
+_EVAL_OUT = dict(
+    kinds="eval",
+    how="give eval another --out (a rerun into the same --out resumes), or move it away",
+    old={"eval": lambda p: (p / "answers.jsonl").is_file()},
+)
+
+
 def run_llava_bench(
     model,
     items: list[dict],
@@ -224,8 +233,7 @@ def run_llava_bench(
     _check_items(items)
     if hasattr(judge, "check"):
         judge.check(items)  # e.g. a rules file without a category: fail before answering
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_dir(out_dir, **_EVAL_OUT)  # never into a folder of someone else's files
     answers = answer_resumable(
         model, items, out / "answers.jsonl", lambda it: it["question"], image_folder, model_id, None, batch_size,
         max_new_tokens, progress, metadata=metadata,
@@ -296,8 +304,7 @@ def run_scienceqa(
 ) -> dict:
     "Answer the multiple-choice items asked in `prompt_format`, score the letters, write the report files to `out_dir`."
     _check_items(items)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_dir(out_dir, **_EVAL_OUT)
     extra = lambda it, text: (
         {"pred": extract_letter(text, it["choices"]), "answer": it["answer"]}
         | {"correct": extract_letter(text, it["choices"]) == it["answer"]}
@@ -360,6 +367,7 @@ def cmd_eval_llava_bench(args) -> dict:
     if hasattr(judge, "check"):
         judge.check(items)  # before the model loads
     name = "offline" if judge is None else f"{args.judge}:{args.model}"
+    check_owned(args.out, **_EVAL_OUT)  # before the model loads
     tokens = args.max_new_tokens or 512
     rep = run_llava_bench(
         _load(args), items, args.images, args.out, judge, name, Path(args.checkpoint).name, args.batch_size, tokens,
@@ -373,6 +381,7 @@ def cmd_eval_llava_bench(args) -> dict:
 def cmd_eval_scienceqa(args) -> dict:
     "`llava-nb eval scienceqa`: a checkpoint's letters and accuracies on one ScienceQA split."
     items = read_scienceqa(args.problems, args.splits, args.split)[: args.limit]
+    check_owned(args.out, **_EVAL_OUT)  # before the model loads
     tokens = args.max_new_tokens or 32
     rep = run_scienceqa(
         _load(args), items, args.images, args.out, args.split, Path(args.checkpoint).name, args.batch_size, tokens,

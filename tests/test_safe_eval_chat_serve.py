@@ -202,3 +202,28 @@ def test_no_response_to_a_cut_body(server, length):
     srv, parsed = server
     assert _send_partial(srv, length, b'{"a": 1}', half_close=True) == b""  # no response written
     assert srv.handled.wait(30) and parsed == []
+
+
+# --- eval --out and pretrain-backbones --out: only into folders llava_nb wrote -------------------------------------
+
+def test_eval_out_is_never_a_folder_of_someone_elses_files(ckpt, tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.json").write_text("my own report")
+    assert main(sqa_args(ckpt, SQA / "pid_splits.json", mine, "--limit", "2")) == 2
+    err = capsys.readouterr().err
+    assert f"{mine} is not an empty directory and llava_nb did not write it" in err and "loaded" not in err
+    assert (mine / "report.json").read_text() == "my own report"
+    out = tmp_path / "ours"
+    assert main(sqa_args(ckpt, SQA / "pid_splits.json", out, "--limit", "2")) == 0
+    assert main(sqa_args(ckpt, SQA / "pid_splits.json", out, "--limit", "2")) == 0  # a rerun resumes into it
+
+
+def test_pretrain_backbones_out_is_never_a_folder_of_someone_elses_files(tmp_path):
+    from llava_nb.backbones import pretrain_backbones
+
+    (tmp_path / "vision").mkdir()
+    (tmp_path / "vision" / "config.json").write_text("{}")  # a user's own model folder
+    with pytest.raises(FileExistsError, match="llava_nb did not write it"):
+        pretrain_backbones(tmp_path, vision_steps=1, llm_steps=1)
+    assert (tmp_path / "vision" / "config.json").read_text() == "{}"
