@@ -29,6 +29,7 @@ from llava_nb.metrics import (
     results_table,
     vqa_scores,
 )
+from .heldout import heldout_scores
 from llava_nb.smallworld_eval import (
     _DOMAINS,
     description_scores,
@@ -111,6 +112,7 @@ def evaluate(
     per_scene: int = 3,
     n_bench: int = 30,
     n_mc: int = 90,
+    heldout: bool = True,
     judge: Judge | None = None,
     batch_size: int = 64,
     max_new_tokens: int = 16,
@@ -152,6 +154,8 @@ def evaluate(
     if scenes:
         res["by_objects"] = accuracy_by_objects(saved["vqa"], scenes)
     res["examples"] = saved["vqa"][:6]
+    if scenes and heldout:  # the same kinds of questions in words no training data uses (11e_heldout)
+        res["heldout"] = heldout_scores(ask, scenes, seed, per_scene, long_tokens=long_tokens)
     if scenes and n_bench:
         bench = make_bench(scenes[:n_bench], seed)
         answers = [""] * len(bench)
@@ -199,6 +203,18 @@ def evaluate(
 def report_markdown(res: dict) -> str:
     "A short markdown report of `evaluate`'s results."
     out = [f"## Held-out VQA ({res['vqa_n']} questions)", "", res["table"], ""]
+    if "heldout" in res:  # the same question types in words no training data uses
+        h, types = res["heldout"], res["by_type"]
+        out += [f"## In-template vs held-out phrasings ({h['vqa_n']} held-out questions)", ""]
+        out += ["| type | in-template | held-out phrasings |", "|---|---:|---:|"]
+        out += [f"| {t} | {types.get(t, float('nan')):.3f} | {a:.3f} |" for t, a in h["by_type"].items()]
+        out += [f"| **all** | **{res['vqa_accuracy']:.3f}** | **{h['vqa_accuracy']:.3f}** |", ""]
+        d, u = h["describe"], h["unanswerable"]
+        out += [
+            f"Descriptions asked for in {d['ways']} held-out ways: {d['described']:.0%} described, object F1 "
+            f"{d['f1']:.3f}; questions about absent things answered honestly: {u['honest']:.0%} of {u['n']}.",
+            "",
+        ]
     if "relative_score" in res:
         out += ["## Relative score (symbolic judge, model / reference × 100)", "", "| type | score |", "|---|---:|"]
         out += [f"| {k} | {v:.1f} |" for k, v in res["relative_score"].items()] + [""]

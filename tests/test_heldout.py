@@ -1,0 +1,64 @@
+"""The held-out phrasings (11e_heldout) are held out by construction: no training source of the small world (the
+instruct data of every kind, the VQA mix, the multiple-choice items, the detail and brief instructions, the stage-1
+captions, the nano LLM's pretraining corpus) contains a question that matches a held-out frame or a held-out way to
+ask for a description."""
+
+import re
+
+import pytest
+
+from llava_nb.datagen import BRIEF_INSTRUCTIONS, DETAIL_INSTRUCTIONS, make_instruct, make_pretrain, make_vqa_train
+from llava_nb.heldout import HELD_OUT_DESCRIBE, HELD_OUT_QUESTIONS, make_heldout_vqa
+from llava_nb.nano_llm import lm_corpus, lm_texts
+from llava_nb.nanoworld import sample_scene, scene_rng
+from llava_nb.smallworld_eval import make_mc_train
+from llava_nb.datagen import SymbolicTeacher
+
+SCENES = [sample_scene(scene_rng(0, "train", i), f"t_{i}") for i in range(400)]
+
+
+def _turns(records) -> list[str]:
+    return [t["value"] for r in records for t in r["conversations"]]
+
+
+@pytest.fixture(scope="module")
+def training_texts() -> list[str]:
+    texts = _turns(make_instruct(SCENES, SymbolicTeacher(seed=0), per_scene=3))
+    texts += _turns(make_pretrain(SCENES)) + _turns(make_vqa_train(SCENES, turns=6)) + _turns(make_mc_train(SCENES))
+    texts += lm_texts(lm_corpus(n_scenes=300))
+    texts += list(DETAIL_INSTRUCTIONS + BRIEF_INSTRUCTIONS)
+    return [t.lower() for t in texts]
+
+
+def _frame_regex(frame: str) -> re.Pattern:
+    "The frame with every {placeholder} matching a short run of text."
+    parts = re.split(r"\{\w+\}", frame.lower())
+    return re.compile(r".{1,60}?".join(re.escape(p) for p in parts))
+
+
+def test_the_training_sources_are_really_read(training_texts):
+    "The check below has teeth: the in-template phrasings are all found in the same texts."
+    joined = "\n".join(training_texts)
+    for phrase in ("what color is the", "how many", "is there a", "describe the image in detail."):
+        assert phrase in joined, phrase
+
+
+@pytest.mark.parametrize("qtype", sorted(HELD_OUT_QUESTIONS))
+def test_no_held_out_question_frame_occurs_in_training(training_texts, qtype):
+    for frame in HELD_OUT_QUESTIONS[qtype]:
+        pattern = _frame_regex(frame)
+        hits = [t for t in training_texts if pattern.search(t)]
+        assert not hits, f"{frame!r} matches training text {hits[0][:120]!r}"
+
+
+def test_no_held_out_description_request_occurs_in_training(training_texts):
+    for way in HELD_OUT_DESCRIBE:
+        hits = [t for t in training_texts if way.lower().rstrip(".?") in t]
+        assert not hits, f"{way!r} occurs in training text {hits[0][:120]!r}"
+
+
+def test_held_out_questions_use_only_held_out_frames():
+    "Every generated held-out question comes from a held-out frame (nothing leaks in from the training generators)."
+    frames = [_frame_regex(f) for fs in HELD_OUT_QUESTIONS.values() for f in fs]
+    for it in make_heldout_vqa(SCENES[:100]):
+        assert any(p.fullmatch(it["question"].lower()) for p in frames), it["question"]
