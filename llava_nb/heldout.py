@@ -30,7 +30,7 @@ HELD_OUT_QUESTIONS = {
     "position": ("Tell me where {ref} is.", "Whereabouts in the picture is {ref}?", "Where would you find {ref}?"),
     "count": ("Count the {things}.", "Tell me the number of {things}.", "What number of {things} do you see?"),
     "existence": ("Is {thing} present?", "Do you spot {thing} anywhere?", "Tell me if the picture has {thing}."),
-    "relative_position": ("Relative to {rb}, is {ra} {r1} or {r2} it?", "Tell me if {ra} is {r} {rb}."),
+    "relative_position": ("Relative to {rb}, is {ra} {r1} or {r2} it?", "Tell me: is {ra} {r} {rb}?"),
 }
 HELD_OUT_DESCRIBE = (  # ten ways to ask for a description that no training instruction uses
     "Describe what you see.",
@@ -88,9 +88,10 @@ def _relative_question(frame: str, objs: list[dict], rng: random.Random) -> tupl
     return frame.format(ra=ra, rb=rng.choice(refs), r=relation_phrase(r)), "yes" if r == rel else "no"
 
 
-def heldout_question(qtype: str, objs: list[dict], rng: random.Random) -> tuple[str, str] | None:
-    "(question, answer) of type `qtype` about `objs` in a held-out frame; None when the scene has nothing to ask."
-    frame = rng.choice(HELD_OUT_QUESTIONS[qtype])
+def heldout_question(qtype: str, objs: list[dict], rng: random.Random, frames=None) -> tuple[str, str] | None:
+    """(question, answer) of type `qtype` about `objs` in a held-out frame (or in one of `frames[qtype]`, another table
+    of the same shape); None when the scene has nothing to ask."""
+    frame = rng.choice((frames or HELD_OUT_QUESTIONS)[qtype])
     if qtype == "count":
         return _count_question(frame, objs, rng)
     if qtype == "existence":

@@ -225,3 +225,26 @@ def test_laptop_settings_runs_one_setting_and_names_the_machine(tmp_path):
     assert (shared["stage"], shared["threads"], shared["precision"]) == (2, 1, "fp32") and shared["samples_per_second"] > 0
     assert (shared["share_prefix"], each["share_prefix"]) == (True, False)
     assert shared["final_loss"] == pytest.approx(each["final_loss"], rel=1e-4)  # the shared prefix changes no result
+
+
+def test_phrasing_variety_replica_keeps_variants_comparable_and_held_out_frames_out():
+    "The variants differ only in wording: same scenes, answers and turns; no varied frame is a held-out one."
+    import phrasing_variety_replica as R
+    from llava_nb.nanoworld import sample_scene, scene_rng
+
+    R.check_disjoint()
+    scs = [sample_scene(scene_rng(0, "replica_test", i), f"r_{i}") for i in range(30)]
+    tmpl, var = R.records(scs, "templates", 0, 6), R.records(scs, "variety", 0, 6)
+    assert [len(r["conversations"]) for r in tmpl] == [len(r["conversations"]) for r in var]
+    assert sum(t["value"].startswith("<image>\n") for r in var for t in r["conversations"]) == len(scs)
+    orders = {tuple(question_type(t["value"].split("\n")[-1]) for t in r["conversations"][::2]) for r in tmpl}
+    assert len(orders) > 1  # the type of a turn is not given by its position
+    absent = R.records(scs, "variety+absent", 0, 6)
+    assert all(r["conversations"][-1]["value"].startswith("There is no ") for r in absent)
+
+
+def test_phrasing_variety_replica_runs(tmp_path):
+    p = subprocess.run([sys.executable, str(ROOT / "bench" / "phrasing_variety_replica.py"), "--quick",
+                        "--variants", "templates"], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert '"variant": "templates"' in p.stdout

@@ -1,0 +1,172 @@
+"""The paper's thesis in miniature, as a seconds-per-run replica: does instruction *variety* make the small world
+follow instructions it never saw?
+
+From the shipped checkpoint (`data/nano/llava`), stage 2 (projector + LLM, the nano preset) continues on short-answer
+conversations about training scenes, with the same scenes, intents, answers and number of records in every variant;
+only the wording of the questions differs:
+
+- `templates`: the symbolic teacher's own phrasings (`symbolic.ASK`, what the quickstart trains on);
+- `variety`: each question in one of many frames per type (`VARIED` below: word orders, imperatives, politeness,
+  British spelling), none of which is a held-out frame (`llava_nb.heldout`; checked at start);
+- `variety+absent`: as `variety`, with one question per record about something the scene does not hold, answered
+  honestly ("There is no dog in the image.").
+
+Each is then asked the quickstart's held-out scenes in the training phrasings and in the held-out phrasings
+(`heldout_scores`). A finding here goes into the teacher and the LLM's corpus (issue 27); the frames live in this
+script until then.
+
+    .venv/bin/python bench/phrasing_variety_replica.py                 # 3 variants x 2 seeds, ~6 min on 2 cores
+    .venv/bin/python bench/phrasing_variety_replica.py --quick         # a smoke run
+
+Writes bench/results/phrasing_variety_replica.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from llava_nb.core import cpu_name, shipped_path
+from llava_nb.datagen import make_vqa_eval
+from llava_nb.heldout import HELD_OUT_QUESTIONS, OUTSIDE_WORDS, _cap, _objects, heldout_question, heldout_scores
+from llava_nb.hf import load_model
+from llava_nb.metrics import answer_batch, vqa_scores
+from llava_nb.nanoworld import COLOURS, SHAPES, make_world
+from llava_nb.symbolic import ASK, QTYPES
+from llava_nb.train import train
+from llava_nb.train_config import get_preset
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "results" / "phrasing_variety_replica.json"
+
+VARIED = {  # training frames: many per type, none a held-out frame
+    "color": ("What color is {ref}?", "What colour is {ref}?", "Which colour does {ref} have?",
+              "Say the color of {ref}.", "Give the colour of {ref}.", "Please tell me what color {ref} is.",
+              "I would like to know the colour of {ref}.", "Identify the color of {ref}.", "{ref} is which color?"),
+    "shape": ("What shape is {ref}?", "Which shape is {ref}?", "Say the shape of {ref}.", "Give the shape of {ref}.",
+              "Identify the shape of {ref}.", "Please tell me what shape {ref} has.", "{ref} is which shape?",
+              "What kind of shape is {ref}?", "Tell me the shape of {ref}."),
+    "size": ("Is {ref} large or small?", "Is {ref} small or large?", "What size is {ref}?",
+             "Tell me the size of {ref}.", "Say whether {ref} is large or small.", "Give the size of {ref}.",
+             "Name the size of {ref}.", "Please tell me how large {ref} is: small or large?"),
+    "position": ("Where is {ref}?", "In which part of the picture is {ref}?", "Tell me the position of {ref}.",
+                 "Say where {ref} is.", "Give the location of {ref}.", "Name the position of {ref}.",
+                 "Where in the image can {ref} be seen?", "Please tell me where in the picture {ref} sits."),
+    "count": ("How many {things} are there?", "How many {things} can you see?", "Count how many {things} there are.",
+              "Give the number of {things}.", "Say how many {things} the image has.",
+              "Please give the count of {things} in the image."),
+    "existence": ("Is there {thing} in the image?", "Can you see {thing}?", "Does the image contain {thing}?",
+                  "Is {thing} visible?", "Can you spot {thing}?", "Tell me if there is {thing}.",
+                  "Say whether the image shows {thing}.", "Is {thing} there?"),
+    "relative_position": ("Is {ra} {r} {rb}?", "Tell me whether {ra} is {r} {rb}.", "Say if {ra} is {r} {rb}.",
+                          "Is {ra} {r1} or {r2} {rb}?", "Compared with {rb}, is {ra} {r1} or {r2} it?"),
+}
+ABSENT_ANSWER = "There is no {what} in the image."
+
+
+def _frame_regex(frame: str) -> re.Pattern:
+    parts = re.split(r"\{\w+\}", frame.lower())
+    return re.compile(r".{1,60}?".join(re.escape(p) for p in parts))
+
+
+def check_disjoint() -> None:
+    "No varied frame may produce a held-out question (the held-out split stays held out)."
+    held = [_frame_regex(f) for fs in HELD_OUT_QUESTIONS.values() for f in fs]
+    for fs in VARIED.values():
+        for f in fs:
+            text = re.sub(r"\{\w+\}", "x x", f.lower())
+            assert not any(p.search(text) for p in held), f"{f!r} is a held-out frame"
+
+
+def varied_question(qtype: str, objs: list[dict], rng: random.Random):
+    "The same intent and answer as a held-out question, in a varied training frame."
+    return heldout_question(qtype, objs, rng, frames=VARIED)
+
+
+def absent_turn(objs: list[dict], rng: random.Random) -> tuple[str, str]:
+    if rng.random() < 0.5:
+        what = rng.choice(OUTSIDE_WORDS)
+    else:
+        present = {(o["color"], o["shape"]) for o in objs}
+        what = " ".join(rng.choice([(c, s) for c in COLOURS for s in SHAPES if (c, s) not in present]))
+    frame = rng.choice(VARIED[rng.choice(("color", "shape", "position"))])
+    return _cap(frame.format(ref=f"the {what}")), ABSENT_ANSWER.format(what=what)
+
+
+def records(scenes: list[dict], variant: str, seed: int, turns: int) -> list[dict]:
+    out = []
+    for s in scenes:
+        rng, objs = random.Random(f"{variant}/{seed}/{s['id']}"), _objects(s)
+        conv, order = [], rng.sample(QTYPES, len(QTYPES))  # a random order: the turn must not tell the type
+        for k in range(turns * 4):
+            if len(conv) == 2 * turns:
+                break
+            qt = order[k % len(order)]
+            qa = ASK[qt](objs, rng) if variant == "templates" else varied_question(qt, objs, rng)
+            if qa is not None:
+                conv += [{"from": "human", "value": qa[0]}, {"from": "gpt", "value": qa[1]}]
+        if variant == "variety+absent":
+            q, a = absent_turn(objs, rng)
+            conv[-2:] = [{"from": "human", "value": q}, {"from": "gpt", "value": a}]  # same number of turns
+        conv[0]["value"] = "<image>\n" + conv[0]["value"]
+        out.append({"id": s["id"], "image": s["image"], "conversations": conv})
+    return out
+
+
+def run(variant: str, seed: int, a, root: Path, train_scenes, test_scenes) -> dict:
+    folder = root / "train"
+    data = root / f"{variant}_{seed}.json"
+    data.write_text(json.dumps(records(train_scenes, variant, seed, a.turns)))
+    cfg = get_preset("nano", 2, data_path=str(data), image_folder=str(folder), epochs=a.epochs, batch_size=16,
+                     output_dir=str(root / f"run_{variant}_{seed}"), progress=False, seed=seed)
+    t0 = time.perf_counter()
+    res = train(cfg, model=load_model(shipped_path("nano") / "llava"))
+    model = res.model.eval()
+    test_folder = root / "test"
+    ask = lambda items, n, desc: answer_batch(model, items, test_folder, 64, n, progress=False)
+    tmpl = make_vqa_eval(test_scenes, 0, 3)
+    in_template = vqa_scores(ask(tmpl, 16, "vqa"), tmpl)
+    held = heldout_scores(ask, test_scenes, n_describe=20, n_unanswerable=60)
+    out = {"variant": variant, "seed": seed, "steps": res.steps, "final_loss": round(res.final_loss, 4),
+           "in_template": round(in_template["accuracy"], 3), "in_template_by_type": in_template["by_type"],
+           "heldout": round(held["vqa_accuracy"], 3), "heldout_by_type": held["by_type"],
+           "unanswerable_honest": held["unanswerable"]["honest"], "describe": held["describe"],
+           "wall_seconds": round(time.perf_counter() - t0, 1)}
+    shown = ("variant", "seed", "in_template", "heldout", "unanswerable_honest")
+    print(json.dumps({k: out[k] for k in shown}), flush=True)
+    return out
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--variants", default="templates,variety,variety+absent")
+    ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--train-scenes", type=int, default=800)
+    ap.add_argument("--test-scenes", type=int, default=200)
+    ap.add_argument("--turns", type=int, default=6)
+    ap.add_argument("--epochs", type=float, default=2.0)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=str(OUT), help="results file (one per setting)")
+    a = ap.parse_args(argv)
+    if a.quick:
+        a.train_scenes, a.test_scenes, a.epochs, a.seeds = 40, 20, 0.5, "0"
+    check_disjoint()
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        train_scenes = make_world(root / "train", a.train_scenes, seed=0, split="train")
+        test_scenes = make_world(root / "test", a.test_scenes, seed=0, split="test")
+        runs = [run(v, int(s), a, root, train_scenes, test_scenes)
+                for s in a.seeds.split(",") for v in a.variants.split(",")]
+    result = {"settings": {k: v for k, v in vars(a).items()}, "runs": runs, "machine": {"cpu": cpu_name()}}
+    if not a.quick:
+        Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
