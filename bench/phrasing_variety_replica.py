@@ -6,14 +6,13 @@ conversations about training scenes, with the same scenes, intents, answers and 
 only the wording of the questions differs:
 
 - `templates`: the symbolic teacher's own phrasings (`symbolic.ASK`, what the quickstart trains on);
-- `variety`: each question in one of many frames per type (`VARIED` below: word orders, imperatives, politeness,
-  British spelling), none of which is a held-out frame (`llava_nb.heldout`; checked at start);
+- `variety`: each question in one of many frames per type (`symbolic.VARIED_QUESTIONS`: word orders, imperatives,
+  politeness, British spelling), none of which is a held-out frame (`llava_nb.heldout`; checked at start);
 - `variety+absent`: as `variety`, with one question per record about something the scene does not hold, answered
   honestly ("There is no dog in the image.").
 
 Each is then asked the quickstart's held-out scenes in the training phrasings and in the held-out phrasings
-(`heldout_scores`). A finding here goes into the teacher and the LLM's corpus (issue 27); the frames live in this
-script until then.
+(`heldout_scores`). The teacher offers the same wording to the quickstart (`--phrasing varied --absent P`).
 
     .venv/bin/python bench/phrasing_variety_replica.py                 # 3 variants x 2 seeds, ~6 min on 2 cores
     .venv/bin/python bench/phrasing_variety_replica.py --quick         # a smoke run
@@ -33,40 +32,18 @@ from pathlib import Path
 
 from llava_nb.core import cpu_name, shipped_path
 from llava_nb.datagen import make_vqa_eval
-from llava_nb.heldout import HELD_OUT_QUESTIONS, OUTSIDE_WORDS, _cap, _objects, heldout_question, heldout_scores
+from llava_nb.heldout import HELD_OUT_QUESTIONS, _objects, heldout_scores
 from llava_nb.hf import load_model
 from llava_nb.metrics import answer_batch, vqa_scores
-from llava_nb.nanoworld import COLOURS, SHAPES, make_world
-from llava_nb.symbolic import ASK, QTYPES
+from llava_nb.nanoworld import make_world
+from llava_nb.symbolic import ASK, QTYPES, VARIED_QUESTIONS, ask_absent, ask_in_frames
 from llava_nb.train import train
 from llava_nb.train_config import get_preset
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "phrasing_variety_replica.json"
 
-VARIED = {  # training frames: many per type, none a held-out frame
-    "color": ("What color is {ref}?", "What colour is {ref}?", "Which colour does {ref} have?",
-              "Say the color of {ref}.", "Give the colour of {ref}.", "Please tell me what color {ref} is.",
-              "I would like to know the colour of {ref}.", "Identify the color of {ref}.", "{ref} is which color?"),
-    "shape": ("What shape is {ref}?", "Which shape is {ref}?", "Say the shape of {ref}.", "Give the shape of {ref}.",
-              "Identify the shape of {ref}.", "Please tell me what shape {ref} has.", "{ref} is which shape?",
-              "What kind of shape is {ref}?", "Tell me the shape of {ref}."),
-    "size": ("Is {ref} large or small?", "Is {ref} small or large?", "What size is {ref}?",
-             "Tell me the size of {ref}.", "Say whether {ref} is large or small.", "Give the size of {ref}.",
-             "Name the size of {ref}.", "Please tell me how large {ref} is: small or large?"),
-    "position": ("Where is {ref}?", "In which part of the picture is {ref}?", "Tell me the position of {ref}.",
-                 "Say where {ref} is.", "Give the location of {ref}.", "Name the position of {ref}.",
-                 "Where in the image can {ref} be seen?", "Please tell me where in the picture {ref} sits."),
-    "count": ("How many {things} are there?", "How many {things} can you see?", "Count how many {things} there are.",
-              "Give the number of {things}.", "Say how many {things} the image has.",
-              "Please give the count of {things} in the image."),
-    "existence": ("Is there {thing} in the image?", "Can you see {thing}?", "Does the image contain {thing}?",
-                  "Is {thing} visible?", "Can you spot {thing}?", "Tell me if there is {thing}.",
-                  "Say whether the image shows {thing}.", "Is {thing} there?"),
-    "relative_position": ("Is {ra} {r} {rb}?", "Tell me whether {ra} is {r} {rb}.", "Say if {ra} is {r} {rb}.",
-                          "Is {ra} {r1} or {r2} {rb}?", "Compared with {rb}, is {ra} {r1} or {r2} it?"),
-}
-ABSENT_ANSWER = "There is no {what} in the image."
+VARIED = VARIED_QUESTIONS  # the teacher's varied frames (08a_symbolic)
 
 
 def _frame_regex(frame: str) -> re.Pattern:
@@ -84,18 +61,8 @@ def check_disjoint() -> None:
 
 
 def varied_question(qtype: str, objs: list[dict], rng: random.Random):
-    "The same intent and answer as a held-out question, in a varied training frame."
-    return heldout_question(qtype, objs, rng, frames=VARIED)
-
-
-def absent_turn(objs: list[dict], rng: random.Random) -> tuple[str, str]:
-    if rng.random() < 0.5:
-        what = rng.choice(OUTSIDE_WORDS)
-    else:
-        present = {(o["color"], o["shape"]) for o in objs}
-        what = " ".join(rng.choice([(c, s) for c in COLOURS for s in SHAPES if (c, s) not in present]))
-    frame = rng.choice(VARIED[rng.choice(("color", "shape", "position"))])
-    return _cap(frame.format(ref=f"the {what}")), ABSENT_ANSWER.format(what=what)
+    "The same intent and answer as `ASK[qtype]`, in a varied training frame."
+    return ask_in_frames(qtype, objs, rng, VARIED)
 
 
 def records(scenes: list[dict], variant: str, seed: int, turns: int) -> list[dict]:
@@ -111,7 +78,7 @@ def records(scenes: list[dict], variant: str, seed: int, turns: int) -> list[dic
             if qa is not None:
                 conv += [{"from": "human", "value": qa[0]}, {"from": "gpt", "value": qa[1]}]
         if variant == "variety+absent":
-            q, a = absent_turn(objs, rng)
+            q, a = ask_absent(objs, rng)
             conv[-2:] = [{"from": "human", "value": q}, {"from": "gpt", "value": a}]  # same number of turns
         conv[0]["value"] = "<image>\n" + conv[0]["value"]
         out.append({"id": s["id"], "image": s["image"], "conversations": conv})

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 from .core import IMAGE_TOKEN, RecordError, check_number
 from .nanoworld import context_text
-from .symbolic import ASK, QTYPES, REASON, describe, parse_context, question_type
+from .symbolic import ASK, QTYPES, REASON, ask_absent, ask_in_frames, describe, parse_context, question_type
 
 # %% auto #0
-__all__ = ['KINDS', 'SYSTEM', 'EXAMPLES', 'SMALL_WORLD_PROMPTS', 'DETAIL_INSTRUCTIONS', 'BRIEF_INSTRUCTIONS', 'REFUSALS',
-           'SHORT_ANSWER_PROMPT', 'captions_only', 'Prompts', 'build_messages', 'format_qa', 'Teacher',
+__all__ = ['KINDS', 'SYSTEM', 'EXAMPLES', 'SMALL_WORLD_PROMPTS', 'PHRASINGS', 'DETAIL_INSTRUCTIONS', 'BRIEF_INSTRUCTIONS',
+           'REFUSALS', 'SHORT_ANSWER_PROMPT', 'captions_only', 'Prompts', 'build_messages', 'format_qa', 'Teacher',
            'SymbolicTeacher', 'parse_teacher_output', 'parse_mix', 'plan_kinds', 'instruct_record', 'make_instruct',
            'make_pretrain', 'make_vqa_eval', 'make_vqa_train']
 
@@ -147,13 +147,30 @@ class Teacher:
         raise NotImplementedError(f"{type(self).__name__} does not implement chat(messages)")
 
 
+PHRASINGS = ("templates", "varied")  # how the symbolic teacher words its questions
+
+
 class SymbolicTeacher(Teacher):
     "Offline teacher: reads the objects back from the context and writes answers that are right by construction."
 
     name = "symbolic"
 
-    def __init__(self, seed: int = 0, turns: tuple[int, int] = (3, 5), questions: tuple[int, int] = (1, 2)):
+    def __init__(
+        self,
+        seed: int = 0,
+        turns: tuple[int, int] = (3, 5),
+        questions: tuple[int, int] = (1, 2),
+        phrasing: str = "templates",
+        absent: float = 0.0,
+    ):
+        """`phrasing`: 'templates' (`ASK`'s three phrasings per type) or 'varied' (`VARIED_QUESTIONS`); `absent`: the
+        chance that a conversation also asks about something not in the scene (answered honestly)."""
+        if phrasing not in PHRASINGS:
+            raise ValueError(f"phrasing must be one of {', '.join(PHRASINGS)}, not {phrasing!r}")
+        if not 0 <= check_number("absent", absent, 0) <= 1:
+            raise ValueError(f"absent is a probability, from 0 to 1, not {absent!r}")
         self.seed, self.turns, self.questions = seed, turns, questions
+        self.phrasing, self.absent = phrasing, absent
 
     def generate(self, context: str, kind: str, seed: int | None = None) -> str:
         _check_kind(kind)
@@ -167,11 +184,16 @@ class SymbolicTeacher(Teacher):
         "`(question, answer, qtype)` triples, varied question types, no question twice."
         n, out, seen = rng.randint(*self.turns), [], set()
         for qt in rng.sample(QTYPES, len(QTYPES)) * 3:
-            qa = ASK[qt](objs, rng) if len(out) < n else None
+            qa = self._ask(qt, objs, rng) if len(out) < n else None
             if qa and qa[0] not in seen:
                 seen.add(qa[0])
                 out.append((*qa, qt))
+        if self.absent and rng.random() < self.absent:  # templates, no absent: the same draws as before
+            out.insert(rng.randrange(len(out) + 1), (*ask_absent(objs, rng), "absent"))
         return out
+
+    def _ask(self, qtype: str, objs: list[dict], rng: random.Random) -> tuple[str, str] | None:
+        return ASK[qtype](objs, rng) if self.phrasing == "templates" else ask_in_frames(qtype, objs, rng)
 
     def reasoning(self, objs: list[dict], rng: random.Random) -> list[tuple[str, str]]:
         "One or more `(question, answer + explanation)` pairs of different reasoning kinds."

@@ -10,13 +10,13 @@ import re
 from collections import Counter
 
 from .metrics import answer_batch, exact_match, normalize_answer, vqa_scores
-from .nanoworld import COLOURS, OPPOSITE, SHAPES, _a, _plural, context_text, relation_phrase, relations
+from .nanoworld import context_text
 from .smallworld_eval import description_scores
-from .symbolic import QTYPES, _phrase, _pick, _refs, parse_context
+from .symbolic import QTYPES, absent_thing, ask_in_frames, parse_context
 
 # %% auto #0
-__all__ = ['HELD_OUT_QUESTIONS', 'HELD_OUT_DESCRIBE', 'UNANSWERABLE_QUESTIONS', 'OUTSIDE_WORDS', 'heldout_question',
-           'make_heldout_vqa', 'make_heldout_describe', 'make_unanswerable', 'is_honest', 'heldout_scores']
+__all__ = ['HELD_OUT_QUESTIONS', 'HELD_OUT_DESCRIBE', 'UNANSWERABLE_QUESTIONS', 'heldout_question', 'make_heldout_vqa',
+           'make_heldout_describe', 'make_unanswerable', 'is_honest', 'heldout_scores']
 
 # %% ../nbs/11e_heldout.ipynb #10185d26023b46108eb7d9f57d49d2b3
 HELD_OUT_QUESTIONS = {
@@ -45,65 +45,13 @@ HELD_OUT_DESCRIBE = (  # ten ways to ask for a description that no training inst
     "Walk me through what is in the picture.",
 )
 UNANSWERABLE_QUESTIONS = ("What color is {ref}?", "Where is {ref}?", "Tell me the colour of {ref}.")
-OUTSIDE_WORDS = ("dog", "car", "tree", "cat", "house", "person")  # things the small world never draws
 
 # %% ../nbs/11e_heldout.ipynb #7623eae2785240b9bd12b16a66d81610
-def _count_question(frame: str, objs: list[dict], rng: random.Random) -> tuple[str, str]:
-    key = rng.choice((None, "color", "shape"))
-    if key is None:
-        return frame.format(things="objects"), str(len(objs))
-    v = rng.choice([o[key] for o in objs]) if rng.random() < 0.8 else rng.choice(COLOURS if key == "color" else SHAPES)
-    things = _plural(v, 2) if key == "shape" else f"{v} objects"
-    return frame.format(things=things), str(sum(o[key] == v for o in objs))
-
-
-def _existence_question(frame: str, objs: list[dict], rng: random.Random) -> tuple[str, str]:
-    form = rng.choice((("color", "shape"), ("shape",), ("color",)))
-    key = lambda o: tuple(o[k] for k in form)
-    present = sorted({key(o) for o in objs})
-    every = sorted({(c, s) for c in COLOURS for s in SHAPES} if len(form) == 2 else {(v,) for v in _values(form[0])})
-    want = rng.random() < 0.5
-    pool = present if want else [t for t in every if t not in present]
-    v = dict(zip(form, rng.choice(pool)))
-    return frame.format(thing=_a(_phrase(v, form))), "yes" if want else "no"
-
-
-def _values(attr: str) -> tuple[str, ...]:
-    return COLOURS if attr == "color" else SHAPES
-
-
-def _relative_question(frame: str, objs: list[dict], rng: random.Random) -> tuple[str, str] | None:
-    if len(objs) < 2:
-        return None
-    a, ra = _pick(objs, rng, ("position",))
-    others = [(o, refs) for o in objs if o is not a and (refs := _refs(o, objs, ("position",)))]
-    if a is None or not others:
-        return None
-    b, refs = rng.choice(others)
-    rel = rng.choice(relations(a, b))
-    if "{r1}" in frame:
-        r1, r2 = rng.sample([rel, OPPOSITE[rel]], 2)
-        return frame.format(ra=ra, rb=rng.choice(refs), r1=relation_phrase(r1), r2=relation_phrase(r2)), rel
-    r = rng.choice([rel, OPPOSITE[rel]])
-    return frame.format(ra=ra, rb=rng.choice(refs), r=relation_phrase(r)), "yes" if r == rel else "no"
-
-
 def heldout_question(qtype: str, objs: list[dict], rng: random.Random, frames=None) -> tuple[str, str] | None:
     """(question, answer) of type `qtype` about `objs` in a held-out frame (or in one of `frames[qtype]`, another table
-    of the same shape); None when the scene has nothing to ask."""
-    frame = rng.choice((frames or HELD_OUT_QUESTIONS)[qtype])
-    if qtype == "count":
-        return _count_question(frame, objs, rng)
-    if qtype == "existence":
-        return _existence_question(frame, objs, rng)
-    if qtype == "relative_position":
-        return _relative_question(frame, objs, rng)
-    o, ref = _pick(objs, rng, (qtype,))
-    return None if o is None else (_cap(frame.format(ref=ref)), o[qtype])
-
-
-def _cap(s: str) -> str:
-    return s[:1].upper() + s[1:]
+    of the same shape); None when the scene has nothing to ask. The generator is the teacher's (`ask_in_frames`):
+    only the frames differ."""
+    return ask_in_frames(qtype, objs, rng, frames or HELD_OUT_QUESTIONS)
 
 
 def _objects(scene: dict) -> list[dict]:
@@ -134,20 +82,12 @@ def make_heldout_describe(scenes: list[dict], seed: int = 0) -> list[dict]:
     ]
 
 
-def _absent_ref(objs: list[dict], rng: random.Random) -> str:
-    "'the dog', or an in-world colour and shape no object of the scene has."
-    if rng.random() < 0.5:
-        return "the " + rng.choice(OUTSIDE_WORDS)
-    present = {(o["color"], o["shape"]) for o in objs}
-    return "the " + " ".join(rng.choice([(c, s) for c in COLOURS for s in SHAPES if (c, s) not in present]))
-
-
 def make_unanswerable(scenes: list[dict], seed: int = 0) -> list[dict]:
     "One question per scene about something the scene does not hold: `{id, image, question, answer: 'none'}`."
     out = []
     for s in scenes:
         rng = random.Random(f"unanswerable/{seed}/{s['id']}")
-        q = rng.choice(UNANSWERABLE_QUESTIONS).format(ref=_absent_ref(_objects(s), rng))
+        q = rng.choice(UNANSWERABLE_QUESTIONS).format(ref="the " + absent_thing(_objects(s), rng))
         out.append({"id": f"{s['id']}_u", "image": s["image"], "question": q, "answer": "none", "type": "unanswerable"})
     return out
 

@@ -51,6 +51,8 @@ class QuickstartConfig:
     # + LLaVA-1.5's short-answer records (`make_vqa_train`), one per training scene with this many questions (0: none)
     vqa_turns: int = 0
     mc_train: bool = True  # + one LLaVA-1.5-style multiple-choice record per scene (answer: the letter)
+    phrasing: str = "templates"  # the teacher's questions: 'templates' (3 per type) or 'varied' (VARIED_QUESTIONS)
+    absent: float = 0.0  # chance a conversation also asks about something not in the scene, answered honestly
     vqa_per_scene: int = 3  # held-out short-answer questions per test scene
     stage1_epochs: float = 3.0
     stage2_epochs: float = 2.0  # 750 steps: the whole run stays under 10 minutes on 2 CPU cores (fp32)
@@ -71,6 +73,7 @@ class QuickstartConfig:
             check_number(name, getattr(self, name), 0, integer=True)
         for name in ("stage1_epochs", "stage2_epochs", "stage1_lr", "stage2_lr", "projector_lr"):
             check_number(name, getattr(self, name), 0, above=True)
+        SymbolicTeacher(phrasing=self.phrasing, absent=self.absent)  # the teacher checks its own settings
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,6 +88,7 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     out = Path(out) / "data"
     stamp = out / "settings.json"
     keys = ("n_train", "n_test", "instruct_per_scene", "mix", "vqa_turns", "mc_train", "vqa_per_scene", "seed")
+    keys += ("phrasing", "absent")  # the symbolic teacher's wording (issue 27)
     want = {k: getattr(cfg, k) for k in keys}
     want["image_size"] = IMAGE_SIZE  # images of another size on disk are not reused
     paths = dict(
@@ -102,7 +106,11 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     test_scenes = make_world(paths["test_world"], cfg.n_test, seed=cfg.seed, split="test")
     _write_json(paths["pretrain"], make_pretrain(train_scenes, seed=cfg.seed))
     instruct = make_instruct(
-        train_scenes, SymbolicTeacher(seed=cfg.seed), mix=cfg.mix, seed=cfg.seed, per_scene=cfg.instruct_per_scene
+        train_scenes,
+        SymbolicTeacher(seed=cfg.seed, phrasing=cfg.phrasing, absent=cfg.absent),
+        mix=cfg.mix,
+        seed=cfg.seed,
+        per_scene=cfg.instruct_per_scene,
     )
     if cfg.vqa_turns:
         instruct += make_vqa_train(train_scenes, seed=cfg.seed, turns=cfg.vqa_turns)  # LLaVA-1.5's mix: + short answers

@@ -30,7 +30,8 @@ from llava_nb.nanoworld import (
 )
 
 # %% auto #0
-__all__ = ['QTYPES', 'ASK', 'CORNERS', 'REASON', 'parse_context', 'question_type', 'ask_about', 'describe']
+__all__ = ['QTYPES', 'ASK', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER', 'CORNERS', 'REASON', 'parse_context',
+           'ask_in_frames', 'absent_thing', 'ask_absent', 'question_type', 'ask_about', 'describe']
 
 # %% ../nbs/08a_symbolic.ipynb #cc882c93
 QTYPES = ("color", "shape", "count", "size", "position", "relative_position", "existence")
@@ -189,6 +190,117 @@ ASK = {
     "relative_position": _q_relative,
     "existence": _q_existence,
 }
+
+# %% ../nbs/08a_symbolic.ipynb #8edb47106e1a46a883d545849b8ab81b
+VARIED_QUESTIONS = {  # training frames, many per type; the held-out frames of 11e_heldout are none of these
+    "color": (
+        "What color is {ref}?", "What colour is {ref}?", "Which colour does {ref} have?", "Say the color of {ref}.",
+        "Give the colour of {ref}.", "Please tell me what color {ref} is.", "I would like to know the colour of {ref}.",
+        "Identify the color of {ref}.", "{ref} is which color?",
+    ),
+    "shape": (
+        "What shape is {ref}?", "Which shape is {ref}?", "Say the shape of {ref}.", "Give the shape of {ref}.",
+        "Identify the shape of {ref}.", "Please tell me what shape {ref} has.", "{ref} is which shape?",
+        "What kind of shape is {ref}?", "Tell me the shape of {ref}.",
+    ),
+    "size": (
+        "Is {ref} large or small?", "Is {ref} small or large?", "What size is {ref}?", "Tell me the size of {ref}.",
+        "Say whether {ref} is large or small.", "Give the size of {ref}.", "Name the size of {ref}.",
+        "Please tell me how large {ref} is: small or large?",
+    ),
+    "position": (
+        "Where is {ref}?", "In which part of the picture is {ref}?", "Tell me the position of {ref}.",
+        "Say where {ref} is.", "Give the location of {ref}.", "Name the position of {ref}.",
+        "Where in the image can {ref} be seen?", "Please tell me where in the picture {ref} sits.",
+    ),
+    "count": (
+        "How many {things} are there?", "How many {things} can you see?", "Count how many {things} there are.",
+        "Give the number of {things}.", "Say how many {things} the image has.",
+        "Please give the count of {things} in the image.",
+    ),
+    "existence": (
+        "Is there {thing} in the image?", "Can you see {thing}?", "Does the image contain {thing}?",
+        "Is {thing} visible?", "Can you spot {thing}?", "Tell me if there is {thing}.",
+        "Say whether the image shows {thing}.", "Is {thing} there?",
+    ),
+    "relative_position": (
+        "Is {ra} {r} {rb}?", "Tell me whether {ra} is {r} {rb}.", "Say if {ra} is {r} {rb}.",
+        "Is {ra} {r1} or {r2} {rb}?", "Compared with {rb}, is {ra} {r1} or {r2} it?",
+    ),
+}  # fmt: skip
+OUTSIDE_WORDS = ("dog", "car", "tree", "cat", "house", "person")  # things the small world never draws
+ABSENT_ANSWER = "There is no {what} in the image."
+
+
+def _framed_count(frame: str, objs: list[dict], rng: random.Random) -> tuple[str, str]:
+    key = rng.choice((None, "color", "shape"))
+    if key is None:
+        return frame.format(things="objects"), str(len(objs))
+    v = rng.choice([o[key] for o in objs]) if rng.random() < 0.8 else rng.choice(COLOURS if key == "color" else SHAPES)
+    things = _plural(v, 2) if key == "shape" else f"{v} objects"
+    return frame.format(things=things), str(sum(o[key] == v for o in objs))
+
+
+def _framed_existence(frame: str, objs: list[dict], rng: random.Random) -> tuple[str, str]:
+    form = rng.choice((("color", "shape"), ("shape",), ("color",)))
+    key = lambda o: tuple(o[k] for k in form)
+    present = sorted({key(o) for o in objs})
+    every = [(c, s) for c in COLOURS for s in SHAPES] if len(form) == 2 else [(v,) for v in _values(form[0])]
+    want = rng.random() < 0.5
+    v = dict(zip(form, rng.choice(present if want else [t for t in every if t not in present])))
+    return frame.format(thing=_a(_phrase(v, form))), "yes" if want else "no"
+
+
+def _values(attr: str) -> tuple[str, ...]:
+    return COLOURS if attr == "color" else SHAPES
+
+
+def _framed_relative(frame: str, objs: list[dict], rng: random.Random) -> tuple[str, str] | None:
+    if len(objs) < 2:
+        return None
+    a, ra = _pick(objs, rng, ("position",))
+    others = [(o, refs) for o in objs if o is not a and (refs := _refs(o, objs, ("position",)))]
+    if a is None or not others:
+        return None
+    b, refs = rng.choice(others)
+    rel = rng.choice(relations(a, b))
+    if "{r1}" in frame:
+        r1, r2 = rng.sample([rel, OPPOSITE[rel]], 2)
+        return frame.format(ra=ra, rb=rng.choice(refs), r1=relation_phrase(r1), r2=relation_phrase(r2)), rel
+    r = rng.choice([rel, OPPOSITE[rel]])
+    return frame.format(ra=ra, rb=rng.choice(refs), r=relation_phrase(r)), "yes" if r == rel else "no"
+
+
+def ask_in_frames(qtype: str, objs: list[dict], rng: random.Random, frames=None) -> tuple[str, str] | None:
+    """(question, answer) of type `qtype` about `objs` in one of `frames[qtype]` (default `VARIED_QUESTIONS`); the
+    answers are those `ASK` gives. None when the scene has nothing to ask."""
+    frame = rng.choice((frames or VARIED_QUESTIONS)[qtype])
+    if qtype == "count":
+        qa = _framed_count(frame, objs, rng)
+    elif qtype == "existence":
+        qa = _framed_existence(frame, objs, rng)
+    elif qtype == "relative_position":
+        qa = _framed_relative(frame, objs, rng)
+    else:
+        o, ref = _pick(objs, rng, (qtype,))
+        qa = None if o is None else (frame.format(ref=ref), o[qtype])
+    return None if qa is None else (qa[0][:1].upper() + qa[0][1:], qa[1])
+
+
+def absent_thing(objs: list[dict], rng: random.Random) -> str:
+    "'dog' (a thing the world never draws), or an in-world colour and shape that no object of `objs` has."
+    if rng.random() < 0.5:
+        return rng.choice(OUTSIDE_WORDS)
+    present = {(o["color"], o["shape"]) for o in objs}
+    return " ".join(rng.choice([(c, s) for c in COLOURS for s in SHAPES if (c, s) not in present]))
+
+
+def ask_absent(objs: list[dict], rng: random.Random, frames=None) -> tuple[str, str]:
+    "A question about something the scene does not hold, and the honest answer ('There is no dog in the image.')."
+    what = absent_thing(objs, rng)
+    frame = rng.choice((frames or VARIED_QUESTIONS)[rng.choice(("color", "shape", "position"))])
+    q = frame.format(ref=f"the {what}")
+    return q[:1].upper() + q[1:], ABSENT_ANSWER.format(what=what)
 
 # %% ../nbs/08a_symbolic.ipynb #66c19c08
 _QTYPE_RULES = (

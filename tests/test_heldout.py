@@ -1,5 +1,5 @@
 """The held-out phrasings (11e_heldout) are held out by construction: no training source of the small world (the
-instruct data of every kind, the VQA mix, the multiple-choice items, the detail and brief instructions, the stage-1
+instruct data of every kind in both of the teacher's phrasings, the VQA mix, the multiple-choice items, the detail and brief instructions, the stage-1
 captions, the nano LLM's pretraining corpus) contains a question that matches a held-out frame or a held-out way to
 ask for a description."""
 
@@ -24,6 +24,7 @@ def _turns(records) -> list[str]:
 @pytest.fixture(scope="module")
 def training_texts() -> list[str]:
     texts = _turns(make_instruct(SCENES, SymbolicTeacher(seed=0), per_scene=3))
+    texts += _turns(make_instruct(SCENES, SymbolicTeacher(seed=0, phrasing="varied", absent=0.5), per_scene=3))
     texts += _turns(make_pretrain(SCENES)) + _turns(make_vqa_train(SCENES, turns=6)) + _turns(make_mc_train(SCENES))
     texts += lm_texts(lm_corpus(n_scenes=300))
     texts += list(DETAIL_INSTRUCTIONS + BRIEF_INSTRUCTIONS)
@@ -39,7 +40,8 @@ def _frame_regex(frame: str) -> re.Pattern:
 def test_the_training_sources_are_really_read(training_texts):
     "The check below has teeth: the in-template phrasings are all found in the same texts."
     joined = "\n".join(training_texts)
-    for phrase in ("what color is the", "how many", "is there a", "describe the image in detail."):
+    for phrase in ("what color is the", "how many", "is there a", "describe the image in detail.", "give the colour of",
+                   "there is no dog in the image."):
         assert phrase in joined, phrase
 
 
@@ -62,3 +64,28 @@ def test_held_out_questions_use_only_held_out_frames():
     frames = [_frame_regex(f) for fs in HELD_OUT_QUESTIONS.values() for f in fs]
     for it in make_heldout_vqa(SCENES[:100]):
         assert any(p.fullmatch(it["question"].lower()) for p in frames), it["question"]
+
+
+def test_the_varied_teacher_answers_like_the_templated_one():
+    "Same intents, same kinds of answers; 'absent' turns answer honestly; the default draws are unchanged."
+    import random
+
+    from llava_nb.nanoworld import COLOURS, POSITION_NAMES, SHAPES, SIZES, context_text
+    from llava_nb.symbolic import parse_context
+
+    values = {"color": COLOURS, "shape": SHAPES, "size": SIZES, "position": POSITION_NAMES,
+              "existence": ("yes", "no"), "relative_position": ("yes", "no", "left of", "right of", "above", "below")}
+    teacher, kinds = SymbolicTeacher(seed=0, phrasing="varied", absent=1.0), set()
+    for s in SCENES[:150]:
+        objs = parse_context(context_text(s), s["id"])[1]
+        for q, a, qt in teacher.conversation(objs, random.Random(s["id"])):
+            kinds.add(qt)
+            if qt == "absent":
+                assert a.startswith("There is no ") and a.endswith(" in the image."), (q, a)
+            elif qt == "count":
+                assert a.isdigit(), (q, a)
+            else:
+                assert a in values[qt], (qt, q, a)
+    assert kinds == set(values) | {"count", "absent"}
+    same = lambda t: make_instruct(SCENES[:20], t, per_scene=2)
+    assert same(SymbolicTeacher(seed=0)) == same(SymbolicTeacher(seed=0, phrasing="templates", absent=0.0))
