@@ -16,10 +16,10 @@ from .nanoworld import context_text
 from .symbolic import ASK, QTYPES, REASON, ask_absent, ask_in_frames, describe, parse_context, question_type
 
 # %% auto #0
-__all__ = ['KINDS', 'SYSTEM', 'EXAMPLES', 'SMALL_WORLD_PROMPTS', 'PHRASINGS', 'DETAIL_INSTRUCTIONS', 'BRIEF_INSTRUCTIONS',
-           'REFUSALS', 'SHORT_ANSWER_PROMPT', 'captions_only', 'Prompts', 'build_messages', 'format_qa', 'Teacher',
-           'SymbolicTeacher', 'parse_teacher_output', 'parse_mix', 'plan_kinds', 'instruct_record', 'make_instruct',
-           'make_pretrain', 'make_vqa_eval', 'make_vqa_train']
+__all__ = ['KINDS', 'SYSTEM', 'EXAMPLES', 'SMALL_WORLD_PROMPTS', 'PHRASINGS', 'DETAIL_INSTRUCTIONS', 'VARIED_DETAIL_INSTRUCTIONS',
+           'BRIEF_INSTRUCTIONS', 'REFUSALS', 'SHORT_ANSWER_PROMPT', 'captions_only', 'Prompts', 'build_messages',
+           'format_qa', 'Teacher', 'SymbolicTeacher', 'parse_teacher_output', 'parse_mix', 'plan_kinds',
+           'instruct_record', 'make_instruct', 'make_pretrain', 'make_vqa_eval', 'make_vqa_train']
 
 # %% ../nbs/08_datagen.ipynb #4f28f060
 KINDS = ("conversation", "detail", "complex")
@@ -172,6 +172,11 @@ class SymbolicTeacher(Teacher):
         self.seed, self.turns, self.questions = seed, turns, questions
         self.phrasing, self.absent = phrasing, absent
 
+    @property
+    def detail_instructions(self) -> tuple[str, ...]:
+        "The requests for a detailed description: more, and in more words, when the questions vary too."
+        return DETAIL_INSTRUCTIONS + (VARIED_DETAIL_INSTRUCTIONS if self.phrasing == "varied" else ())
+
     def generate(self, context: str, kind: str, seed: int | None = None) -> str:
         _check_kind(kind)
         rng = random.Random(f"symbolic/{self.seed}/{seed}/{kind}/{context}")
@@ -214,6 +219,20 @@ DETAIL_INSTRUCTIONS = (
     "Write a detailed description of the scene.",
     "Provide a thorough description of the given image.",
     "List and describe all the objects in the picture.",
+)
+VARIED_DETAIL_INSTRUCTIONS = (  # more ways to ask, for the teacher's 'varied' phrasing (none a held-out one, 11e)
+    "Describe this picture.",
+    "Please describe the image.",
+    "Can you describe the picture in detail?",
+    "What do you see in this image?",
+    "Tell me what is in the image.",
+    "Say what the picture contains, object by object.",
+    "Give me a full description of this image.",
+    "What objects are in the picture, and where are they?",
+    "Describe the scene, please.",
+    "I would like a detailed description of the picture.",
+    "Explain the image in detail.",
+    "Write a description of this picture.",
 )
 BRIEF_INSTRUCTIONS = (
     "Describe the image briefly.",
@@ -342,6 +361,11 @@ def _plan(scenes, mix, per_scene: int, seed: int) -> list[tuple[dict, str, str]]
     return out
 
 
+def _detail_instructions(teacher: Teacher) -> tuple[str, ...]:
+    "The requests for a detailed description `teacher`'s records use (the paper's list unless it has its own)."
+    return getattr(teacher, "detail_instructions", DETAIL_INSTRUCTIONS)
+
+
 def instruct_record(scene: dict, kind: str, teacher: Teacher, seed: int = 0, rid: str | None = None) -> dict:
     """One LLaVA-Instruct record of `kind` about `scene`, written by `teacher` from the scene's text only: its
     `context` (COCO, 08d) or `context_text(scene)` (the small world)."""
@@ -350,7 +374,10 @@ def instruct_record(scene: dict, kind: str, teacher: Teacher, seed: int = 0, rid
     try:
         raw = teacher.generate(context, kind, seed=zlib.crc32(f"{seed}/{rid}".encode()))
         turns = parse_teacher_output(
-            raw, kind, scene["id"], instruction=random.Random(f"instr/{seed}/{rid}").choice(DETAIL_INSTRUCTIONS)
+            raw,
+            kind,
+            scene["id"],
+            instruction=random.Random(f"instr/{seed}/{rid}").choice(_detail_instructions(teacher)),
         )
     except RecordError as e:
         if e.record is None:

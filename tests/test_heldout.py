@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from llava_nb.datagen import BRIEF_INSTRUCTIONS, DETAIL_INSTRUCTIONS, make_instruct, make_pretrain, make_vqa_train
+from llava_nb.datagen import BRIEF_INSTRUCTIONS, DETAIL_INSTRUCTIONS, VARIED_DETAIL_INSTRUCTIONS, make_instruct, make_pretrain
+from llava_nb.datagen import make_vqa_train
 from llava_nb.heldout import HELD_OUT_DESCRIBE, HELD_OUT_QUESTIONS, make_heldout_vqa
 from llava_nb.nano_llm import lm_corpus, lm_texts
 from llava_nb.nanoworld import sample_scene, scene_rng
@@ -27,7 +28,7 @@ def training_texts() -> list[str]:
     texts += _turns(make_instruct(SCENES, SymbolicTeacher(seed=0, phrasing="varied", absent=0.5), per_scene=3))
     texts += _turns(make_pretrain(SCENES)) + _turns(make_vqa_train(SCENES, turns=6)) + _turns(make_mc_train(SCENES))
     texts += lm_texts(lm_corpus(n_scenes=300))
-    texts += list(DETAIL_INSTRUCTIONS + BRIEF_INSTRUCTIONS)
+    texts += list(DETAIL_INSTRUCTIONS + BRIEF_INSTRUCTIONS + VARIED_DETAIL_INSTRUCTIONS)
     return [t.lower() for t in texts]
 
 
