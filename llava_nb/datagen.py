@@ -225,7 +225,7 @@ VARIED_DETAIL_INSTRUCTIONS = (  # more ways to ask, for the teacher's 'varied' p
     "Please describe the image.",
     "Can you describe the picture in detail?",
     "What do you see in this image?",
-    "Tell me what is in the image.",
+    "Which objects does the image show? Describe each.",
     "Say what the picture contains, object by object.",
     "Give me a full description of this image.",
     "What objects are in the picture, and where are they?",
