@@ -419,17 +419,22 @@ def make_pretrain(scenes: list[dict], seed: int = 0) -> list[dict]:
     return out
 
 
-def make_vqa_eval(scenes: list[dict], seed: int = 0, per_scene: int = 3, qtypes=QTYPES) -> list[dict]:
-    "Short-answer questions `{id, image, question, answer, type}`, question types balanced over the set."
+def make_vqa_eval(
+    scenes: list[dict], seed: int = 0, per_scene: int = 3, qtypes=QTYPES, ask=None, tag: str = "vqa", mark: str = "q"
+) -> list[dict]:
+    """Short-answer questions `{id, image, question, answer, type}`, question types balanced over the set; `ask(qtype,
+    objs, rng)` writes them (default: `ASK`, the teacher's templates; 11e_heldout passes its held-out frames)."""
+    ask = ask or (lambda qt, objs, rng: ASK[qt](objs, rng))
     out, used = [], Counter()
     for s in scenes:
-        rng = random.Random(f"vqa/{seed}/{s['id']}")
+        rng = random.Random(f"{tag}/{seed}/{s['id']}")
         objs, k = parse_context(context_text(s), s["id"])[1], 0
         for qt in sorted(qtypes, key=lambda t: (used[t], rng.random())):
-            qa = ASK[qt](objs, rng) if k < per_scene else None
+            qa = ask(qt, objs, rng) if k < per_scene else None
             if qa is None:
                 continue
-            out.append({"id": f"{s['id']}_q{k}", "image": s["image"], "question": qa[0], "answer": qa[1], "type": qt})
+            rid = f"{s['id']}_{mark}{k}"
+            out.append({"id": rid, "image": s["image"], "question": qa[0], "answer": qa[1], "type": qt})
             used[qt] += 1
             k += 1
     return out

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import random
 import re
-from collections import Counter
 
-from .metrics import answer_batch, exact_match, normalize_answer, vqa_scores
+from .datagen import make_vqa_eval
+from .metrics import normalize_answer, vqa_scores
 from .nanoworld import context_text
 from .smallworld_eval import description_scores
 from .symbolic import QTYPES, absent_thing, ask_in_frames, parse_context
@@ -60,17 +60,7 @@ def _objects(scene: dict) -> list[dict]:
 
 def make_heldout_vqa(scenes: list[dict], seed: int = 0, per_scene: int = 3, qtypes=QTYPES) -> list[dict]:
     "Short-answer questions in held-out phrasings `{id, image, question, answer, type}`, types balanced."
-    out, used = [], Counter()
-    for s in scenes:
-        rng, objs, k = random.Random(f"heldout/{seed}/{s['id']}"), _objects(s), 0
-        for qt in sorted(qtypes, key=lambda t: (used[t], rng.random())):
-            qa = heldout_question(qt, objs, rng) if k < per_scene else None
-            if qa is None:
-                continue
-            out.append({"id": f"{s['id']}_h{k}", "image": s["image"], "question": qa[0], "answer": qa[1], "type": qt})
-            used[qt] += 1
-            k += 1
-    return out
+    return make_vqa_eval(scenes, seed, per_scene, qtypes, ask=heldout_question, tag="heldout", mark="h")
 
 # %% ../nbs/11e_heldout.ipynb #59bbdb311c014d738909a11f9e486628
 def make_heldout_describe(scenes: list[dict], seed: int = 0) -> list[dict]:

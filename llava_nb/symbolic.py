@@ -164,7 +164,8 @@ def _q_existence(objs, rng):
     return q.format(_a(_phrase(v, form))), "yes" if want else "no"
 
 
-def _q_relative(objs, rng):
+def _two_objects(objs, rng):
+    "Two objects named without their positions: `(a, its reference, b, b's references)`; None if there are not."
     if len(objs) < 2:
         return None
     a, ra = _pick(objs, rng, ("position",))
@@ -172,6 +173,13 @@ def _q_relative(objs, rng):
     if a is None or not others:
         return None
     b, refs = rng.choice(others)
+    return a, ra, b, refs
+
+
+def _q_relative(objs, rng):
+    if (two := _two_objects(objs, rng)) is None:
+        return None
+    a, ra, b, refs = two
     rb = rng.choice(refs)
     rels = relations(a, b)
     if len(rels) == 1 and rng.random() < 0.4:
@@ -256,13 +264,9 @@ def _values(attr: str) -> tuple[str, ...]:
 
 
 def _framed_relative(frame: str, objs: list[dict], rng: random.Random) -> tuple[str, str] | None:
-    if len(objs) < 2:
+    if (two := _two_objects(objs, rng)) is None:
         return None
-    a, ra = _pick(objs, rng, ("position",))
-    others = [(o, refs) for o in objs if o is not a and (refs := _refs(o, objs, ("position",)))]
-    if a is None or not others:
-        return None
-    b, refs = rng.choice(others)
+    a, ra, b, refs = two
     rel = rng.choice(relations(a, b))
     if "{r1}" in frame:
         r1, r2 = rng.sample([rel, OPPOSITE[rel]], 2)
