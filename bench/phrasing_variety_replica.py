@@ -32,7 +32,7 @@ from pathlib import Path
 
 from llava_nb.core import cpu_name, shipped_path
 from llava_nb.datagen import make_vqa_eval
-from llava_nb.heldout import HELD_OUT_QUESTIONS, _objects, heldout_scores
+from llava_nb.heldout import HELD_OUT_QUESTIONS, _objects, frame_pattern, heldout_scores
 from llava_nb.hf import load_model
 from llava_nb.metrics import answer_batch, vqa_scores
 from llava_nb.nanoworld import make_world
@@ -46,14 +46,9 @@ OUT = ROOT / "bench" / "results" / "phrasing_variety_replica.json"
 VARIED = VARIED_QUESTIONS  # the teacher's varied frames (08a_symbolic)
 
 
-def _frame_regex(frame: str) -> re.Pattern:
-    parts = re.split(r"\{\w+\}", frame.lower())
-    return re.compile(r".{1,60}?".join(re.escape(p) for p in parts))
-
-
 def check_disjoint() -> None:
     "No varied frame may produce a held-out question (the held-out split stays held out)."
-    held = [_frame_regex(f) for fs in HELD_OUT_QUESTIONS.values() for f in fs]
+    held = [frame_pattern(f) for fs in HELD_OUT_QUESTIONS.values() for f in fs]
     for fs in VARIED.values():
         for f in fs:
             text = re.sub(r"\{\w+\}", "x x", f.lower())

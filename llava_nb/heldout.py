@@ -15,8 +15,8 @@ from .smallworld_eval import description_scores
 from .symbolic import QTYPES, absent_thing, ask_in_frames, parse_context
 
 # %% auto #0
-__all__ = ['HELD_OUT_QUESTIONS', 'HELD_OUT_DESCRIBE', 'UNANSWERABLE_QUESTIONS', 'heldout_question', 'make_heldout_vqa',
-           'make_heldout_describe', 'make_unanswerable', 'is_honest', 'heldout_scores']
+__all__ = ['HELD_OUT_QUESTIONS', 'HELD_OUT_DESCRIBE', 'UNANSWERABLE_QUESTIONS', 'frame_pattern', 'heldout_question',
+           'make_heldout_vqa', 'make_heldout_describe', 'make_unanswerable', 'is_honest', 'heldout_scores']
 
 # %% ../nbs/11e_heldout.ipynb #10185d26023b46108eb7d9f57d49d2b3
 HELD_OUT_QUESTIONS = {
@@ -45,6 +45,12 @@ HELD_OUT_DESCRIBE = (  # ten ways to ask for a description that no training inst
     "Walk me through what is in the picture.",
 )
 UNANSWERABLE_QUESTIONS = ("What color is {ref}?", "Where is {ref}?", "Tell me the colour of {ref}.")
+
+
+def frame_pattern(frame: str) -> re.Pattern:
+    "A frame as a regex that finds it in any text, each `{placeholder}` standing for a short run of words."
+    parts = re.split(r"\{\w+\}", frame.lower())
+    return re.compile(r".{1,60}?".join(re.escape(p) for p in parts), re.I)
 
 # %% ../nbs/11e_heldout.ipynb #7623eae2785240b9bd12b16a66d81610
 def heldout_question(qtype: str, objs: list[dict], rng: random.Random, frames=None) -> tuple[str, str] | None:

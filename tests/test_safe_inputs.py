@@ -322,31 +322,22 @@ def _cut_tokenizer(tmp_path) -> Path:
     return tok
 
 
-def test_a_cut_tokenizer_json_is_named_when_an_llm_loads(tmp_path):
-    "load_llm: what checkpoints, from_parts and training load through (nbs/05_model.ipynb checks the folder's JSON)."
-    from llava_nb.model import load_llm
-
-    tok = _cut_tokenizer(tmp_path)
-    with pytest.raises(ValueError, match="tokenizer.json is not valid JSON") as e:
-        load_llm(tok.parent)
-    assert str(tok) in str(e.value)
-
-
-def test_a_cut_tokenizer_json_is_named_by_data_inspect(tmp_path):
-    "`llava-nb data inspect --tokenizer DIR` loads the tokenizer on its own (data_inspect.load_tokenizer)."
+def _loaders():
+    "Every place a tokenizer folder is read on its own: each must name a cut tokenizer.json."
     from llava_nb.data_inspect import load_tokenizer
-
-    tok = _cut_tokenizer(tmp_path)
-    with pytest.raises(ValueError, match="tokenizer.json is not valid JSON") as e:
-        load_tokenizer(tok.parent)
-    assert str(tok) in str(e.value)
-
-
-def test_a_cut_tokenizer_json_is_named_by_the_hf_teacher(tmp_path):
-    "`llava-nb datagen --teacher hf --model DIR` loads a local chat model's tokenizer itself (teachers.HFBackend)."
+    from llava_nb.model import load_llm
     from llava_nb.teachers import HFBackend
 
+    return {
+        "load_llm": load_llm,  # checkpoints, from_parts and training
+        "data inspect --tokenizer": load_tokenizer,
+        "datagen --teacher hf --model DIR": lambda d: HFBackend(str(d)),
+    }
+
+
+@pytest.mark.parametrize("loader", ["load_llm", "data inspect --tokenizer", "datagen --teacher hf --model DIR"])
+def test_a_cut_tokenizer_json_is_named(tmp_path, loader):
     tok = _cut_tokenizer(tmp_path)
     with pytest.raises(ValueError, match="tokenizer.json is not valid JSON") as e:
-        HFBackend(str(tok.parent))
+        _loaders()[loader](tok.parent)
     assert str(tok) in str(e.value)
