@@ -1,10 +1,12 @@
 """The paper's thesis in miniature, as a seconds-per-run replica: does instruction *variety* make the small world
 follow instructions it never saw?
 
-From the shipped checkpoint (`data/nano/llava`), stage 2 (projector + LLM, the nano preset) continues on short-answer
+From a checkpoint (`--checkpoint`; default the shipped `data/nano/llava`), stage 2 (projector + LLM, the nano preset)
+continues on short-answer
 conversations about training scenes, with the same scenes, intents, answers and number of records in every variant;
 only the wording of the questions differs:
 
+- `one`: one phrasing per question type (the first of `VARIED_QUESTIONS`' frames for it);
 - `templates`: the symbolic teacher's own phrasings (`symbolic.ASK`, what the quickstart trains on);
 - `variety`: each question in one of many frames per type (`symbolic.VARIED_QUESTIONS`: word orders, imperatives,
   politeness, British spelling), none of which is a held-out frame (`llava_nb.heldout`; checked at start);
@@ -14,8 +16,14 @@ only the wording of the questions differs:
 Each is then asked the quickstart's held-out scenes in the training phrasings and in the held-out phrasings
 (`heldout_scores`). The teacher offers the same wording to the quickstart (`--phrasing varied --absent P`).
 
-    .venv/bin/python bench/phrasing_variety_replica.py                 # 3 variants x 2 seeds, ~6 min on 2 cores
+    .venv/bin/python bench/phrasing_variety_replica.py                 # 4 variants x 2 seeds, ~8 min on 2 cores
     .venv/bin/python bench/phrasing_variety_replica.py --quick         # a smoke run
+
+The committed results start from the checkpoint shipped before issue 27 (its stage 2 saw only the templates; the
+checkpoint shipped now has seen the varied wording already, so it cannot show the contrast):
+
+    mkdir -p /tmp/before && git archive fbca131 data/nano/llava | tar -x -C /tmp/before
+    .venv/bin/python bench/phrasing_variety_replica.py --checkpoint /tmp/before/data/nano/llava
 
 Writes bench/results/phrasing_variety_replica.json.
 """
@@ -44,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "phrasing_variety_replica.json"
 
 VARIED = VARIED_QUESTIONS  # the teacher's varied frames (08a_symbolic)
+ONE = {qtype: frames[:1] for qtype, frames in VARIED.items()}  # one phrasing per type
 
 
 def check_disjoint() -> None:
@@ -55,11 +64,6 @@ def check_disjoint() -> None:
             assert not any(p.search(text) for p in held), f"{f!r} is a held-out frame"
 
 
-def varied_question(qtype: str, objs: list[dict], rng: random.Random):
-    "The same intent and answer as `ASK[qtype]`, in a varied training frame."
-    return ask_in_frames(qtype, objs, rng, VARIED)
-
-
 def records(scenes: list[dict], variant: str, seed: int, turns: int) -> list[dict]:
     out = []
     for s in scenes:
@@ -69,7 +73,10 @@ def records(scenes: list[dict], variant: str, seed: int, turns: int) -> list[dic
             if len(conv) == 2 * turns:
                 break
             qt = order[k % len(order)]
-            qa = ASK[qt](objs, rng) if variant == "templates" else varied_question(qt, objs, rng)
+            if variant == "templates":
+                qa = ASK[qt](objs, rng)
+            else:
+                qa = ask_in_frames(qt, objs, rng, ONE if variant == "one" else VARIED)
             if qa is not None:
                 conv += [{"from": "human", "value": qa[0]}, {"from": "gpt", "value": qa[1]}]
         if variant == "variety+absent":
@@ -87,7 +94,7 @@ def run(variant: str, seed: int, a, root: Path, train_scenes, test_scenes) -> di
     cfg = get_preset("nano", 2, data_path=str(data), image_folder=str(folder), epochs=a.epochs, batch_size=16,
                      output_dir=str(root / f"run_{variant}_{seed}"), progress=False, seed=seed)
     t0 = time.perf_counter()
-    res = train(cfg, model=load_model(shipped_path("nano") / "llava"))
+    res = train(cfg, model=load_model(a.checkpoint))
     model = res.model.eval()
     test_folder = root / "test"
     ask = lambda items, n, desc: answer_batch(model, items, test_folder, 64, n, progress=False)
@@ -106,12 +113,13 @@ def run(variant: str, seed: int, a, root: Path, train_scenes, test_scenes) -> di
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variants", default="templates,variety,variety+absent")
+    ap.add_argument("--variants", default="one,templates,variety,variety+absent")
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--train-scenes", type=int, default=800)
     ap.add_argument("--test-scenes", type=int, default=200)
     ap.add_argument("--turns", type=int, default=6)
     ap.add_argument("--epochs", type=float, default=2.0)
+    ap.add_argument("--checkpoint", default=str(shipped_path("nano") / "llava"), help="where stage 2 continues from")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(OUT), help="results file (one per setting)")
     a = ap.parse_args(argv)

@@ -29,7 +29,7 @@ from llava_nb.metrics import (
     results_table,
     vqa_scores,
 )
-from .heldout import heldout_scores
+from .heldout import heldout_scores, make_heldout_bench
 from llava_nb.smallworld_eval import (
     _DOMAINS,
     description_scores,
@@ -44,6 +44,17 @@ from llava_nb.smallworld_eval import (
 __all__ = ['accuracy_by_objects', 'evaluate', 'report_markdown', 'save_report', 'Oracle', 'oracle_table']
 
 # %% ../nbs/11_eval.ipynb #ac65c096
+def _bench_answers(ask, bench: list[dict], short_tokens: int, long_tokens: int, desc: str = "bench") -> list[str]:
+    "The model's answers to bench items, a batch per kind (conversation: `short_tokens`, the others `long_tokens`)."
+    answers = [""] * len(bench)
+    for kind in KINDS:
+        idx = [i for i, b in enumerate(bench) if b["type"] == kind]
+        n = short_tokens if kind == "conversation" else long_tokens
+        for i, a in zip(idx, ask([bench[i] for i in idx], n, f"{desc}: {kind}")):
+            answers[i] = a
+    return answers
+
+
 def _eval_inputs(src, scenes, image_folder, seed: int, per_scene: int):
     "(vqa records, scenes or None, image folder) from a world directory, a JSON file or a list of records."
     records = None
@@ -158,15 +169,12 @@ def evaluate(
         res["heldout"] = heldout_scores(ask, scenes, seed, per_scene, long_tokens=long_tokens)
     if scenes and n_bench:
         bench = make_bench(scenes[:n_bench], seed)
-        answers = [""] * len(bench)
-        for kind in KINDS:
-            idx = [i for i, b in enumerate(bench) if b["type"] == kind]
-            got = ask(
-                [bench[i] for i in idx], max_new_tokens if kind == "conversation" else long_tokens, f"bench: {kind}"
-            )
-            for i, a in zip(idx, got):
-                answers[i] = a
+        answers = _bench_answers(ask, bench, max_new_tokens, long_tokens)
         rel, js = judge_bench(bench, answers, judge)
+        if heldout:  # the same bench asked in held-out words
+            held_bench = make_heldout_bench(scenes[:n_bench], seed)
+            held_answers = _bench_answers(ask, held_bench, max_new_tokens, long_tokens, "bench, held-out")
+            res["heldout"]["relative_score"] = judge_bench(held_bench, held_answers, judge)[0]
         res["relative_score"] = rel
         res["judge"] = {
             "model": _mean_scores([j.model for j in js]),
@@ -216,8 +224,15 @@ def report_markdown(res: dict) -> str:
             "",
         ]
     if "relative_score" in res:
-        out += ["## Relative score (symbolic judge, model / reference × 100)", "", "| type | score |", "|---|---:|"]
-        out += [f"| {k} | {v:.1f} |" for k, v in res["relative_score"].items()] + [""]
+        held = res.get("heldout", {}).get("relative_score")  # the same bench in held-out words
+        out += ["## Relative score (symbolic judge, model / reference × 100)", ""]
+        if held:
+            out += ["| type | score | held-out words |", "|---|---:|---:|"]
+            out += [f"| {k} | {v:.1f} | {held.get(k, float('nan')):.1f} |" for k, v in res["relative_score"].items()]
+        else:
+            out += ["| type | score |", "|---|---:|"]
+            out += [f"| {k} | {v:.1f} |" for k, v in res["relative_score"].items()]
+        out += [""]
     if "description" in res:
         d = res["description"]
         out += [

@@ -8,15 +8,16 @@ from __future__ import annotations
 import random
 import re
 
-from .datagen import make_vqa_eval
+from .datagen import SymbolicTeacher, make_vqa_eval
 from .metrics import normalize_answer, vqa_scores
 from .nanoworld import context_text
-from .smallworld_eval import description_scores
+from .smallworld_eval import description_scores, make_bench
 from .symbolic import QTYPES, absent_thing, ask_in_frames, parse_context
 
 # %% auto #0
 __all__ = ['HELD_OUT_QUESTIONS', 'HELD_OUT_DESCRIBE', 'UNANSWERABLE_QUESTIONS', 'frame_pattern', 'heldout_question',
-           'make_heldout_vqa', 'make_heldout_describe', 'make_unanswerable', 'is_honest', 'heldout_scores']
+           'make_heldout_vqa', 'make_heldout_describe', 'make_unanswerable', 'is_honest', 'heldout_scores',
+           'HeldOutTeacher', 'make_heldout_bench']
 
 # %% ../nbs/11e_heldout.ipynb #10185d26023b46108eb7d9f57d49d2b3
 HELD_OUT_QUESTIONS = {
@@ -126,3 +127,17 @@ def heldout_scores(
         },
         "unanswerable": {"n": len(honest), "honest": sum(honest) / max(len(honest), 1)},
     }
+
+# %% ../nbs/11e_heldout.ipynb #33b0902fd34d4ace834912fa1002cf8e
+class HeldOutTeacher(SymbolicTeacher):
+    "The symbolic teacher asking its conversation questions in the held-out frames (a held-out LLaVA-Bench)."
+
+    name = "symbolic-heldout"
+
+    def _ask(self, qtype: str, objs: list[dict], rng: random.Random) -> tuple[str, str] | None:
+        return heldout_question(qtype, objs, rng)
+
+
+def make_heldout_bench(scenes: list[dict], seed: int = 0) -> list[dict]:
+    "`make_bench` in held-out words: conversation questions in held-out frames, detail requests in `HELD_OUT_DESCRIBE`."
+    return make_bench(scenes, seed, teacher=HeldOutTeacher(seed=seed), instructions=HELD_OUT_DESCRIBE)

@@ -29,8 +29,9 @@ __all__ = ['N_SLOTS', 'KEYED_KINDS', 'DRILL_FORMS', 'build_tokenizer', 'scene_sl
 
 # %% ../nbs/09b_nano_llm.ipynb #1fd11031
 def build_tokenizer(texts, vocab_size: int = 1024) -> PreTrainedTokenizerFast:
-    "The nano LLM's tokenizer: `llava_nb.tiny`'s Llama-style BPE learned on `texts`, punctuation split off words."
-    return llama_style_tokenizer(texts, vocab_size, split_punctuation=True)
+    """The nano LLM's tokenizer: `llava_nb.tiny`'s Llama-style BPE learned on `texts`, punctuation split off words, a
+    newline a token of its own (as Llama's SentencePiece has it: see "Multiple choice is a second lookup" below)."""
+    return llama_style_tokenizer(texts, vocab_size, split_punctuation=True, split_newlines=True)
 
 
 class _Specials:
@@ -81,14 +82,23 @@ def keyed_description(scene: dict, rng: random.Random) -> str:
     return f"By {'colour' if kind == 'color' else kind}: " + "; ".join(listed) + "."
 
 
-def lm_corpus(n_scenes: int = 6000, seed: int = 0, slot_fraction: float = 0.8, keyed: int = 2) -> list[dict]:
+def lm_corpus(
+    n_scenes: int = 6000,
+    seed: int = 0,
+    slot_fraction: float = 0.8,
+    keyed: int = 2,
+    phrasing: str = "varied",
+    absent: float = 0.5,
+) -> list[dict]:
     """Small-world LM items: chats (`conversations`, the scene as `slots` or in words) or bare captions (`text`); for a
-    scene also `keyed` `keyed_description`s after its scene tokens (the `plain` template, as a caption)."""
-    from llava_nb.datagen import BRIEF_INSTRUCTIONS, make_instruct, make_vqa_train
+    scene also `keyed` `keyed_description`s after its scene tokens (the `plain` template, as a caption). The chats are
+    the symbolic teacher's with `phrasing` and `absent` (see `SymbolicTeacher`): the LLM reads varied English."""
+    from llava_nb.datagen import BRIEF_INSTRUCTIONS, SymbolicTeacher, make_instruct, make_vqa_train
     from llava_nb.smallworld_eval import make_mc_eval, mc_prompt
 
     scenes = [sample_scene(scene_rng(seed, "lm", i), scene_id(i, "lm")) for i in range(n_scenes)]
-    records = make_instruct(scenes, seed=seed, mix={"conversation": 4, "detail": 1, "complex": 1})
+    teacher = SymbolicTeacher(seed=seed, phrasing=phrasing, absent=absent)
+    records = make_instruct(scenes, teacher, seed=seed, mix={"conversation": 4, "detail": 1, "complex": 1})
     vqa = [make_vqa_train(scenes, seed=seed + k, turns=6) for k in range(2)]  # retrieval practice: 2 x 6 questions
     mc = make_mc_eval(scenes, seed=seed)  # lettered options, answered with the letter
     items = []

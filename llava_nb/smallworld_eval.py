@@ -340,13 +340,16 @@ class SymbolicJudge(Judge):
         return Judgement(self._scores(rr, best, rn), self._scores(mr, best, mn))
 
 # %% ../nbs/11b_smallworld_eval.ipynb #4aa77640
-def make_bench(scenes: list[dict], seed: int = 0, teacher=None, kinds=KINDS) -> list[dict]:
-    "One `{id, image, type, question, reference, context}` item per scene and instruction kind."
+def make_bench(
+    scenes: list[dict], seed: int = 0, teacher=None, kinds=KINDS, instructions=DETAIL_INSTRUCTIONS
+) -> list[dict]:
+    """One `{id, image, type, question, reference, context}` item per scene and instruction kind; the detail items ask
+    in one of `instructions`, the others as `teacher` (default: the symbolic one) asks."""
     teacher, out = teacher or SymbolicTeacher(), []
     for s in scenes:
         ctx = context_text(s)
         for kind in kinds:
-            instr = random.Random(f"bench/{seed}/{s['id']}").choice(DETAIL_INSTRUCTIONS)
+            instr = random.Random(f"bench/{seed}/{s['id']}").choice(instructions)
             turns = parse_teacher_output(teacher.generate(ctx, kind, seed=seed), kind, s["id"], instruction=instr)
             out.append(
                 {

@@ -30,8 +30,9 @@ from llava_nb.nanoworld import (
 )
 
 # %% auto #0
-__all__ = ['QTYPES', 'ASK', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER', 'CORNERS', 'REASON', 'parse_context',
-           'ask_in_frames', 'absent_thing', 'ask_absent', 'question_type', 'ask_about', 'describe']
+__all__ = ['QTYPES', 'ASK', 'REQUESTS', 'ASKED_FOR', 'RESERVED', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER', 'CORNERS',
+           'REASON', 'parse_context', 'compose_frames', 'ask_in_frames', 'absent_thing', 'ask_absent', 'question_type',
+           'ask_about', 'describe']
 
 # %% ../nbs/08a_symbolic.ipynb #cc882c93
 QTYPES = ("color", "shape", "count", "size", "position", "relative_position", "existence")
@@ -200,7 +201,7 @@ ASK = {
 }
 
 # %% ../nbs/08a_symbolic.ipynb #8edb47106e1a46a883d545849b8ab81b
-VARIED_QUESTIONS = {  # training frames, many per type; the held-out frames of 11e_heldout are none of these
+_HANDWRITTEN = {  # training frames, many per type; the held-out frames of 11e_heldout are none of these
     "color": (
         "What color is {ref}?", "What colour is {ref}?", "Which colour does {ref} have?", "Say the color of {ref}.",
         "Give the colour of {ref}.", "Please tell me what color {ref} is.", "I would like to know the colour of {ref}.",
@@ -236,6 +237,59 @@ VARIED_QUESTIONS = {  # training frames, many per type; the held-out frames of 1
         "Is {ra} {r1} or {r2} {rb}?", "Compared with {rb}, is {ra} {r1} or {r2} it?",
     ),
 }  # fmt: skip
+REQUESTS = (  # ways to wrap what is asked for, a noun phrase `{x}`: "Please give the number of stars."
+    "Say {x}.",
+    "Give {x}.",
+    "Please give {x}.",
+    "Tell me {x}.",
+    "Please tell me {x}.",
+    "I would like to know {x}.",
+    "Can you tell me {x}?",
+    "Could you tell me {x}?",
+    "Identify {x}.",
+    "Name {x}.",
+    "State {x}.",
+    "Let me know {x}.",
+    "I want to know {x}.",
+    "Work out {x}.",
+    "Look at the picture and say {x}.",
+)
+ASKED_FOR = {  # what each type asks for, as noun phrases the requests wrap
+    "color": ("the color of {ref}", "the colour of {ref}", "what color {ref} is", "which colour {ref} has"),
+    "shape": ("the shape of {ref}", "what shape {ref} is", "which shape {ref} has"),
+    "size": ("the size of {ref}", "whether {ref} is large or small", "how large {ref} is"),
+    "position": ("the position of {ref}", "the location of {ref}", "where {ref} is", "where in the picture {ref} sits"),
+    "count": (
+        "the number of {things}", "the count of {things}", "how many {things} there are",
+        "how many {things} the image has",
+    ),
+    "existence": (
+        "whether there is {thing}", "if there is {thing}", "whether the image shows {thing}",
+        "whether you can see {thing}",
+    ),
+    "relative_position": ("whether {ra} is {r} {rb}", "if {ra} is {r} {rb}", "whether {ra} is {r1} or {r2} {rb}"),
+}  # fmt: skip
+RESERVED = {  # (request, noun phrase) pairs never combined: 11e_heldout's frames made of them stay held out
+    *(
+        (r, n)
+        for r in ("Tell me {x}.", "Please tell me {x}.")
+        for n in ("the colour of {ref}", "where {ref} is", "the number of {things}")
+    ),
+    ("Name {x}.", "the colour of {ref}"),
+    ("Name {x}.", "the shape of {ref}"),
+}
+
+
+def compose_frames(handwritten: dict, requests=REQUESTS, asked_for=ASKED_FOR, reserved=RESERVED) -> dict:
+    "Per type the handwritten frames, then every request wrapped around every noun phrase but the `reserved` pairs."
+    out = {}
+    for qtype, frames in handwritten.items():
+        composed = [r.format(x=n) for n in asked_for[qtype] for r in requests if (r, n) not in reserved]
+        out[qtype] = tuple(dict.fromkeys(frames + tuple(composed)))  # in order, each once
+    return out
+
+
+VARIED_QUESTIONS = compose_frames(_HANDWRITTEN)
 OUTSIDE_WORDS = ("dog", "car", "tree", "cat", "house", "person")  # things the small world never draws
 ABSENT_ANSWER = "There is no {what} in the image."
 

@@ -77,13 +77,18 @@ def _bpe_vocab(tok: Tokenizer) -> tuple[dict, list]:
     return dict(m["vocab"]), merges
 
 
-def llama_style_tokenizer(texts, vocab_size: int, split_punctuation: bool = False) -> PreTrainedTokenizerFast:
+def llama_style_tokenizer(
+    texts, vocab_size: int, split_punctuation: bool = False, split_newlines: bool = False
+) -> PreTrainedTokenizerFast:
     """A Llama-style BPE tokenizer learned on `texts`: `▁` spaces, byte fallback, `<s>` prepended, `</s>`, `<pad>`,
-    `<image>`."""
+    `<image>`. `split_newlines`: a newline is a token of its own, as in Llama's SentencePiece (`<0x0A>`)."""
     base = Tokenizer(models.BPE())
-    base.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    steps = [pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")]
+    if split_newlines:  # else 'red\nB' is one token: the option 'red' of a lettered list hidden in the next letter
+        steps = [pre_tokenizers.Split("\n", behavior="isolated")] + steps
     if split_punctuation:  # 'triangle?' is then '▁triangle' '?': a word is the same token wherever it stands
-        base.pre_tokenizer = pre_tokenizers.Sequence([base.pre_tokenizer, pre_tokenizers.Punctuation()])
+        steps = steps + [pre_tokenizers.Punctuation()]
+    base.pre_tokenizer = steps[0] if len(steps) == 1 else pre_tokenizers.Sequence(steps)
     base.train_from_iterator(
         texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=_LLAMA_SPECIALS, show_progress=False)
     )

@@ -234,8 +234,10 @@ def test_phrasing_variety_replica_keeps_variants_comparable_and_held_out_frames_
 
     R.check_disjoint()
     scs = [sample_scene(scene_rng(0, "replica_test", i), f"r_{i}") for i in range(30)]
-    tmpl, var = R.records(scs, "templates", 0, 6), R.records(scs, "variety", 0, 6)
+    tmpl, var, one = (R.records(scs, v, 0, 6) for v in ("templates", "variety", "one"))
     assert [len(r["conversations"]) for r in tmpl] == [len(r["conversations"]) for r in var]
+    assert [len(r["conversations"]) for r in one] == [len(r["conversations"]) for r in var]
+    assert {len(frames) for frames in R.ONE.values()} == {1} and set(R.ONE) == set(R.VARIED)
     assert sum(t["value"].startswith("<image>\n") for r in var for t in r["conversations"]) == len(scs)
     orders = {tuple(question_type(t["value"].split("\n")[-1]) for t in r["conversations"][::2]) for r in tmpl}
     assert len(orders) > 1  # the type of a turn is not given by its position
@@ -248,3 +250,26 @@ def test_phrasing_variety_replica_runs(tmp_path):
                         "--variants", "templates"], capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
     assert '"variant": "templates"' in p.stdout
+
+
+def test_mc_lookup_probe_and_drill_items_are_right():
+    "The probe's lettered and free-form twins share their answer; the drill's letter names the option it asks for."
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    import mc_drill_replica as D
+    import mc_lookup_probe as P
+    from llava_nb.metrics import LETTERS
+
+    for it in D.mc_lookup_drill(40, 0):
+        human, letter = it["conversations"][0]["value"], it["conversations"][1]["value"]
+        lines = human.split("\n")
+        question = lines[1] if lines[0] == "<image>" else lines[0]
+        options = dict(line.split(". ", 1) for line in lines if line[1:3] == ". ")
+        assert letter in options and f" {options[letter]}" in f" {question}", human
+    llm = nano_backbones()["llm"]
+    lm, tok = LlamaForCausalLM.from_pretrained(llm), AutoTokenizer.from_pretrained(llm)
+    res = P.probe(lm, tok, n_scenes=30)
+    assert set(res) == {"image", "text", "none", "all"} and res["all"]["n"] == 30
+    assert all(0 <= res[m][k] <= 1 for m in res for k in ("free", "letter", "letter | free right"))
+    assert res["image"]["free"] > 0.5  # with a perfect projector the LLM answers most image questions free-form
+    assert LETTERS == "ABCDE"

@@ -301,8 +301,10 @@ def test_tiny_model_evaluate(tiny, world, tmp_path):
     json.dumps(res)
     assert 0 <= res["vqa_accuracy"] <= 1 and res["vqa_n"] == 45 and set(res["by_type"]) <= set(QTYPES)
     assert set(res["relative_score"]) == {"conversation", "detail", "complex", "overall"}
+    assert set(res["heldout"]["relative_score"]) == set(res["relative_score"])  # the bench in held-out words too
     assert "model, no image" in res["baselines"] and res["mc"]["n"] == 6 and res["questions_per_second"] > 0
-    assert (tmp_path / "eval_report.md").read_text().startswith("## Held-out VQA (45 questions)")
+    report = (tmp_path / "eval_report.md").read_text()
+    assert report.startswith("## Held-out VQA (45 questions)") and "| type | score | held-out words |" in report
     saved = json.loads((tmp_path / "eval_predictions.json").read_text())
     assert len(saved["vqa"]) == 45 and len(saved["bench"]) == 6 and len(saved["mc"]) == 6
 

@@ -1,0 +1,147 @@
+"""Replica: does the nano LLM learn the multiple-choice letter lookup from more of the same items, or from a drill?
+
+`bench/mc_lookup_probe.py` shows the shipped nano LLM picks the right letter in 0.44 of the items whose free-form
+twin it answers right: the second lookup (answer word -> the option naming it -> its letter) never formed, though
+its corpus holds one lettered item per scene. Here the shipped LLM trains `--steps` more steps on its own kind of
+corpus (fresh scenes), a quarter of each batch given to one arm:
+
+- `more`: more lettered items of the corpus's kind (`make_mc_eval` on fresh scenes);
+- `drill`: the second lookup alone: "Which option is red?", the options, the letter (`mc_lookup_drill`);
+- `none`: the corpus only (the control for the steps themselves).
+
+The probe (`mc_lookup_probe.probe`, its held-out scenes) after each. ~1-2 minutes an arm on 2 cores.
+`--alone` trains on the drill alone instead, every batch, and logs the drill's own held-out accuracy: can the
+second lookup be learned at all, and after how many steps?
+
+    .venv/bin/python bench/mc_drill_replica.py [--steps 300] [--seed 0]
+    .venv/bin/python bench/mc_drill_replica.py --alone --steps 1500
+
+Writes bench/results/mc_drill_replica.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer, LlamaForCausalLM
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mc_lookup_probe import _hits, probe  # noqa: E402
+
+from llava_nb.core import IMAGE_TOKEN, seed_everything, shipped_path  # noqa: E402
+from llava_nb.fit import fit  # noqa: E402
+from llava_nb.nano_llm import _lm_batch, _lm_forward, encode_lm_item, lm_corpus, scene_slots  # noqa: E402
+from llava_nb.nano_llm import length_grouped_batches  # noqa: E402
+from llava_nb.nanoworld import sample_scene, scene_id, scene_rng  # noqa: E402
+from llava_nb.smallworld_eval import make_mc_eval, mc_prompt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "results" / "mc_drill_replica.json"
+
+
+_DRILL_ASK = ("Which option is {w}?", "Which option says {w}?", "Find {w} among the options.", "The answer is {w}.")
+
+
+def mc_lookup_drill(n: int, seed: int) -> list[dict]:
+    from llava_nb.smallworld_eval import _DOMAINS, _options
+
+    out = []
+    for i in range(n):
+        rng = random.Random(f"mcdrill/{seed}/{i}")
+        pool = _DOMAINS[rng.choice(sorted(_DOMAINS))]
+        w = rng.choice(pool)
+        choices, letter = _options(rng, w, pool)
+        it = {"question": rng.choice(_DRILL_ASK).format(w=w), "choices": choices, "context": None}
+        s = sample_scene(scene_rng(seed, "mcdrill", i), scene_id(i, "mcdrill")) if rng.random() < 0.5 else None
+        head = f"{IMAGE_TOKEN}\n" if s else ""
+        conv = [{"from": "human", "value": head + mc_prompt(it)}, {"from": "gpt", "value": letter}]
+        out.append({"conversations": conv, **({"slots": scene_slots(s)} if s else {})})
+    return out
+
+
+def _more(n: int, seed: int) -> list[dict]:
+    scenes = [sample_scene(scene_rng(seed, "more", i), scene_id(i, "more")) for i in range(n)]
+    out = []
+    for s, it in zip(scenes, make_mc_eval(scenes, seed=seed)):
+        head = f"{IMAGE_TOKEN}\n" if it["image"] else ""
+        conv = [{"from": "human", "value": head + mc_prompt(it)}, {"from": "gpt", "value": it["answer"]}]
+        out.append({"conversations": conv, **({"slots": scene_slots(s)} if head else {})})
+    return out
+
+
+def run(arm: str, steps: int, seed: int, llm: str) -> dict:
+    seed_everything(seed)
+    lm, tok = LlamaForCausalLM.from_pretrained(llm), AutoTokenizer.from_pretrained(llm)
+    corpus = lm_corpus(steps * 24 // 8 + 50, seed=100 + seed)  # ~8 items a scene, 3/4 of each batch
+    extra = {"more": lambda n: _more(n, 200 + seed), "drill": lambda n: mc_lookup_drill(n, 200 + seed)}
+    add = extra[arm](steps * 8) if arm != "none" else []
+    rng = random.Random(seed)
+    corpus_b = length_grouped_batches([encode_lm_item(it, tok) for it in corpus], 24, seed)
+    add_ex = [encode_lm_item(it, tok) for it in add]
+    batches = []
+    for i in range(steps):
+        b = corpus_b[i % len(corpus_b)]
+        batches.append(b + (add_ex[8 * i : 8 * i + 8] if add_ex else rng.sample(corpus_b[-1 - i % 5], 8)))
+    opt = torch.optim.AdamW(lm.parameters(), lr=3e-4, weight_decay=0.01, betas=(0.9, 0.98))
+    lm.train()
+    loss = lambda step: {"loss": _lm_forward(lm, _lm_batch(batches[step], tok.pad_token_id), tok, 0.3).loss}
+    t0 = time.time()
+    fit(loss, list(lm.parameters()), opt, steps, 3e-4, 20, verbose=False)
+    return {"seconds": round(time.time() - t0, 1), **probe(lm, tok)}
+
+
+def alone(steps: int, seed: int, llm: str, every: int = 100) -> dict:
+    "The drill alone, from `llm`: its held-out accuracy every `every` steps."
+    seed_everything(seed)
+    lm, tok = LlamaForCausalLM.from_pretrained(llm), AutoTokenizer.from_pretrained(llm)
+    drill = [encode_lm_item(it, tok) for it in mc_lookup_drill(steps * 32, 300 + seed)]
+    batches = length_grouped_batches(drill, 32, seed)
+    test = mc_lookup_drill(300, 400 + seed)
+    opt = torch.optim.AdamW(lm.parameters(), lr=1e-3, weight_decay=0.01, betas=(0.9, 0.98))
+    log = []
+
+    def after(step: int) -> None:
+        if step % every == 0 or step == steps - 1:
+            lm.eval()
+            hits = _hits(lm, tok, test)
+            lm.train()
+            log.append({"step": step, "drill": round(sum(hits) / len(hits), 3)})
+            print(log[-1], flush=True)
+
+    lm.train()
+    loss = lambda step: {"loss": _lm_forward(lm, _lm_batch(batches[step], tok.pad_token_id), tok, 0.3).loss}
+    t0 = time.time()
+    fit(loss, list(lm.parameters()), opt, steps, 1e-3, 20, verbose=False, on_step=after)
+    return {"seconds": round(time.time() - t0, 1), "log": log, **probe(lm, tok)}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--arms", default="none,more,drill")
+    ap.add_argument("--llm", default=str(shipped_path("nano") / "llm"))
+    ap.add_argument("--alone", action="store_true", help="the drill alone, its accuracy logged")
+    ap.add_argument("--name", default="", help="a prefix for the results' keys (e.g. which LLM)")
+    a = ap.parse_args(argv)
+    results = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    if a.alone:
+        results[f"{a.name}alone/steps{a.steps}/seed{a.seed}"] = alone(a.steps, a.seed, a.llm)
+        OUT.write_text(json.dumps(results, indent=1) + "\n")
+        return results
+    for arm in a.arms.split(","):
+        r = run(arm, a.steps, a.seed, a.llm)
+        results[f"{a.name}{arm}/steps{a.steps}/seed{a.seed}"] = r
+        OUT.write_text(json.dumps(results, indent=1) + "\n")
+        print(arm, r["seconds"], {m: r[m] for m in ("image", "text", "none", "all")}, flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    main()
