@@ -14,7 +14,11 @@ The probe (`mc_lookup_probe.probe`, its held-out scenes) after each. ~1-2 minute
 second lookup be learned at all, and after how many steps?
 
     .venv/bin/python bench/mc_drill_replica.py [--steps 300] [--seed 0]
-    .venv/bin/python bench/mc_drill_replica.py --alone --steps 1500
+    .venv/bin/python bench/mc_drill_replica.py --alone --steps 1000 --name "shipped LLM: "
+
+The committed arms none/more/drill were measured on the LLM shipped before issue 27 (`--llm` after
+`git archive fbca131 data/nano/llm | tar -x -C /tmp/before`: `--llm /tmp/before/data/nano/llm`); `--alone` on the
+shipped one.
 
 Writes bench/results/mc_drill_replica.json.
 """
@@ -39,7 +43,7 @@ from llava_nb.fit import fit  # noqa: E402
 from llava_nb.nano_llm import _lm_batch, _lm_forward, encode_lm_item, lm_corpus, scene_slots  # noqa: E402
 from llava_nb.nano_llm import length_grouped_batches  # noqa: E402
 from llava_nb.nanoworld import sample_scene, scene_id, scene_rng  # noqa: E402
-from llava_nb.smallworld_eval import make_mc_eval, mc_prompt  # noqa: E402
+from llava_nb.smallworld_eval import make_mc_train, mc_prompt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "mc_drill_replica.json"
@@ -66,19 +70,18 @@ def mc_lookup_drill(n: int, seed: int) -> list[dict]:
 
 
 def _more(n: int, seed: int) -> list[dict]:
+    "The quickstart's lettered records (`make_mc_train`) on fresh scenes, the image as scene tokens."
     scenes = [sample_scene(scene_rng(seed, "more", i), scene_id(i, "more")) for i in range(n)]
-    out = []
-    for s, it in zip(scenes, make_mc_eval(scenes, seed=seed)):
-        head = f"{IMAGE_TOKEN}\n" if it["image"] else ""
-        conv = [{"from": "human", "value": head + mc_prompt(it)}, {"from": "gpt", "value": it["answer"]}]
-        out.append({"conversations": conv, **({"slots": scene_slots(s)} if head else {})})
-    return out
+    records = make_mc_train(scenes, seed=seed)
+    return [{"conversations": r["conversations"], **({"slots": scene_slots(s)} if "image" in r else {})}
+            for s, r in zip(scenes, records)]
 
 
 def run(arm: str, steps: int, seed: int, llm: str) -> dict:
     seed_everything(seed)
     lm, tok = LlamaForCausalLM.from_pretrained(llm), AutoTokenizer.from_pretrained(llm)
-    corpus = lm_corpus(steps * 24 // 8 + 50, seed=100 + seed)  # ~8 items a scene, 3/4 of each batch
+    # ~8 items a scene, 3/4 of each batch; the corpus the LLM before issue 27 read (the arms were measured on it)
+    corpus = lm_corpus(steps * 24 // 8 + 50, seed=100 + seed, phrasing="templates", absent=0.0)
     extra = {"more": lambda n: _more(n, 200 + seed), "drill": lambda n: mc_lookup_drill(n, 200 + seed)}
     add = extra[arm](steps * 8) if arm != "none" else []
     rng = random.Random(seed)
@@ -93,7 +96,7 @@ def run(arm: str, steps: int, seed: int, llm: str) -> dict:
     loss = lambda step: {"loss": _lm_forward(lm, _lm_batch(batches[step], tok.pad_token_id), tok, 0.3).loss}
     t0 = time.time()
     fit(loss, list(lm.parameters()), opt, steps, 3e-4, 20, verbose=False)
-    return {"seconds": round(time.time() - t0, 1), **probe(lm, tok)}
+    return {"llm": llm, "seconds": round(time.time() - t0, 1), **probe(lm, tok)}
 
 
 def alone(steps: int, seed: int, llm: str, every: int = 100) -> dict:
@@ -118,7 +121,7 @@ def alone(steps: int, seed: int, llm: str, every: int = 100) -> dict:
     loss = lambda step: {"loss": _lm_forward(lm, _lm_batch(batches[step], tok.pad_token_id), tok, 0.3).loss}
     t0 = time.time()
     fit(loss, list(lm.parameters()), opt, steps, 1e-3, 20, verbose=False, on_step=after)
-    return {"seconds": round(time.time() - t0, 1), "log": log, **probe(lm, tok)}
+    return {"llm": llm, "seconds": round(time.time() - t0, 1), "log": log, **probe(lm, tok)}
 
 
 def main(argv=None) -> dict:

@@ -11,6 +11,11 @@ of lettered items `make_mc_eval` builds, teacher-forced, and splits the accuracy
     .venv/bin/python bench/mc_lookup_probe.py                     # the shipped data/nano/llm, ~20 s
     .venv/bin/python bench/mc_lookup_probe.py --llm runs/bb/llm --name mine
 
+The committed entry "before: ..." is the LLM shipped before issue 27:
+    mkdir -p /tmp/before && git archive fbca131 data/nano/llm | tar -x -C /tmp/before
+    .venv/bin/python bench/mc_lookup_probe.py --llm /tmp/before/data/nano/llm \
+        --name "before: template corpus, fused newlines"
+
 Writes bench/results/mc_lookup_probe.json (one entry per --name).
 """
 
@@ -63,8 +68,7 @@ def probe(lm, tok, n_scenes: int = 300, seed: int = 1) -> dict:
         scene = by_id[it["id"].rsplit("_mc", 1)[0]] if it["modality"] == "image" else None
         word = it["choices"][LETTERS.index(it["answer"])]
         free.append(_item(it["question"], word, scene, it["context"]))
-        lettered.append(_item(mc_prompt(it), it["answer"], scene))
-        lettered[-1]["conversations"][0]["value"] = (f"{IMAGE_TOKEN}\n" if scene else "") + mc_prompt(it)
+        lettered.append(_item(mc_prompt(it), it["answer"], scene))  # mc_prompt holds the context itself
     lm.eval()
     f, letter = _hits(lm, tok, free), _hits(lm, tok, lettered)
     res = {}
