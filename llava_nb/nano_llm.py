@@ -89,12 +89,17 @@ def lm_corpus(
     keyed: int = 2,
     phrasing: str = "varied",
     absent: float = 0.5,
+    everyday: int = 0,
 ) -> list[dict]:
     """Small-world LM items: chats (`conversations`, the scene as `slots` or in words) or bare captions (`text`); for a
     scene also `keyed` `keyed_description`s after its scene tokens (the `plain` template, as a caption). The chats are
-    the symbolic teacher's with `phrasing` and `absent` (see `SymbolicTeacher`): the LLM reads varied English."""
+    the symbolic teacher's with `phrasing` and `absent` (see `SymbolicTeacher`): the LLM reads varied English; and per
+    scene `everyday` statements in everyday words (`symbolic.everyday_statements`; off in the shipped LLM: see
+    `bench/everyday_words.py`)."""
     from llava_nb.datagen import BRIEF_INSTRUCTIONS, SymbolicTeacher, make_instruct, make_vqa_train
+    from llava_nb.nanoworld import context_text
     from llava_nb.smallworld_eval import make_mc_eval, mc_prompt
+    from llava_nb.symbolic import everyday_statements, parse_context
 
     scenes = [sample_scene(scene_rng(seed, "lm", i), scene_id(i, "lm")) for i in range(n_scenes)]
     teacher = SymbolicTeacher(seed=seed, phrasing=phrasing, absent=absent)
@@ -133,6 +138,10 @@ def lm_corpus(
         for _ in range(keyed):  # every kind of attribute followed by the others: see "Match, then fetch" below
             keyed_item = [{"from": "human", "value": IMAGE_TOKEN}, {"from": "gpt", "value": keyed_description(s, rng)}]
             items.append({"conversations": keyed_item, "slots": slots, "template": "plain"})
+        if everyday:  # general English, as Vicuna read it before LLaVA: true statements, never questions
+            said = " ".join(everyday_statements(parse_context(context_text(s), s["id"])[1], rng, everyday))
+            plain = [{"from": "human", "value": IMAGE_TOKEN}, {"from": "gpt", "value": said}]
+            items.append({"conversations": plain, "slots": slots, "template": "plain"})
         if rng.random() < 0.3:
             brief = [
                 {"from": "human", "value": f"{IMAGE_TOKEN}\n{rng.choice(BRIEF_INSTRUCTIONS)}"},
@@ -311,12 +320,13 @@ def train_llm(
     save_every: int = 0,
     verbose: bool = True,
     drills: tuple = (),
+    everyday: int = 0,
     **config,
 ):
     "Train the nano chat LLM (and its tokenizer) on small-world text, save both to `out_dir`; (lm, tokenizer, stats)."
     seed_everything(seed)
     t0 = time.time()
-    items = lm_corpus(n_scenes, seed)
+    items = lm_corpus(n_scenes, seed, everyday=everyday)
     # picking drills first, e.g. (("shape", 200), ("shape+color", 200)): (kinds of reference, steps) per phase
     drill_items = [
         picking_drill(n * batch_size, seed, tuple(k.split("+")), tag=str(j)) for j, (k, n) in enumerate(drills)

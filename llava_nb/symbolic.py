@@ -19,6 +19,7 @@ from llava_nb.nanoworld import (
     SHAPES,
     SIZES,
     _a,
+    _cap,
     _join,
     _plural,
     object_phrase,
@@ -30,9 +31,9 @@ from llava_nb.nanoworld import (
 )
 
 # %% auto #0
-__all__ = ['QTYPES', 'ASK', 'REQUESTS', 'ASKED_FOR', 'RESERVED', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER', 'CORNERS',
-           'REASON', 'parse_context', 'compose_frames', 'ask_in_frames', 'absent_thing', 'ask_absent', 'question_type',
-           'ask_about', 'describe']
+__all__ = ['QTYPES', 'ASK', 'REQUESTS', 'ASKED_FOR', 'RESERVED', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER', 'SYNONYMS',
+           'EVERYDAY', 'CORNERS', 'REASON', 'parse_context', 'compose_frames', 'ask_in_frames', 'absent_thing',
+           'ask_absent', 'everyday_statements', 'question_type', 'ask_about', 'describe']
 
 # %% ../nbs/08a_symbolic.ipynb #cc882c93
 QTYPES = ("color", "shape", "count", "size", "position", "relative_position", "existence")
@@ -360,6 +361,67 @@ def ask_absent(objs: list[dict], rng: random.Random, frames=None) -> tuple[str, 
     q = frame.format(ref=f"the {what}")
     return q[:1].upper() + q[1:], ABSENT_ANSWER.format(what=what)
 
+# %% ../nbs/08a_symbolic.ipynb #7623eae2785240b9bd12b16a66d81610
+SYNONYMS = {"large": ("big", "large", "huge"), "small": ("little", "small", "tiny")}  # what `{big}` stands for
+EVERYDAY = {  # statements in everyday words, per kind of fact; {ref} names one object, {Ref} the same capitalised
+    "size": ("I would call {ref} {big}.", "{Ref} is {big}: it is {size}.", "By size, {ref} is a {big} one.",
+             "{Ref} looks {big} to me."),
+    "color": ("I would call the colour of {ref} {color}.", "{Ref} is {color} in colour.",
+              "The shade of {ref} is {color}.", "{Ref} has a {color} hue."),
+    "shape": ("The sort of shape {ref} has is a {shape}.", "I would call {ref} a {shape}.",
+              "{Ref} is shaped like a {shape}.", "In form, {ref} is a {shape}."),
+    "position": ("You would find {ref} {at}.", "The whereabouts of {ref}: {at}.", "{Ref} is found {at}.",
+                 "Look {at} to spot {ref}."),
+    "count": ("I count {n} {things}.", "Counting the {things} gives {n}.", "The total of {things} here is {n}.",
+              "You can find {n} {things} in all."),
+    "present": ("{A} is present in the picture.", "You can spot {a}.", "Somewhere in the picture there is {a}.",
+                "Anyone looking would notice {a}."),
+    "absent": ("No {what} is present.", "There is no {what} anywhere in the picture.", "You cannot spot {a} anywhere.",
+               "You would not find {a} here."),
+    "relation": ("Relative to {rb}, {ra} is {r}.", "{Ra} sits {r} {rb}.", "Seen from {rb}, {ra} lies {r}."),
+}  # fmt: skip
+
+
+def everyday_statements(objs: list[dict], rng: random.Random, n: int = 3) -> list[str]:
+    "`n` true statements about the scene `objs` in everyday words (`EVERYDAY`, `SYNONYMS`), each a different kind."
+    out = []
+    for kind in rng.sample(sorted(EVERYDAY), len(EVERYDAY)):
+        fields = _statement_fields(kind, objs, rng)
+        if fields is None or len(out) == n:
+            continue
+        s = rng.choice(EVERYDAY[kind]).format(**fields)
+        out.append(s[:1].upper() + s[1:])
+    return out
+
+
+def _statement_fields(kind: str, objs: list[dict], rng: random.Random) -> dict | None:
+    "The words one `EVERYDAY[kind]` statement is filled with; None when the scene has nothing to say of that kind."
+    if kind == "relation":
+        if (two := _two_objects(objs, rng)) is None:
+            return None
+        a, ra, b, refs = two
+        rb = rng.choice(refs)
+        return {"ra": ra, "Ra": _cap(ra), "rb": rb, "r": relation_phrase(rng.choice(relations(a, b)))}
+    if kind == "count":
+        key = rng.choice(("color", "shape"))
+        v = rng.choice([o[key] for o in objs])
+        n = sum(o[key] == v for o in objs)
+        things = v if key == "shape" else f"{v} {rng.choice(('object', 'shape', 'thing'))}"
+        return {"n": n, "things": _plural(things, n)}
+    if kind in ("present", "absent"):
+        present = {(o["color"], o["shape"]) for o in objs}
+        if kind == "absent":
+            what = " ".join(rng.choice([(c, s) for c in COLOURS for s in SHAPES if (c, s) not in present]))
+            return {"what": what, "a": _a(what)}
+        thing = _a(" ".join(rng.choice(sorted(present))))
+        return {"a": thing, "A": _cap(thing)}
+    o, ref = _pick(objs, rng, (kind,) if kind != "size" else ("size",))
+    if o is None:
+        return None
+    big = rng.choice(SYNONYMS[o["size"]])
+    return {"ref": ref, "Ref": _cap(ref), "big": big, "size": o["size"], "color": o["color"], "shape": o["shape"],
+            "at": position_phrase(o["position"])}  # fmt: skip
+
 # %% ../nbs/08a_symbolic.ipynb #66c19c08
 _QTYPE_RULES = (
     ("count", r"\bhow many\b"),
@@ -393,10 +455,6 @@ def ask_about(
     return rng.choice(_ATTR_QUESTIONS[attr]).format("the " + _phrase(o, form)), o[attr]
 
 # %% ../nbs/08a_symbolic.ipynb #362cb440
-def _cap(s: str) -> str:
-    return s[:1].upper() + s[1:]
-
-
 def describe(objs: list[dict], rng: random.Random) -> str:
     "A detailed description of the objects: the count, then one sentence per object."
     n = len(objs)

@@ -26,7 +26,7 @@ def training_texts() -> list[str]:
     texts = _turns(make_instruct(SCENES, SymbolicTeacher(seed=0), per_scene=3))
     texts += _turns(make_instruct(SCENES, SymbolicTeacher(seed=0, phrasing="varied", absent=0.5), per_scene=3))
     texts += _turns(make_pretrain(SCENES)) + _turns(make_vqa_train(SCENES, turns=6)) + _turns(make_mc_train(SCENES))
-    texts += lm_texts(lm_corpus(n_scenes=300))
+    texts += lm_texts(lm_corpus(n_scenes=300)) + lm_texts(lm_corpus(n_scenes=100, seed=1, everyday=3))
     texts += list(DETAIL_INSTRUCTIONS + BRIEF_INSTRUCTIONS + VARIED_DETAIL_INSTRUCTIONS)
     return [t.lower() for t in texts]
 
@@ -35,7 +35,7 @@ def test_the_training_sources_are_really_read(training_texts):
     "The check below has teeth: the in-template phrasings are all found in the same texts."
     joined = "\n".join(training_texts)
     for phrase in ("what color is the", "how many", "is there a", "describe the image in detail.", "give the colour of",
-                   "there is no dog in the image."):
+                   "there is no dog in the image.", "i would call"):
         assert phrase in joined, phrase
 
 
