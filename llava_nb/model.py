@@ -44,7 +44,8 @@ __all__ = ['CONFIG_NAME', 'PROJECTOR_NAME', 'ADAPTER_CONFIG', 'FORMAT_VERSION', 
            'check_json_types', 'LlavaConfig', 'check_safetensors_file', 'check_safetensors', 'check_model_dir',
            'load_vision_tower', 'ensure_image_token', 'fill_new_embeddings', 'load_llm', 'encoder_layers',
            'layers_needed', 'truncated_tower', 'vision_token_layout', 'check_image_counts', 'merge_image_features',
-           'is_peft_model', 'load_lora_adapter', 'LlavaModel', 'shared_prefix_len', 'check_checkpoint']
+           'eager_attention_mask', 'is_peft_model', 'load_lora_adapter', 'LlavaModel', 'shared_prefix_len',
+           'check_checkpoint']
 
 # %% ../nbs/05_model.ipynb #886119ab
 CONFIG_NAME, PROJECTOR_NAME = "config.json", "projector.safetensors"
@@ -453,9 +454,23 @@ def check_image_counts(
 
 
 def merge_image_features(embeds: torch.Tensor, is_image: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-    "Scatter `features` (N, P, D) in order into the positions where `is_image` (B, T) is True of `embeds` (B, T, D)."
-    mask = is_image.unsqueeze(-1).expand_as(embeds)  # (B, T, D)
-    return embeds.masked_scatter(mask, features.to(embeds.dtype))
+    """Scatter `features` (N, P, D) in order into the positions where `is_image` (B, T) is True of `embeds` (B, T, D).
+    By index, not by mask: the backward is a gather of the image rows, where `masked_scatter`'s took 2 % of a nano
+    stage-2 step (`bench/profile_step.py`)."""
+    rows, cols = is_image.nonzero(as_tuple=True)  # (n,) each, row-major: the order the images' tokens come in
+    return embeds.index_put((rows, cols), features.reshape(-1, features.shape[-1]).to(embeds.dtype))
+
+
+def eager_attention_mask(attention_mask: torch.Tensor, q_len: int, dtype: torch.dtype) -> torch.Tensor:
+    """The (B, 1, q_len, T) mask eager attention adds to its scores for the last `q_len` of T positions of a (B, T)
+    `attention_mask`: 0 where a query may look (its own or an earlier position, not padding), the dtype's minimum
+    elsewhere. The same values transformers builds itself, by broadcasting instead of its `vmap` (5 % of a nano
+    stage-1 step, `bench/profile_step.py`)."""
+    T = attention_mask.shape[1]
+    q = torch.arange(T - q_len, T, device=attention_mask.device)[:, None]  # (q_len, 1) absolute positions
+    k = torch.arange(T, device=attention_mask.device)[None, :]  # (1, T)
+    allowed = (k <= q) & attention_mask[:, None, None, :].bool()  # (B, 1, q_len, T)
+    return torch.zeros((), dtype=dtype, device=attention_mask.device).masked_fill(~allowed, torch.finfo(dtype).min)
 
 # %% ../nbs/05_model.ipynb #9d9936d2
 def is_peft_model(module) -> bool:
@@ -605,6 +620,8 @@ class LlavaModel(nn.Module):
         (the logits then cover the positions after the prefix only)."""
         embeds = self.embed_inputs(input_ids, pixel_values, image_counts, ids, image_features)  # (B, T, D)
         P = shared_prefix_len(input_ids, self.image_token_id, attention_mask, labels, kwargs) if share_prefix else 0
+        if self._builds_mask(attention_mask, kwargs):
+            attention_mask = eager_attention_mask(attention_mask, embeds.shape[1] - P, embeds.dtype)  # (B, 1, T-P, T)
         if P == 0:
             return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels, **kwargs)
         cache = DynamicCache()
@@ -614,6 +631,11 @@ class LlavaModel(nn.Module):
         return self.llm(
             inputs_embeds=embeds[:, P:], attention_mask=attention_mask, labels=rest, past_key_values=cache, **kwargs
         )
+
+    def _builds_mask(self, attention_mask, kwargs) -> bool:
+        "Whether `forward` builds the eager attention's 4-D mask itself: a 2-D mask, eager attention, no cache given."
+        eager = getattr(self.llm.config, "_attn_implementation", None) == "eager"
+        return eager and attention_mask is not None and attention_mask.dim() == 2 and "past_key_values" not in kwargs
 
     def eos_ids(self) -> set[int]:
         "Token ids that end an answer: the tokenizer's EOS and those of the LLM's config and generation config."

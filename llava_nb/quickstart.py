@@ -24,6 +24,7 @@ from .nanoworld import IMAGE_SIZE, load_world, make_world
 from .checkpoint import atomic_dir, atomic_write, claim_dir, owner
 from .train import TrainResult, train
 from .train_config import TrainConfig, nano_stage1, nano_stage2
+from .mfu import generation_mfu, stage_mfu
 
 # %% auto #0
 __all__ = ['ABLATIONS', 'default_backbones', 'backbone_dirs', 'QuickstartConfig', 'make_data', 'stage1_config', 'stage2_config',
@@ -268,6 +269,14 @@ def quickstart(
         autocast_dtype=autocast,
     )
     show_examples(model, vqa[: cfg.examples], paths["test_world"], out / "examples.png")
+    asked = vqa[:64]  # one batch of greedy answers, timed for the generation's MFU
+    mfu = {
+        "stage1": stage_mfu(s1, model.llm.config) if s1 else None,
+        "stage2": stage_mfu(s2, model.llm.config),
+        "generation": generation_mfu(
+            model, [r["question"] for r in asked], [paths["test_world"] / r["image"] for r in asked], 16, autocast
+        ),
+    }
     summary = {
         "checkpoint": str(s2.checkpoint),
         "wall_seconds": round(time.perf_counter() - t0, 1),
@@ -276,6 +285,7 @@ def quickstart(
         "config": cfg.to_dict(),
         "stage1": s1.to_dict() if s1 else None,
         "stage2": s2.to_dict(),
+        "mfu": mfu,  # each stage's and greedy decoding's share of this machine's matmul peak (llava_nb.mfu)
         "eval": metrics,
         "plots": {
             "stage1_loss": str(out / "stage1" / "loss.png") if s1 else None,
