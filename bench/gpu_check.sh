@@ -28,6 +28,7 @@ fi
 check "fp16 overflow skip, one process" $PY -m pytest -q tests/test_train.py -k fp16
 check "QLoRA / LoRA (bitsandbytes)" $PY -m pytest -q tests/test_lora.py
 check "training throughput vs transformers" $PY bench/train_throughput_gpu.py --steps 10
+check "MFU: peak, stages, generation (bench/results/mfu.json)" $PY bench/mfu_report.py --device cuda --steps 30
 echo "| check | result | time | last line |"
 echo "|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"

@@ -62,7 +62,7 @@ def main(argv=None) -> dict:
     entry = {
         "machine": {"name": machine(a.device), "device": a.device, "threads": torch.get_num_threads(),
                     "cpu bf16": cpu_has_fast_bf16(), "torch": torch.__version__, "python": platform.python_version()},
-        "model": {"llm": str(shipped_path("nano") / "llm"),
+        "model": {"llm": "data/nano/llm",
                   "flops_per_token (forward, 100-token samples)": round(flops_per_token(config, 100)["forward"])},
         "peak_tflops": {},
         "precisions": {},

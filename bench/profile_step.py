@@ -3,6 +3,7 @@
 rest, with the share of the machine's matmul peak the step reaches.
 
     .venv/bin/python bench/profile_step.py [--stage 2] [--steps 12] [--warmup 3] [--name NAME] [--set key=value ...]
+    .venv/bin/python bench/profile_step.py --fixes    # each fix the profile pointed to, alone, against the old way
 
 `--set` changes one field of the stage's `TrainConfig` (e.g. `--set attn_implementation=sdpa`), so each fix is
 measured alone against the same batches. Writes bench/results/profile_step.json (an entry per --name) and prints the
@@ -50,6 +51,50 @@ def group_of(name: str) -> str:
     return "other"
 
 
+def _time(fn, reps: int = 30) -> float:
+    "Median milliseconds of `fn()` over `reps` calls, after two untimed."
+    for _ in range(2):
+        fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(1000 * (time.perf_counter() - t0))
+    return sorted(times)[len(times) // 2]
+
+
+def fixes(B: int = 32, T: int = 107, D: int = 256, image_tokens: int = 9) -> dict:
+    """Each fix alone, against the way it replaced, at a quickstart stage-2 micro-batch's shapes (B rows of T tokens,
+    width D, `image_tokens` per row): milliseconds per call (forward and backward where there is one)."""
+    from transformers.masking_utils import causal_mask_function, eager_mask
+
+    from llava_nb.model import eager_attention_mask, merge_image_features
+
+    embeds = torch.randn(B, T, D, requires_grad=True)  # (B, T, D)
+    is_image = torch.zeros(B, T, dtype=torch.bool)
+    is_image[:, 1 : 1 + image_tokens] = True  # (B, T)
+    feats = torch.randn(B, image_tokens, D, requires_grad=True)  # (B, P, D)
+    grad = torch.randn(B, T, D)
+
+    def by_mask():
+        embeds.masked_scatter(is_image.unsqueeze(-1).expand_as(embeds), feats).backward(grad)
+
+    def by_index():
+        merge_image_features(embeds, is_image, feats).backward(grad)
+
+    pad = torch.ones(B, T, dtype=torch.long)
+    pad[::2, -20:] = 0  # half the rows padded
+    ours = lambda: eager_attention_mask(pad, T, torch.float32)
+    theirs = lambda: eager_mask(B, torch.arange(T), T, mask_function=causal_mask_function, attention_mask=pad.bool())
+    if not torch.equal(ours(), theirs()):
+        raise AssertionError("the broadcast mask differs from transformers' own")
+    return {
+        "shapes": {"B": B, "T": T, "D": D, "image_tokens": image_tokens},
+        "merge image features, forward + backward": {"masked_scatter": _time(by_mask), "index_put": _time(by_index)},
+        "eager attention mask": {"transformers (vmap)": _time(theirs), "broadcast": _time(ours)},
+    }
+
+
 def stage_config(stage: int, out: Path, sets: dict):
     cfg = QuickstartConfig(n_train=400, n_test=10)
     paths = make_data(out, cfg, say=lambda *a, **k: None)
@@ -66,23 +111,38 @@ def main(argv=None) -> dict:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--name", default="quickstart stage")
     ap.add_argument("--set", nargs="*", default=[], help="TrainConfig fields to change: key=value")
+    ap.add_argument("--compile", action="store_true", help="torch.compile each LLM layer (needs a C++ compiler)")
+    ap.add_argument("--fixes", action="store_true", help="time each fix alone (ms per call) instead")
     a = ap.parse_args(argv)
+    if a.fixes:
+        results = json.loads(OUT.read_text()) if OUT.is_file() else {}
+        results["fixes, each alone (ms per call)"] = fixes()
+        OUT.write_text(json.dumps(results, indent=1) + "\n")
+        print(json.dumps(results["fixes, each alone (ms per call)"], indent=1))
+        return results
     sets = dict(s.split("=", 1) for s in a.set)
     with tempfile.TemporaryDirectory() as d:
         cfg = stage_config(a.stage, Path(d), sets)
         acc = make_accelerator(cfg)
         run = setup_run(cfg, None, acc, Path(d) / f"stage{a.stage}", lambda *x, **k: None, inputs_fingerprint(cfg))
         batches, skips = iter(run.loader), SkipGuard(cfg.max_skipped_steps)
+        if a.compile:  # each decoder layer compiled in place (nn.Module.compile); dynamic: the lengths vary by batch
+            for layer in run.model.llm.model.layers:
+                layer.compile(dynamic=True)
+        t_warm = time.perf_counter()
         for step in range(1, a.warmup + 1):
             take_step(run, step, batches, skips)
+        warm_seconds = time.perf_counter() - t_warm
         tokens0, samples0 = run.tokens, run.samples
-        t0 = time.perf_counter()
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
-            for step in range(a.warmup + 1, a.warmup + a.steps + 1):
-                take_step(run, step, batches, skips)
+        t0 = time.perf_counter()  # timed without the profiler (its per-operator cost would count), then profiled
+        for step in range(a.warmup + 1, a.warmup + a.steps + 1):
+            take_step(run, step, batches, skips)
         seconds = time.perf_counter() - t0
         tokens, samples = run.tokens - tokens0, run.samples - samples0
-        trained = sum(h["tokens"] for h in run.history[-a.steps :])
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for step in range(a.warmup + a.steps + 1, a.warmup + 2 * a.steps + 1):
+                take_step(run, step, batches, skips)
+        trained = sum(h["tokens"] for h in run.history[a.warmup : a.warmup + a.steps])
         config = run.model.llm.config
     bf16 = acc.mixed_precision == "bf16"
     peak = machine_peak(step_shapes(config, tokens // a.steps), torch.bfloat16 if bf16 else torch.float32)
@@ -95,7 +155,9 @@ def main(argv=None) -> dict:
     top = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:15]
     entry = {
         "stage": a.stage,
-        "settings": sets,
+        "settings": {**sets, **({"compile": "each LLM layer, dynamic"} if a.compile else {})},
+        "warmup_seconds": round(warm_seconds, 1),  # the first steps: compilation, if any
+        "losses": [round(h["loss"], 6) for h in run.history],
         "precision": acc.mixed_precision,
         "steps": a.steps,
         "ms_per_step": round(1000 * seconds / a.steps, 1),
