@@ -95,7 +95,7 @@ def run_mfu(result, llm_config, trains_llm: bool, dtype=torch.float32, device="c
         "mfu": round(achieved / peak, 4),
     }
 
-# %% ../nbs/10i_mfu.ipynb #c3261af0
+# %% ../nbs/10i_mfu.ipynb #a996f147
 def stage_mfu(result, llm_config) -> dict:
     "`run_mfu` of a finished stage, the LLM trained or not and the dtype read from the stage's own config."
     cfg = result.config
