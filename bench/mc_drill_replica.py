@@ -116,14 +116,14 @@ def run(arm: str, steps: int, seed: int, llm: str) -> dict:
     return {"llm": llm, "seconds": round(time.time() - t0, 1), **probe(lm, tok)}
 
 
-def alone(steps: int, seed: int, llm: str, every: int = 100, layers: int | None = None) -> dict:
+def alone(steps: int, seed: int, llm: str, every: int = 100, layers: int | None = None, lr: float = 1e-3) -> dict:
     "The drill alone, from `llm`: its held-out accuracy every `every` steps."
     seed_everything(seed)
     lm, tok = _load(llm, layers)
     drill = [encode_lm_item(it, tok) for it in mc_lookup_drill(steps * 32, 300 + seed)]
     batches = length_grouped_batches(drill, 32, seed)
     test = mc_lookup_drill(300, 400 + seed)
-    opt = torch.optim.AdamW(lm.parameters(), lr=1e-3, weight_decay=0.01, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(lm.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
     log = []
 
     def after(step: int) -> None:
@@ -137,7 +137,7 @@ def alone(steps: int, seed: int, llm: str, every: int = 100, layers: int | None 
     lm.train()
     loss = lambda step: {"loss": _lm_forward(lm, _lm_batch(batches[step], tok.pad_token_id), tok, 0.3).loss}
     t0 = time.time()
-    fit(loss, list(lm.parameters()), opt, steps, 1e-3, 20, verbose=False, on_step=after)
+    fit(loss, list(lm.parameters()), opt, steps, lr, 20, verbose=False, on_step=after)
     return {"llm": llm, "seconds": round(time.time() - t0, 1), "log": log, **probe(lm, tok)}
 
 
@@ -148,12 +148,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--arms", default="none,more,drill")
     ap.add_argument("--llm", default=str(shipped_path("nano") / "llm"), help="a folder, or 'fresh' (initialised)")
     ap.add_argument("--alone", action="store_true", help="the drill alone, its accuracy logged")
+    ap.add_argument("--lr", type=float, default=1e-3, help="with --alone: the learning rate")
     ap.add_argument("--layers", type=int, help="with --llm fresh: the number of layers (default: the shipped LLM's)")
     ap.add_argument("--name", default="", help="a prefix for the results' keys (e.g. which LLM)")
     a = ap.parse_args(argv)
     results = json.loads(OUT.read_text()) if OUT.is_file() else {}
     if a.alone:
-        results[f"{a.name}alone/steps{a.steps}/seed{a.seed}"] = alone(a.steps, a.seed, a.llm, layers=a.layers)
+        results[f"{a.name}alone/steps{a.steps}/seed{a.seed}"] = alone(a.steps, a.seed, a.llm, layers=a.layers, lr=a.lr)
         OUT.write_text(json.dumps(results, indent=1) + "\n")
         return results
     for arm in a.arms.split(","):
