@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from .core import RecordError
-from .data import load_image
+from .data import load_image, to_rgb
 
 # %% auto #0
 __all__ = ['Turn', 'ChatSession', 'answer_positions', 'attention_to_image', 'seen_image', 'show_attention']
@@ -80,9 +80,10 @@ class _StepClock:
 
 # %% ../nbs/12_chat.ipynb #e6a43d53
 def _as_image(image, name=None) -> Image.Image:
-    "A PIL image from a path, raw bytes or a PIL image; bad data raises `RecordError` naming `name`."
+    """An RGB PIL image from a path, raw bytes or a PIL image, made RGB as training makes it (`to_rgb`: transparency over
+    white, 16-bit greyscale scaled); bad data raises `RecordError` naming `name`."""
     if isinstance(image, Image.Image):
-        return image.convert("RGB")
+        return to_rgb(image)
     if isinstance(image, (bytes, bytearray, memoryview)):
         try:
             return load_image(io.BytesIO(bytes(image)))
