@@ -10,6 +10,7 @@ import re
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTextConfig, CLIPVisionConfig, CLIPVisionModel
 
 from .core import seed_everything
@@ -27,6 +28,7 @@ from llava_nb.nanoworld import (
     render_scene,
     sample_scene,
     scene_rng,
+    vary_scene,
 )
 from .fit import fit
 
@@ -146,11 +148,14 @@ def make_image_processor(image_size: int = IMAGE_SIZE) -> CLIPImageProcessor:
 
 
 def scene_pixels(scenes: list[dict]) -> torch.FloatTensor:
-    "Normalised pixel values `(N, 3, H, W)` of rendered scenes."
+    "Normalised pixel values `(N, 3, H, W)` of rendered scenes (other canvas sizes resized as the processor does)."
     import numpy as np
 
-    # (N, H, W, 3)
-    a = torch.from_numpy(np.stack([np.asarray(render_scene(s), dtype=np.float32) for s in scenes])) / 255.0
+    pics = [render_scene(s) for s in scenes]
+    pics = [
+        p if p.size == (IMAGE_SIZE, IMAGE_SIZE) else p.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC) for p in pics
+    ]
+    a = torch.from_numpy(np.stack([np.asarray(p, dtype=np.float32) for p in pics])) / 255.0  # (N, H, W, 3)
     return ((a - torch.tensor(CLIP_MEAN)) / torch.tensor(CLIP_STD)).permute(0, 3, 1, 2).contiguous()
 
 # %% ../nbs/09a_nano_vision.ipynb #6f37eae1
@@ -354,6 +359,7 @@ def train_vision(
     retrieval_scenes: int = 200,
     verbose: bool = True,
     position_std: float = 0.5,
+    variety: float = 0.0,
     **config,
 ) -> tuple[CLIPVisionModel, dict]:
     "Train a small CLIP on fresh small-world scenes; save the vision tower (+ processor) to `out_dir` if given."
@@ -369,6 +375,8 @@ def train_vision(
 
     def loss(step: int) -> dict:  # a fresh batch of scenes every step: the world is infinite
         scenes = [sample_scene(scene_rng(seed, "clip", step * batch_size + i)) for i in range(batch_size)]
+        look = random.Random(f"clip-look/{seed}/{step}")  # a `variety` fraction drawn in other looks (07_nanoworld)
+        scenes = [vary_scene(s, look) if look.random() < variety else s for s in scenes]
         return crit(scenes, scene_pixels(scenes), rng, negatives)
 
     run = fit(

@@ -5,9 +5,12 @@
 # %% ../nbs/07_nanoworld.ipynb #b1ffc163
 from __future__ import annotations
 
+import io
 import json
 import random
 from pathlib import Path
+
+import numpy as np
 
 from PIL import Image, ImageDraw
 
@@ -16,10 +19,10 @@ from .data import load_json
 
 # %% auto #0
 __all__ = ['SHAPES', 'COLOURS', 'SIZES', 'IMAGE_SIZE', 'GRID', 'MAX_OBJECTS', 'BACKGROUND', 'COLOUR_RGB', 'SIZE_FRACTION',
-           'CELL_MARGIN', 'POSITIONS', 'POSITION_NAMES', 'RELATIONS', 'OPPOSITE', 'NUMBER_WORDS', 'cell_of',
-           'position_name', 'size_name', 'position_phrase', 'relations', 'relation', 'relation_phrase', 'scene_id',
-           'make_scene', 'object_phrase', 'make_captions', 'scene_rng', 'sample_scene', 'context_text', 'draw_shape',
-           'render_scene', 'make_world', 'check_scene', 'load_world', 'show_scenes']
+           'CELL_MARGIN', 'POSITIONS', 'POSITION_NAMES', 'RELATIONS', 'OPPOSITE', 'NUMBER_WORDS', 'LOOK_SIZES',
+           'cell_of', 'position_name', 'size_name', 'position_phrase', 'relations', 'relation', 'relation_phrase',
+           'scene_id', 'make_scene', 'object_phrase', 'make_captions', 'scene_rng', 'sample_scene', 'context_text',
+           'draw_shape', 'render_scene', 'vary_scene', 'make_world', 'check_scene', 'load_world', 'show_scenes']
 
 # %% ../nbs/07_nanoworld.ipynb #93ef8f30
 SHAPES = ("circle", "square", "triangle", "cross", "diamond", "star")
@@ -323,14 +326,111 @@ def draw_shape(draw: ImageDraw.ImageDraw, shape: str, box, fill) -> None:
 
 
 def render_scene(scene: dict, image_size: int | None = None, scale: int = 4) -> Image.Image:
-    "The RGB picture of a scene record, drawn at `scale`× and downsampled with a box filter."
+    """The RGB picture of a scene record, drawn at `scale`× and downsampled with a box filter; a scene with a `style`
+    (`vary_scene`, below) on its background, its objects rotated or outlined, JPEG-compressed if the style says so."""
     size = image_size or scene.get("width", IMAGE_SIZE)
     big = size * scale
-    img = Image.new("RGB", (big, big), BACKGROUND)
+    style = scene.get("style")
+    img = _canvas(style["background"], big) if style else Image.new("RGB", (big, big), BACKGROUND)
     d = ImageDraw.Draw(img)
+    for k, o in enumerate(scene["objects"]):
+        box = [v * big for v in o["bbox"]]
+        if not style or (not style["rotate"][k] and not style["outline"][k]):
+            draw_shape(d, o["shape"], box, COLOUR_RGB[o["color"]])
+            continue
+        mask = Image.new("L", (big, big), 0)  # the object alone, then turned about its centre and pasted in colour
+        draw_shape(ImageDraw.Draw(mask), o["shape"], box, 255)
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        if style["outline"][k]:  # a ring: the shape minus itself shrunk about its centre
+            inner = [
+                cx + (box[0] - cx) * 0.7,
+                cy + (box[1] - cy) * 0.7,
+                cx + (box[2] - cx) * 0.7,
+                cy + (box[3] - cy) * 0.7,
+            ]
+            draw_shape(ImageDraw.Draw(mask), o["shape"], inner, 0)
+        mask = mask.rotate(style["rotate"][k], resample=Image.BICUBIC, center=(cx, cy))
+        img.paste(COLOUR_RGB[o["color"]], mask=mask)
+    img = img.resize((size, size), Image.BOX) if scale > 1 else img
+    if style and style["jpeg"]:  # the compression's artefacts, kept in the pixels
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=style["jpeg"])
+        img = Image.open(buf).convert("RGB")
+    return img
+
+# %% ../nbs/07_nanoworld.ipynb #acae54e37e7d407bbb7b55eff062a284
+LOOK_SIZES = (72, 96, 128, 160)  # canvas sizes a varied look draws at
+_SIDES = {"small": (0.35, 0.6), "large": (0.7, 0.98)}  # side of a varied object's box, in cell units
+
+
+def _far(rgb, colours) -> bool:
+    "Whether `rgb` differs from each of `colours` by at least 60 of 255 on average over the channels."
+    return all(sum(abs(a - b) for a, b in zip(rgb, c)) / 3 >= 60 for c in colours)
+
+
+def _background(rng: random.Random, colours: list) -> dict:
+    "A background far from every object colour: `{'plain': rgb}`, `{'gradient': [rgb, rgb, axis]}` or `{'noise': ...}`."
+    pick = lambda: next(c for c in iter(lambda: tuple(rng.randint(0, 255) for _ in range(3)), None) if _far(c, colours))
+    kind = rng.choice(("plain", "plain", "gradient", "noise"))
+    if kind == "plain":
+        options = [(0, 0, 0), (255, 255, 255), (128, 128, 128)]
+        good = [c for c in options if _far(c, colours)]
+        return {"plain": list(rng.choice(good) if good and rng.random() < 0.5 else pick())}
+    if kind == "gradient":
+        return {"gradient": [list(pick()), list(pick()), rng.choice((0, 1))]}
+    return {"noise": [list(pick()), rng.randint(8, 25), rng.randint(0, 2**31)]}
+
+
+def _canvas(background: dict, size: int) -> Image.Image:
+    "The (size, size) RGB background a style names."
+    if "plain" in background:
+        return Image.new("RGB", (size, size), tuple(background["plain"]))
+    if "gradient" in background:
+        a, b, axis = background["gradient"]
+        t = np.linspace(0, 1, size)[:, None, None] if axis == 0 else np.linspace(0, 1, size)[None, :, None]
+        arr = np.array(a) * (1 - t) + np.array(b) * t + np.zeros((size, size, 3))  # (size, size, 3)
+    else:
+        base, std, seed = background["noise"]
+        arr = np.array(base) + np.random.default_rng(seed).normal(0, std, (size, size, 3))  # (size, size, 3)
+    return Image.fromarray(np.clip(np.round(arr), 0, 255).astype(np.uint8), "RGB")
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _cells(box) -> set:
+    "The grid cells a normalised box touches."
+    rows = range(int(box[1] * GRID), min(int(box[3] * GRID - 1e-9), GRID - 1) + 1)
+    cols = range(int(box[0] * GRID), min(int(box[2] * GRID - 1e-9), GRID - 1) + 1)
+    return {(r, c) for r in rows for c in cols}
+
+
+def vary_scene(scene: dict, rng: random.Random) -> dict:
+    "The scene in another look (see above): new boxes in the same cells and size classes, and a `style`."
+    placed, taken = [], {tuple(o["cell"]) for o in scene["objects"]}
     for o in scene["objects"]:
-        draw_shape(d, o["shape"], [v * big for v in o["bbox"]], COLOUR_RGB[o["color"]])
-    return img.resize((size, size), Image.BOX) if scale > 1 else img
+        box = o["bbox"]  # the plain placement, inside its own cell, if no other fits
+        mine = {tuple(o["cell"])}
+        for _ in range(30):
+            side = rng.uniform(*_SIDES[o["size"]]) / GRID  # image units
+            cx, cy = (o["cell"][1] + rng.uniform(0.1, 0.9)) / GRID, (o["cell"][0] + rng.uniform(0.1, 0.9)) / GRID
+            cand = [round(v, 3) for v in (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)]
+            reach = _cells(cand) - mine  # other cells the box reaches into: only empty ones
+            if min(cand) < 0 or max(cand) > 1 or reach & taken or any(_overlap(cand, p["bbox"]) for p in placed):
+                continue
+            box = cand
+            break
+        placed.append({**o, "bbox": box})
+    n = len(placed)
+    style = {
+        "background": _background(rng, [COLOUR_RGB[o["color"]] for o in placed]),
+        "rotate": [round(rng.uniform(-15, 15), 1) if rng.random() < 0.5 else 0 for _ in range(n)],
+        "outline": [rng.random() < 0.2 for _ in range(n)],
+        "jpeg": rng.choice((None, None, 50, 80)),
+    }
+    size = rng.choice(LOOK_SIZES)
+    return {**scene, "objects": placed, "width": size, "height": size, "style": style}
 
 # %% ../nbs/07_nanoworld.ipynb #6a124a0b
 def make_world(
@@ -342,8 +442,10 @@ def make_world(
     min_objects: int = 1,
     max_objects: int = MAX_OBJECTS,
     write_images: bool = True,
+    variety: float = 0.0,
 ) -> list[dict]:
-    "Sample `n_scenes` scenes of `split`, write `out_dir/scenes.json` and `out_dir/images/*.png`; returns the records."
+    """Sample `n_scenes` scenes of `split`, write `out_dir/scenes.json` and `out_dir/images/*.png`; returns the records.
+    A `variety` fraction of them is drawn in another look (`vary_scene`); the others are drawn as with `variety=0`."""
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     scenes = []
@@ -352,6 +454,9 @@ def make_world(
         s = sample_scene(
             scene_rng(seed, split, i), sid, min_objects=min_objects, max_objects=max_objects, image_size=image_size
         )
+        look = random.Random(f"look/{seed}/{split}/{i}")  # its own stream: the plain scenes stay the same
+        if look.random() < variety:
+            s = vary_scene(s, look)
         if write_images:
             render_scene(s).save(out / s["image"])
         scenes.append(s)

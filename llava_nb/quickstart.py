@@ -25,6 +25,7 @@ from .checkpoint import atomic_dir, atomic_write, claim_dir, owner
 from .train import TrainResult, train
 from .train_config import TrainConfig, nano_stage1, nano_stage2
 from .mfu import generation_mfu, stage_mfu
+from .wild import make_wild, wild_scores
 
 # %% auto #0
 __all__ = ['ABLATIONS', 'default_backbones', 'backbone_dirs', 'QuickstartConfig', 'make_data', 'stage1_config', 'stage2_config',
@@ -56,6 +57,8 @@ class QuickstartConfig:
     phrasing: str = "varied"  # the teacher's questions: 'varied' (VARIED_QUESTIONS) or 'templates' (3 per type)
     absent: float = 0.5  # chance a conversation also asks about something not in the scene, answered honestly
     vqa_per_scene: int = 3  # held-out short-answer questions per test scene
+    n_wild: int = 120  # scenes of the wild test set (11f_wild: drawn another way), about 4 questions each
+    variety: float = 0.0  # share of the training scenes drawn in other looks (07_nanoworld's vary_scene)
     stage1_epochs: float = 3.0
     stage2_epochs: float = 2.0  # 750 steps: the whole run stays under 10 minutes on 2 CPU cores (fp32)
     stage1_lr: float = 5e-3  # the nano projector learns faster than LLaVA-1.5's 1e-3 allows in a few hundred steps
@@ -69,12 +72,14 @@ class QuickstartConfig:
 
     def __post_init__(self):
         "Counts and rates checked when the config is made: the CLI's flags and Python's arguments alike."
-        for name in ("n_train", "n_test", "instruct_per_scene", "vqa_per_scene"):
+        for name in ("n_train", "n_test", "instruct_per_scene", "vqa_per_scene", "n_wild"):
             check_number(name, getattr(self, name), 1, integer=True)
         for name in ("vqa_turns", "examples", "seed"):
             check_number(name, getattr(self, name), 0, integer=True)
         for name in ("stage1_epochs", "stage2_epochs", "stage1_lr", "stage2_lr", "projector_lr"):
             check_number(name, getattr(self, name), 0, above=True)
+        if not 0 <= self.variety <= 1:
+            raise ValueError(f"variety must be a share of the training scenes, from 0 to 1, not {self.variety}")
         SymbolicTeacher(phrasing=self.phrasing, absent=self.absent)  # the teacher checks its own settings
 
     def to_dict(self) -> dict:
@@ -90,7 +95,7 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     out = Path(out) / "data"
     stamp = out / "settings.json"
     keys = ("n_train", "n_test", "instruct_per_scene", "mix", "vqa_turns", "mc_train", "vqa_per_scene", "seed")
-    keys += ("phrasing", "absent")  # the symbolic teacher's wording (issue 27)
+    keys += ("phrasing", "absent", "variety")  # the symbolic teacher's wording (issue 27), the training looks
     want = {k: getattr(cfg, k) for k in keys}
     want["image_size"] = IMAGE_SIZE  # images of another size on disk are not reused
     paths = dict(
@@ -104,7 +109,7 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
         say(f"data: reusing {out}")
         return paths
     t0 = time.perf_counter()
-    train_scenes = make_world(paths["train_world"], cfg.n_train, seed=cfg.seed, split="train")
+    train_scenes = make_world(paths["train_world"], cfg.n_train, seed=cfg.seed, split="train", variety=cfg.variety)
     test_scenes = make_world(paths["test_world"], cfg.n_test, seed=cfg.seed, split="test")
     _write_json(paths["pretrain"], make_pretrain(train_scenes, seed=cfg.seed))
     instruct = make_instruct(
@@ -269,6 +274,8 @@ def quickstart(
         autocast_dtype=autocast,
     )
     show_examples(model, vqa[: cfg.examples], paths["test_world"], out / "examples.png")
+    wild_dir = out / "data" / "wild"  # drawn by another renderer (11f_wild): canvases, backgrounds, scales, positions
+    metrics["wild"] = wild_scores(model, make_wild(wild_dir, cfg.n_wild, seed=cfg.seed), wild_dir, autocast)
     asked = vqa[:64]  # one batch of greedy answers, timed for the generation's MFU
     mfu = {
         "stage1": stage_mfu(s1, model.llm.config) if s1 else None,
@@ -295,7 +302,8 @@ def quickstart(
     }
     atomic_write(out / "summary.json", json.dumps(summary, indent=2, default=str))
     say(
-        f"done in {summary['wall_seconds']:.0f}s: VQA accuracy {metrics['vqa_accuracy']:.3f}; summary in "
+        f"done in {summary['wall_seconds']:.0f}s: VQA accuracy {metrics['vqa_accuracy']:.3f} (drawn another way: "
+        f"{metrics['wild']['accuracy']:.3f}); summary in "
         f"{out / 'summary.json'}"
     )
     return summary
