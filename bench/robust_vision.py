@@ -10,6 +10,7 @@ the shipped recipe's quickstart (`bench/results/quickstart_summary.json`, seed 0
     .venv/bin/python bench/robust_vision.py              # pretrain the tower (~6 min on 2 cores), quickstart (~3 min)
     .venv/bin/python bench/robust_vision.py --tower DIR  # a tower already pretrained with variety
     .venv/bin/python bench/robust_vision.py --steps 1500  # a longer pretraining (~14 min)
+    .venv/bin/python bench/robust_vision.py --tower data/nano/vision --name "variety 0.5 in the data only"
 
 The linear probes read one object's colour and shape from the tower's mean patch token: trained on the plain world,
 tested on plain pictures and on wild ones.
@@ -90,6 +91,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--variety", type=float, default=0.5, help="share of scenes in other looks (tower and quickstart)")
     ap.add_argument("--steps", type=int, default=600, help="the tower's pretraining steps (pretrain-backbones: 600)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--name", help="the results entry (default: variety, tower steps and seed)")
     a = ap.parse_args(argv)
     backbones = RUNS / "backbones"
     shutil.rmtree(backbones, ignore_errors=True)
@@ -108,7 +110,7 @@ def main(argv=None) -> dict:
     shipped = json.loads((ROOT / "bench" / "results" / "quickstart_summary.json").read_text())
     results = json.loads(OUT.read_text()) if OUT.is_file() else {}
     results["shipped recipe"] = {**row(shipped), "linear probes": wild_probe(shipped_path("nano") / "vision")}
-    name = f"variety {a.variety}, tower {stats.get('steps', a.steps)} steps, seed {a.seed}"
+    name = a.name or f"variety {a.variety}, tower {stats.get('steps', a.steps)} steps, seed {a.seed}"
     results[name] = {
         **row(summary),
         "tower pretraining seconds": stats.get("seconds"),

@@ -80,8 +80,8 @@ class _StepClock:
 
 # %% ../nbs/12_chat.ipynb #e6a43d53
 def _as_image(image, name=None) -> Image.Image:
-    """An RGB PIL image from a path, raw bytes or a PIL image, made RGB as training makes it (`to_rgb`: transparency over
-    white, 16-bit greyscale scaled); bad data raises `RecordError` naming `name`."""
+    """An RGB PIL image from a path, raw bytes or a PIL image, made RGB as training makes it (`to_rgb`: transparency
+    over white, 16-bit greyscale scaled); bad data raises `RecordError` naming `name`."""
     if isinstance(image, Image.Image):
         return to_rgb(image)
     if isinstance(image, (bytes, bytearray, memoryview)):
