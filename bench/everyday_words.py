@@ -59,21 +59,26 @@ def frame_probe(checkpoint, n: int = 80, seed: int = 0) -> dict:
     return out
 
 
+def backbones_with(folder: Path, part: str, source=None) -> tuple[Path, dict]:
+    """`folder`: the shipped nano backbones with `part` ('vision' or 'llm') taken from `source` (its `stats.json`, if
+    the run that trained it wrote one, returned) or left for the caller to train into `folder / part` (source None)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(shipped_path("nano"), folder, ignore=shutil.ignore_patterns("llava", part))
+    if source is None:
+        return folder, {}
+    shutil.copytree(source, folder / part)
+    stats = folder / part / "stats.json"
+    return folder, json.loads(stats.read_text()) if stats.is_file() else {}
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--llm", help="an LLM pretrained with everyday statements (default: pretrain one)")
     ap.add_argument("--everyday", type=int, default=3, help="statements per scene in the LLM's corpus")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
-    backbones = RUNS / "backbones"
-    shutil.rmtree(backbones, ignore_errors=True)
-    shutil.copytree(shipped_path("nano"), backbones, ignore=shutil.ignore_patterns("llava", "llm"))
-    stats = {}
-    if a.llm:
-        shutil.copytree(a.llm, backbones / "llm")
-        if (backbones / "llm" / "stats.json").is_file():  # written beside it by a run of train_llm
-            stats = json.loads((backbones / "llm" / "stats.json").read_text())
-    else:
+    backbones, stats = backbones_with(RUNS / "backbones", "llm", a.llm)
+    if not a.llm:
         _, _, stats = train_llm(backbones / "llm", seed=a.seed, steps=3000, eval_every=300, everyday=a.everyday)
         (backbones / "llm" / "stats.json").write_text(json.dumps(stats, indent=1))
     summary = quickstart(RUNS / f"quickstart_seed{a.seed}", QuickstartConfig(seed=a.seed), backbones)

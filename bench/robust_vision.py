@@ -23,17 +23,20 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
+import sys
 from pathlib import Path
 
 import torch
 from transformers import CLIPImageProcessor, CLIPVisionModel
 
-from llava_nb.core import shipped_path
-from llava_nb.nano_vision import linear_probe, probe_table, train_vision
-from llava_nb.nanoworld import COLOURS, SHAPES, render_scene, sample_scene, scene_rng
-from llava_nb.quickstart import QuickstartConfig, quickstart
-from llava_nb.wild import draw_wild, wild_scene
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from everyday_words import backbones_with  # noqa: E402
+
+from llava_nb.core import shipped_path  # noqa: E402
+from llava_nb.nano_vision import linear_probe, probe_table, train_vision  # noqa: E402
+from llava_nb.nanoworld import COLOURS, SHAPES, render_scene, sample_scene, scene_rng  # noqa: E402
+from llava_nb.quickstart import QuickstartConfig, quickstart  # noqa: E402
+from llava_nb.wild import draw_wild, wild_scene  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "robust_vision.json"
@@ -93,15 +96,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", help="the results entry (default: variety, tower steps and seed)")
     a = ap.parse_args(argv)
-    backbones = RUNS / "backbones"
-    shutil.rmtree(backbones, ignore_errors=True)
-    shutil.copytree(shipped_path("nano"), backbones, ignore=shutil.ignore_patterns("llava", "vision"))
-    stats = {}
-    if a.tower:
-        shutil.copytree(a.tower, backbones / "vision")
-        if (backbones / "vision" / "stats.json").is_file():  # written beside it by the run that trained it
-            stats = json.loads((backbones / "vision" / "stats.json").read_text())
-    else:
+    backbones, stats = backbones_with(RUNS / "backbones", "vision", a.tower)
+    if not a.tower:
         tower, stats = train_vision(backbones / "vision", seed=a.seed, steps=a.steps, variety=a.variety)
         stats["probes"] = probe_table(tower)
         (backbones / "vision" / "stats.json").write_text(json.dumps(stats, indent=1, default=str))
