@@ -18,10 +18,15 @@ __all__ = ['matmul_params', 'flops_per_token', 'step_shapes', 'matmul_tflops', '
            'generation_mfu']
 
 # %% ../nbs/10i_mfu.ipynb #10185d26023b46108eb7d9f57d49d2b3
+def _kv_width(config) -> int:
+    "The width of a layer's keys (and values): narrower than the hidden size under grouped-query attention."
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    return config.num_key_value_heads * head_dim
+
+
 def matmul_params(config) -> dict:
     "Weights of an LLM that multiply every token (its layers) and the output head's, from a Llama-style `config`."
-    d, ff, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
-    kv = config.num_key_value_heads * (getattr(config, "head_dim", None) or d // config.num_attention_heads)
+    d, ff, layers, kv = config.hidden_size, config.intermediate_size, config.num_hidden_layers, _kv_width(config)
     per_layer = d * d + 2 * d * kv + d * d + 3 * d * ff  # q, k and v, o; gate, up, down
     return {"layers": layers * per_layer, "lm_head": d * config.vocab_size}
 
@@ -38,8 +43,7 @@ def flops_per_token(config, seq_len: float, trains_llm: bool = True, trained_fra
 # %% ../nbs/10i_mfu.ipynb #b118ea5561624da68c537baed56e602f
 def step_shapes(config, tokens: int) -> list[tuple[int, int, int]]:
     "The (M, K, N) of the matmuls a step of `tokens` tokens runs through a Llama-style `config`'s layers."
-    d, ff = config.hidden_size, config.intermediate_size
-    kv = config.num_key_value_heads * (getattr(config, "head_dim", None) or d // config.num_attention_heads)
+    d, ff, kv = config.hidden_size, config.intermediate_size, _kv_width(config)
     return sorted({(tokens, d, d), (tokens, d, kv), (tokens, d, ff), (tokens, ff, d)})
 
 

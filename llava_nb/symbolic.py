@@ -415,7 +415,7 @@ def _statement_fields(kind: str, objs: list[dict], rng: random.Random) -> dict |
             return {"what": what, "a": _a(what)}
         thing = _a(" ".join(rng.choice(sorted(present))))
         return {"a": thing, "A": _cap(thing)}
-    o, ref = _pick(objs, rng, (kind,) if kind != "size" else ("size",))
+    o, ref = _pick(objs, rng, (kind,))  # named without the attribute the statement gives
     if o is None:
         return None
     big = rng.choice(SYNONYMS[o["size"]])

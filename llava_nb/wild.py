@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.path import Path as Polygon
 from PIL import Image
 
-from .nanoworld import COLOURS, SHAPES
+from .nanoworld import COLOURS, SHAPES, _plural  # the world's words; none of its drawing
 
 # %% auto #0
 __all__ = ['WILD_RGB', 'WILD_TYPES', 'wild_scene', 'draw_wild', 'wild_questions', 'make_wild', 'wild_scores']
@@ -123,10 +123,6 @@ def draw_wild(scene: dict, seed: int = 0) -> Image.Image:
 WILD_TYPES = ("color", "shape", "count", "existence")
 
 
-def _plural(shape: str) -> str:
-    return shape + ("es" if shape.endswith(("s", "x")) else "s")
-
-
 def wild_questions(scene: dict, rng: random.Random) -> list[tuple[str, str, str]]:
     "(question, answer, type) about `scene`, at most one per type, in the phrasings the model trained on."
     objs, out = scene["objects"], []
@@ -142,7 +138,7 @@ def wild_questions(scene: dict, rng: random.Random) -> list[tuple[str, str, str]
         out.append(("How many objects are there?", str(len(objs)), "count"))
     else:
         s = rng.choice([o["shape"] for o in objs])
-        out.append((f"How many {_plural(s)} are there?", str(sum(o["shape"] == s for o in objs)), "count"))
+        out.append((f"How many {_plural(s, 2)} are there?", str(sum(o["shape"] == s for o in objs)), "count"))
     present = {(o["color"], o["shape"]) for o in objs}
     absent = [(c, s) for c in COLOURS for s in SHAPES if (c, s) not in present]
     c, s = rng.choice(sorted(present)) if rng.random() < 0.5 else rng.choice(absent)
