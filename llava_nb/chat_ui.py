@@ -88,6 +88,7 @@ class ChatUI:
         gallery: dict[str, str] | None = None,
         max_upload_mb: float = 8.0,
         image_side: int = 224,
+        draw: bool = True,
     ):
         try:
             import ipywidgets as W
@@ -181,6 +182,8 @@ class ChatUI:
         self.widget.add_class("llava-chat")
         self.image.add_class("llava-image")  # class names for styling and for the browser test to find its parts
         self.look_image.add_class("llava-attention")
+        if draw:
+            left.children += (self._draw_section(W, image_side),)
         if session.image is not None:
             self.image.value = _png(session.image, image_side)
         self._refresh()
@@ -204,8 +207,35 @@ class ChatUI:
             return False
         self.error.value = ""
         self.image.value = _png(img, self.image_side)
+        self.look_image.value = b""  # the last picture's heat map no longer applies
         self._refresh()
         return True
+
+    def _draw_section(self, W, side: int):
+        "The 'Draw' accordion: a `DrawPad` and the button that chats about its picture."
+        self.draw_button = W.Button(description="Ask about this drawing", layout=W.Layout(width=f"{side}px"))
+        try:
+            from llava_nb.draw_pad import DrawPad
+        except ImportError as e:
+            self.draw_pad, self.draw_button.disabled = None, True
+            body = W.HTML(f'<span style="font-size:11px;color:#64748b">{html.escape(str(e))}</span>')
+        else:
+            self.draw_pad = DrawPad(side=side)
+            self.draw_button.on_click(lambda _: self.use_drawing())
+            body = W.VBox([self.draw_pad, self.draw_button])
+        return W.Accordion([body], titles=("Draw",))
+
+    def use_drawing(self) -> bool:
+        "Chat about what is drawn on the pad now (as `use_image` does with a file)."
+        if self.draw_pad is None or not self.draw_pad.drawn:
+            self.error.value = _error_html("Draw something on the pad first (open Draw, drag a box on the canvas).")
+            return False
+        try:
+            img = self.draw_pad.image()
+        except ValueError as e:
+            self.error.value = _error_html(f"Could not use the drawing: {e}")
+            return False
+        return self.use_image(img, "your drawing")
 
     def _on_upload(self, change):
         files = change["new"]

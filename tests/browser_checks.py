@@ -184,3 +184,51 @@ def workshop(page, tmp_path: Path) -> None:
     assert error.count() == 0, error.all_inner_texts()
     page.locator(".llava-chat img.llava-attention").first.scroll_into_view_if_needed()
     screenshot(page, tmp_path, "chat_attention.png")
+
+
+def _drag(page, canvas, frm: tuple[float, float], to: tuple[float, float]):
+    "Press the mouse at `frm` on the canvas (fractions of its side), move to `to` in a few steps, let go."
+    box = canvas.bounding_box()
+    at = lambda f: (box["x"] + f[0] * box["width"], box["y"] + f[1] * box["height"])  # noqa: E731
+    page.mouse.move(*at(frm))
+    page.mouse.down()
+    page.mouse.move(*at(((frm[0] + to[0]) / 2, (frm[1] + to[1]) / 2)), steps=4)
+    page.mouse.move(*at(to), steps=4)
+    page.mouse.up()
+
+
+def draw_and_ask(page, tmp_path: Path) -> str:
+    """Open Draw, stamp a red square and paint a blue stroke with the mouse, press "Ask about this drawing": the
+    window's picture is the drawing, and a question about it is answered. Returns the answer."""
+    _open(page, "Draw")
+    pad = page.locator(".llava-chat .llava-draw").first
+    canvas = pad.locator("canvas.llava-draw-canvas")
+    canvas.wait_for(state="visible", timeout=30_000)
+    canvas.scroll_into_view_if_needed()
+    pick = lambda name: pad.get_by_role("button", name=name, exact=True).click()  # noqa: E731
+    pick("square")
+    pick("red")
+    _drag(page, canvas, (0.3, 0.3), (0.7, 0.7))
+    pick("brush")
+    pick("blue")
+    _drag(page, canvas, (0.06, 0.08), (0.22, 0.08))
+    page.locator(".llava-chat button", has_text="Ask about this drawing").first.click()
+    _empty_chat(page)
+    image = page.locator(".llava-chat img.llava-image").first
+    end = time.time() + 30
+    while (shown := shown_picture(image)).getpixel((112, 112)) != (224, 32, 42):
+        assert time.time() < end, f"the drawing is not the window's picture (centre {shown.getpixel((112, 112))})"
+        time.sleep(0.2)
+    s = shown.width
+    corner, stroke = shown.getpixel((s - 5, s - 5)), shown.getpixel((round(0.14 * s), round(0.08 * s)))
+    assert corner == (0, 0, 0), f"the page is not black: {corner}"
+    assert stroke[2] > 200 and stroke[0] < 80, f"the blue brush stroke is missing: {stroke}"
+    _ask(page, "What colour is the square?")
+    text, stats = _answer(page, 0)
+    assert text and "tokens" in stats, (text, stats)
+    assert page.locator(".llava-chat .llava-error").count() == 0
+    print(f"asked about a drawing: {text!r}")
+    heat = page.locator(".llava-chat img.llava-attention").first
+    assert heat.evaluate("el => el.naturalWidth") == 0, "the heat map of the last picture is still shown"
+    screenshot(page, tmp_path, "chat_draw.png")
+    return text

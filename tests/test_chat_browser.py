@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browser_checks import workshop  # noqa: E402
+from browser_checks import draw_and_ask, workshop  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "nbs" / "tutorials" / "chat.ipynb"
@@ -159,6 +159,7 @@ def _run_in_lab(base, token, tmp_path):
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         _chat(page, tmp_path, "chat_jupyterlab.png", enter=False)
+        draw_and_ask(page, tmp_path)
 
 
 @pytest.mark.skipif(_bin("voila") is None, reason="voila is not installed (pip install voila): the workshop-mode check needs it")
@@ -172,3 +173,4 @@ def test_chat_tutorial_in_voila(tmp_path):
         page.goto(f"http://127.0.0.1:{port}/", timeout=90_000)
         _chat(page, tmp_path, "chat_voila.png", enter=True)
         workshop(page, tmp_path)
+        assert "red" in draw_and_ask(page, tmp_path), "a big red square on the world's black page: the shipped model says red"

@@ -17,10 +17,20 @@ def _run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", BLOCK + code], capture_output=True, text=True, timeout=300)
 
 
+WIDGETS = {"draw_pad"}  # modules that are a widget and nothing else: they need the notebook extra, and say so
+
+
 def test_the_library_imports_without_jupyter_or_widgets():
     mods = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "llava_nb").glob("[a-z]*.py"))
+    mods = [m for m in mods if m not in WIDGETS]
     r = _run("import importlib\n" + "".join(f"importlib.import_module('llava_nb.{m}')\n" for m in mods) + "print('ok')")
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_a_widget_module_says_what_to_install():
+    for m in sorted(WIDGETS):
+        r = _run(f"import llava_nb.{m}")
+        assert r.returncode != 0 and "pip install 'llava_nb[notebook]'" in r.stderr, (m, r.stderr[-1000:])
 
 
 def test_the_blocker_really_blocks():   # the test above would pass vacuously if the finder did nothing
