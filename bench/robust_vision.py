@@ -11,6 +11,7 @@ the shipped recipe's quickstart (`bench/results/quickstart_summary.json`, seed 0
     .venv/bin/python bench/robust_vision.py --tower DIR  # a tower already pretrained with variety
     .venv/bin/python bench/robust_vision.py --steps 1500  # a longer pretraining (~14 min)
     .venv/bin/python bench/robust_vision.py --tower data/nano/vision --name "variety 0.5 in the data only"
+    .venv/bin/python bench/robust_vision.py --patch 8 --attribute-weight 1  # smaller patches, attribute softmaxes
 
 The linear probes read one object's colour and shape from the tower's mean patch token: trained on the plain world,
 tested on plain pictures and on wild ones.
@@ -93,12 +94,18 @@ def main(argv=None) -> dict:
     ap.add_argument("--tower", help="a tower pretrained with variety (default: pretrain one)")
     ap.add_argument("--variety", type=float, default=0.5, help="share of scenes in other looks (tower and quickstart)")
     ap.add_argument("--steps", type=int, default=600, help="the tower's pretraining steps (pretrain-backbones: 600)")
+    ap.add_argument("--patch", type=int, help="the tower's patch size in pixels (default 24: one per cell)")
+    ap.add_argument("--attribute-weight", type=float, default=0.0, help="train_vision's per-attribute softmaxes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", help="the results entry (default: variety, tower steps and seed)")
     a = ap.parse_args(argv)
     backbones, stats = backbones_with(RUNS / "backbones", "vision", a.tower)
     if not a.tower:
-        tower, stats = train_vision(backbones / "vision", seed=a.seed, steps=a.steps, variety=a.variety)
+        patch = {"patch_size": a.patch} if a.patch else {}
+        tower, stats = train_vision(
+            backbones / "vision", seed=a.seed, steps=a.steps, variety=a.variety, attribute_weight=a.attribute_weight,
+            **patch,
+        )
         stats["probes"] = probe_table(tower)
         (backbones / "vision" / "stats.json").write_text(json.dumps(stats, indent=1, default=str))
     cfg = QuickstartConfig(seed=a.seed, variety=a.variety)

@@ -360,7 +360,7 @@ def render_scene(scene: dict, image_size: int | None = None, scale: int = 4) -> 
 
 # %% ../nbs/07_nanoworld.ipynb #acae54e37e7d407bbb7b55eff062a284
 LOOK_SIZES = (72, 96, 128, 160)  # canvas sizes a varied look draws at
-_SIDES = {"small": (0.35, 0.6), "large": (0.7, 0.98)}  # side of a varied object's box, in cell units
+_SIDES = {"small": (0.35, 0.6), "large": (0.7, 1.6)}  # side of a varied object's box, in cell units
 
 
 def _far(rgb, colours) -> bool:
@@ -414,7 +414,7 @@ def vary_scene(scene: dict, rng: random.Random) -> dict:
         mine = {tuple(o["cell"])}
         for _ in range(30):
             side = rng.uniform(*_SIDES[o["size"]]) / GRID  # image units
-            cx, cy = (o["cell"][1] + rng.uniform(0.1, 0.9)) / GRID, (o["cell"][0] + rng.uniform(0.1, 0.9)) / GRID
+            cx, cy = (o["cell"][1] + rng.uniform(0.02, 0.98)) / GRID, (o["cell"][0] + rng.uniform(0.02, 0.98)) / GRID
             cand = [round(v, 3) for v in (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)]
             reach = _cells(cand) - mine  # other cells the box reaches into: only empty ones
             if min(cand) < 0 or max(cand) > 1 or reach & taken or any(_overlap(cand, p["bbox"]) for p in placed):

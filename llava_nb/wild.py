@@ -103,9 +103,11 @@ def wild_scene(rng: random.Random, n_objects: int | None = None) -> dict:
             return {"size": size, "background": kind, "objects": objects, "jpeg": rng.random() < 0.3, "bg": bg}
 
 
-def draw_wild(scene: dict, seed: int = 0) -> Image.Image:
-    "The RGB picture of a `wild_scene`: polygons rasterised with coverage anti-aliasing, outlines as rings."
+def draw_wild(scene: dict, seed: int = 0, palette: dict | None = None, jitter: int = 18) -> Image.Image:
+    """The RGB picture of a `wild_scene`: polygons rasterised with coverage anti-aliasing, outlines as rings; colours
+    from `palette` (default `WILD_RGB`), each channel moved by up to ±`jitter`."""
     rng = np.random.default_rng(seed)
+    palette = palette or WILD_RGB
     img = scene["bg"].copy()  # (size, size, 3)
     for o in scene["objects"]:
         a = math.radians(o["angle"])
@@ -115,7 +117,7 @@ def draw_wild(scene: dict, seed: int = 0) -> Image.Image:
         if o["outline"]:  # a ring: the shape minus the same shape shrunk about its centre
             inner = (verts - np.array(o["center"])) * 0.72 + np.array(o["center"])
             cover = np.clip(cover - _coverage(inner, scene["size"]), 0, 1)
-        rgb = np.clip(np.array(WILD_RGB[o["color"]]) + rng.integers(-18, 19, 3), 0, 255)
+        rgb = np.clip(np.array(palette[o["color"]]) + rng.integers(-jitter, jitter + 1, 3), 0, 255)
         img = img * (1 - cover[..., None]) + rgb * cover[..., None]
     return Image.fromarray(np.round(img).astype(np.uint8), "RGB")
 

@@ -273,3 +273,41 @@ def test_mc_lookup_probe_and_drill_items_are_right():
     assert all(0 <= res[m][k] <= 1 for m in res for k in ("free", "letter", "letter | free right"))
     assert res["image"]["free"] > 0.5  # with a perfect projector the LLM answers most image questions free-form
     assert LETTERS == "ABCDE"
+
+
+def _ink(img):
+    "(centre x, centre y, width) of the non-black pixels of a picture on a black page."
+    import numpy as np
+
+    a = np.asarray(img).max(-1) > 40
+    ys, xs = np.nonzero(a)
+    return (xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2, xs.max() - xs.min() + 1
+
+
+def test_wild_factors_moves_and_scales_the_object_it_says():
+    from llava_nb.nanoworld import render_scene, sample_scene, scene_rng
+    from wild_factors import redraw
+
+    scenes = (sample_scene(scene_rng(5, "factors", i), n_objects=1) for i in range(100))
+    scene = next(s for s in scenes if s["objects"][0]["cell"][1] == 0)  # the left column: room to move right
+    x0, y0, x1, y1 = scene["objects"][0]["bbox"]
+    cx, cy, w = _ink(redraw(scene, 288))
+    assert abs(cx - (x0 + x1) / 2 * 288) < 3 and abs(cy - (y0 + y1) / 2 * 288) < 6 and abs(w - (x1 - x0) * 288) < 4
+    moved = _ink(redraw(scene, 288, shift=0.4))
+    assert abs(moved[0] - cx - 0.4 * 96) < 2 and abs(moved[1] - cy) < 1  # 0.4 of a 96 px patch (a cell), to the right
+    assert abs(_ink(redraw(scene, 288, scale=1.5))[2] - 1.5 * w) < 4
+    plain = _ink(render_scene(scene, 288))
+    assert abs(plain[0] - cx) < 3 and abs(plain[2] - w) < 4  # the same box as the training renderer draws
+
+
+def test_shape_shift_replica_keeps_its_shifts_within_bounds():
+    from llava_nb.nanoworld import sample_scene, scene_rng
+    from shape_shift_replica import picture
+
+    rng = random.Random(0)
+    for i in range(20):
+        scene = sample_scene(scene_rng(11, "t", i), n_objects=1)
+        x0, y0, x1, y1 = scene["objects"][0]["bbox"]
+        cx, cy, w = _ink(picture(scene, rng, shift=0.45, scale=1.5))
+        assert abs(cx - (x0 + x1) / 2 * 144) <= 0.45 * 48 + 3 or cx < 6 or cx > 138  # or cut by the page's edge
+        assert w <= 1.5 * (x1 - x0) * 144 + 4
