@@ -29,8 +29,7 @@ import numpy as np
 __all__ = ['OPTIMIZER_TENSORS', 'OPTIMIZER_META', 'SCHEDULER_NAME', 'SCALER_NAME', 'RESUME_FILES', 'ENGINE_DIR', 'OWNER_NAME',
            'KINDS', 'rng_state', 'set_rng_state', 'save_rng_state', 'load_rng_state', 'optimizer_state',
            'save_optimizer', 'load_optimizer', 'save_scheduler', 'load_scheduler', 'save_scaler', 'load_scaler',
-           'is_resumable', 'latest_checkpoint', 'resolve_resume', 'is_partitioned', 'is_deepspeed_zero3',
-           'gathered_state_dict', 'load_gathered_state_dict', 'atomic_dir', 'atomic_write', 'clean_stale', 'owner',
+           'is_resumable', 'latest_checkpoint', 'resolve_resume', 'atomic_dir', 'atomic_write', 'clean_stale', 'owner',
            'mark_owned', 'check_owned', 'claim_dir', 'remove_owned', 'find_checkpoint', 'check_stage1_checkpoint']
 
 # %% ../nbs/10a_checkpoint.ipynb #709ba2a7
@@ -200,52 +199,6 @@ def resolve_resume(resume_from, output_dir) -> Path | None:
             "save_every holds them; a final checkpoint does not)"
         )
     return p
-
-# %% ../nbs/10a_checkpoint.ipynb #d251b3b4
-def is_partitioned(p: torch.Tensor) -> bool:
-    "Is `p` a ZeRO-3 partitioned parameter (a placeholder whose real shape is `p.ds_shape`)?"
-    return hasattr(p, "ds_id") and hasattr(p, "ds_shape")
-
-
-def is_deepspeed_zero3(accelerator=None) -> bool:
-    "True when `accelerator` (or the current accelerate state) runs DeepSpeed with ZeRO stage 3."
-    try:
-        if accelerator is None:
-            from accelerate.state import AcceleratorState
-
-            if not AcceleratorState._shared_state:
-                return False
-            accelerator = AcceleratorState()
-        plugin = getattr(accelerator, "deepspeed_plugin", None)
-        return plugin is not None and int(getattr(plugin, "zero_stage", 0) or 0) == 3
-    except Exception:
-        return False
-
-
-def _deepspeed_gather(params, modifier_rank=None):
-    try:
-        import deepspeed
-    except ImportError as e:
-        raise RuntimeError("these parameters are ZeRO-3 partitioned but deepspeed is not importable") from e
-    return deepspeed.zero.GatheredParameters(params, modifier_rank=modifier_rank)
-
-
-def gathered_state_dict(module: nn.Module, gather=None) -> dict[str, torch.Tensor]:
-    "`module`'s state dict as full CPU tensors, all-gathering ZeRO-3 partitioned parameters first (call on every rank)."
-    params = [p for p in module.parameters() if is_partitioned(p)]
-    with (gather or _deepspeed_gather)(params) if params else nullcontext():
-        return {k: v.detach().clone().cpu() for k, v in module.state_dict().items()}
-
-
-def load_gathered_state_dict(module: nn.Module, state: dict[str, torch.Tensor], gather=None, rank: int = 0) -> None:
-    """Load `state` into `module`, gathering ZeRO-3 partitioned parameters so that rank 0's copy is re-partitioned to
-    all."""
-    params = [p for p in module.parameters() if is_partitioned(p)]
-    if not params:
-        return module.load_state_dict(state) and None
-    with (gather or _deepspeed_gather)(params, modifier_rank=0):
-        if rank == 0:
-            module.load_state_dict(state)
 
 # %% ../nbs/10a_checkpoint.ipynb #291baec8
 @contextmanager

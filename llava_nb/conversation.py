@@ -140,11 +140,6 @@ class Template:
         "Tokenize `text` with `add_special_tokens=`this."
         return self.add_special_tokens
 
-    def encode_prompt(self, conversations, tokenizer) -> list[int]:
-        "Token ids of `generation_prompt` (with the tokenizer's BOS where the template wants it)."
-        text = self.generation_prompt(conversations, tokenizer)
-        return tokenizer(text, add_special_tokens=self.special_tokens_for(text, tokenizer)).input_ids
-
 # %% ../nbs/02_conversation.ipynb #e7ae374e
 _PLACEHOLDER = re.compile(r"\{(system|q|a|bos|eos|stop)\}")
 

@@ -15,7 +15,7 @@ import torch
 from .core import check_number, cpu_has_fast_bf16
 
 # %% auto #0
-__all__ = ['budget_progress', 'warmup_cosine', 'bf16_autocast', 'FitResult', 'fit']
+__all__ = ['budget_progress', 'cosine_decay', 'warmup_cosine', 'bf16_autocast', 'FitResult', 'fit']
 
 # %% ../nbs/08b_fit.ipynb #a52346d6
 def budget_progress(step: int, steps: int, t0: float, max_minutes: float | None) -> float:
@@ -24,11 +24,17 @@ def budget_progress(step: int, steps: int, t0: float, max_minutes: float | None)
     return max(p, (time.time() - t0) / (60 * max_minutes)) if max_minutes else p
 
 
+def cosine_decay(done: float, span: float = 1.0, floor: float = 0.0) -> float:
+    """The cosine half-wave from 1 down to `floor` as `done` goes from 0 to `span` (and `floor` after): the decay of
+    every learning-rate schedule in llava_nb (`warmup_cosine` here, `train_config.lr_factor` for LLaVA's stages)."""
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(min(math.pi * done / span, math.pi)))
+
+
 def warmup_cosine(step: int, progress: float, lr: float, warmup: int, floor: float = 0.1) -> float:
     "Linear warmup over `warmup` steps, then cosine decay to `floor` × `lr` as `progress` goes to 1."
     if step < warmup:
         return lr * (step + 1) / warmup
-    return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    return lr * cosine_decay(progress, floor=floor)
 
 
 def bf16_autocast(enabled: bool | None = None):

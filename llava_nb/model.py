@@ -38,6 +38,7 @@ from .core import IGNORE_INDEX, IMAGE_TOKEN, resolve_dtype
 from .generation import Generation, generate
 from .processor import LlavaProcessor
 from .projector import build_projector
+from .zero3 import deepspeed_gather, is_partitioned
 
 # %% auto #0
 __all__ = ['CONFIG_NAME', 'PROJECTOR_NAME', 'ADAPTER_CONFIG', 'FORMAT_VERSION', 'HF_JSON_FILES', 'TOKENIZER_VOCABS', 'read_json',
@@ -307,12 +308,11 @@ def ensure_image_token(tokenizer, llm, image_token: str = IMAGE_TOKEN) -> int:
 def fill_new_embeddings(llm, old: int, gather=None) -> None:
     """Set the input (and untied output) embedding rows from `old` on to the mean of the rows before; ZeRO-3
     partitioned weights are gathered around the write (`gather`: DeepSpeed's, or a stand-in for tests)."""
-    from llava_nb.checkpoint import _deepspeed_gather, is_partitioned  # (checkpoint imports this module)
 
     inp, out = llm.get_input_embeddings().weight, llm.get_output_embeddings()
     weights = [inp] + ([out.weight] if out is not None and out.weight is not inp else [])
     parted = [w for w in weights if is_partitioned(w)]
-    with (gather or _deepspeed_gather)(parted, modifier_rank=0) if parted else nullcontext(), torch.no_grad():
+    with (gather or deepspeed_gather)(parted, modifier_rank=0) if parted else nullcontext(), torch.no_grad():
         for w in weights:
             w[old:] = w[:old].mean(0)
 

@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # a callback's argument; train imports this module, so only for type checkers
-    from llava_nb.train import StepInfo
+if TYPE_CHECKING:  # a callback's argument, named for type checkers; plotting needs no torch
+    from llava_nb.train_step import StepInfo
 
 # %% auto #0
 __all__ = ['plot_history', 'LivePlot']

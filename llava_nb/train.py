@@ -31,11 +31,11 @@ from .train_config import TrainConfig, lr_factor
 from .train_run import RunLog, TrainResult, check_output_dir, finish_run, inputs_fingerprint, start_run
 from .train_run import load_trained_weights, restore_state, save_step_checkpoint, window_loss
 from .train_step import NonFiniteLossError, SkipGuard, make_accelerator, make_optimizer, optimizer_step
-from .train_step import set_trainable
+from .train_step import StepInfo, set_trainable
 
 # %% auto #0
-__all__ = ['build_model', 'enable_gradient_checkpointing', 'prepare_model', 'load_data', 'make_loader', 'StepInfo', 'Run',
-           'setup_run', 'take_step', 'log_progress', 'save_if_due', 'stop_run', 'run_steps', 'torch_threads', 'train',
+__all__ = ['build_model', 'enable_gradient_checkpointing', 'prepare_model', 'load_data', 'make_loader', 'Run', 'setup_run',
+           'take_step', 'log_progress', 'save_if_due', 'stop_run', 'run_steps', 'torch_threads', 'train',
            'NonFiniteLossError', 'TrainResult']
 
 # %% ../nbs/10_train.ipynb #3f0f8f61
@@ -186,20 +186,9 @@ def make_loader(cfg: TrainConfig, ds, acc: Accelerator, pad_token_id: int, total
     )
 
 # %% ../nbs/10_train.ipynb #fdff5ba3
-@dataclass
-class StepInfo:
-    "What a callback sees after each optimizer step."
-
-    step: int
-    total: int
-    record: dict
-    model: LlavaModel
-    optimizer: torch.optim.Optimizer
-
-
-@dataclass
+@dataclass(kw_only=True)
 class Run:
-    "One stage in progress: what `setup_run` prepared, and the counters the loop advances."
+    "One stage in progress: what `setup_run` prepared, and the counters the loop advances (built by keyword)."
 
     cfg: TrainConfig
     acc: Accelerator
@@ -264,9 +253,22 @@ def setup_run(
     model.train()
     if not cfg.trains_llm:
         model.llm.eval()
-    # the fields in `Run`'s order; the counters start at zero
-    run = Run(
-        cfg, acc, out, say, fingerprint, model, pmodel, optimizer, scheduler, loader, start, total, k, warm, keep_logits
+    run = Run(  # the counters start at zero
+        cfg=cfg,
+        acc=acc,
+        out=out,
+        say=say,
+        fingerprint=fingerprint,
+        model=model,
+        pmodel=pmodel,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        loader=loader,
+        start=start,
+        total=total,
+        k=k,
+        warm=warm,
+        keep_logits=keep_logits,
     )
     run.last_ckpt = resume
     if resumed:

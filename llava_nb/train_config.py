@@ -10,6 +10,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, fields
 
+from .fit import cosine_decay
 from .lora import QUANTIZATION
 
 # %% auto #0
@@ -416,4 +417,4 @@ def lr_factor(i: int, total: int, warmup: int, schedule: str = "cosine") -> floa
         return (i + 1) / warmup
     if schedule == "constant":
         return 1.0
-    return 0.5 * (1 + math.cos(math.pi * (i - warmup) / max(1, total - warmup)))
+    return cosine_decay(i - warmup, max(1, total - warmup))

@@ -19,6 +19,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedType
 from safetensors.torch import load_file, save_file
 
+from .zero3 import gathered_state_dict, is_deepspeed_zero3
 from llava_nb.checkpoint import (
     ENGINE_DIR,
     atomic_dir,
@@ -26,8 +27,6 @@ from llava_nb.checkpoint import (
     check_owned,
     claim_dir,
     find_checkpoint,
-    gathered_state_dict,
-    is_deepspeed_zero3,
     load_optimizer,
     load_rng_state,
     load_scaler,

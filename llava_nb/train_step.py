@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
@@ -23,7 +24,7 @@ from .train_config import TrainConfig, lr_factor, warmup_steps
 # %% auto #0
 __all__ = ['set_trainable', 'logits_needed', 'token_loss', 'make_accelerator', 'param_groups', 'make_optimizer',
            'NonFiniteLossError', 'StepOutcome', 'SkipGuard', 'trained_tokens', 'micro_batch_loss', 'clip_and_update',
-           'optimizer_step']
+           'optimizer_step', 'StepInfo']
 
 # %% ../nbs/10g_train_step.ipynb #1705b41f
 def set_trainable(model: LlavaModel, stage: int, train_llm: bool | None = None) -> dict:
@@ -231,3 +232,14 @@ def optimizer_step(
         )
     loss = (acc.reduce(loss_sum, "sum") / n_trained.clamp(min=1)).item()
     return StepOutcome(loss, int(n_trained), float(gnorm), bool(getattr(optimizer, "step_was_skipped", False)))
+
+# %% ../nbs/10g_train_step.ipynb #82956371
+@dataclass
+class StepInfo:
+    "What a callback sees after each optimizer step."
+
+    step: int
+    total: int
+    record: dict  # the step's history record: loss, lr, grad norm, tokens, ...
+    model: LlavaModel
+    optimizer: torch.optim.Optimizer

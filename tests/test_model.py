@@ -333,7 +333,9 @@ def test_answer_uses_the_template(parts, family, template):
     model = LlavaModel.from_parts(p["vision"], p["llm"], template=template)
     img = Image.new("RGB", (40, 24), (10, 200, 40))
     conv = [{"from": "human", "value": f"{IMAGE_TOKEN}\nWhat is it?"}]
-    ids = expand_image_tokens(model.template.encode_prompt(conv, model.tokenizer), model.image_token_id, model.num_image_tokens)
+    prompt = model.template.generation_prompt(conv, model.tokenizer)  # tokenized by hand, not through the processor
+    plain = model.tokenizer(prompt, add_special_tokens=model.template.special_tokens_for(prompt, model.tokenizer)).input_ids
+    ids = expand_image_tokens(plain, model.image_token_id, model.num_image_tokens)
     stop = model.template.stop_strings(model.tokenizer)
     expected = model.generate([ids], pixel_values=preprocess_images([img], model.image_processor, "pad"), max_new_tokens=6, stop=stop)
     assert model.answer(img, "What is it?", max_new_tokens=6) == expected.texts[0]

@@ -284,7 +284,7 @@ def test_zero3_guard_and_gather_with_a_fake_partitioned_parameter():
     from contextlib import contextmanager
     from types import SimpleNamespace
     from torch import nn
-    from llava_nb.checkpoint import gathered_state_dict, is_deepspeed_zero3, is_partitioned, load_gathered_state_dict
+    from llava_nb.zero3 import gathered_state_dict, is_deepspeed_zero3, is_partitioned, load_gathered_state_dict
     assert is_deepspeed_zero3(SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=3)))
     assert not is_deepspeed_zero3(SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=2)))
     assert not is_deepspeed_zero3(SimpleNamespace(deepspeed_plugin=None)) and not is_deepspeed_zero3()
