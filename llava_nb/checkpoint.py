@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch

@@ -21,8 +21,8 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from .core import RecordError
-from .data import load_image, load_json, preprocess_images, resolve_image_path
-from .masking import LlavaDataset
+from .data import load_image, load_json, resolve_image_path
+from .processor import LlavaDataset
 from .model import LlavaModel
 
 # %% auto #0
@@ -196,7 +196,7 @@ class FeatureCache:
             images = [load_image(k, record=rid) for k, (_, rid) in chunk]
             with autocast():
                 # (n, P, D)
-                feats = model.image_features(preprocess_images(images, model.image_processor, mode=dataset.image_mode))
+                feats = model.image_features(dataset.processor.pixel_values(images))
             new = {k: f.to("cpu", dtype or f.dtype).clone() for (k, _), f in zip(chunk, feats)}
             if not isinstance(self.features, FeatureShards):
                 self.features.update(new)

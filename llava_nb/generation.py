@@ -17,8 +17,7 @@ import torch
 
 # %% auto #0
 __all__ = ['GENERATION_OPTIONS', 'sample_next', 'GenerationOptionError', 'check_generation_option', 'check_generation',
-           'generation_type', 'add_generation_arguments', 'stream_safe', 'settled_tokens', 'Generation',
-           'expand_image_tokens', 'generate']
+           'generation_type', 'add_generation_arguments', 'stream_safe', 'settled_tokens', 'Generation', 'generate']
 
 # %% ../nbs/05b_generation.ipynb #d59fc92e
 def sample_next(
@@ -130,11 +129,6 @@ def _rows(input_ids, attention_mask=None) -> list[list[int]]:
         mask = torch.ones_like(ids) if attention_mask is None else attention_mask.view_as(ids)
         return [row[m.bool()].tolist() for row, m in zip(ids, mask)]
     return [list(r) for r in input_ids]
-
-
-def expand_image_tokens(ids: list[int], image_token_id: int, n: int) -> list[int]:
-    "Replace each `image_token_id` in `ids` by `n` copies of it."
-    return [t for i in ids for t in ([i] * n if i == image_token_id else [i])]
 
 # %% ../nbs/05b_generation.ipynb #e7a98c6e
 @torch.no_grad()

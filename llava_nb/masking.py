@@ -14,11 +14,10 @@ import torch
 
 from .conversation import Template, _special_strings, get_template
 from .core import IGNORE_INDEX, IMAGE_TOKEN, RecordError
-from .data import image_size, load_image, preprocess_images, resolve_image_path, validate_records
 
 # %% auto #0
-__all__ = ['Tokenized', 'tokenize_conversation', 'tokenize_prompt', 'trained_runs', 'supervision_problems', 'verify_masking',
-           'show_masking', 'LlavaDataset', 'collate']
+__all__ = ['Tokenized', 'expand_image_tokens', 'tokenize_conversation', 'tokenize_prompt', 'trained_runs', 'supervision_problems',
+           'verify_masking', 'show_masking', 'collate']
 
 # %% ../nbs/03_masking.ipynb #078266dc
 def _overlap_labels(ids: list[int], offsets, targets) -> list[int]:
@@ -119,6 +118,12 @@ def _image_counts(num_image_tokens, n_images: int, record) -> list[int]:
     return counts
 
 
+def expand_image_tokens(ids: list[int], image_token_id: int, counts: int | list[int]) -> list[int]:
+    "Each `image_token_id` in `ids` becomes `counts` copies of it (an int for every image, or the i-th image's count)."
+    n = ids.count(image_token_id)
+    return _expand_images(ids, ids, image_token_id, [counts] * n if isinstance(counts, int) else counts)[0]
+
+
 def _expand_images(ids, labels, image_id: int, counts: list[int]):
     "The i-th `<image>` id becomes `counts[i]` copies, never trained."
     out_ids, out_labels, images = [], [], iter(counts)
@@ -216,7 +221,7 @@ def tokenize_prompt(
     if not n_images:
         return ids
     image_id, counts = _image_id(tokenizer, ids, n_images, record), _image_counts(num_image_tokens, n_images, record)
-    return ids if all(k == 1 for k in counts) else _expand_images(ids, ids, image_id, counts)[0]
+    return expand_image_tokens(ids, image_id, counts)
 
 # %% ../nbs/03_masking.ipynb #8e921ae6
 def trained_runs(tokenized) -> list[list[int]]:
@@ -343,80 +348,6 @@ def show_masking(tokenized, tokenizer):
         '<span style="background:#e4e4e4">not trained</span> <span style="background:#cfe2ff">image</span></div>'
     )
     return HTML(f'<div style="font-family:monospace;line-height:1.8">{legend}{"".join(spans)}</div>')
-
-# %% ../nbs/03_masking.ipynb #5535eff7
-class LlavaDataset(torch.utils.data.Dataset):
-    "Tokenized LLaVA records (bad ones skipped and counted in `.summary`); images loaded per item."
-
-    def __init__(
-        self,
-        records_or_path,
-        tokenizer,
-        template,
-        *,
-        image_folder=None,
-        image_processor=None,
-        image_mode: str = "pad",
-        num_image_tokens: int = 1,
-        max_length: int | None = None,
-        check_images: bool = False,
-        anyres=None,
-    ):
-        self.tokenizer, self.template = tokenizer, get_template(template)
-        self.image_folder, self.image_processor, self.image_mode = image_folder, image_processor, image_mode
-        # anyres (notebook 13): an `AnyresLayout`; each image's token count follows from its size, read from its header
-        self.anyres = anyres
-        if (image_mode == "anyres") != (anyres is not None):
-            raise ValueError("image_mode='anyres' goes with an AnyresLayout (anyres=...), and only with it")
-        records, self.summary = validate_records(records_or_path, image_folder=image_folder, check_images=check_images)
-        if any(r.images for r in records) and (image_folder is None or image_processor is None):
-            raise ValueError("these records have images: LlavaDataset needs image_folder and image_processor")
-        self.records, self._ids, self._labels = [], [], []
-        for rec in records:
-            try:
-                t = tokenize_conversation(
-                    rec.conversations,
-                    tokenizer,
-                    self.template,
-                    num_image_tokens=num_image_tokens if anyres is None else self._anyres_counts(rec),
-                    max_length=max_length,
-                    record=rec.id,
-                )
-            except RecordError as e:
-                self.summary.add(e)
-                continue
-            if t.truncated:  # as LLaVA does, but said: the tail of its last answer and its STOP are not trained
-                self.summary.note(
-                    f"truncated to max_length={max_length} (the end of its last answer is not trained)", rec.id
-                )
-            self.records.append(rec)
-            self._ids.append(torch.tensor(t.input_ids, dtype=torch.int32))
-            self._labels.append(torch.tensor(t.labels, dtype=torch.int32))
-        self.lengths = [len(x) for x in self._ids]
-
-    def _anyres_counts(self, rec) -> list[int]:
-        "Image tokens of each of the record's images under `self.anyres` (their sizes read from the file headers)."
-        paths = [resolve_image_path(self.image_folder, p, record=rec.id) for p in rec.images]
-        return [self.anyres.num_tokens(image_size(p, record=rec.id)) for p in paths]
-
-    def __len__(self):
-        return len(self.records)
-
-    def __getitem__(self, i) -> dict:
-        rec = self.records[i]
-        pixel_values = None
-        if rec.images:
-            images = [
-                load_image(resolve_image_path(self.image_folder, p, record=rec.id), record=rec.id) for p in rec.images
-            ]
-            if self.anyres is not None:  # AnyresImages: every image's views (n_views, 3, H, W) and sizes
-                pixel_values = self.anyres.pixel_values(images, self.image_processor)
-            else:
-                pixel_values = preprocess_images(images, self.image_processor, mode=self.image_mode)  # (n_img, 3, H, W)
-        return dict(id=rec.id, input_ids=self._ids[i].long(), labels=self._labels[i].long(), pixel_values=pixel_values)
-
-    def __repr__(self):
-        return f"LlavaDataset({len(self)} examples, template={self.template.name!r}; {self.summary})"
 
 # %% ../nbs/03_masking.ipynb #c329ba5b
 def collate(examples: list[dict], pad_token_id: int | None, pad_to_multiple_of: int = 1) -> dict:

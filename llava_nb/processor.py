@@ -5,17 +5,17 @@
 # %% ../nbs/05a_processor.ipynb #4ab674fa
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
-from .conversation import Template
-from .core import IMAGE_TOKEN
-from .data import load_image, preprocess_images
+from .conversation import Template, get_template
+from .core import IMAGE_TOKEN, RecordError
+from .data import image_size, load_image, preprocess_images, resolve_image_path, validate_records
 from .masking import Tokenized, tokenize_conversation, tokenize_prompt
 
 # %% auto #0
-__all__ = ['LlavaProcessor']
+__all__ = ['LlavaProcessor', 'LlavaDataset']
 
 # %% ../nbs/05a_processor.ipynb #2edd519b
 @dataclass(frozen=True)
@@ -42,6 +42,10 @@ class LlavaProcessor:
             model.config.image_token,
             model.anyres,
         )
+
+    def with_template(self, name: str) -> LlavaProcessor:
+        "The same processor with another template (e.g. `plain`, stage 1's captions, for a chat model's data)."
+        return replace(self, template=get_template(name))
 
     def _text(self, value: str) -> str:
         "A turn's text without any image placeholder (its place is decided by `conversation`)."
@@ -116,3 +120,63 @@ class LlavaProcessor:
         pixels = None if image is None else self.pixel_values([image], record)
         sizes = getattr(pixels, "image_sizes", None)  # anyres: the image's size decides its number of tokens
         return {"input_ids": [self.prompt_ids(convs, record, sizes)], "pixel_values": pixels}
+
+# %% ../nbs/05a_processor.ipynb #acae54e37e7d407bbb7b55eff062a284
+class LlavaDataset(torch.utils.data.Dataset):
+    "Tokenized LLaVA records (bad ones skipped and counted in `.summary`), made by `processor`; images read per item."
+
+    def __init__(
+        self,
+        records_or_path,
+        processor: LlavaProcessor,
+        *,
+        image_folder=None,
+        max_length: int | None = None,
+        check_images: bool = False,
+    ):
+        self.processor, self.image_folder = processor, image_folder
+        records, self.summary = validate_records(records_or_path, image_folder=image_folder, check_images=check_images)
+        if any(r.images for r in records) and (image_folder is None or processor.image_processor is None):
+            raise ValueError(
+                "these records have images: LlavaDataset needs an image_folder and a processor with images"
+            )
+        self.records, self._ids, self._labels = [], [], []
+        for rec in records:
+            try:
+                t = processor.training_ids(rec.conversations, max_length, rec.id, self._image_sizes(rec))
+            except RecordError as e:
+                self.summary.add(e)
+                continue
+            if t.truncated:  # as LLaVA does, but said: the tail of its last answer and its STOP are not trained
+                self.summary.note(
+                    f"truncated to max_length={max_length} (the end of its last answer is not trained)", rec.id
+                )
+            self.records.append(rec)
+            self._ids.append(torch.tensor(t.input_ids, dtype=torch.int32))
+            self._labels.append(torch.tensor(t.labels, dtype=torch.int32))
+        self.lengths = [len(x) for x in self._ids]
+
+    @property
+    def template(self) -> Template:
+        return self.processor.template
+
+    def _paths(self, rec) -> list:
+        return [resolve_image_path(self.image_folder, p, record=rec.id) for p in rec.images]
+
+    def _image_sizes(self, rec) -> list | None:
+        "Each image's (height, width), read from its header: only anyres needs them (its token counts follow)."
+        if self.processor.anyres is None:
+            return None
+        return [image_size(p, record=rec.id) for p in self._paths(rec)]
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, i) -> dict:
+        rec = self.records[i]
+        # (n_img, 3, H, W), or anyres' `AnyresImages`; None for a text-only record
+        pixel_values = self.processor.pixel_values(self._paths(rec), rec.id) if rec.images else None
+        return dict(id=rec.id, input_ids=self._ids[i].long(), labels=self._labels[i].long(), pixel_values=pixel_values)
+
+    def __repr__(self):
+        return f"LlavaDataset({len(self)} examples, template={self.template.name!r}; {self.summary})"

@@ -25,7 +25,8 @@ from .core import count_params, human_count, resolve_precision, seed_everything
 from .data import load_records
 from .feature_cache import CachedFeatureDataset, FeatureCache, FeatureShards, feature_meta, plan_feature_cache
 from .lora import apply_lora, check_quantization, quantization_config
-from .masking import LlavaDataset, collate
+from .masking import collate
+from .processor import LlavaDataset
 from .model import CONFIG_NAME, LlavaModel, is_peft_model, read_json
 from .train_config import TrainConfig, lr_factor
 from .train_run import RunLog, TrainResult, check_output_dir, finish_run, inputs_fingerprint, start_run
@@ -90,7 +91,8 @@ def prepare_model(cfg: TrainConfig, model: LlavaModel | None, resume: Path | Non
         model = build_model(cfg)
     elif cfg.stage1_dir:
         model.load_projector(check_stage1_checkpoint(cfg.stage1_dir, model))
-    model.config = replace(model.config, template=cfg.template_name)  # what the checkpoint will say it was trained with
+    # what the checkpoint will say it was trained with: the template's name and (None: its current) text revision
+    model.config = replace(model.config, template=cfg.template_name, template_revision=None)
     counts = set_trainable(model, cfg.stage, False if cfg.lora_r else cfg.train_llm)
     if cfg.lora_r:  # adapters on the frozen LLM; only they (and the projector) train
         if not is_peft_model(model.llm):
@@ -110,15 +112,16 @@ def prepare_model(cfg: TrainConfig, model: LlavaModel | None, resume: Path | Non
 def load_data(cfg: TrainConfig, model: LlavaModel, acc: Accelerator | None = None, say=print):
     "The training set of `cfg` for `model` (a `LlavaDataset`, or a `CachedFeatureDataset` with `cache_features`)."
     src = cfg.data_path if cfg.max_samples is None else load_records(cfg.data_path)[: cfg.max_samples]
+    made = (model.config.template, model.config.image_mode)
+    if made != (cfg.template_name, cfg.image_mode):
+        raise ValueError(
+            f"the model was made for template and image mode {made}, the config asks for "
+            f"{(cfg.template_name, cfg.image_mode)}: build it from this config (`build_model`)"
+        )
     ds = LlavaDataset(
         src,
-        model.tokenizer,
-        cfg.template_name,
+        model.processor,  # the inputs chat, serving and evaluation make, made the same way
         image_folder=cfg.image_folder,
-        image_processor=model.image_processor,
-        image_mode=cfg.image_mode,
-        num_image_tokens=model.num_image_tokens,
-        anyres=model.anyres,  # anyres: each image's count from its size
         max_length=cfg.max_length,
         check_images=cfg.check_images if cfg.image_folder and cfg.check_images != "none" else False,
     )

@@ -16,7 +16,8 @@ from transformers import (AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizer
 
 from llava_nb.core import IGNORE_INDEX, IMAGE_TOKEN
 from llava_nb.data import preprocess_images
-from llava_nb.generation import expand_image_tokens, sample_next, stream_safe
+from llava_nb.generation import sample_next, stream_safe
+from llava_nb.masking import expand_image_tokens
 from llava_nb.model import (PROJECTOR_NAME, LlavaConfig, LlavaModel, check_image_counts, encoder_layers,
                             truncated_tower)
 from llava_nb.tiny import save_tiny_parts

@@ -18,7 +18,7 @@ from PIL import Image
 
 from llava_nb.chat import ChatSession
 from llava_nb.core import IMAGE_TOKEN
-from llava_nb.masking import LlavaDataset
+from llava_nb.processor import LlavaDataset
 from llava_nb.model import LlavaModel
 from llava_nb.serve_protocol import decode_image_url
 from llava_nb.tiny import save_tiny_parts
@@ -82,9 +82,7 @@ def test_every_entry_point_gives_the_tower_the_same_pixels(model, images, name):
     proc = model.processor
     record = {"id": name, "image": name, "conversations": [
         {"from": "human", "value": f"{IMAGE_TOKEN}\nWhat is it?"}, {"from": "gpt", "value": "A shape."}]}
-    ds = LlavaDataset([record], model.tokenizer, proc.template, image_folder=images,
-                      image_processor=proc.image_processor,
-                      image_mode=proc.image_mode, num_image_tokens=model.num_image_tokens)
+    ds = LlavaDataset([record], proc, image_folder=images)
     training = ds[0]["pixel_values"]  # (1, 3, H, W)
     assert training.shape[0] == 1 and torch.isfinite(training).all()
     chat = ChatSession(model)

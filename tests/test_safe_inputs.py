@@ -116,14 +116,13 @@ def test_the_model_answers_about_tiny_image_files(tiny_models, mode, tmp_path):
 
 def test_training_items_with_a_one_pixel_image(tiny_models, tmp_path):
     "Through the path training takes: LlavaDataset reads the file and preprocesses it."
-    from llava_nb.masking import LlavaDataset
+    from llava_nb.processor import LlavaDataset
 
     model = tiny_models["pad"]
     Image.new("RGB", (1, 1), COLOUR).save(tmp_path / "dot.png")
     rec = {"id": "dot", "image": "dot.png",
            "conversations": [{"from": "human", "value": f"{IMAGE_TOKEN}\nWhat is it?"}, {"from": "gpt", "value": "A dot."}]}
-    ds = LlavaDataset([rec], model.tokenizer, "vicuna_v1", image_folder=tmp_path, image_processor=model.image_processor,
-                      num_image_tokens=model.num_image_tokens)
+    ds = LlavaDataset([rec], model.processor, image_folder=tmp_path)
     px = ds[0]["pixel_values"]
     assert px.shape == (1, 3, 32, 32)
     want = _normalised(COLOUR, model.image_processor)[:, None, None].expand(3, 32, 32)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from llava_nb.conversation import get_template
 from llava_nb.model import PROJECTOR_NAME, LlavaModel
 from llava_nb.tiny import save_tiny_parts
 from llava_nb.checkpoint import atomic_dir, check_stage1_checkpoint, clean_stale
@@ -54,6 +55,8 @@ def test_stage1_changes_only_the_projector(parts, tmp_path):
     assert all(torch.equal(v, model.vision_tower.state_dict()[k]) for k, v in tower.items())
     assert all(torch.equal(v, model.llm.state_dict()[k]) for k, v in llm.items())
     assert all(not torch.equal(v, model.projector.state_dict()[k]) for k, v in proj.items())
+    # a chat model handed to a caption stage: its checkpoint names plain, at plain's own text revision, and loads
+    assert LlavaModel.from_pretrained(res.checkpoint).template == get_template("plain")
 
 
 def test_stage1_checkpoint_holds_projector_config_and_history(stage1):
