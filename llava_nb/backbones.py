@@ -12,7 +12,7 @@ import torch
 
 from .checkpoint import claim_dir
 from .core import SHIPPED, check_number, shipped_path
-from .model import check_json_types, read_json
+from .model_config import check_json_types, read_json
 from .nano_llm import train_llm
 from .nano_vision import probe_table, train_vision
 

@@ -19,7 +19,8 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimi
 from torch import nn
 
 from . import __version__
-from .model import CONFIG_NAME, PROJECTOR_NAME, LlavaConfig, LlavaModel, read_json
+from .model import LlavaModel
+from .model_config import CONFIG_NAME, LlavaConfig, PROJECTOR_NAME, read_json
 
 import random
 

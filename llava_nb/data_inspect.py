@@ -36,7 +36,7 @@ def load_tokenizer(path, say=print):
     if missing, and `say` says so."""
     from transformers import AutoTokenizer  # here, not at import: the rest of the module does not need transformers
 
-    from llava_nb.model import check_model_dir
+    from llava_nb.model_parts import check_model_dir
 
     check_model_dir(path)  # a cut tokenizer.json is named, not "EOF while parsing"
     tok = AutoTokenizer.from_pretrained(str(path), use_fast=True)

@@ -27,7 +27,9 @@ from transformers import (
 
 from .anyres import AnyresImages, AnyresLayout
 from .checkpoint import atomic_dir, check_owned
-from .model import CONFIG_NAME, LlavaConfig, LlavaModel, check_model_dir, read_json
+from .model import LlavaModel
+from .model_config import CONFIG_NAME, LlavaConfig, read_json
+from .model_parts import check_model_dir
 from .projector import build_projector
 
 # %% auto #0

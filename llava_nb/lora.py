@@ -13,7 +13,8 @@ from torch import nn
 
 from .core import count_params
 from .checkpoint import atomic_dir
-from .model import LlavaModel, check_checkpoint, is_peft_model
+from .model import LlavaModel, is_peft_model
+from .model_config import check_checkpoint
 
 # %% auto #0
 __all__ = ['LORA_TARGETS', 'QUANTIZATION', 'lora_targets', 'check_quantization', 'quantization_config', 'apply_lora',

@@ -264,7 +264,7 @@ class HFBackend(ChatBackend):
         check_number("temperature", temperature, 0)
         self.name = f"hf:{model}" if isinstance(model, (str, Path)) else f"hf:{type(model).__name__}"
         if isinstance(model, (str, Path)):
-            from llava_nb.model import check_model_dir
+            from llava_nb.model_parts import check_model_dir
 
             check_model_dir(model)  # a local folder's cut JSON or weights are named (a hub name passes)
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(model)

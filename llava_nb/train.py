@@ -27,7 +27,8 @@ from .feature_cache import CachedFeatureDataset, FeatureCache, FeatureShards, fe
 from .lora import apply_lora, check_quantization, quantization_config
 from .masking import collate
 from .processor import LlavaDataset
-from .model import CONFIG_NAME, LlavaModel, is_peft_model, read_json
+from .model import LlavaModel, is_peft_model
+from .model_config import CONFIG_NAME, read_json
 from .train_config import TrainConfig, lr_factor
 from .train_run import RunLog, TrainResult, check_output_dir, finish_run, inputs_fingerprint, start_run
 from .train_run import load_trained_weights, restore_state, save_step_checkpoint, window_loss

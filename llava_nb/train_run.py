@@ -40,7 +40,8 @@ from llava_nb.checkpoint import (
     save_scaler,
     save_scheduler,
 )
-from .model import PROJECTOR_NAME, LlavaModel, is_peft_model
+from .model import LlavaModel, is_peft_model
+from .model_config import PROJECTOR_NAME
 from .plots import plot_history
 from .train_config import _NOT_RESULTS, TrainConfig
 

@@ -16,7 +16,8 @@ from llava_nb.core import RecordError
 from llava_nb.data import load_image
 from llava_nb.hf import META_NAME, anyres_from_hf, export_hf, load_model
 from llava_nb.masking import collate, tokenize_conversation
-from llava_nb.model import PROJECTOR_NAME, LlavaConfig, LlavaModel
+from llava_nb.model import LlavaModel
+from llava_nb.model_config import LlavaConfig, PROJECTOR_NAME
 from llava_nb.tiny import save_tiny_parts, tiny_clip_vision, tiny_llama_tokenizer
 from llava_nb.train import train
 from llava_nb.train_config import TrainConfig

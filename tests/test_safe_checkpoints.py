@@ -12,7 +12,9 @@ from llava_nb.cli import main as cli_main
 from llava_nb.hf import load_model
 from llava_nb.lora import apply_lora, merge_lora
 import llava_nb.model as M
-from llava_nb.model import CONFIG_NAME, LlavaModel, load_llm, load_vision_tower
+from llava_nb.model import LlavaModel
+from llava_nb.model_config import CONFIG_NAME
+from llava_nb.model_parts import load_llm, load_vision_tower
 from llava_nb.tiny import save_tiny_parts
 
 NANO = Path(__file__).resolve().parents[1] / "data" / "nano"

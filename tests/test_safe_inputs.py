@@ -324,7 +324,7 @@ def _cut_tokenizer(tmp_path) -> Path:
 def _loaders():
     "Every place a tokenizer folder is read on its own: each must name a cut tokenizer.json."
     from llava_nb.data_inspect import load_tokenizer
-    from llava_nb.model import load_llm
+    from llava_nb.model_parts import load_llm
     from llava_nb.teachers import HFBackend
 
     return {

@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import load_file
 
 from llava_nb.conversation import get_template
-from llava_nb.model import PROJECTOR_NAME, LlavaModel
+from llava_nb.model import LlavaModel
+from llava_nb.model_config import PROJECTOR_NAME
 from llava_nb.tiny import save_tiny_parts
 from llava_nb.checkpoint import atomic_dir, check_stage1_checkpoint, clean_stale
 from llava_nb.train import NonFiniteLossError, TrainResult, build_model, train
@@ -458,7 +459,7 @@ def test_a_feature_cache_that_cannot_fit_is_refused_before_the_tower_runs(stage1
 def test_new_embedding_rows_are_filled_inside_a_zero3_gather():
     "ZeRO-3 (`zero3_init_flag`): the `<image>` row's mean fill writes into whole weights, never into placeholders."
     from contextlib import contextmanager
-    from llava_nb.model import fill_new_embeddings
+    from llava_nb.model_parts import fill_new_embeddings
     from llava_nb.tiny import save_tiny_parts
     from transformers import AutoModelForCausalLM
     import tempfile
