@@ -34,11 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "wild_factors.json"
 
 
-def redraw(scene: dict, size: int, shift: float = 0.0, scale: float = 1.0, world_colours: bool = True):
-    "The one-object `scene` through the wild renderer on a black `size` px page, moved right by `shift` of a cell."
+def redraw(scene: dict, size: int, shift: float = 0.0, scale: float = 1.0, world_colours: bool = True, dy: float = 0.0):
+    """The one-object `scene` through the wild renderer on a black `size` px page, moved right by `shift` and down by
+    `dy` (fractions of a cell: the shipped tower's patch), its box `scale` times as large."""
     o = scene["objects"][0]
     x0, y0, x1, y1 = o["bbox"]
-    centre = ((x0 + x1) / 2 * size + shift * size / 3, (y0 + y1) / 2 * size)
+    centre = ((x0 + x1) / 2 * size + shift * size / 3, (y0 + y1) / 2 * size + dy * size / 3)
     wild = {"size": size, "bg": np.zeros((size, size, 3)), "objects": [
         {"shape": o["shape"], "color": o["color"], "center": centre, "scale": (x1 - x0) * size * scale, "angle": 0,
          "outline": False}]}  # fmt: skip

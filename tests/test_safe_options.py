@@ -309,3 +309,13 @@ def test_quickstart_config_is_checked_when_made(kw):
 
     with pytest.raises(ValueError, match=rf"^{next(iter(kw))} must be "):
         QuickstartConfig(**kw)
+
+
+@pytest.mark.parametrize("variety", ["1.5", "-0.1", "nan"])
+def test_quickstart_variety_is_a_share(tmp_path, variety):
+    from llava_nb.cli import cmd_quickstart
+
+    with pytest.raises(ValueError, match="variety must be a share of the training scenes"):
+        cmd_quickstart(build_parser().parse_args(["quickstart", "--out", str(tmp_path / "qs"), "--variety", variety]))
+    assert not (tmp_path / "qs").exists()
+    assert build_parser().parse_args(["quickstart", "--out", "x", "--variety", "0.5"]).variety == 0.5

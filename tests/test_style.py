@@ -34,3 +34,12 @@ def test_exported_code_keeps_to_120_columns_and_one_statement_per_line():
             continue  # written by nbdev
         found.append(f"{Path(v['filename']).name}:{v['location']['row']}: {v['code']} {line[:80]}")
     assert not found, "\n".join(found)
+
+
+def test_no_new_import_circles():
+    "The package's import circles (tools/import_graph.py): only `python -m llava_nb.train`'s entry block is left."
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from import_graph import circles, imports
+
+    modules, top, inner = imports(Path(__file__).resolve().parents[1] / "llava_nb")
+    assert circles({m: top[m] | inner[m] for m in modules}) == [["train", "train_cli"]]

@@ -481,3 +481,23 @@ def test_new_embedding_rows_are_filled_inside_a_zero3_gather():
     for w in weights:
         full = real[id(w)]
         assert torch.allclose(full[old:], full[:old].mean(0).expand(2, -1))
+
+
+def test_both_lr_schedules_share_one_cosine_bit_for_bit():
+    "lr_factor (LLaVA's stages) and warmup_cosine (the small trainers) equal their closed forms exactly, as before."
+    import math
+    import random
+
+    from llava_nb.fit import warmup_cosine
+    from llava_nb.train_config import lr_factor
+
+    stages = lambda i, n, w: (i + 1) / w if i < w else 0.5 * (1 + math.cos(math.pi * (i - w) / max(1, n - w)))  # noqa: E731
+    for n, w in ((1, 1), (7, 3), (750, 23), (5196, 156)):
+        assert all(lr_factor(i, n, w) == stages(i, n, w) for i in range(n))
+    def small(s, p, lr, w, fl):
+        return lr * (s + 1) / w if s < w else lr * (fl + (1 - fl) * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+
+    rng = random.Random(0)
+    for _ in range(20_000):
+        a = (rng.randrange(3000), rng.random() * 1.2, rng.choice([1e-3, 3e-4]), rng.choice([20, 50]), rng.choice([0.1, 0.0]))
+        assert warmup_cosine(*a[:4], floor=a[4]) == small(*a)
