@@ -7,7 +7,7 @@ Two worlds of 2-4 objects with distinct colours:
     into 1x2 or 2x1 tiles at the tower's own scale, after a squashed global view.
 
 For each world and image mode the shipped nano LLaVA (`data/nano/llava`, trained in `pad` mode on 72 px scenes) is
-trained further on the same short-answer conversations through `llava_nb.train.train` (projector + LLM, the nano
+trained further on the same short-answer conversations through `llava_nb.train.loop.train` (projector + LLM, the nano
 stage-2 preset, no feature cache), then answers held-out questions greedily. The questions need the small objects:
 the shape or size of "the <colour> object", whether "a <colour> <shape>" is there (absent ones share a present
 colour), and how many objects there are. Reported: accuracy by type, image tokens per image, seconds per optimizer
@@ -31,13 +31,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from llava_nb.anyres import AnyresImages
-from llava_nb.datagen import SHORT_ANSWER_PROMPT
-from llava_nb.metrics import exact_match
-from llava_nb.model import LlavaModel
-from llava_nb.nanoworld import COLOURS, IMAGE_SIZE, SHAPES, SIZES, make_scene, render_scene
-from llava_nb.train import train
-from llava_nb.train_config import get_preset
+from llava_nb.data.anyres import AnyresImages
+from llava_nb.datagen.instruct import SHORT_ANSWER_PROMPT
+from llava_nb.eval.metrics import exact_match
+from llava_nb.model.llava import LlavaModel
+from llava_nb.smallworld.world import COLOURS, IMAGE_SIZE, SHAPES, SIZES, make_scene, render_scene
+from llava_nb.train.loop import train
+from llava_nb.train.config import get_preset
 
 ROOT = Path(__file__).resolve().parents[1]
 CKPT = ROOT / "data" / "nano" / "llava"

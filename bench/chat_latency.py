@@ -1,6 +1,6 @@
 """Chat latency: time to first token and decoding tokens/s of `ChatSession` (streaming) against transformers'
 `LlavaForConditionalGeneration.generate` with a streamer, on the same weights (the checkpoint exported with
-`llava_nb.hf.export_hf`), the same image and question, batch 1, greedy, CPU by default.
+`llava_nb.model.hf.export_hf`), the same image and question, batch 1, greedy, CPU by default.
 
     .venv/bin/python bench/chat_latency.py [--checkpoint CKPT] [--max-new-tokens 64] [--repeats 7] [--device cpu] [--threads N]
 
@@ -32,10 +32,11 @@ from PIL import Image
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 from transformers import TextStreamer
 
-from llava_nb.chat import ChatSession
-from llava_nb.chat_ui import demo_checkpoint, small_world_gallery
-from llava_nb.hf import export_hf
-from llava_nb.model import LlavaModel
+from llava_nb.chat.session import ChatSession
+from llava_nb.chat.widget import demo_checkpoint
+from llava_nb.smallworld.world import small_world_gallery
+from llava_nb.model.hf import export_hf
+from llava_nb.model.llava import LlavaModel
 
 ROOT = Path(__file__).resolve().parents[1]
 

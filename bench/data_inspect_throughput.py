@@ -25,8 +25,8 @@ from pathlib import Path
 import tokenizers
 import transformers
 
-from llava_nb.data import load_records
-from llava_nb.data_inspect import inspect_data, load_tokenizer
+from llava_nb.data.records import load_records
+from llava_nb.data.inspect import inspect_data, load_tokenizer
 from llava_nb.tiny import tiny_llama_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from stub_openai import StubOpenAI  # noqa: E402
 
-from llava_nb.nanoworld import sample_scene  # noqa: E402
-from llava_nb.teachers import OpenAITeacher, RetryPolicy, generate_dataset  # noqa: E402
+from llava_nb.smallworld.world import sample_scene  # noqa: E402
+from llava_nb.datagen.teachers import OpenAITeacher, RetryPolicy, generate_dataset  # noqa: E402
 
 
 def reply(body) -> str:
@@ -83,7 +83,7 @@ def main():
             f"{r['ideal_records_per_second']} | {r['records_per_second'] / base:.2f}× | {r['max_requests_in_flight']} |"
         )
     out = {
-        "what": "records/s of llava_nb.teachers.generate_dataset (llava_shape=True, resumable log) with an "
+        "what": "records/s of llava_nb.datagen.teachers.generate_dataset (llava_shape=True, resumable log) with an "
         "OpenAITeacher against a local OpenAI-compatible stub server that sleeps a fixed latency per request",
         "settings": {"records": args.records, "latency_seconds": args.latency, "kind": args.kind},
         "identical_records_across_concurrency": True,

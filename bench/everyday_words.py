@@ -1,7 +1,7 @@
 """Does an LLM that has read everyday words follow held-out phrasings better?
 
 The shipped nano LLM never read *big*, *find*, *present*, *call*, *anywhere* or *sort*: its corpus is the teacher's
-questions and the world's captions. Several held-out frames (`llava_nb.heldout`) use exactly such words ("Would you call
+questions and the world's captions. Several held-out frames (`llava_nb.smallworld.heldout`) use exactly such words ("Would you call
 the star large or small?", "Where would you find the star?"), and a word an LLM has never read is a string of letters to
 it. Vicuna has read them all. Here the nano LLM is pretrained as `pretrain-backbones` does, with
 `symbolic.everyday_statements` added to its corpus (`lm_corpus(everyday=3)`: three true statements a scene in everyday
@@ -28,14 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stage2_llm_lr import row  # noqa: E402
 
 from llava_nb.core import shipped_path  # noqa: E402
-from llava_nb.datagen import SHORT_ANSWER_PROMPT, make_vqa_eval  # noqa: E402
-from llava_nb.heldout import HELD_OUT_QUESTIONS  # noqa: E402
-from llava_nb.hf import load_model  # noqa: E402
-from llava_nb.metrics import answer_batch, vqa_scores  # noqa: E402
-from llava_nb.nano_llm import train_llm  # noqa: E402
-from llava_nb.nanoworld import make_world  # noqa: E402
-from llava_nb.quickstart import QuickstartConfig, quickstart  # noqa: E402
-from llava_nb.symbolic import ask_in_frames  # noqa: E402
+from llava_nb.datagen.instruct import SHORT_ANSWER_PROMPT, make_vqa_eval  # noqa: E402
+from llava_nb.smallworld.heldout import HELD_OUT_QUESTIONS  # noqa: E402
+from llava_nb.model.hf import load_model  # noqa: E402
+from llava_nb.eval.metrics import answer_batch, vqa_scores  # noqa: E402
+from llava_nb.smallworld.llm import train_llm  # noqa: E402
+from llava_nb.smallworld.world import make_world  # noqa: E402
+from llava_nb.smallworld.quickstart import QuickstartConfig, quickstart  # noqa: E402
+from llava_nb.smallworld.symbolic import ask_in_frames  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "everyday_words.json"

@@ -2,7 +2,7 @@
 
 The quickstart's held-out world (the same scenes `make quickstart` evaluates on: split "test", seed 0), asked twice:
 in the training phrasings (`make_vqa_eval`, what the quickstart's VQA accuracy reports) and in phrasings no training
-data uses (`llava_nb.heldout`: held-out question frames, ten new ways to ask for a description, questions about things
+data uses (`llava_nb.smallworld.heldout`: held-out question frames, ten new ways to ask for a description, questions about things
 that are not in the picture). Multiple choice by type and modality beside them. Greedy answers, batched.
 
     .venv/bin/python bench/heldout_phrasings.py                       # the shipped data/nano/llava, ~2 min on 2 cores
@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 from llava_nb.core import cpu_name, shipped_path
-from llava_nb.datagen import make_vqa_eval
-from llava_nb.eval import evaluate, report_markdown
-from llava_nb.hf import load_model
-from llava_nb.nanoworld import make_world
+from llava_nb.datagen.instruct import make_vqa_eval
+from llava_nb.smallworld.evaluate import evaluate, report_markdown
+from llava_nb.model.hf import load_model
+from llava_nb.smallworld.world import make_world
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "heldout_phrasings.json"

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def one_run(stage: int, threads: int, precision: str, steps: int, work: Path, share_prefix: bool = True) -> dict:
     "Train `steps` steps of the quickstart's stage `stage` with these settings; the trainer's samples/s."
-    from llava_nb.quickstart import QuickstartConfig, make_data, stage1_config, stage2_config
+    from llava_nb.smallworld.quickstart import QuickstartConfig, make_data, stage1_config, stage2_config
 
     cfg = QuickstartConfig(n_train=240, n_test=8, seed=0)
     paths = make_data(work, cfg, say=lambda *a: None)  # the same small world for every run (reused once written)
@@ -40,7 +40,7 @@ def one_run(stage: int, threads: int, precision: str, steps: int, work: Path, sh
         tc = stage1_config(out, paths, cfg, None, output_dir=str(out), **settings)
     else:
         tc = stage2_config(out, paths, cfg, None, output_dir=str(out), **settings)
-    from llava_nb.train import train
+    from llava_nb.train.loop import train
 
     res = train(tc)
     speed = {"samples_per_second": round(res.samples_per_second, 1), "tokens_per_second": round(res.tokens_per_second)}

@@ -55,12 +55,12 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, LlamaForCausalLM
 
-from llava_nb.backbones import nano_backbones
+from llava_nb.smallworld.backbones import nano_backbones
 from llava_nb.core import IMAGE_TOKEN
-from llava_nb.datagen import SHORT_ANSWER_PROMPT, make_vqa_train
-from llava_nb.symbolic import QTYPES
-from llava_nb.fit import fit
-from llava_nb.nano_llm import (
+from llava_nb.datagen.instruct import SHORT_ANSWER_PROMPT, make_vqa_train
+from llava_nb.smallworld.symbolic import QTYPES
+from llava_nb.smallworld.fit import fit
+from llava_nb.smallworld.llm import (
     _lm_batch,
     _lm_forward,
     encode_lm_item,
@@ -73,8 +73,8 @@ from llava_nb.nano_llm import (
     picking_drill,
     scene_slots,
 )
-from llava_nb.nano_vision import canonical_caption
-from llava_nb.nanoworld import sample_scene, scene_id, scene_rng
+from llava_nb.smallworld.vision import canonical_caption
+from llava_nb.smallworld.world import sample_scene, scene_id, scene_rng
 
 ROOT = Path(__file__).resolve().parents[1]
 

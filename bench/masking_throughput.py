@@ -20,10 +20,10 @@ import tokenizers
 import torch
 import transformers
 
-from llava_nb.conversation import get_template
+from llava_nb.data.templates import get_template
 from llava_nb.core import IGNORE_INDEX, RecordError
-from llava_nb.data import validate_records
-from llava_nb.masking import tokenize_conversation
+from llava_nb.data.records import validate_records
+from llava_nb.data.masking import tokenize_conversation
 from llava_nb.tiny import tiny_bytelevel_tokenizer, tiny_llama_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -45,11 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mc_lookup_probe import _hits, probe  # noqa: E402
 
 from llava_nb.core import IMAGE_TOKEN, seed_everything, shipped_path  # noqa: E402
-from llava_nb.fit import fit  # noqa: E402
-from llava_nb.nano_llm import _lm_batch, _lm_forward, encode_lm_item, lm_corpus, scene_slots  # noqa: E402
-from llava_nb.nano_llm import length_grouped_batches  # noqa: E402
-from llava_nb.nanoworld import sample_scene, scene_id, scene_rng  # noqa: E402
-from llava_nb.smallworld_eval import make_mc_train, mc_prompt  # noqa: E402
+from llava_nb.smallworld.fit import fit  # noqa: E402
+from llava_nb.smallworld.llm import _lm_batch, _lm_forward, encode_lm_item, lm_corpus, scene_slots  # noqa: E402
+from llava_nb.smallworld.llm import length_grouped_batches  # noqa: E402
+from llava_nb.smallworld.world import sample_scene, scene_id, scene_rng  # noqa: E402
+from llava_nb.smallworld.judge import make_mc_train, mc_prompt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "mc_drill_replica.json"
@@ -59,7 +59,7 @@ _DRILL_ASK = ("Which option is {w}?", "Which option says {w}?", "Find {w} among 
 
 
 def mc_lookup_drill(n: int, seed: int) -> list[dict]:
-    from llava_nb.smallworld_eval import _DOMAINS, _options
+    from llava_nb.smallworld.judge import _DOMAINS, _options
 
     out = []
     for i in range(n):

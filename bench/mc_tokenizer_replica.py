@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mc_lookup_probe import probe  # noqa: E402
 
 from llava_nb.core import seed_everything  # noqa: E402
-from llava_nb.fit import fit  # noqa: E402
-from llava_nb.nano_llm import _lm_batch, _lm_forward, encode_lm_item, length_grouped_batches  # noqa: E402
-from llava_nb.nano_llm import llm_config, lm_corpus, lm_scene_vqa, lm_texts  # noqa: E402
+from llava_nb.smallworld.fit import fit  # noqa: E402
+from llava_nb.smallworld.llm import _lm_batch, _lm_forward, encode_lm_item, length_grouped_batches  # noqa: E402
+from llava_nb.smallworld.llm import llm_config, lm_corpus, lm_scene_vqa, lm_texts  # noqa: E402
 from llava_nb.tiny import llama_style_tokenizer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

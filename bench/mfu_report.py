@@ -1,5 +1,5 @@
 """This CPU's (or GPU's) matmul peak at the nano model's own shapes, the model's FLOPs per token, and the share of the
-peak that stage 1, stage 2 and greedy decoding reach: model FLOPs utilisation (`llava_nb.mfu`, lesson 10i_mfu).
+peak that stage 1, stage 2 and greedy decoding reach: model FLOPs utilisation (`llava_nb.train.mfu`, lesson 03i_train_mfu).
 
 Each stage is the quickstart's own (`QuickstartConfig`'s data, the `nano` presets), trained for `--steps` steps by
 `train` (stage 2 from a fresh projector: the speed does not depend on it); generation answers 64 held-out questions
@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 
 from llava_nb.core import cpu_has_fast_bf16, cpu_name, shipped_path
-from llava_nb.hf import load_model
-from llava_nb.mfu import flops_per_token, generation_mfu, machine_peak, stage_mfu, step_shapes
-from llava_nb.quickstart import QuickstartConfig, default_backbones, make_data, stage1_config, stage2_config
-from llava_nb.train import train
+from llava_nb.model.hf import load_model
+from llava_nb.train.mfu import flops_per_token, generation_mfu, machine_peak, stage_mfu, step_shapes
+from llava_nb.smallworld.quickstart import QuickstartConfig, default_backbones, make_data, stage1_config, stage2_config
+from llava_nb.train.loop import train
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "mfu.json"

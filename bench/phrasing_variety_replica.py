@@ -9,7 +9,7 @@ only the wording of the questions differs:
 - `one`: one phrasing per question type (the first of `VARIED_QUESTIONS`' frames for it);
 - `templates`: the symbolic teacher's own phrasings (`symbolic.ASK`, what the quickstart trains on);
 - `variety`: each question in one of many frames per type (`symbolic.VARIED_QUESTIONS`: word orders, imperatives,
-  politeness, British spelling), none of which is a held-out frame (`llava_nb.heldout`; checked at start);
+  politeness, British spelling), none of which is a held-out frame (`llava_nb.smallworld.heldout`; checked at start);
 - `variety+absent`: as `variety`, with one question per record about something the scene does not hold, answered
   honestly ("There is no dog in the image.").
 
@@ -39,19 +39,19 @@ import time
 from pathlib import Path
 
 from llava_nb.core import cpu_name, shipped_path
-from llava_nb.datagen import make_vqa_eval
-from llava_nb.heldout import HELD_OUT_QUESTIONS, _objects, frame_pattern, heldout_scores
-from llava_nb.hf import load_model
-from llava_nb.metrics import answer_batch, vqa_scores
-from llava_nb.nanoworld import make_world
-from llava_nb.symbolic import ASK, QTYPES, VARIED_QUESTIONS, ask_absent, ask_in_frames
-from llava_nb.train import train
-from llava_nb.train_config import get_preset
+from llava_nb.datagen.instruct import make_vqa_eval
+from llava_nb.smallworld.heldout import HELD_OUT_QUESTIONS, _objects, frame_pattern, heldout_scores
+from llava_nb.model.hf import load_model
+from llava_nb.eval.metrics import answer_batch, vqa_scores
+from llava_nb.smallworld.world import make_world
+from llava_nb.smallworld.symbolic import ASK, QTYPES, VARIED_QUESTIONS, ask_absent, ask_in_frames
+from llava_nb.train.loop import train
+from llava_nb.train.config import get_preset
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "phrasing_variety_replica.json"
 
-VARIED = VARIED_QUESTIONS  # the teacher's varied frames (08a_symbolic)
+VARIED = VARIED_QUESTIONS  # the teacher's varied frames (07a_smallworld_symbolic)
 ONE = {qtype: frames[:1] for qtype, frames in VARIED.items()}  # one phrasing per type
 
 

@@ -43,8 +43,8 @@ import torch
 from transformers import AutoTokenizer, LlamaForCausalLM
 
 from llava_nb.core import IMAGE_TOKEN
-from llava_nb.nano_llm import N_SLOTS, _lm_batch, encode_lm_item, scene_embeddings, scene_slots
-from llava_nb.nanoworld import GRID, POSITIONS, sample_scene, scene_id, scene_rng
+from llava_nb.smallworld.llm import N_SLOTS, _lm_batch, encode_lm_item, scene_embeddings, scene_slots
+from llava_nb.smallworld.world import GRID, POSITIONS, sample_scene, scene_id, scene_rng
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMS = {  # kind of reference: (asked attribute, the question with the naming words in braces)

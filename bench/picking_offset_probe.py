@@ -37,8 +37,8 @@ import torch
 from transformers import AutoTokenizer, LlamaForCausalLM
 
 from llava_nb.core import IGNORE_INDEX, IMAGE_TOKEN
-from llava_nb.nano_llm import _lm_batch, _lm_forward, encode_lm_item, scene_slots
-from llava_nb.nanoworld import sample_scene, scene_id, scene_rng
+from llava_nb.smallworld.llm import _lm_batch, _lm_forward, encode_lm_item, scene_slots
+from llava_nb.smallworld.world import sample_scene, scene_id, scene_rng
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMS = {  # name: (asked attribute, the attribute that names the object, the question)

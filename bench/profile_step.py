@@ -22,12 +22,12 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from llava_nb.mfu import flops_per_token, machine_peak, step_shapes
+from llava_nb.train.mfu import flops_per_token, machine_peak, step_shapes
 from llava_nb.core import cpu_name
-from llava_nb.quickstart import QuickstartConfig, default_backbones, make_data, stage1_config, stage2_config
-from llava_nb.train import setup_run, take_step
-from llava_nb.train_run import inputs_fingerprint
-from llava_nb.train_step import SkipGuard, make_accelerator
+from llava_nb.smallworld.quickstart import QuickstartConfig, default_backbones, make_data, stage1_config, stage2_config
+from llava_nb.train.loop import setup_run, take_step
+from llava_nb.train.run import inputs_fingerprint
+from llava_nb.train.step import SkipGuard, make_accelerator
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "profile_step.json"
@@ -68,7 +68,7 @@ def fixes(B: int = 32, T: int = 107, D: int = 256, image_tokens: int = 9) -> dic
     width D, `image_tokens` per row): milliseconds per call (forward and backward where there is one)."""
     from transformers.masking_utils import causal_mask_function, eager_mask
 
-    from llava_nb.model import eager_attention_mask, merge_image_features
+    from llava_nb.model.llava import eager_attention_mask, merge_image_features
 
     embeds = torch.randn(B, T, D, requires_grad=True)  # (B, T, D)
     is_image = torch.zeros(B, T, dtype=torch.bool)

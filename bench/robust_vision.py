@@ -1,7 +1,7 @@
 """Does a tower pretrained on varied looks see pictures drawn another way?
 
 The shipped nano tower saw one look only (72 px, black, filled shapes centred in their cells at two sizes); on the wild
-test set (`llava_nb.wild`: another renderer, other canvases, backgrounds, scales, positions) the quickstart's model
+test set (`llava_nb.smallworld.wild`: another renderer, other canvases, backgrounds, scales, positions) the quickstart's model
 answers about a third right. Here the tower is pretrained as `pretrain-backbones` does, with `variety` of each batch
 drawn in other looks (`nanoworld.vary_scene`), then the quickstart runs on it with the same share of its training
 world varied (`QuickstartConfig(variety=...)`; the held-out world it reports stays in the plain look). Compared with
@@ -34,10 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from everyday_words import backbones_with  # noqa: E402
 
 from llava_nb.core import shipped_path  # noqa: E402
-from llava_nb.nano_vision import linear_probe, probe_table, train_vision  # noqa: E402
-from llava_nb.nanoworld import COLOURS, SHAPES, render_scene, sample_scene, scene_rng  # noqa: E402
-from llava_nb.quickstart import QuickstartConfig, quickstart  # noqa: E402
-from llava_nb.wild import draw_wild, wild_scene  # noqa: E402
+from llava_nb.smallworld.vision import linear_probe, probe_table, train_vision  # noqa: E402
+from llava_nb.smallworld.world import COLOURS, SHAPES, render_scene, sample_scene, scene_rng  # noqa: E402
+from llava_nb.smallworld.quickstart import QuickstartConfig, quickstart  # noqa: E402
+from llava_nb.smallworld.wild import draw_wild, wild_scene  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "robust_vision.json"
@@ -70,7 +70,7 @@ def _mean_tokens(tower, processor, pictures) -> torch.Tensor:
 
 def wild_probe(tower_dir, n_train: int = 1000, n_test: int = 300) -> dict:
     """Linear probes of a one-object picture's colour and shape from the tower's mean patch token, trained on the plain
-    world and tested on plain pictures and on wild ones (`llava_nb.wild`, one object each)."""
+    world and tested on plain pictures and on wild ones (`llava_nb.smallworld.wild`, one object each)."""
     tower, proc = CLIPVisionModel.from_pretrained(tower_dir).eval(), CLIPImageProcessor.from_pretrained(tower_dir)
     plain = [sample_scene(scene_rng(7, "probe", i), n_objects=1) for i in range(n_train + n_test)]
     rng = random.Random("wild-probe")

@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from transformers import CLIPImageProcessor, CLIPVisionModel
 
 from llava_nb.core import seed_everything
-from llava_nb.nano_vision import clip_config
-from llava_nb.nano_vision import linear_probe
-from llava_nb.nanoworld import SHAPES, sample_scene, scene_rng
+from llava_nb.smallworld.vision import clip_config
+from llava_nb.smallworld.vision import linear_probe
+from llava_nb.smallworld.world import SHAPES, sample_scene, scene_rng
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from wild_factors import redraw  # noqa: E402

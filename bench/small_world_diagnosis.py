@@ -41,15 +41,15 @@ from pathlib import Path
 
 import torch
 
-from llava_nb.backbones import nano_backbones
-from llava_nb.nano_llm import scene_slots
-from llava_nb.nano_vision import canonical_caption, scene_pixels
+from llava_nb.smallworld.backbones import nano_backbones
+from llava_nb.smallworld.llm import scene_slots
+from llava_nb.smallworld.vision import canonical_caption, scene_pixels
 from llava_nb.core import IGNORE_INDEX, IMAGE_TOKEN, seed_everything
-from llava_nb.datagen import make_vqa_eval
-from llava_nb.masking import tokenize_conversation
-from llava_nb.model import LlavaModel
-from llava_nb.nanoworld import COLOURS, GRID, SHAPES, SIZES, context_text, sample_scene, scene_id, scene_rng
-from llava_nb.symbolic import ASK, QTYPES, parse_context
+from llava_nb.datagen.instruct import make_vqa_eval
+from llava_nb.data.masking import tokenize_conversation
+from llava_nb.model.llava import LlavaModel
+from llava_nb.smallworld.world import COLOURS, GRID, SHAPES, SIZES, context_text, sample_scene, scene_id, scene_rng
+from llava_nb.smallworld.symbolic import ASK, QTYPES, parse_context
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "Answer the question using a single word or phrase."

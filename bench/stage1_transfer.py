@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from llava_nb.nano_llm import lm_scene_vqa
-from llava_nb.eval import accuracy_by_objects
-from llava_nb.metrics import answer_batch, exact_match, vqa_scores
-from llava_nb.model import LlavaModel
-from llava_nb.nanoworld import load_world
+from llava_nb.smallworld.llm import lm_scene_vqa
+from llava_nb.smallworld.evaluate import accuracy_by_objects
+from llava_nb.eval.metrics import answer_batch, exact_match, vqa_scores
+from llava_nb.model.llava import LlavaModel
+from llava_nb.smallworld.world import load_world
 
 
 def main():

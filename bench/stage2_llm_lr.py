@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from llava_nb.quickstart import QuickstartConfig, quickstart
+from llava_nb.smallworld.quickstart import QuickstartConfig, quickstart
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "stage2_llm_lr.json"

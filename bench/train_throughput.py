@@ -1,4 +1,4 @@
-"""Training throughput: samples/s and tokens/s of our training step (`llava_nb.train.train` with the nano presets) against
+"""Training throughput: samples/s and tokens/s of our training step (`llava_nb.train.loop.train` with the nano presets) against
 transformers' `LlavaForConditionalGeneration` trained by a plain PyTorch loop, for stage 1 and stage 2, on the same
 weights, data, batches, batch size and dtype policy, in one run. CPU by default.
 
@@ -15,7 +15,7 @@ tower (64 px, 8 px patches = 64 image tokens, 4 layers, width 128) and nano Llam
             nothing else) is read after the `--warmup` first steps; the feature cache is built before the first step
             and is therefore not in samples/s: it is timed on its own (`FeatureCache.add_dataset`, as `load_data` calls it)
             and reported with the number of epochs after which it pays for itself.
-  baseline  `LlavaForConditionalGeneration` with the very same initial weights (`llava_nb.hf.export_hf`, then
+  baseline  `LlavaForConditionalGeneration` with the very same initial weights (`llava_nb.model.hf.export_hf`, then
             `from_pretrained`), trained by a plain loop on the same `LlavaDataset` + `collate` batches in the same
             order (the same `StepBatches` sampler, images loaded and preprocessed by the DataLoader every step),
             batch 32, `torch.autocast("cpu", torch.bfloat16)`: forward with `labels=` (full vision tower every step,
@@ -53,17 +53,17 @@ import torch
 import transformers
 from transformers import LlavaForConditionalGeneration
 
-from llava_nb.backbones import nano_backbones
+from llava_nb.smallworld.backbones import nano_backbones
 from llava_nb.core import IGNORE_INDEX, count_params, cpu_has_fast_bf16, cpu_name, resolve_precision, seed_everything
-from llava_nb.datagen import SymbolicTeacher, make_instruct, make_pretrain
-from llava_nb.hf import export_hf
-from llava_nb.masking import collate
-from llava_nb.mfu import flops_per_token, machine_peak, step_shapes
-from llava_nb.nanoworld import make_world
-from llava_nb.batching import StepBatches
-from llava_nb.feature_cache import FeatureCache
-from llava_nb.train import build_model, load_data, train
-from llava_nb.train_config import TrainConfig, lr_factor, nano_stage1, nano_stage2, warmup_steps
+from llava_nb.datagen.instruct import SymbolicTeacher, make_instruct, make_pretrain
+from llava_nb.model.hf import export_hf
+from llava_nb.data.masking import collate
+from llava_nb.train.mfu import flops_per_token, machine_peak, step_shapes
+from llava_nb.smallworld.world import make_world
+from llava_nb.train.batching import StepBatches
+from llava_nb.train.feature_cache import FeatureCache
+from llava_nb.train.loop import build_model, load_data, train
+from llava_nb.train.config import TrainConfig, lr_factor, nano_stage1, nano_stage2, warmup_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 GOALS = {1: 2.0, 2: 2.0}  # speed-up over the baseline the issues ask for (issue 31: 2x in both stages)
@@ -243,7 +243,7 @@ def bench_stage(stage: int, data: dict, parts: dict, tmp: Path, args, stage1_dir
 
 
 def mfu_figures(cfg: TrainConfig, model, tokens: int, samples: int, trained: int, ours_s: float, base_s: float) -> dict:
-    "Both sides' share of the matmul peak measured here at the step's shapes, in the step's dtype (`llava_nb.mfu`)."
+    "Both sides' share of the matmul peak measured here at the step's shapes, in the step's dtype (`llava_nb.train.mfu`)."
     config = model.llm.config
     bf16 = resolve_precision(cfg.mixed_precision, "cpu") == "bf16"
     steps = samples / cfg.batch_size

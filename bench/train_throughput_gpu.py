@@ -1,4 +1,4 @@
-"""GPU training throughput, MFU and peak memory: our training step (`llava_nb.train.train`) against transformers'
+"""GPU training throughput, MFU and peak memory: our training step (`llava_nb.train.loop.train`) against transformers'
 `LlavaForConditionalGeneration` in a plain loop, at a real size, on one CUDA GPU.
 
     python bench/train_throughput_gpu.py [--stages 2,1] [--batch-size 16] [--steps 10] [--warmup 3] [--layers 22]
@@ -25,7 +25,7 @@ per trained sequence token, stage 2 = 6·N_llm + 12·L·d·T (weights and attent
 formula), stage 1 = 4·N_llm + 8·L·d·T (no weight gradients in the frozen LLM); against the H100 SXM's dense bf16 peak
 of 989 TFLOP/s (`--peak` to change). Writes bench/results/train_throughput_gpu.json (or `--out`).
 
-It needs the project's transformers (< 5) and IPython (for `llava_nb.masking`'s HTML view); on a GPU image with
+It needs the project's transformers (< 5) and IPython (for `llava_nb.data.masking`'s HTML view); on a GPU image with
 transformers 5, install the pinned wheels first (transformers 4.57.6, tokenizers 0.22.1, huggingface_hub 0.36.0)."""
 from __future__ import annotations
 
@@ -51,12 +51,12 @@ from transformers import (CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel,
                           LlavaForConditionalGeneration)
 
 from llava_nb.core import seed_everything
-from llava_nb.hf import export_hf
-from llava_nb.masking import collate
+from llava_nb.model.hf import export_hf
+from llava_nb.data.masking import collate
 from llava_nb.tiny import llama_style_tokenizer
-from llava_nb.batching import StepBatches
-from llava_nb.train import build_model, load_data, train
-from llava_nb.train_config import TrainConfig
+from llava_nb.train.batching import StepBatches
+from llava_nb.train.loop import build_model, load_data, train
+from llava_nb.train.config import TrainConfig
 from train_throughput import make_data  # the CPU bench's small world (this script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]

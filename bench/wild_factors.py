@@ -1,6 +1,6 @@
 """Why does the small world's model miss shapes drawn another way? One factor at a time, on one-object scenes.
 
-The wild test set (`llava_nb.wild`) changes many things at once: renderer, canvas size, colours, background, scale,
+The wild test set (`llava_nb.smallworld.wild`) changes many things at once: renderer, canvas size, colours, background, scale,
 position, rotation, outlines. Here each one-object plain scene is drawn again with one change, and the model is asked
 "What shape is the <colour> object?" (a phrasing it trained on):
 
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from llava_nb.chat import ChatSession
-from llava_nb.nanoworld import COLOUR_RGB, render_scene, sample_scene, scene_rng
-from llava_nb.wild import draw_wild
+from llava_nb.chat.session import ChatSession
+from llava_nb.smallworld.world import COLOUR_RGB, render_scene, sample_scene, scene_rng
+from llava_nb.smallworld.wild import draw_wild
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "wild_factors.json"

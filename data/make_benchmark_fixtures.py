@@ -30,9 +30,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from llava_nb.coco import read_coco
-from llava_nb.nanoworld import render_scene, sample_scene
-from llava_nb.smallworld_eval import make_bench
+from llava_nb.datagen.coco import read_coco
+from llava_nb.smallworld.world import render_scene, sample_scene
+from llava_nb.smallworld.judge import make_bench
 
 HERE = Path(__file__).resolve().parent
 CATEGORY = {"conversation": "conv", "detail": "detail", "complex": "complex"}  # our kinds -> LLaVA-Bench's names

@@ -20,13 +20,17 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['IGNORE_INDEX', 'IMAGE_TOKEN', 'USER_ERRORS', 'SHIPPED', 'RecordError', 'run_command', 'number_rule', 'check_number',
-           'number_type', 'seed_everything', 'default_device', 'resolve_device', 'resolve_dtype', 'cpu_has_fast_bf16',
-           'cpu_name', 'resolve_precision', 'shipped_path', 'count_params', 'human_count']
+__all__ = ['IGNORE_INDEX', 'IMAGE_TOKEN', 'NUMBER_WORDS', 'QTYPES', 'USER_ERRORS', 'SHIPPED', 'RecordError', 'run_command',
+           'number_rule', 'check_number', 'number_type', 'seed_everything', 'default_device', 'resolve_device',
+           'resolve_dtype', 'cpu_has_fast_bf16', 'cpu_name', 'resolve_precision', 'shipped_path', 'count_params',
+           'human_count']
 
 # %% ../nbs/00_core.ipynb #6b343bc7
 IGNORE_INDEX = -100  # labels with this value are not trained on (torch's cross_entropy default)
 IMAGE_TOKEN = "<image>"  # the placeholder LLaVA JSON uses for "an image goes here"
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")  # 0-9 in English
+# question types of VQA records (`"type"`), in the order reports list them (others follow alphabetically)
+QTYPES = ("color", "shape", "count", "size", "position", "relative_position", "existence")
 
 # %% ../nbs/00_core.ipynb #bc99a954
 class RecordError(ValueError):

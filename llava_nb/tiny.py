@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+from PIL import Image, ImageDraw
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (
     AutoConfig,
@@ -31,7 +32,7 @@ from .core import IMAGE_TOKEN, seed_everything
 # %% auto #0
 __all__ = ['CHATML_JINJA', 'LLAMA3_SPLIT', 'tiny_corpus', 'llama_style_tokenizer', 'tiny_llama_tokenizer',
            'tiny_bytelevel_tokenizer', 'sentencepiece_llama_tokenizer', 'tekken_bytelevel_tokenizer',
-           'tiny_clip_vision', 'tiny_causal_lm', 'save_tiny_parts']
+           'tiny_clip_vision', 'tiny_causal_lm', 'save_tiny_parts', 'tiny_data']
 
 # %% ../nbs/00a_tiny.ipynb #2842c8d1
 _COLOURS = "red green blue yellow purple orange white black gray pink brown cyan".split()
@@ -300,3 +301,59 @@ def save_tiny_parts(path: str | Path | None = None, family: str = "llama", **vis
     lm.save_pretrained(path / "llm")
     tok.save_pretrained(path / "llm")
     return {"vision": str(path / "vision"), "llm": str(path / "llm")}
+
+# %% ../nbs/00a_tiny.ipynb #10185d26023b46108eb7d9f57d49d2b3
+_TINY_RGB = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (230, 210, 40)}
+
+
+def tiny_data(path, n: int = 8) -> dict:
+    """`n` pictures of one coloured square under `path/images`, and their records in LLaVA JSON: `path/pretrain.json`
+    (stage 1: a caption each) and `path/instruct.json` (stage 2: two turns each, and one text-only record).
+    {"images": folder, 1: stage-1 file, 2: stage-2 file}; written once (a later call reuses them)."""
+    root = Path(path)
+    files = {"images": root / "images", 1: root / "pretrain.json", 2: root / "instruct.json"}
+    if files[2].is_file():
+        return files
+    files["images"].mkdir(parents=True, exist_ok=True)
+    pretrain, instruct = [], []
+    for i in range(n):
+        colour = list(_TINY_RGB)[i % len(_TINY_RGB)]
+        side = 8 + 4 * (i % 3)  # pixels of a 32 px picture
+        im = Image.new("RGB", (32, 32), (128, 128, 128))
+        ImageDraw.Draw(im).rectangle(
+            [16 - side // 2, 16 - side // 2, 16 + side // 2, 16 + side // 2], fill=_TINY_RGB[colour]
+        )
+        im.save(files["images"] / f"{i:03d}.png")
+        rid, image = f"tiny_{i:03d}", f"{i:03d}.png"
+        caption = f"A {colour} square on grey."
+        pretrain.append(
+            {
+                "id": rid,
+                "image": image,
+                "conversations": [{"from": "human", "value": "<image>"}, {"from": "gpt", "value": caption}],
+            }
+        )
+        instruct.append(
+            {
+                "id": rid,
+                "image": image,
+                "conversations": [
+                    {"from": "human", "value": "<image>\nWhat colour is the square?"},
+                    {"from": "gpt", "value": colour.capitalize()},
+                    {"from": "human", "value": "Describe the picture."},
+                    {"from": "gpt", "value": caption},
+                ],
+            }
+        )
+    instruct.append(
+        {
+            "id": "text_only",
+            "conversations": [
+                {"from": "human", "value": "How many sides does a square have?"},
+                {"from": "gpt", "value": "Four."},
+            ],
+        }
+    )
+    files[1].write_text(json.dumps(pretrain, indent=1))
+    files[2].write_text(json.dumps(instruct, indent=1))
+    return files

@@ -19,7 +19,7 @@ def one_thread():
 
 def tiny_checkpoint(tmp):
     "A tiny Llama-family stage-2 checkpoint (vicuna_v1) with a random projector, saved as users save theirs."
-    from llava_nb.model import LlavaModel
+    from llava_nb.model.llava import LlavaModel
     from llava_nb.tiny import save_tiny_parts
 
     parts = save_tiny_parts(tmp / "parts")

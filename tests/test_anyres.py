@@ -11,16 +11,16 @@ from transformers import AutoProcessor, LlavaNextForConditionalGeneration, Llava
 from transformers.image_processing_utils import select_best_resolution as hf_select_best_resolution
 from transformers.models.llava_next.modeling_llava_next import image_size_to_num_patches, unpad_image
 
-from llava_nb.anyres import AnyresImages, AnyresLayout, grid_pinpoints, select_best_resolution
+from llava_nb.data.anyres import AnyresImages, AnyresLayout, grid_pinpoints, select_best_resolution
 from llava_nb.core import RecordError
-from llava_nb.data import load_image
-from llava_nb.hf import META_NAME, anyres_from_hf, export_hf, load_model
-from llava_nb.masking import collate, tokenize_conversation
-from llava_nb.model import LlavaModel
-from llava_nb.model_config import LlavaConfig, PROJECTOR_NAME
+from llava_nb.data.records import load_image
+from llava_nb.model.hf import META_NAME, anyres_from_hf, export_hf, load_model
+from llava_nb.data.masking import collate, tokenize_conversation
+from llava_nb.model.llava import LlavaModel
+from llava_nb.model.config import LlavaConfig, PROJECTOR_NAME
 from llava_nb.tiny import save_tiny_parts, tiny_clip_vision, tiny_llama_tokenizer
-from llava_nb.train import train
-from llava_nb.train_config import TrainConfig
+from llava_nb.train.loop import train
+from llava_nb.train.config import TrainConfig
 
 HOPPER = load_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))  # 512 x 600 (width x height)
 IMAGES = {  # every unpadding direction, an exact fit, a tiny image, odd sizes
@@ -219,8 +219,8 @@ def test_train_stage1_then_stage2_with_anyres(tmp_path):
 
 def test_chat_and_batched_answers_see_each_image_at_its_own_size(tmp_path):
     "ChatSession, `answer_batch` (eval) and `answer` agree on an anyres model, images of different shapes in one batch."
-    from llava_nb.chat import ChatSession, attention_to_image, seen_image
-    from llava_nb.metrics import answer_batch
+    from llava_nb.chat.session import ChatSession, attention_to_image, seen_image
+    from llava_nb.eval.metrics import answer_batch
 
     m = _model(tmp_path, "llama", "vicuna_v1", PINS).eval()
     names = ["wide", "tall", "odd"]

@@ -14,9 +14,9 @@ from small_world_diagnosis import WordSum, bare_qa, object_words, oracle_feature
 
 import random  # noqa: E402
 
-from llava_nb.nanoworld import COLOURS, GRID, SHAPES, SIZES  # noqa: E402
-from llava_nb.backbones import nano_backbones  # noqa: E402
-from llava_nb.symbolic import QTYPES, question_type  # noqa: E402
+from llava_nb.smallworld.world import COLOURS, GRID, SHAPES, SIZES  # noqa: E402
+from llava_nb.smallworld.backbones import nano_backbones  # noqa: E402
+from llava_nb.smallworld.symbolic import QTYPES, question_type  # noqa: E402
 
 
 def test_oracle_tokens_hold_each_cell_exactly():
@@ -123,8 +123,8 @@ def test_picking_plateau_runs_and_scene_features_are_exact(tmp_path):
 
 @pytest.mark.skipif(not (ROOT / "data" / "nano" / "llava" / "config.json").is_file(), reason="no shipped checkpoint")
 def test_stage1_transfer_asks_a_checkpoint_in_the_chat_template(tmp_path):
-    from llava_nb.datagen import make_vqa_eval
-    from llava_nb.nanoworld import make_world
+    from llava_nb.datagen.instruct import make_vqa_eval
+    from llava_nb.smallworld.world import make_world
     world = make_world(tmp_path / "test", 6, seed=3, split="test")
     (tmp_path / "vqa_eval.json").write_text(json.dumps(make_vqa_eval(world, per_scene=2)))
     out = tmp_path / "t.json"
@@ -190,11 +190,11 @@ def test_picking_by_reference_runs_on_a_saved_llm_and_keeps_earlier_runs(tmp_pat
 
 def test_replica_words_mode_describes_the_scene_in_words():
     from lm_scene_vqa_replica import vqa_items
-    from llava_nb.nano_vision import canonical_caption
+    from llava_nb.smallworld.vision import canonical_caption
     items = vqa_items(3, seed=0, reps=1, turns=2, words=True)
     assert all("slots" not in it and "<image>" not in it["conversations"][0]["value"] for it in items)
     first = items[0]["conversations"][0]["value"]
-    from llava_nb.nanoworld import sample_scene, scene_id, scene_rng
+    from llava_nb.smallworld.world import sample_scene, scene_id, scene_rng
     first_scene = sample_scene(scene_rng(0, "lm", 0), scene_id(0, "lm"))
     assert first.startswith(canonical_caption(first_scene) + "\n")
 
@@ -202,7 +202,7 @@ def test_replica_words_mode_describes_the_scene_in_words():
 def test_picking_offset_probe_moves_the_reference_and_scores_every_form():
     from picking_offset_probe import FORMS, probe
     from transformers import AutoTokenizer, LlamaForCausalLM
-    from llava_nb.nano_llm import llm_config
+    from llava_nb.smallworld.llm import llm_config
     for ask, by, form in FORMS.values():
         assert ask != by and form.count("{}") == 1
     tok = AutoTokenizer.from_pretrained(nano_backbones()["llm"])
@@ -230,7 +230,7 @@ def test_laptop_settings_runs_one_setting_and_names_the_machine(tmp_path):
 def test_phrasing_variety_replica_keeps_variants_comparable_and_held_out_frames_out():
     "The variants differ only in wording: same scenes, answers and turns; no varied frame is a held-out one."
     import phrasing_variety_replica as R
-    from llava_nb.nanoworld import sample_scene, scene_rng
+    from llava_nb.smallworld.world import sample_scene, scene_rng
 
     R.check_disjoint()
     scs = [sample_scene(scene_rng(0, "replica_test", i), f"r_{i}") for i in range(30)]
@@ -258,7 +258,7 @@ def test_mc_lookup_probe_and_drill_items_are_right():
 
     import mc_drill_replica as D
     import mc_lookup_probe as P
-    from llava_nb.metrics import LETTERS
+    from llava_nb.eval.metrics import LETTERS
 
     for it in D.mc_lookup_drill(40, 0):
         human, letter = it["conversations"][0]["value"], it["conversations"][1]["value"]
@@ -285,7 +285,7 @@ def _ink(img):
 
 
 def test_wild_factors_moves_and_scales_the_object_it_says():
-    from llava_nb.nanoworld import render_scene, sample_scene, scene_rng
+    from llava_nb.smallworld.world import render_scene, sample_scene, scene_rng
     from wild_factors import redraw
 
     scenes = (sample_scene(scene_rng(5, "factors", i), n_objects=1) for i in range(100))
@@ -301,7 +301,7 @@ def test_wild_factors_moves_and_scales_the_object_it_says():
 
 
 def test_shape_shift_replica_keeps_its_shifts_within_bounds():
-    from llava_nb.nanoworld import sample_scene, scene_rng
+    from llava_nb.smallworld.world import sample_scene, scene_rng
     from shape_shift_replica import picture
 
     rng = random.Random(0)

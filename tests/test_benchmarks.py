@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import tiny_checkpoint
 
-from llava_nb.benchmarks import (
+from llava_nb.eval.benchmarks import (
     JUDGE_SYSTEM_LLAVA,
     OfflineJudge,
     judge_agreement,
@@ -25,8 +25,8 @@ from llava_nb.benchmarks import (
 )
 from llava_nb.cli import main
 from llava_nb.core import RecordError
-from llava_nb.metrics import Judgement, Scores, extract_letter, parse_judge_scores, relative_scores
-from llava_nb.smallworld_eval import mc_prompt
+from llava_nb.eval.metrics import Judgement, Scores, extract_letter, parse_judge_scores, relative_scores
+from llava_nb.smallworld.judge import mc_prompt
 
 sys.path.insert(0, str(Path(__file__).parent))
 from stub_openai import StubOpenAI  # noqa: E402

@@ -9,13 +9,14 @@ import pytest
 import torch
 from PIL import Image
 
-from llava_nb.chat import ChatSession, _StepClock
-from llava_nb.chat_cli import add_chat_parser
-from llava_nb.chat_ui import ChatUI, render_history, small_world_gallery
+from llava_nb.chat.session import ChatSession, _StepClock
+from llava_nb.chat.terminal import add_chat_parser
+from llava_nb.chat.widget import ChatUI, render_history
+from llava_nb.smallworld.world import small_world_gallery
 from llava_nb.core import RecordError
-from llava_nb.hf import export_hf
-from llava_nb.model import LlavaModel
-from llava_nb.nanoworld import make_world
+from llava_nb.model.hf import export_hf
+from llava_nb.model.llava import LlavaModel
+from llava_nb.smallworld.world import make_world
 from llava_nb.tiny import save_tiny_parts
 
 
@@ -345,7 +346,7 @@ def test_attention_panel(ui):
 
 
 def test_render_history_live_marker():
-    from llava_nb.chat import Turn
+    from llava_nb.chat.session import Turn
     h = render_history([Turn("q", "partial")], live=True)
     assert 'data-done="false"' in h and "generating…" in h
 

@@ -10,8 +10,8 @@ from conftest import tiny_checkpoint
 from matplotlib import cbook
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-from llava_nb.data import load_image
-from llava_nb.model import LlavaModel
+from llava_nb.data.records import load_image
+from llava_nb.model.llava import LlavaModel
 
 CLI = str(Path(sys.executable).parent / "llava-nb")
 IMG = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
@@ -73,7 +73,7 @@ def test_training_modules_import_without_ipython():
             "    def find_spec(self, name, path, target=None):\n"
             "        if name.split('.')[0] == 'IPython': raise ImportError('IPython is not installed')\n"
             "sys.meta_path.insert(0, NoIPython())\n"
-            "import llava_nb.train, llava_nb.model, llava_nb.masking, llava_nb.eval, llava_nb.quickstart, llava_nb.cli, llava_nb.lora\n"
+            "import llava_nb.train.loop, llava_nb.model.llava, llava_nb.data.masking, llava_nb.smallworld.evaluate, llava_nb.smallworld.quickstart, llava_nb.cli, llava_nb.model.lora\n"
             "print('ok')")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr

@@ -1,4 +1,4 @@
-"Every bad input to llava_nb.data: broken records, hostile paths, broken images, colour modes; pad vs square."
+"Every bad input to llava_nb.data.records: broken records, hostile paths, broken images, colour modes; pad vs square."
 import io
 import json
 import shutil
@@ -15,7 +15,7 @@ from PIL import Image
 from transformers import CLIPImageProcessor
 
 from llava_nb.core import IMAGE_TOKEN, RecordError
-from llava_nb.data import (Record, SkipSummary, expand2square, load_image, load_records, mean_colour,
+from llava_nb.data.records import (Record, SkipSummary, expand2square, load_image, load_records, mean_colour,
                            normalize_record, preprocess_images, resolve_image_path, to_rgb, validate_records)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fixtures"

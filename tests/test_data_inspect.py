@@ -1,4 +1,4 @@
-"""`llava-nb data inspect` run as users run it (03b_data_inspect, 03c_data_inspect_cli): exit codes, the problem list, `--record`, `--json`;
+"""`llava-nb data inspect` run as users run it (01c_data_inspect, 01d_data_inspect_cli): exit codes, the problem list, `--record`, `--json`;
 on the fixtures, on a real SentencePiece vocabulary (Mistral-7B's, from the mistral-common wheel, converted the way a
 user converts a `tokenizer.model`), and on a deliberately broken labelling function."""
 
@@ -20,8 +20,8 @@ CLI = str(Path(sys.executable).parent / "llava-nb")
 # the mask before the fix, as a user's own labelling function: spans start at the answer's first character, so the
 # space the model writes after `ASSISTANT:` (a lone `▁` before a digit, a newline or a CJK character) is not trained
 OLD_RULE = '''
-from llava_nb.conversation import get_template
-from llava_nb.masking import Tokenized, _overlap_labels
+from llava_nb.data.templates import get_template
+from llava_nb.data.masking import Tokenized, _overlap_labels
 
 
 def answer_only_labels(conversations, tokenizer, template, num_image_tokens=1, max_length=None, record=None):

@@ -1,4 +1,4 @@
-"""Instruction data from captions and boxes (llava_nb.datagen, llava_nb.symbolic): determinism, answers checked against
+"""Instruction data from captions and boxes (llava_nb.datagen.instruct, llava_nb.smallworld.symbolic): determinism, answers checked against
 the scene records, parser errors, resume; `llava-nb datagen` on LLaVA's caps_boxes JSONL."""
 
 import json
@@ -12,8 +12,8 @@ import pytest
 
 from llava_nb.cli import main
 from llava_nb.core import IGNORE_INDEX, IMAGE_TOKEN, RecordError
-from llava_nb.data import validate_records
-from llava_nb.datagen import (
+from llava_nb.data.records import validate_records
+from llava_nb.datagen.instruct import (
     DETAIL_INSTRUCTIONS,
     KINDS,
     SymbolicTeacher,
@@ -25,10 +25,10 @@ from llava_nb.datagen import (
     parse_teacher_output,
     plan_kinds,
 )
-from llava_nb.teachers import generate_dataset
-from llava_nb.masking import tokenize_conversation
-from llava_nb.symbolic import QTYPES, parse_context, question_type
-from llava_nb.nanoworld import (
+from llava_nb.datagen.teachers import generate_dataset
+from llava_nb.data.masking import tokenize_conversation
+from llava_nb.smallworld.symbolic import QTYPES, parse_context, question_type
+from llava_nb.smallworld.world import (
     COLOURS,
     NUMBER_WORDS,
     POSITIONS,

@@ -8,9 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llava_nb.datagen import make_instruct, make_vqa_eval
-from llava_nb.eval import Oracle, evaluate, oracle_table
-from llava_nb.metrics import (
+from llava_nb.datagen.instruct import make_instruct, make_vqa_eval
+from llava_nb.smallworld.evaluate import Oracle, evaluate, oracle_table
+from llava_nb.eval.metrics import (
     LETTERS,
     MODALITIES,
     OpenAIJudge,
@@ -22,7 +22,7 @@ from llava_nb.metrics import (
     normalize_answer,
     vqa_scores,
 )
-from llava_nb.smallworld_eval import (
+from llava_nb.smallworld.judge import (
     SymbolicJudge,
     description_scores,
     judge_bench,
@@ -33,9 +33,9 @@ from llava_nb.smallworld_eval import (
     resolve_question,
     resolve_reasoning,
 )
-from llava_nb.model import LlavaModel
-from llava_nb.nanoworld import context_text, make_scene, make_world, sample_scene
-from llava_nb.symbolic import QTYPES, parse_context
+from llava_nb.model.llava import LlavaModel
+from llava_nb.smallworld.world import context_text, make_scene, make_world, sample_scene
+from llava_nb.smallworld.symbolic import QTYPES, parse_context
 from llava_nb.tiny import save_tiny_parts
 
 

@@ -7,9 +7,9 @@ import torch
 from matplotlib import cbook
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-from llava_nb.data import load_image
-from llava_nb.hf import META_NAME, export_hf, import_hf, load_model, to_hf_model
-from llava_nb.model import LlavaModel
+from llava_nb.data.records import load_image
+from llava_nb.model.hf import META_NAME, export_hf, import_hf, load_model, to_hf_model
+from llava_nb.model.llava import LlavaModel
 from llava_nb.tiny import save_tiny_parts
 
 IMG = load_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))

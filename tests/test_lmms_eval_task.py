@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
-from llava_nb.metrics import normalize_answer
+from llava_nb.eval.metrics import normalize_answer
 
 TASK = Path(__file__).resolve().parents[1] / "lmms_eval_tasks" / "smallworld"
 

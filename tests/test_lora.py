@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from llava_nb.cli import main as cli_main
-from llava_nb.lora import merge_lora
-from llava_nb.model import LlavaModel, is_peft_model
+from llava_nb.model.lora import merge_lora
+from llava_nb.model.llava import LlavaModel, is_peft_model
 from llava_nb.tiny import save_tiny_parts
-from llava_nb.train import build_model, train
-from llava_nb.train_config import TrainConfig, get_preset
+from llava_nb.train.loop import build_model, train
+from llava_nb.train.config import TrainConfig, get_preset
 
 FIX = Path(__file__).resolve().parents[1] / "data" / "fixtures"
 PRETRAIN, INSTRUCT = (str(FIX / f) for f in ("blip_laion_cc_sbu_558k.json", "llava_instruct_150k.json"))

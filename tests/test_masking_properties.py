@@ -5,9 +5,9 @@ after each prompt (answer + STOP), and the ids are those of the full rendered te
 import pytest
 from hypothesis import event, given, settings, strategies as st
 
-from llava_nb.conversation import get_template
+from llava_nb.data.templates import get_template
 from llava_nb.core import IGNORE_INDEX, IMAGE_TOKEN, RecordError
-from llava_nb.masking import _specials_of, tokenize_conversation, tokenize_prompt, trained_runs, verify_masking
+from llava_nb.data.masking import _specials_of, tokenize_conversation, tokenize_prompt, trained_runs, verify_masking
 from llava_nb.tiny import (sentencepiece_llama_tokenizer, tekken_bytelevel_tokenizer, tiny_bytelevel_tokenizer,
                            tiny_llama_tokenizer)
 

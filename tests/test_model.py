@@ -15,12 +15,12 @@ from transformers import (AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizer
                           SiglipVisionConfig, SiglipVisionModel)
 
 from llava_nb.core import IGNORE_INDEX, IMAGE_TOKEN
-from llava_nb.data import preprocess_images
-from llava_nb.generation import sample_next, stream_safe
-from llava_nb.masking import expand_image_tokens
-from llava_nb.model import LlavaModel, check_image_counts
-from llava_nb.model_config import LlavaConfig, PROJECTOR_NAME
-from llava_nb.model_parts import encoder_layers, truncated_tower
+from llava_nb.data.records import preprocess_images
+from llava_nb.model.generation import sample_next, stream_safe
+from llava_nb.data.masking import expand_image_tokens
+from llava_nb.model.llava import LlavaModel, check_image_counts
+from llava_nb.model.config import LlavaConfig, PROJECTOR_NAME
+from llava_nb.model.parts import encoder_layers, truncated_tower
 from llava_nb.tiny import save_tiny_parts
 
 FAMILIES = ["llama", "qwen2"]
@@ -464,7 +464,7 @@ def test_bf16_loading(parts):
 
 
 def test_pickled_weights_are_never_loaded(tmp_path, parts):
-    from llava_nb.model_parts import load_llm, load_vision_tower
+    from llava_nb.model.parts import load_llm, load_vision_tower
     llm = AutoModelForCausalLM.from_pretrained(parts["llama"]["llm"])
     llm.save_pretrained(tmp_path / "pickled", safe_serialization=False)
     assert (tmp_path / "pickled" / "pytorch_model.bin").is_file()

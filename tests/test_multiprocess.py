@@ -14,8 +14,8 @@ import torch
 from safetensors.torch import load_file
 
 from llava_nb.tiny import save_tiny_parts
-from llava_nb.train import train
-from llava_nb.train_config import TrainConfig
+from llava_nb.train.loop import train
+from llava_nb.train.config import TrainConfig
 
 FIX = Path(__file__).resolve().parents[1] / "data" / "fixtures"
 ACCELERATE = Path(sys.executable).with_name("accelerate")
@@ -61,8 +61,8 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
 
 CHILD = """
 import json, sys, time
-from llava_nb.train import train
-from llava_nb.train_config import TrainConfig
+from llava_nb.train.loop import train
+from llava_nb.train.config import TrainConfig
 cfg = TrainConfig.from_dict(json.loads(open(sys.argv[1]).read()))
 pause = float(sys.argv[2])
 train(cfg, callbacks=[lambda info: time.sleep(pause)] if pause else [])

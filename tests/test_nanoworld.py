@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from llava_nb.backbones import check_backbones, nano_backbones
-from llava_nb.nano_vision import (CLIP_MEAN, canonical_caption, hard_negatives, make_image_processor, perturb_scene,
+from llava_nb.smallworld.backbones import check_backbones, nano_backbones
+from llava_nb.smallworld.vision import (CLIP_MEAN, canonical_caption, hard_negatives, make_image_processor, perturb_scene,
                                   scene_pixels)
-from llava_nb.nanoworld import (COLOUR_RGB, COLOURS, GRID, IMAGE_SIZE, POSITIONS, RELATIONS, SHAPES, SIZES, cell_of, context_text,
+from llava_nb.smallworld.world import (COLOUR_RGB, COLOURS, GRID, IMAGE_SIZE, POSITIONS, RELATIONS, SHAPES, SIZES, cell_of, context_text,
                                 load_world, make_scene, make_world, position_name, relation, relations, render_scene,
                                 sample_scene, scene_rng, size_name)
 
@@ -117,7 +117,7 @@ def test_pixels_match_the_processor():
 
 @pytest.mark.skipif(not NANO.exists(), reason="no shipped backbones in data/nano")
 def test_shipped_backbones_load_into_llava():
-    from llava_nb.model import LlavaModel
+    from llava_nb.model.llava import LlavaModel
     parts = nano_backbones(NANO)
     m = LlavaModel.from_parts(str(NANO / "vision"), str(NANO / "llm"))
     assert m.num_image_tokens == GRID * GRID  # one 24 px patch per 24 px cell

@@ -16,11 +16,11 @@ import pytest
 import torch
 from PIL import Image
 
-from llava_nb.chat import ChatSession
+from llava_nb.chat.session import ChatSession
 from llava_nb.core import IMAGE_TOKEN
-from llava_nb.processor import LlavaDataset
-from llava_nb.model import LlavaModel
-from llava_nb.serve_protocol import decode_image_url
+from llava_nb.model.processor import LlavaDataset
+from llava_nb.model.llava import LlavaModel
+from llava_nb.chat.protocol import decode_image_url
 from llava_nb.tiny import save_tiny_parts
 
 

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from llava_nb.backbones import BACKBONES_MANIFEST, check_backbones, check_backbones_format, nano_backbones
+from llava_nb.smallworld.backbones import BACKBONES_MANIFEST, check_backbones, check_backbones_format, nano_backbones
 from llava_nb.cli import main as cli_main
-from llava_nb.hf import load_model
-from llava_nb.lora import apply_lora, merge_lora
-import llava_nb.model as M
-from llava_nb.model import LlavaModel
-from llava_nb.model_config import CONFIG_NAME
-from llava_nb.model_parts import load_llm, load_vision_tower
+from llava_nb.model.hf import load_model
+from llava_nb.model.lora import apply_lora, merge_lora
+import llava_nb.model.llava as M
+from llava_nb.model.llava import LlavaModel
+from llava_nb.model.config import CONFIG_NAME
+from llava_nb.model.parts import load_llm, load_vision_tower
 from llava_nb.tiny import save_tiny_parts
 
 NANO = Path(__file__).resolve().parents[1] / "data" / "nano"
@@ -185,7 +185,7 @@ def test_config_that_is_not_an_object_names_the_file(full, tmp_path):
     ck = copy(full, tmp_path)
     (ck / CONFIG_NAME).write_text("[1, 2]")
     with pytest.raises(ValueError, match=f"{ck / CONFIG_NAME} must hold a JSON object, not a list"):
-        LlavaModel.from_pretrained(ck)  # (llava_nb.hf.load_model first asks it for a model_type: see the report)
+        LlavaModel.from_pretrained(ck)  # (llava_nb.model.hf.load_model first asks it for a model_type: see the report)
 
 
 @pytest.mark.parametrize(
@@ -250,7 +250,7 @@ def test_llm_that_is_a_vision_tower_is_refused(parts):
 
 
 def test_train_set_llm_to_a_vision_folder_is_one_line(parts, tmp_path, capsys):
-    from llava_nb.train_cli import main as train_main
+    from llava_nb.train.cli import main as train_main
 
     fix = Path(__file__).resolve().parents[1] / "data" / "fixtures"
     argv = ["--stage", "1", "--set", f"data_path={fix / 'blip_laion_cc_sbu_558k.json'}", "--set",

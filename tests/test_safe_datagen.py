@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from llava_nb.cli import main
-from llava_nb.datagen import SymbolicTeacher
-from llava_nb.metrics import OpenAIJudge
-from llava_nb.nanoworld import make_world, sample_scene
-from llava_nb.teachers import BackendError, OpenAIBackend, RetryPolicy, generate_dataset
+from llava_nb.datagen.instruct import SymbolicTeacher
+from llava_nb.eval.metrics import OpenAIJudge
+from llava_nb.smallworld.world import make_world, sample_scene
+from llava_nb.datagen.teachers import BackendError, OpenAIBackend, RetryPolicy, generate_dataset
 
 sys.path.insert(0, str(Path(__file__).parent))
 from stub_openai import StubOpenAI  # noqa: E402
@@ -253,7 +253,7 @@ def test_no_scenes_is_refused_naming_the_input(tmp_path, capsys):
      ("conversation=1,conversation=2", "conversation twice")],
 )  # fmt: skip
 def test_parse_mix_names_the_option_and_the_form(text, why):
-    from llava_nb.datagen import parse_mix
+    from llava_nb.datagen.instruct import parse_mix
 
     with pytest.raises(ValueError) as e:
         parse_mix(text)
@@ -261,13 +261,13 @@ def test_parse_mix_names_the_option_and_the_form(text, why):
 
 
 def test_an_infinite_weight_is_refused_where_every_mix_is_checked():
-    from llava_nb.datagen import plan_kinds
+    from llava_nb.datagen.instruct import plan_kinds
 
     with pytest.raises(ValueError, match=r"mix\['detail'\] must be a finite number >= 0, not inf"):
         plan_kinds(3, {"conversation": 1, "detail": float("inf")})
 
 
 def test_parse_mix_reads_weights():
-    from llava_nb.datagen import parse_mix
+    from llava_nb.datagen.instruct import parse_mix
 
     assert parse_mix("conversation=4, detail=1,complex=0.5") == {"conversation": 4.0, "detail": 1.0, "complex": 0.5}

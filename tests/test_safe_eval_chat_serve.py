@@ -14,11 +14,11 @@ from types import SimpleNamespace
 import pytest
 from conftest import tiny_checkpoint
 
-from llava_nb.chat import ChatSession
-from llava_nb.chat_cli import add_chat_parser
+from llava_nb.chat.session import ChatSession
+from llava_nb.chat.terminal import add_chat_parser
 from llava_nb.cli import main
-from llava_nb.eval_cli import run_llava_bench, run_scienceqa
-from llava_nb.serve import LlavaServer, ServedModel
+from llava_nb.eval.cli import run_llava_bench, run_scienceqa
+from llava_nb.chat.serve import LlavaServer, ServedModel
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 BENCH, SQA = DATA / "llava_bench_fixture", DATA / "scienceqa_fixture"
@@ -132,7 +132,7 @@ def test_regenerate_that_fails_keeps_the_last_answer(ckpt):
 
 
 def test_widget_keeps_the_conversation_after_a_too_long_turn(ckpt):
-    from llava_nb.chat_ui import ChatUI
+    from llava_nb.chat.widget import ChatUI
 
     ui = ChatUI(ChatSession.from_pretrained(ckpt, max_new_tokens=4))
     assert ui.send("What is it?") and ui.wait()
@@ -220,7 +220,7 @@ def test_eval_out_is_never_a_folder_of_someone_elses_files(ckpt, tmp_path, capsy
 
 
 def test_pretrain_backbones_out_is_never_a_folder_of_someone_elses_files(tmp_path):
-    from llava_nb.backbones import pretrain_backbones
+    from llava_nb.smallworld.backbones import pretrain_backbones
 
     (tmp_path / "vision").mkdir()
     (tmp_path / "vision" / "config.json").write_text("{}")  # a user's own model folder

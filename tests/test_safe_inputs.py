@@ -10,11 +10,11 @@ import torch
 from PIL import Image
 from transformers import CLIPImageProcessor
 
-from llava_nb.anyres import AnyresLayout
+from llava_nb.data.anyres import AnyresLayout
 from llava_nb.core import IMAGE_TOKEN, RecordError
-from llava_nb.data import expand2square, load_records, mean_colour, preprocess_images, validate_records
-from llava_nb.feature_cache import FeatureShards
-from llava_nb.nanoworld import load_world, make_world
+from llava_nb.data.records import expand2square, load_records, mean_colour, preprocess_images, validate_records
+from llava_nb.train.feature_cache import FeatureShards
+from llava_nb.smallworld.world import load_world, make_world
 
 COLOUR = (200, 30, 90)
 # (width, height): one pixel, one row, one column, and the sizes whose arrays (H, W, 3) look channels-first
@@ -89,7 +89,7 @@ def test_anyres_views_of_a_three_pixel_tower_keep_their_colour():
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
-    from llava_nb.model import LlavaModel
+    from llava_nb.model.llava import LlavaModel
     from llava_nb.tiny import save_tiny_parts
 
     parts = save_tiny_parts(tmp_path_factory.mktemp("parts"))
@@ -116,7 +116,7 @@ def test_the_model_answers_about_tiny_image_files(tiny_models, mode, tmp_path):
 
 def test_training_items_with_a_one_pixel_image(tiny_models, tmp_path):
     "Through the path training takes: LlavaDataset reads the file and preprocesses it."
-    from llava_nb.processor import LlavaDataset
+    from llava_nb.model.processor import LlavaDataset
 
     model = tiny_models["pad"]
     Image.new("RGB", (1, 1), COLOUR).save(tmp_path / "dot.png")
@@ -323,9 +323,9 @@ def _cut_tokenizer(tmp_path) -> Path:
 
 def _loaders():
     "Every place a tokenizer folder is read on its own: each must name a cut tokenizer.json."
-    from llava_nb.data_inspect import load_tokenizer
-    from llava_nb.model_parts import load_llm
-    from llava_nb.teachers import HFBackend
+    from llava_nb.data.inspect import load_tokenizer
+    from llava_nb.model.parts import load_llm
+    from llava_nb.datagen.teachers import HFBackend
 
     return {
         "load_llm": load_llm,  # checkpoints, from_parts and training

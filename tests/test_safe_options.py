@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from llava_nb.cli import build_parser
-from llava_nb.train_cli import _train_arguments, config_from_args
-from llava_nb.train_config import TrainConfig
+from llava_nb.train.cli import _train_arguments, config_from_args
+from llava_nb.train.config import TrainConfig
 
 CLI = str(Path(sys.executable).parent / "llava-nb")
 
@@ -143,8 +143,8 @@ def test_overwrite_cannot_be_set_as_a_field():
 
 def test_rerun_from_a_quickstart_config_does_not_replace_final(tmp_path):
     "The harmful case end to end: a finished run whose saved config says overwrite, rerun into the same output_dir."
-    from llava_nb.train import train
-    from llava_nb.train_cli import tiny_run_config
+    from llava_nb.train.loop import train
+    from llava_nb.train.cli import tiny_run_config
 
     first = tiny_run_config(TrainConfig(stage=1, overwrite=True, progress=False), tmp_path / "dry")
     res = train(first)
@@ -174,7 +174,7 @@ BAD_GENERATION = [
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    from llava_nb.model import LlavaModel
+    from llava_nb.model.llava import LlavaModel
     from llava_nb.tiny import save_tiny_parts
 
     parts = save_tiny_parts(tmp_path_factory.mktemp("gen") / "parts")
@@ -220,8 +220,8 @@ def test_ask_still_takes_good_options(capsys):
 @pytest.mark.parametrize("key,value", [("max_tokens", -5), ("max_completion_tokens", 0), ("temperature", -1),
                                        ("temperature", 9), ("top_p", 5), ("seed", 1.5)])
 def test_serve_uses_the_same_check_and_wording(key, value):
-    from llava_nb.generation import GenerationOptionError, check_generation
-    from llava_nb.serve_protocol import ApiError, parse_request
+    from llava_nb.model.generation import GenerationOptionError, check_generation
+    from llava_nb.chat.protocol import ApiError, parse_request
 
     name = "max_new_tokens" if key.startswith("max_") else key
     with pytest.raises(GenerationOptionError) as lib:
@@ -275,7 +275,7 @@ def test_quickstart_mix_is_checked_before_any_work(tmp_path, mix, says):
 @pytest.mark.parametrize("kw", [{"vision_minutes": -1}, {"llm_minutes": 0}, {"vision_minutes": float("nan")}])
 def test_pretrain_backbones_python_api_refuses_minutes_that_are_no_cap(tmp_path, kw):
     "None means no cap; -1 used to mean the same, silently (an hour of training)."
-    from llava_nb.backbones import pretrain_backbones
+    from llava_nb.smallworld.backbones import pretrain_backbones
 
     with pytest.raises(ValueError, match=rf"{next(iter(kw))} must be a finite number > 0"):
         pretrain_backbones(tmp_path / "b", **kw)
@@ -285,7 +285,7 @@ def test_pretrain_backbones_python_api_refuses_minutes_that_are_no_cap(tmp_path,
 def test_fit_refuses_a_negative_budget_or_clip():
     import torch
 
-    from llava_nb.fit import fit
+    from llava_nb.smallworld.fit import fit
 
     w = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([w], lr=0.1)
@@ -305,7 +305,7 @@ def test_serve_refuses_a_default_answer_length_it_could_never_use(capsys):
 @pytest.mark.parametrize("kw", [{"n_train": 0}, {"vqa_turns": -1}, {"stage2_epochs": float("inf")}, {"stage1_lr": 0}])
 def test_quickstart_config_is_checked_when_made(kw):
     "The Python API gets the same ranges as the quickstart's flags."
-    from llava_nb.quickstart import QuickstartConfig
+    from llava_nb.smallworld.quickstart import QuickstartConfig
 
     with pytest.raises(ValueError, match=rf"^{next(iter(kw))} must be "):
         QuickstartConfig(**kw)

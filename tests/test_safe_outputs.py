@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from conftest import tiny_checkpoint
 
-from llava_nb.checkpoint import OWNER_NAME, atomic_dir, check_owned, mark_owned, owner
-from llava_nb.hf import export_hf
-from llava_nb.model import LlavaModel
-from llava_nb.quickstart import QuickstartConfig, quickstart, ship_checkpoint
+from llava_nb.files import OWNER_NAME, atomic_dir, check_owned, mark_owned, owner
+from llava_nb.model.hf import export_hf
+from llava_nb.model.llava import LlavaModel
+from llava_nb.smallworld.quickstart import QuickstartConfig, quickstart, ship_checkpoint
 from llava_nb.tiny import save_tiny_parts
-from llava_nb.train import TrainResult, train
-from llava_nb.train_config import TrainConfig
+from llava_nb.train.loop import TrainResult, train
+from llava_nb.train.config import TrainConfig
 
 FIX = Path(__file__).resolve().parents[1] / "data" / "fixtures"
 PRETRAIN = str(FIX / "blip_laion_cc_sbu_558k.json")

@@ -20,10 +20,10 @@ import pytest
 from conftest import tiny_checkpoint
 from matplotlib import cbook
 
-from llava_nb.data import load_image
-from llava_nb.hf import export_hf, load_model
-from llava_nb.model import LlavaModel
-from llava_nb.serve import LlavaServer, ServedModel
+from llava_nb.data.records import load_image
+from llava_nb.model.hf import export_hf, load_model
+from llava_nb.model.llava import LlavaModel
+from llava_nb.chat.serve import LlavaServer, ServedModel
 
 CLI = str(Path(sys.executable).parent / "llava-nb")
 IMG = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # a real (non-square) JPEG photograph

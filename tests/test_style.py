@@ -36,10 +36,42 @@ def test_exported_code_keeps_to_120_columns_and_one_statement_per_line():
     assert not found, "\n".join(found)
 
 
-def test_no_new_import_circles():
-    "The package's import circles (tools/import_graph.py): only `python -m llava_nb.train`'s entry block is left."
+def test_no_import_circles():
+    "No two modules import each other, even through others or inside functions (tools/import_graph.py)."
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
     from import_graph import circles, imports
 
     modules, top, inner = imports(Path(__file__).resolve().parents[1] / "llava_nb")
-    assert circles({m: top[m] | inner[m] for m in modules}) == [["train", "train_cli"]]
+    assert circles({m: top[m] | inner[m] for m in modules}) == []
+
+
+# Issue 29 leaves these imports from a layer to a later one (tools/import_graph.py `upward`): the small world's teacher
+# and judge still live beside the core's datagen and benchmark code that calls them, and `data inspect` checks a model
+# folder with the model layer's checker. The set may only shrink: a fixed one must be taken off, a new one fails.
+KNOWN_UPWARD = {
+    "data.inspect -> model.parts",
+    "datagen.coco -> smallworld.world",
+    "datagen.instruct -> smallworld.symbolic",
+    "datagen.instruct -> smallworld.world",
+    "eval.benchmarks -> smallworld.judge",
+    "eval.benchmarks -> smallworld.symbolic",
+}
+
+
+def test_layers_import_only_from_earlier_layers():
+    sys.path.insert(0, str(ROOT / "tools"))
+    from import_graph import imports, upward
+
+    assert set(upward(*imports(ROOT / "llava_nb"))) == KNOWN_UPWARD
+
+
+def test_the_names_users_start_from_import_from_the_top():
+    "`from llava_nb import X` for each name of `llava_nb.__all__`; `train` is the training layer and runs a stage."
+    import llava_nb
+
+    for name in llava_nb.__all__:
+        assert getattr(llava_nb, name) is not None, name
+    from llava_nb import train
+    from llava_nb.train.loop import train as loop_train
+
+    assert callable(train) and train.train is loop_train and train.loop.train is loop_train

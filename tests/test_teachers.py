@@ -1,4 +1,4 @@
-"LLM teachers and judges over real HTTP (llava_nb.teachers, llava_nb.coco, `llava-nb datagen`): retries, skips, concurrency, resume after kill -9, COCO."
+"LLM teachers and judges over real HTTP (llava_nb.datagen.teachers, llava_nb.datagen.coco, `llava-nb datagen`): retries, skips, concurrency, resume after kill -9, COCO."
 import json
 import os
 import signal
@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from llava_nb.cli import main
-from llava_nb.coco import coco_id, normalise_bbox, read_coco
+from llava_nb.datagen.coco import coco_id, normalise_bbox, read_coco
 from llava_nb.core import IMAGE_TOKEN
-from llava_nb.data import validate_records
-from llava_nb.metrics import HFJudge, OpenAIJudge
-from llava_nb.nanoworld import make_world, sample_scene
-from llava_nb.teachers import (BackendError, HFBackend, HFTeacher, OpenAIBackend, OpenAITeacher, RetryPolicy,
+from llava_nb.data.records import validate_records
+from llava_nb.eval.metrics import HFJudge, OpenAIJudge
+from llava_nb.smallworld.world import make_world, sample_scene
+from llava_nb.datagen.teachers import (BackendError, HFBackend, HFTeacher, OpenAIBackend, OpenAITeacher, RetryPolicy,
                                generate_dataset)
 from llava_nb.tiny import tiny_bytelevel_tokenizer, tiny_causal_lm
 

@@ -6,9 +6,9 @@ from hypothesis import given, settings, strategies as st
 from PIL import Image
 from transformers import AutoProcessor, AutoTokenizer, LlavaProcessor
 
-from llava_nb.conversation import TEMPLATES, get_template, to_hf_messages
+from llava_nb.data.templates import TEMPLATES, get_template, to_hf_messages
 from llava_nb.core import IMAGE_TOKEN, RecordError
-from llava_nb.masking import tokenize_conversation, tokenize_prompt
+from llava_nb.data.masking import tokenize_conversation, tokenize_prompt
 from llava_nb.tiny import tiny_bytelevel_tokenizer, tiny_clip_vision, tiny_llama_tokenizer
 
 LTOK, BTOK = tiny_llama_tokenizer(), tiny_bytelevel_tokenizer()

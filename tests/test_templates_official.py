@@ -19,9 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import processors
 
-from llava_nb.conversation import LLAMA_2_SYSTEM, QWEN_SYSTEM, get_template, to_hf_messages
+from llava_nb.data.templates import LLAMA_2_SYSTEM, QWEN_SYSTEM, get_template, to_hf_messages
 from llava_nb.core import IMAGE_TOKEN
-from llava_nb.masking import tokenize_conversation, tokenize_prompt, verify_masking
+from llava_nb.data.masking import tokenize_conversation, tokenize_prompt, verify_masking
 from llava_nb.tiny import (
     sentencepiece_llama_tokenizer,
     tekken_bytelevel_tokenizer,

@@ -8,13 +8,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from llava_nb.conversation import get_template
-from llava_nb.model import LlavaModel
-from llava_nb.model_config import PROJECTOR_NAME
+from llava_nb.data.templates import get_template
+from llava_nb.model.llava import LlavaModel
+from llava_nb.model.config import PROJECTOR_NAME
 from llava_nb.tiny import save_tiny_parts
-from llava_nb.checkpoint import atomic_dir, check_stage1_checkpoint, clean_stale
-from llava_nb.train import NonFiniteLossError, TrainResult, build_model, train
-from llava_nb.train_config import TrainConfig
+from llava_nb.files import atomic_dir, clean_stale
+from llava_nb.train.checkpoint import check_stage1_checkpoint
+from llava_nb.train.loop import NonFiniteLossError, TrainResult, build_model, train
+from llava_nb.train.config import TrainConfig
 
 FIX = Path(__file__).resolve().parents[1] / "data" / "fixtures"
 PRETRAIN, INSTRUCT, MIX = (str(FIX / f) for f in ("blip_laion_cc_sbu_558k.json", "llava_instruct_150k.json", "llava_v1_5_mix665k.json"))
@@ -153,7 +154,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(stage
     good = load_file(str(tmp_path / "checkpoint-000002" / PROJECTOR_NAME))
     assert all(torch.isfinite(v).all() for v in good.values())
     assert len(json.loads((tmp_path / "history.json").read_text())) == 3
-    from llava_nb.checkpoint import is_resumable
+    from llava_nb.train.checkpoint import is_resumable
     assert is_resumable(tmp_path / "checkpoint-000002")  # ... and it is a resumable one: fix the cause, then resume_from="latest"
     assert json.loads((tmp_path / "checkpoint-000002" / "trainer_state.json").read_text())["step"] == 2
 
@@ -233,7 +234,7 @@ def test_gradient_checkpointing_switch_changes_memory_not_results(stage1, tmp_pa
 
 
 def test_shared_prefix_runs_once_per_batch_and_changes_no_result(stage1, tmp_path, monkeypatch):
-    import llava_nb.model as model_mod
+    import llava_nb.model.llava as model_mod
 
     seen = []
     real = model_mod.shared_prefix_len
@@ -249,7 +250,7 @@ def test_shared_prefix_runs_once_per_batch_and_changes_no_result(stage1, tmp_pat
 
 
 def test_tf32_flag_is_applied_only_with_cuda(monkeypatch):
-    from llava_nb.train_step import make_accelerator
+    from llava_nb.train.step import make_accelerator
     old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     try:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
@@ -265,7 +266,7 @@ def test_tf32_flag_is_applied_only_with_cuda(monkeypatch):
 def test_presets_and_accelerate_configs():
     import yaml
     from accelerate.commands.config.config_args import load_config_from_file
-    from llava_nb.train_config import PRESETS, get_preset
+    from llava_nb.train.config import PRESETS, get_preset
     assert set(PRESETS) >= {"nano", "workshop", "llava-1.5-7b"}
     s1, s2 = get_preset("llava-1.5-7b", 1), get_preset("llava-1.5-7b", 2)
     assert (s1.global_batch_size, s1.lr, s2.global_batch_size, s2.lr) == (256, 1e-3, 128, 2e-5)
@@ -288,7 +289,7 @@ def test_zero3_guard_and_gather_with_a_fake_partitioned_parameter():
     from contextlib import contextmanager
     from types import SimpleNamespace
     from torch import nn
-    from llava_nb.zero3 import gathered_state_dict, is_deepspeed_zero3, is_partitioned, load_gathered_state_dict
+    from llava_nb.model.zero3 import gathered_state_dict, is_deepspeed_zero3, is_partitioned, load_gathered_state_dict
     assert is_deepspeed_zero3(SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=3)))
     assert not is_deepspeed_zero3(SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=2)))
     assert not is_deepspeed_zero3(SimpleNamespace(deepspeed_plugin=None)) and not is_deepspeed_zero3()
@@ -316,8 +317,8 @@ def test_zero3_guard_and_gather_with_a_fake_partitioned_parameter():
 
 
 def test_group_by_modality_trains_on_a_mix_with_text_only_records(stage1, tmp_path):
-    from llava_nb.batching import StepBatches
-    from llava_nb.train import load_data
+    from llava_nb.train.batching import StepBatches
+    from llava_nb.train.loop import load_data
     cfg = cfg2(stage1.checkpoint, tmp_path, data_path=MIX, group_by_modality=True, group_by_length=True, batch_size=2, max_steps=3)
     res = train(cfg)
     assert res.steps == 3 and all(torch.isfinite(torch.tensor(r["loss"])) for r in res.history)
@@ -386,9 +387,9 @@ def test_config_keys_are_strict_and_steps_positive():
 
 def test_fp16_overflow_skips_the_update_and_only_a_run_of_skips_stops(stage1, tmp_path):
     "An injected gradient overflow under a real loss scaler (torch's GradScaler; on a GPU accelerate makes it for fp16)."
-    from llava_nb.masking import collate
-    from llava_nb.train import load_data
-    from llava_nb.train_step import SkipGuard, make_accelerator, optimizer_step, set_trainable
+    from llava_nb.data.masking import collate
+    from llava_nb.train.loop import load_data
+    from llava_nb.train.step import SkipGuard, make_accelerator, optimizer_step, set_trainable
 
     cfg = cfg2(stage1.checkpoint, tmp_path, device="cpu")
     acc = make_accelerator(cfg)
@@ -445,7 +446,7 @@ def test_device_names_are_checked(stage1, tmp_path):
 
 
 def test_a_feature_cache_that_cannot_fit_is_refused_before_the_tower_runs(stage1, tmp_path, monkeypatch):
-    import llava_nb.feature_cache as fc
+    import llava_nb.train.feature_cache as fc
     monkeypatch.setattr(fc, "_available_ram", lambda: 10_000)  # a machine with 10 kB free: the cache needs more
     with pytest.raises(ValueError, match=r"cache_features would keep .* of tower features in RAM .*feature_cache_dir=DIR"):
         train(cfg1({"llama": {"vision": None, "llm": None}}, tmp_path, vision_tower=stage1.config.vision_tower,
@@ -459,7 +460,7 @@ def test_a_feature_cache_that_cannot_fit_is_refused_before_the_tower_runs(stage1
 def test_new_embedding_rows_are_filled_inside_a_zero3_gather():
     "ZeRO-3 (`zero3_init_flag`): the `<image>` row's mean fill writes into whole weights, never into placeholders."
     from contextlib import contextmanager
-    from llava_nb.model_parts import fill_new_embeddings
+    from llava_nb.model.parts import fill_new_embeddings
     from llava_nb.tiny import save_tiny_parts
     from transformers import AutoModelForCausalLM
     import tempfile
@@ -488,8 +489,8 @@ def test_both_lr_schedules_share_one_cosine_bit_for_bit():
     import math
     import random
 
-    from llava_nb.fit import warmup_cosine
-    from llava_nb.train_config import lr_factor
+    from llava_nb.smallworld.fit import warmup_cosine
+    from llava_nb.train.config import lr_factor
 
     stages = lambda i, n, w: (i + 1) / w if i < w else 0.5 * (1 + math.cos(math.pi * (i - w) / max(1, n - w)))  # noqa: E731
     for n, w in ((1, 1), (7, 3), (750, 23), (5196, 156)):

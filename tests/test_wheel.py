@@ -97,7 +97,7 @@ def test_installed_package_runs_outside_the_clone(installed):
     venv = py.parent.parent
     probe = (
         "import json, llava_nb; from llava_nb.core import SHIPPED, shipped_path; "
-        "from llava_nb.backbones import nano_backbones; "
+        "from llava_nb.smallworld.backbones import nano_backbones; "
         "print(json.dumps({'package': llava_nb.__file__, 'backbones': nano_backbones(), "
         "**{n: str(shipped_path(n)) for n in SHIPPED}}))"
     )
@@ -116,7 +116,7 @@ def test_installed_package_runs_outside_the_clone(installed):
     # one question to the shipped trained checkpoint, about a small-world picture drawn by the installed package
     png = work / "red_circle.png"
     draw = (
-        "from llava_nb.nanoworld import make_scene, render_scene; "
+        "from llava_nb.smallworld.world import make_scene, render_scene; "
         "render_scene(make_scene([{'shape': 'circle', 'color': 'red', 'size': 'large', 'cell': [1, 1]}]))"
         f".save({str(png)!r})"
     )

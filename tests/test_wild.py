@@ -1,4 +1,4 @@
-"""The wild test set (11f_wild) is held out by construction: drawn by code that shares nothing with the training
+"""The wild test set (07h_smallworld_wild) is held out by construction: drawn by code that shares nothing with the training
 renderer, in looks the training world never has."""
 
 import ast
@@ -7,8 +7,8 @@ import inspect
 import numpy as np
 from PIL import Image
 
-import llava_nb.wild as wild
-from llava_nb.nanoworld import BACKGROUND, IMAGE_SIZE, make_world
+import llava_nb.smallworld.wild as wild
+from llava_nb.smallworld.world import BACKGROUND, IMAGE_SIZE, make_world
 
 
 def test_the_wild_renderer_uses_none_of_the_training_drawing_code():

@@ -2,7 +2,8 @@
 
     .venv/bin/python tools/import_graph.py [llava_nb] [--floors]
 
-A *floor* is a module's height in the graph of its top-level imports (0: imports no other module of the package). A
+A *layer* is a subpackage (`LAYERS`, lowest first); an *upward import* goes from a layer to a later one. A *floor*
+is a module's height in the graph of its top-level imports (0: imports no other module of the package). A
 *circle* is a set of modules that reach each other, counting imports inside functions too (they run later, but a
 reader still has to hold both modules in mind). Used for issue 29's before/after figures.
 """
@@ -90,6 +91,22 @@ def floors(top: dict) -> dict:
     return floor
 
 
+# The package's layers, lowest first: a module may import from its own layer and the ones before it, never after.
+LAYERS = ("core", "data", "model", "train", "datagen", "eval", "chat", "smallworld", "cli")
+LAYER_OF = {"tiny": "core", "files": "core"}  # top-level modules that belong to a layer named otherwise
+
+
+def layer(module: str) -> int:
+    "A module's layer, as an index into `LAYERS` (`model.llava` -> 2, `tiny` -> 0)."
+    head = module.split(".")[0]
+    return LAYERS.index(LAYER_OF.get(head, head))
+
+
+def upward(modules: dict, top: dict, inner: dict) -> list[str]:
+    "Imports from a lower layer to a higher one (inside functions too), as 'a -> b' lines."
+    return [f"{m} -> {w}" for m in sorted(modules) for w in sorted(top[m] | inner[m]) if layer(w) > layer(m)]
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", nargs="?", default=str(Path(__file__).resolve().parents[1] / "llava_nb"))
@@ -103,6 +120,7 @@ def main(argv=None) -> dict:
         "lines": sum(lines.values()),
         "floors": max(fl.values()) + 1,
         "circles": circles({m: top[m] | inner[m] for m in modules}),
+        "upward imports": upward(modules, top, inner),
         "over 400 lines": {m: n for m, n in sorted(lines.items(), key=lambda kv: -kv[1]) if n > 400},
     }
     for k, v in report.items():

@@ -301,7 +301,7 @@ def check_prompts(export: Path, checkpoint: Path, items: list[dict]) -> int:
     from transformers import AutoProcessor
     from transformers.utils import logging as hf_logging
 
-    from llava_nb.model import LlavaModel
+    from llava_nb.model.llava import LlavaModel
 
     hf_logging.set_verbosity_error()  # not the "slow image processor" notice: only the chat template is used here
 
@@ -321,7 +321,7 @@ def compare(items: list[dict], answers: dict[str, list[str]], lmms_scores: dict[
     sys.path.insert(0, str(TASK_DIR))
     from utils import normalize_answer as task_normalize
 
-    from llava_nb.metrics import exact_match, normalize_answer
+    from llava_nb.eval.metrics import exact_match, normalize_answer
 
     routes = list(answers)
     rows, agree = [], 0

@@ -4,7 +4,7 @@ Cells flagged with a `tst_flags` flag (settings.ini: slow, gpu, browser) are ski
 small: progress bars are turned off, and a cell whose outputs pass `--max-kb` is left without them (named on stdout).
 Then `nbdev_clean` runs on each notebook, so `make check-sync` stays quiet.
 
-    .venv/bin/python tools/make_outputs.py [nbs/03_masking.ipynb ...]
+    .venv/bin/python tools/make_outputs.py [nbs/01b_data_masking.ipynb ...]
 """
 
 from __future__ import annotations
