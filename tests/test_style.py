@@ -75,3 +75,13 @@ def test_the_names_users_start_from_import_from_the_top():
     from llava_nb.train.loop import train as loop_train
 
     assert callable(train) and train.train is loop_train and train.loop.train is loop_train
+
+
+def test_a_module_over_400_lines_says_why_at_its_top():
+    root = ROOT / "llava_nb"
+    silent = []
+    for p in sorted(root.rglob("[a-z]*.py")):
+        lines = p.read_text().splitlines()
+        if len(lines) > 400 and not any("Over 400 lines on purpose" in line for line in lines[:12]):
+            silent.append(f"{p.relative_to(root)} ({len(lines)} lines)")
+    assert not silent, "a reason at the top (a comment in the notebook's first export cell): " + ", ".join(silent)
