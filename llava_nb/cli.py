@@ -238,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_parser(sub)  # `llava-nb data inspect FILE --template T --tokenizer DIR`: what each record trains (03c)
     from llava_nb.eval.cli import add_eval_parser
 
-    add_eval_parser(sub)  # `llava-nb eval llava-bench|scienceqa ...`: the paper's benchmarks (11c, 05b_eval_cli)
+    add_eval_parser(sub)  # `llava-nb eval llava-bench|scienceqa ...`: the paper's benchmarks (lessons 05a, 05b)
     from llava_nb.chat.serve import add_serve_parser
 
     add_serve_parser(sub)  # `llava-nb serve --checkpoint CKPT`: OpenAI-compatible HTTP API (06e_chat_serve)

@@ -231,7 +231,7 @@ DETAIL_INSTRUCTIONS = (
     "Provide a thorough description of the given image.",
     "List and describe all the objects in the picture.",
 )
-VARIED_DETAIL_INSTRUCTIONS = (  # more ways to ask, for the teacher's 'varied' phrasing (none a held-out one, 11e)
+VARIED_DETAIL_INSTRUCTIONS = (  # more ways to ask, for the teacher's 'varied' phrasing (none a held-out one, 07g)
     "Describe this picture.",
     "Please describe the image.",
     "Can you describe the picture in detail?",
@@ -379,7 +379,7 @@ def _detail_instructions(teacher: Teacher) -> tuple[str, ...]:
 
 def instruct_record(scene: dict, kind: str, teacher: Teacher, seed: int = 0, rid: str | None = None) -> dict:
     """One LLaVA-Instruct record of `kind` about `scene`, written by `teacher` from the scene's text only: its
-    `context` (COCO, 08d) or `context_text(scene)` (the small world)."""
+    `context` (COCO, 04b) or `context_text(scene)` (the small world)."""
     rid = rid or f"{scene['id']}_{kind}"
     context = scene["context"] if "context" in scene else context_text(scene)
     try:
