@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stage2_llm_lr import row  # noqa: E402
 
 from llava_nb.core import shipped_path  # noqa: E402
-from llava_nb.datagen.instruct import SHORT_ANSWER_PROMPT, make_vqa_eval  # noqa: E402
+from llava_nb.datagen.instruct import SHORT_ANSWER_PROMPT  # noqa: E402
+from llava_nb.smallworld.teacher import make_vqa_eval  # noqa: E402
 from llava_nb.smallworld.heldout import HELD_OUT_QUESTIONS  # noqa: E402
 from llava_nb.model.hf import load_model  # noqa: E402
 from llava_nb.eval.metrics import answer_batch, vqa_scores  # noqa: E402

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from llava_nb.core import cpu_name, shipped_path
-from llava_nb.datagen.instruct import make_vqa_eval
+from llava_nb.smallworld.teacher import make_vqa_eval
 from llava_nb.smallworld.evaluate import evaluate, report_markdown
 from llava_nb.model.hf import load_model
 from llava_nb.smallworld.world import make_world

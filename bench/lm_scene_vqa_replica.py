@@ -57,7 +57,8 @@ from transformers import AutoTokenizer, LlamaForCausalLM
 
 from llava_nb.smallworld.backbones import nano_backbones
 from llava_nb.core import IMAGE_TOKEN
-from llava_nb.datagen.instruct import SHORT_ANSWER_PROMPT, make_vqa_train
+from llava_nb.datagen.instruct import SHORT_ANSWER_PROMPT
+from llava_nb.smallworld.teacher import make_vqa_train
 from llava_nb.smallworld.symbolic import QTYPES
 from llava_nb.smallworld.fit import fit
 from llava_nb.smallworld.llm import (
@@ -188,7 +189,7 @@ def main(argv=None) -> dict:
             print(evals[-1], flush=True)
 
     lm.train()
-    fit(loss, list(lm.parameters()), opt, a.steps, a.lr, 30, log_every=50, on_step=after)
+    fit(loss, list(lm.parameters()), opt, a.steps, a.lr, warmup=30, log_every=50, on_step=after)
     if a.save:
         lm.save_pretrained(a.save)
     out = Path(a.out)

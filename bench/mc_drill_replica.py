@@ -49,7 +49,8 @@ from llava_nb.smallworld.fit import fit  # noqa: E402
 from llava_nb.smallworld.llm import _lm_batch, _lm_forward, encode_lm_item, lm_corpus, scene_slots  # noqa: E402
 from llava_nb.smallworld.llm import length_grouped_batches  # noqa: E402
 from llava_nb.smallworld.world import sample_scene, scene_id, scene_rng  # noqa: E402
-from llava_nb.smallworld.judge import make_mc_train, mc_prompt  # noqa: E402
+from llava_nb.smallworld.judge import make_mc_train  # noqa: E402
+from llava_nb.eval.metrics import mc_prompt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "mc_drill_replica.json"
@@ -112,7 +113,7 @@ def run(arm: str, steps: int, seed: int, llm: str) -> dict:
     lm.train()
     loss = lambda step: {"loss": _lm_forward(lm, _lm_batch(batches[step], tok.pad_token_id), tok, 0.3).loss}
     t0 = time.time()
-    fit(loss, list(lm.parameters()), opt, steps, 3e-4, 20, verbose=False)
+    fit(loss, list(lm.parameters()), opt, steps, 3e-4, warmup=20, verbose=False)
     return {"llm": llm, "seconds": round(time.time() - t0, 1), **probe(lm, tok)}
 
 
@@ -137,7 +138,7 @@ def alone(steps: int, seed: int, llm: str, every: int = 100, layers: int | None 
     lm.train()
     loss = lambda step: {"loss": _lm_forward(lm, _lm_batch(batches[step], tok.pad_token_id), tok, 0.3).loss}
     t0 = time.time()
-    fit(loss, list(lm.parameters()), opt, steps, lr, 20, verbose=False, on_step=after)
+    fit(loss, list(lm.parameters()), opt, steps, lr, warmup=20, verbose=False, on_step=after)
     return {"llm": llm, "seconds": round(time.time() - t0, 1), "log": log, **probe(lm, tok)}
 
 

@@ -34,7 +34,8 @@ from llava_nb.smallworld.fit import bf16_autocast
 from llava_nb.eval.metrics import LETTERS
 from llava_nb.smallworld.llm import _lm_batch, _lm_forward, encode_lm_item, scene_slots
 from llava_nb.smallworld.world import sample_scene, scene_id, scene_rng
-from llava_nb.smallworld.judge import make_mc_eval, mc_prompt
+from llava_nb.smallworld.judge import make_mc_eval
+from llava_nb.eval.metrics import mc_prompt
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "mc_lookup_probe.json"

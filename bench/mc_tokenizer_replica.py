@@ -48,7 +48,7 @@ def run(arm: str, steps: int, scenes: int, seed: int) -> dict:
     batch = lambda step: _lm_batch(batches[step % len(batches)], tok.pad_token_id)
     loss = lambda step: {"loss": _lm_forward(lm, batch(step), tok, 0.3).loss}
     t0 = time.time()
-    fit(loss, list(lm.parameters()), opt, steps, 1e-3, 30, verbose=False)
+    fit(loss, list(lm.parameters()), opt, steps, 1e-3, warmup=30, verbose=False)
     seconds = round(time.time() - t0, 1)
     return {"seconds": seconds, "mc": probe(lm, tok), "scene_vqa": lm_scene_vqa(lm, tok, 200, seed + 1)}
 

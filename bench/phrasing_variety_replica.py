@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 from llava_nb.core import cpu_name, shipped_path
-from llava_nb.datagen.instruct import make_vqa_eval
+from llava_nb.smallworld.teacher import make_vqa_eval
 from llava_nb.smallworld.heldout import HELD_OUT_QUESTIONS, _objects, frame_pattern, heldout_scores
 from llava_nb.model.hf import load_model
 from llava_nb.eval.metrics import answer_batch, vqa_scores

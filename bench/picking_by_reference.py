@@ -50,7 +50,7 @@ from transformers import AutoTokenizer, LlamaForCausalLM
 
 from llava_nb.smallworld.backbones import nano_backbones
 from llava_nb.core import IGNORE_INDEX, IMAGE_TOKEN
-from llava_nb.datagen.instruct import make_vqa_eval
+from llava_nb.smallworld.teacher import make_vqa_eval
 from llava_nb.smallworld.llm import _lm_batch, _lm_forward, _scene_of, encode_lm_item, scene_slots
 from llava_nb.smallworld.world import COLOURS, POSITION_NAMES, POSITIONS, SHAPES, SIZES, sample_scene, scene_id, scene_rng
 

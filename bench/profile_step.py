@@ -124,7 +124,7 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory() as d:
         cfg = stage_config(a.stage, Path(d), sets)
         acc = make_accelerator(cfg)
-        run = setup_run(cfg, None, acc, Path(d) / f"stage{a.stage}", lambda *x, **k: None, inputs_fingerprint(cfg))
+        run = setup_run(cfg, None, acc, Path(d) / f"stage{a.stage}", lambda *x, **k: None, fingerprint=inputs_fingerprint(cfg))
         batches, skips = iter(run.loader), SkipGuard(cfg.max_skipped_steps)
         if a.compile:  # each decoder layer compiled in place (nn.Module.compile); dynamic: the lengths vary by batch
             for layer in run.model.llm.model.layers:

@@ -45,7 +45,7 @@ from llava_nb.smallworld.backbones import nano_backbones
 from llava_nb.smallworld.llm import scene_slots
 from llava_nb.smallworld.vision import canonical_caption, scene_pixels
 from llava_nb.core import IGNORE_INDEX, IMAGE_TOKEN, seed_everything
-from llava_nb.datagen.instruct import make_vqa_eval
+from llava_nb.smallworld.teacher import make_vqa_eval
 from llava_nb.data.masking import tokenize_conversation
 from llava_nb.model.llava import LlavaModel
 from llava_nb.smallworld.world import COLOURS, GRID, SHAPES, SIZES, context_text, sample_scene, scene_id, scene_rng

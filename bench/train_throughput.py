@@ -55,7 +55,8 @@ from transformers import LlavaForConditionalGeneration
 
 from llava_nb.smallworld.backbones import nano_backbones
 from llava_nb.core import IGNORE_INDEX, count_params, cpu_has_fast_bf16, cpu_name, resolve_precision, seed_everything
-from llava_nb.datagen.instruct import SymbolicTeacher, make_instruct, make_pretrain
+from llava_nb.datagen.instruct import make_instruct
+from llava_nb.smallworld.teacher import SymbolicTeacher, make_pretrain
 from llava_nb.model.hf import export_hf
 from llava_nb.data.masking import collate
 from llava_nb.train.mfu import flops_per_token, machine_peak, step_shapes

@@ -230,15 +230,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_chat_parser(sub)  # `llava-nb chat --checkpoint CKPT [--image IMG]`: streaming terminal chat (06c_chat_terminal)
     from llava_nb.datagen.coco import add_datagen_parser
 
-    add_datagen_parser(
-        sub
-    )  # `llava-nb datagen --coco-captions F ... --out OUT.json`: instruction data (04b_datagen_coco)
+    from llava_nb.smallworld.teacher import SMALL_WORLD
+
+    # `llava-nb datagen --coco-captions F ... --out OUT.json`: instruction data (04b_datagen_coco); `--world DIR` and
+    # `--teacher symbolic` are the small world's (07b): the command line is where the core meets the small world
+    add_datagen_parser(sub, world=SMALL_WORLD)
     from llava_nb.data.inspect_cli import add_data_parser
 
     add_data_parser(sub)  # `llava-nb data inspect FILE --template T --tokenizer DIR`: what each record trains (03c)
     from llava_nb.eval.cli import add_eval_parser
 
-    add_eval_parser(sub)  # `llava-nb eval llava-bench|scienceqa ...`: the paper's benchmarks (lessons 05a, 05b)
+    from llava_nb.smallworld.judge import small_world_offline_judge
+
+    # `llava-nb eval llava-bench|scienceqa ...`: the paper's benchmarks (05a, 05b); small-world scenes judged
+    # symbolically
+    add_eval_parser(sub, offline_judge=small_world_offline_judge)
     from llava_nb.chat.serve import add_serve_parser
 
     add_serve_parser(sub)  # `llava-nb serve --checkpoint CKPT`: OpenAI-compatible HTTP API (06e_chat_serve)

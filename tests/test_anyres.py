@@ -17,6 +17,7 @@ from llava_nb.data.records import load_image
 from llava_nb.model.hf import META_NAME, anyres_from_hf, export_hf, load_model
 from llava_nb.data.masking import collate, tokenize_conversation
 from llava_nb.model.llava import LlavaModel
+from llava_nb.model.processor import LlavaProcessor
 from llava_nb.model.config import LlavaConfig, PROJECTOR_NAME
 from llava_nb.tiny import save_tiny_parts, tiny_clip_vision, tiny_llama_tokenizer
 from llava_nb.train.loop import train
@@ -233,3 +234,16 @@ def test_chat_and_batched_answers_see_each_image_at_its_own_size(tmp_path):
     side = m.anyres.side
     assert heat.shape == (side, side) and abs(float(heat.sum()) - 1) < 1e-4  # the global view's map
     assert seen_image(chat).shape == (m.anyres.tile, m.anyres.tile, 3)
+
+
+@pytest.mark.parametrize("pins", [None, [[64, 32], [32, 64]]])
+def test_processor_from_pretrained_equals_the_models_own(tmp_path, pins):
+    "A saved anyres checkpoint's processor, weights not loaded, makes the same inputs as the loaded model's."
+    m = _model(tmp_path, "llama", "vicuna_v1", pins)
+    m.save_pretrained(tmp_path / "ckpt")
+    ours, theirs = LlavaProcessor.from_pretrained(tmp_path / "ckpt"), m.processor
+    assert ours.anyres == theirs.anyres and ours.num_image_tokens == theirs.num_image_tokens
+    for name in ("wide", "tall"):
+        a, b = ours(QUESTION, IMAGES[name]), theirs(QUESTION, IMAGES[name])
+        assert a["input_ids"] == b["input_ids"]
+        torch.testing.assert_close(a["pixel_values"].pixel_values, b["pixel_values"].pixel_values, atol=0, rtol=0)

@@ -123,7 +123,7 @@ def test_picking_plateau_runs_and_scene_features_are_exact(tmp_path):
 
 @pytest.mark.skipif(not (ROOT / "data" / "nano" / "llava" / "config.json").is_file(), reason="no shipped checkpoint")
 def test_stage1_transfer_asks_a_checkpoint_in_the_chat_template(tmp_path):
-    from llava_nb.datagen.instruct import make_vqa_eval
+    from llava_nb.smallworld.teacher import make_vqa_eval
     from llava_nb.smallworld.world import make_world
     world = make_world(tmp_path / "test", 6, seed=3, split="test")
     (tmp_path / "vqa_eval.json").write_text(json.dumps(make_vqa_eval(world, per_scene=2)))

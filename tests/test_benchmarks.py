@@ -26,7 +26,8 @@ from llava_nb.eval.benchmarks import (
 from llava_nb.cli import main
 from llava_nb.core import RecordError
 from llava_nb.eval.metrics import Judgement, Scores, extract_letter, parse_judge_scores, relative_scores
-from llava_nb.smallworld.judge import mc_prompt
+from llava_nb.eval.metrics import mc_prompt
+from llava_nb.smallworld.judge import small_world_offline_judge
 
 sys.path.insert(0, str(Path(__file__).parent))
 from stub_openai import StubOpenAI  # noqa: E402
@@ -208,7 +209,8 @@ def test_relative_score_arithmetic_and_agreement():
 
 def test_offline_judge_reads_scenes_symbolically_and_the_rest_lexically():
     items = load_llava_bench(*bench_files())
-    judge = OfflineJudge()
+    assert {OfflineJudge().which(it["context"]) for it in items} == {"lexical"}  # the core alone: no specialist
+    judge = small_world_offline_judge()
     assert [judge.which(it["context"]) for it in items] == ["symbolic"] * 6 + ["lexical"] * 3
     for it in items:
         j = judge.judge(it["context"], it["question"], it["reference"], it["reference"], it["type"])

@@ -16,15 +16,13 @@ from llava_nb.data.records import validate_records
 from llava_nb.datagen.instruct import (
     DETAIL_INSTRUCTIONS,
     KINDS,
-    SymbolicTeacher,
     Teacher,
     build_messages,
     make_instruct,
-    make_pretrain,
-    make_vqa_eval,
     parse_teacher_output,
     plan_kinds,
 )
+from llava_nb.smallworld.teacher import SymbolicTeacher, make_pretrain, make_vqa_eval
 from llava_nb.datagen.teachers import generate_dataset
 from llava_nb.data.masking import tokenize_conversation
 from llava_nb.smallworld.symbolic import QTYPES, parse_context, question_type
@@ -149,7 +147,7 @@ def expected_answer(q, objs):
 
 # ---- determinism ----
 def test_deterministic_by_seed():
-    a, b, c = make_instruct(SCENES, seed=0), make_instruct(SCENES, seed=0), make_instruct(SCENES, seed=1)
+    a, b, c = (make_instruct(SCENES, SymbolicTeacher(), seed=s) for s in (0, 0, 1))
     assert a == b and a != c
     assert make_pretrain(SCENES, seed=3) == make_pretrain(SCENES, seed=3) != make_pretrain(SCENES, seed=4)
     assert make_vqa_eval(SCENES, seed=3) == make_vqa_eval(SCENES, seed=3) != make_vqa_eval(SCENES, seed=4)
@@ -163,14 +161,14 @@ def test_teacher_does_not_depend_on_call_order():
 
 
 def test_mix_and_ids():
-    recs = make_instruct(SCENES[:30], mix={"conversation": 1}, per_scene=2)
+    recs = make_instruct(SCENES[:30], SymbolicTeacher(), mix={"conversation": 1}, per_scene=2)
     assert Counter(r["type"] for r in recs) == {"conversation": 60}
     assert len({r["id"] for r in recs}) == 60
     assert Counter(plan_kinds(9, {"conversation": 1, "detail": 1, "complex": 1})) == {k: 3 for k in KINDS}
     with pytest.raises(ValueError, match="must be a finite number"):
         plan_kinds(3, {"detail": -1})
     with pytest.raises(ValueError, match="duplicate scene ids"):
-        make_instruct([SOLO, SOLO])
+        make_instruct([SOLO, SOLO], SymbolicTeacher())
 
 
 # ---- answers consistent with the scene ----
@@ -189,7 +187,7 @@ def test_conversation_answers_match_scene():
 
 
 def test_instruct_records_consistent():
-    for r, s in zip(make_instruct(ALL, mix={"conversation": 1}), ALL):
+    for r, s in zip(make_instruct(ALL, SymbolicTeacher(), mix={"conversation": 1}), ALL):
         conv = r["conversations"]
         assert conv[0]["value"].startswith(IMAGE_TOKEN + "\n") and r["image"] == s["image"]
         assert len(r["qtypes"]) == len(conv) // 2 and "other" not in r["qtypes"]
@@ -209,7 +207,7 @@ def test_count_answers_equal_number_of_objects():
 
 
 def test_detail_mentions_every_object_and_the_count():
-    for r, s in zip(make_instruct(ALL, mix={"detail": 1}), ALL):
+    for r, s in zip(make_instruct(ALL, SymbolicTeacher(), mix={"detail": 1}), ALL):
         assert r["conversations"][0]["value"].split("\n", 1)[1] in DETAIL_INSTRUCTIONS
         text = r["conversations"][1]["value"]
         n = len(s["objects"])
@@ -226,7 +224,7 @@ def test_complex_answers_match_scene():
     import math
 
     checked = Counter()
-    recs = make_instruct(ALL, mix={"complex": 1}, seed=2, per_scene=2)
+    recs = make_instruct(ALL, SymbolicTeacher(), mix={"complex": 1}, seed=2, per_scene=2)
     for r, s in zip(recs, [s for s in ALL for _ in range(2)]):
         objs = s["objects"]
         for q, a in zip(r["conversations"][::2], r["conversations"][1::2]):
@@ -283,7 +281,7 @@ def test_pretrain_shape():
 
 # ---- loader and masking accept the output ----
 def test_outputs_validate_and_tokenize():
-    data = make_instruct(SCENES[:60]) + make_pretrain(SCENES[:20])
+    data = make_instruct(SCENES[:60], SymbolicTeacher()) + make_pretrain(SCENES[:20])
     records, summary = validate_records(data)
     assert summary.skipped == 0 and len(records) == len(data)
     tok = tiny_llama_tokenizer()
@@ -325,8 +323,11 @@ def test_llm_seams():
             )
 
     t = Canned()
-    recs = make_instruct([SOLO], t, mix={"conversation": 1})
-    assert recs[0]["conversations"][1]["value"] == "1" and recs[0]["qtypes"] == ["count"]
+    with pytest.raises(RecordError, match="record nw_solo: the scene has no 'context'"):
+        make_instruct([SOLO], t, mix={"conversation": 1})  # an LLM teacher reads a context, never a scene's objects
+    recs = make_instruct([{**SOLO, "context": context_text(SOLO)}], t, mix={"conversation": 1})
+    assert recs[0]["conversations"][1]["value"] == "1"
+    assert "qtypes" not in recs[0]  # the core does not type questions; the small world's teacher does
     assert t.last[-1]["content"] == SOLO["captions"][0] + "\n" + "\n".join(SOLO["captions"][1:])
 
 
@@ -387,7 +388,7 @@ def test_parser_accepts_both_layouts():
 def test_bad_context_names_the_scene():
     bad = dict(SOLO, objects=[dict(SOLO["objects"][0], color="pink")])
     with pytest.raises(RecordError, match="record nw_solo: context line 6: unknown category 'pink star'"):
-        make_instruct([bad], mix={"detail": 1})
+        make_instruct([bad], SymbolicTeacher(), mix={"detail": 1})
 
 
 # ---- the resumable writer ----
@@ -404,7 +405,8 @@ class Counting(SymbolicTeacher):
 def test_resume_after_interruption(tmp_path):
     scenes, out = SCENES[:24], tmp_path / "instruct.json"
     full, summary = generate_dataset(scenes, Counting(), out, progress=False)
-    assert full == make_instruct(scenes) and json.loads(out.read_text()) == full and summary.skipped == 0
+    assert full == make_instruct(scenes, SymbolicTeacher()) and json.loads(out.read_text()) == full
+    assert summary.skipped == 0
     assert not out.with_suffix(".jsonl").exists()
     out.unlink()
     # a run killed after 10 records, in the middle of writing the 11th line

@@ -8,7 +8,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llava_nb.datagen.instruct import make_instruct, make_vqa_eval
+from llava_nb.datagen.instruct import make_instruct
+from llava_nb.smallworld.teacher import SymbolicTeacher, make_vqa_eval
 from llava_nb.smallworld.evaluate import Oracle, evaluate, oracle_table
 from llava_nb.eval.metrics import (
     LETTERS,
@@ -22,17 +23,8 @@ from llava_nb.eval.metrics import (
     normalize_answer,
     vqa_scores,
 )
-from llava_nb.smallworld.judge import (
-    SymbolicJudge,
-    description_scores,
-    judge_bench,
-    make_bench,
-    make_mc_eval,
-    mc_prompt,
-    parse_description,
-    resolve_question,
-    resolve_reasoning,
-)
+from llava_nb.smallworld.judge import SymbolicJudge, description_scores, judge_bench, make_bench, make_mc_eval, parse_description, resolve_question, resolve_reasoning
+from llava_nb.eval.metrics import mc_prompt
 from llava_nb.model.llava import LlavaModel
 from llava_nb.smallworld.world import context_text, make_scene, make_world, sample_scene
 from llava_nb.smallworld.symbolic import QTYPES, parse_context
@@ -252,7 +244,7 @@ def test_oracles(world):
 
 def test_majority_baseline_from_training_file(world, tmp_path):
     d, scenes = world
-    train = make_instruct([sample_scene(i, f"nw_{i:06d}") for i in range(60)], mix={"conversation": 1}, seed=0)
+    train = make_instruct([sample_scene(i, f"nw_{i:06d}") for i in range(60)], SymbolicTeacher(), mix={"conversation": 1}, seed=0)
     (tmp_path / "instruct.json").write_text(json.dumps(train))
     maj = majority_answers(train)
     assert set(maj) == set(QTYPES)

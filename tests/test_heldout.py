@@ -1,4 +1,4 @@
-"""The held-out phrasings (07g_smallworld_heldout) are held out by construction: no training source of the small world (the
+"""The held-out phrasings (07h_smallworld_heldout) are held out by construction: no training source of the small world (the
 instruct data of every kind in both of the teacher's phrasings, the VQA mix, the multiple-choice items, the detail and
 brief instructions, the stage-1 captions, the nano LLM's pretraining corpus) contains a question that matches a
 held-out frame or a held-out way to ask for a description."""
@@ -7,12 +7,13 @@ held-out frame or a held-out way to ask for a description."""
 import pytest
 
 from llava_nb.datagen.instruct import BRIEF_INSTRUCTIONS, DETAIL_INSTRUCTIONS, VARIED_DETAIL_INSTRUCTIONS
-from llava_nb.datagen.instruct import make_instruct, make_pretrain, make_vqa_train
+from llava_nb.datagen.instruct import make_instruct
+from llava_nb.smallworld.teacher import make_pretrain, make_vqa_train
 from llava_nb.smallworld.heldout import HELD_OUT_DESCRIBE, HELD_OUT_QUESTIONS, frame_pattern, make_heldout_vqa
 from llava_nb.smallworld.llm import lm_corpus, lm_texts
 from llava_nb.smallworld.world import sample_scene, scene_rng
 from llava_nb.smallworld.judge import make_mc_train
-from llava_nb.datagen.instruct import SymbolicTeacher
+from llava_nb.smallworld.teacher import SymbolicTeacher
 
 SCENES = [sample_scene(scene_rng(0, "train", i), f"t_{i}") for i in range(400)]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from llava_nb.cli import main
-from llava_nb.datagen.instruct import SymbolicTeacher
+from llava_nb.smallworld.teacher import SymbolicTeacher
 from llava_nb.eval.metrics import OpenAIJudge
 from llava_nb.smallworld.world import make_world, sample_scene
 from llava_nb.datagen.teachers import BackendError, OpenAIBackend, RetryPolicy, generate_dataset

@@ -14,7 +14,7 @@ from llava_nb.datagen.coco import coco_id, normalise_bbox, read_coco
 from llava_nb.core import IMAGE_TOKEN
 from llava_nb.data.records import validate_records
 from llava_nb.eval.metrics import HFJudge, OpenAIJudge
-from llava_nb.smallworld.world import make_world, sample_scene
+from llava_nb.smallworld.world import context_text, make_world, sample_scene
 from llava_nb.datagen.teachers import (BackendError, HFBackend, HFTeacher, OpenAIBackend, OpenAITeacher, RetryPolicy,
                                generate_dataset)
 from llava_nb.tiny import tiny_bytelevel_tokenizer, tiny_causal_lm
@@ -28,6 +28,7 @@ CAPS, INST = FIXTURE / "captions_fixture2017.json", FIXTURE / "instances_fixture
 FAST = RetryPolicy(retries=3, base_delay=0.001, max_delay=0.05)
 MSGS = [{"role": "user", "content": "Say something."}]
 SCENES = [sample_scene(i, f"nw_{i:06d}") for i in range(16)]
+SCENES = [{**s, "context": context_text(s)} for s in SCENES]  # what an LLM teacher reads (as SMALL_WORLD.load gives)
 
 
 def qa_reply(body) -> str:

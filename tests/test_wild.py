@@ -1,4 +1,4 @@
-"""The wild test set (07h_smallworld_wild) is held out by construction: drawn by code that shares nothing with the training
+"""The wild test set (07i_smallworld_wild) is held out by construction: drawn by code that shares nothing with the training
 renderer, in looks the training world never has."""
 
 import ast

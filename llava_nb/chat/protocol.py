@@ -11,7 +11,7 @@ import io
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from PIL import Image
@@ -185,6 +185,7 @@ class ChatRequest:
     max_tokens: int
     temperature: float = 0.0
     top_p: float = 1.0
+    _: KW_ONLY  # the fields below are passed by name
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
     stream: bool = False

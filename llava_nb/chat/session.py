@@ -10,7 +10,7 @@ import math
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -33,6 +33,7 @@ class Turn:
     finish_reason: str | None = None  # "eos" | "stop" | "length" | "stopped"; None while generating
     n_tokens: int = 0
     ttft: float | None = None  # seconds from the question to the first generated token
+    _: KW_ONLY  # the fields below are passed by name
     seconds: float = 0.0  # seconds from the question to the end
 
     @property

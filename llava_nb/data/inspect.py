@@ -10,13 +10,14 @@ import os
 import re
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from .templates import Template, get_template
 from ..core import IGNORE_INDEX, IMAGE_TOKEN, RecordError
+from ..files import check_model_dir
 from .records import Record, SkipSummary, load_records, normalize_record, resolve_image_path
 from .masking import Tokenized, _cuts, _encode_at_cuts, _expand_images, _image_counts, supervision_problems
 from .masking import tokenize_conversation, trained_runs
@@ -35,8 +36,6 @@ def load_tokenizer(path, say=print):
     """The fast tokenizer saved at `path` (`AutoTokenizer.from_pretrained`) with `<image>` as one special token: added
     if missing, and `say` says so."""
     from transformers import AutoTokenizer  # here, not at import: the rest of the module does not need transformers
-
-    from llava_nb.model.parts import check_model_dir
 
     check_model_dir(path)  # a cut tokenizer.json is named, not "EOF while parsing"
     tok = AutoTokenizer.from_pretrained(str(path), use_fast=True)
@@ -58,6 +57,7 @@ class RecordReport:
     tokens: int = 0
     image_tokens: int = 0
     trained_tokens: int = 0
+    _: KW_ONLY  # the fields below are passed by name
     truncated: bool = False
     skipped: str | None = None  # the reason training would skip the record
     problems: list[str] = field(default_factory=list)
@@ -301,6 +301,7 @@ class InspectSummary:
     image_tokens: int = 0
     trained_tokens: int = 0
     problem_records: int = 0
+    _: KW_ONLY  # the fields below are passed by name
     problem_kinds: Counter = field(default_factory=Counter)
     listed: list[tuple[str, list[str]]] = field(default_factory=list)  # (id, problems), the first `max_listed`
     max_listed: int = 100

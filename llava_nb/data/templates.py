@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 
 from ..core import IMAGE_TOKEN, RecordError
 
@@ -160,6 +160,7 @@ class ChatTemplate(Template):
     header: str = ""  # written after the preamble when `system` is not empty; may use {system}
     first_user: str | None = None  # the first round's question (default: `user`)
     user: str = "{q}"  # a question; may use {bos}/{eos}
+    _: KW_ONLY  # the fields below are passed by name
     assistant: str = ""  # after the question: the generation prompt ends here
     answer_sep: str = ""  # between the assistant marker and the answer: written by the model, so trained
     answer: str = "{a}{stop}"  # the trained text

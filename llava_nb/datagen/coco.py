@@ -12,10 +12,10 @@ from pathlib import Path
 from ..core import RecordError, number_type
 from ..data.records import SkipSummary
 from .instruct import KINDS, Prompts
-from ..smallworld.world import load_world
 from llava_nb.datagen.teachers import (
     TEACHERS,
     RetryPolicy,
+    SceneSource,
     check_output_files,
     generate_dataset,
     make_teacher,
@@ -278,8 +278,9 @@ COCO_PROMPTS = Prompts(
 )
 
 # %% ../../nbs/04b_datagen_coco.ipynb #3385dd6a
-def add_datagen_parser(subparsers) -> None:
-    "Register the `datagen` subcommand on an argparse `subparsers` object."
+def add_datagen_parser(subparsers, world: SceneSource | None = None) -> None:
+    """Register the `datagen` subcommand on an argparse `subparsers` object; `world` is what `--world DIR` reads and
+    `--teacher symbolic` is (the command line passes the small world's, `SMALL_WORLD`, 07b)."""
     d = subparsers.add_parser(
         "datagen", help="GPT-assisted instruction data from COCO captions + boxes or a small world"
     )
@@ -309,7 +310,7 @@ def add_datagen_parser(subparsers) -> None:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--device", default=None, help="for --teacher hf: cpu, cuda, ...")
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
-    d.set_defaults(func=cmd_datagen)
+    d.set_defaults(func=cmd_datagen, world_source=world)
 
 
 def _inputs(args) -> dict[str, Path]:
@@ -327,7 +328,10 @@ def _scenes(args) -> tuple[list[dict], Prompts | None]:
     if args.world is not None:
         if args.coco_instances is not None:
             raise ValueError("--coco-instances goes with --coco-captions, not with --world")
-        scenes = load_world(args.world)[: args.limit]
+        source = getattr(args, "world_source", None)
+        if source is None:
+            raise ValueError("--world needs a scene source: this datagen command was built without one (world=...)")
+        scenes = source.load(args.world)[: args.limit]
         if not scenes:
             raise ValueError(f"--world {_inputs(args)['--world']}: no scenes, nothing to generate from")
         return scenes, None
@@ -358,6 +362,7 @@ def cmd_datagen(args) -> list[dict]:
         args.model,
         args.base_url,
         prompts,
+        offline=getattr(args, "world_source", None),
         seed=args.seed,
         temperature=args.temperature,
         max_tokens=args.max_tokens,

@@ -14,23 +14,12 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..core import IMAGE_TOKEN, RecordError, check_number
-from ..smallworld.world import context_text
-from llava_nb.smallworld.symbolic import (
-    ASK,
-    QTYPES,
-    REASON,
-    ask_absent,
-    ask_in_frames,
-    describe,
-    parse_context,
-    question_type,
-)
 
 # %% auto #0
-__all__ = ['KINDS', 'SYSTEM', 'EXAMPLES', 'SMALL_WORLD_PROMPTS', 'PHRASINGS', 'DETAIL_INSTRUCTIONS', 'VARIED_DETAIL_INSTRUCTIONS',
+__all__ = ['KINDS', 'SYSTEM', 'EXAMPLES', 'SMALL_WORLD_PROMPTS', 'DETAIL_INSTRUCTIONS', 'VARIED_DETAIL_INSTRUCTIONS',
            'BRIEF_INSTRUCTIONS', 'REFUSALS', 'SHORT_ANSWER_PROMPT', 'captions_only', 'Prompts', 'build_messages',
-           'format_qa', 'Teacher', 'SymbolicTeacher', 'parse_teacher_output', 'parse_mix', 'plan_kinds',
-           'instruct_record', 'make_instruct', 'make_pretrain', 'make_vqa_eval', 'make_vqa_train']
+           'format_qa', 'Teacher', 'parse_teacher_output', 'parse_mix', 'plan_kinds', 'instruct_record',
+           'make_instruct']
 
 # %% ../../nbs/04_datagen_instruct.ipynb #4f28f060
 KINDS = ("conversation", "detail", "complex")
@@ -157,68 +146,17 @@ class Teacher:
         "The assistant's reply to OpenAI-style chat `messages`."
         raise NotImplementedError(f"{type(self).__name__} does not implement chat(messages)")
 
+    def context(self, scene: dict) -> str:
+        "The text this teacher reads about `scene`: its `context` (captions and boxes, as `read_coco` writes it)."
+        if "context" not in scene:
+            raise RecordError(
+                "the scene has no 'context' (the captions and boxes a teacher reads)", record=scene.get("id")
+            )
+        return scene["context"]
 
-PHRASINGS = ("templates", "varied")  # how the symbolic teacher words its questions
-
-
-class SymbolicTeacher(Teacher):
-    "Offline teacher: reads the objects back from the context and writes answers that are right by construction."
-
-    name = "symbolic"
-
-    def __init__(
-        self,
-        seed: int = 0,
-        turns: tuple[int, int] = (3, 5),
-        questions: tuple[int, int] = (1, 2),
-        phrasing: str = "templates",
-        absent: float = 0.0,
-    ):
-        """`phrasing`: 'templates' (`ASK`'s three phrasings per type) or 'varied' (`VARIED_QUESTIONS`); `absent`: the
-        chance that a conversation also asks about something not in the scene (answered honestly)."""
-        if phrasing not in PHRASINGS:
-            raise ValueError(f"phrasing must be one of {', '.join(PHRASINGS)}, not {phrasing!r}")
-        if not 0 <= check_number("absent", absent, 0) <= 1:
-            raise ValueError(f"absent is a probability, from 0 to 1, not {absent!r}")
-        self.seed, self.turns, self.questions = seed, turns, questions
-        self.phrasing, self.absent = phrasing, absent
-
-    @property
-    def detail_instructions(self) -> tuple[str, ...]:
-        "The requests for a detailed description: more, and in more words, when the questions vary too."
-        return DETAIL_INSTRUCTIONS + (VARIED_DETAIL_INSTRUCTIONS if self.phrasing == "varied" else ())
-
-    def generate(self, context: str, kind: str, seed: int | None = None) -> str:
-        _check_kind(kind)
-        rng = random.Random(f"symbolic/{self.seed}/{seed}/{kind}/{context}")
-        objs = parse_context(context)[1]
-        if kind == "detail":
-            return describe(objs, rng)
-        return format_qa(self.conversation(objs, rng) if kind == "conversation" else self.reasoning(objs, rng))
-
-    def conversation(self, objs: list[dict], rng: random.Random) -> list[tuple[str, str, str]]:
-        "`(question, answer, qtype)` triples, varied question types, no question twice."
-        n, out, seen = rng.randint(*self.turns), [], set()
-        for qt in rng.sample(QTYPES, len(QTYPES)) * 3:
-            qa = self._ask(qt, objs, rng) if len(out) < n else None
-            if qa and qa[0] not in seen:
-                seen.add(qa[0])
-                out.append((*qa, qt))
-        if self.absent and rng.random() < self.absent:  # templates, no absent: the same draws as before
-            out.insert(rng.randrange(len(out) + 1), (*ask_absent(objs, rng), "absent"))
-        return out
-
-    def _ask(self, qtype: str, objs: list[dict], rng: random.Random) -> tuple[str, str] | None:
-        return ASK[qtype](objs, rng) if self.phrasing == "templates" else ask_in_frames(qtype, objs, rng)
-
-    def reasoning(self, objs: list[dict], rng: random.Random) -> list[tuple[str, str]]:
-        "One or more `(question, answer + explanation)` pairs of different reasoning kinds."
-        n, out = rng.randint(*self.questions), []
-        for name in rng.sample(list(REASON), len(REASON)):
-            qa = REASON[name](objs, rng) if len(out) < n else None
-            if qa:
-                out.append(qa)
-        return out
+    def question_type(self, question: str) -> str | None:
+        "The type of a conversation question, for the record's `qtypes` (None: this teacher does not say)."
+        return None
 
 # %% ../../nbs/04_datagen_instruct.ipynb #8cc05c91
 DETAIL_INSTRUCTIONS = (
@@ -231,7 +169,7 @@ DETAIL_INSTRUCTIONS = (
     "Provide a thorough description of the given image.",
     "List and describe all the objects in the picture.",
 )
-VARIED_DETAIL_INSTRUCTIONS = (  # more ways to ask, for the teacher's 'varied' phrasing (none a held-out one, 07g)
+VARIED_DETAIL_INSTRUCTIONS = (  # more ways to ask, for the teacher's 'varied' phrasing (none a held-out one, 07h)
     "Describe this picture.",
     "Please describe the image.",
     "Can you describe the picture in detail?",
@@ -379,9 +317,9 @@ def _detail_instructions(teacher: Teacher) -> tuple[str, ...]:
 
 def instruct_record(scene: dict, kind: str, teacher: Teacher, seed: int = 0, rid: str | None = None) -> dict:
     """One LLaVA-Instruct record of `kind` about `scene`, written by `teacher` from the scene's text only: its
-    `context` (COCO, 04b) or `context_text(scene)` (the small world)."""
+    `context(scene)` (the scene's `context` for COCO, 04b; the small world's teacher writes its own, 07b)."""
     rid = rid or f"{scene['id']}_{kind}"
-    context = scene["context"] if "context" in scene else context_text(scene)
+    context = teacher.context(scene)
     try:
         raw = teacher.generate(context, kind, seed=zlib.crc32(f"{seed}/{rid}".encode()))
         turns = parse_teacher_output(
@@ -395,93 +333,17 @@ def instruct_record(scene: dict, kind: str, teacher: Teacher, seed: int = 0, rid
             raise RecordError(e.msg, record=scene["id"], turn=e.turn) from None
         raise
     rec = {"id": rid, "image": scene["image"], "conversations": turns, "type": kind}
-    if kind == "conversation":
-        rec["qtypes"] = [question_type(t["value"]) for t in turns[::2]]
+    qtypes = [teacher.question_type(t["value"]) for t in turns[::2]] if kind == "conversation" else []
+    if any(q is not None for q in qtypes):
+        rec["qtypes"] = qtypes
     turns[0]["value"] = f"{IMAGE_TOKEN}\n{turns[0]['value']}"
     return rec
 
 
-def make_instruct(
-    scenes: list[dict], teacher: Teacher | None = None, mix=None, seed: int = 0, per_scene: int = 1
-) -> list[dict]:
-    """LLaVA-Instruct records (`per_scene` per scene, kinds in the proportions of `mix`) with extra keys `type` and
-    `qtypes`."""
-    teacher = teacher or SymbolicTeacher()
+def make_instruct(scenes: list[dict], teacher: Teacher, mix=None, seed: int = 0, per_scene: int = 1) -> list[dict]:
+    """LLaVA-Instruct records (`per_scene` per scene, kinds in the proportions of `mix`) written by `teacher`, with an
+    extra key `type` (and `qtypes` when the teacher types its questions)."""
     return [instruct_record(s, k, teacher, seed, rid) for s, k, rid in _plan(scenes, mix, per_scene, seed)]
 
-# %% ../../nbs/04_datagen_instruct.ipynb #35cef18c
-def make_pretrain(scenes: list[dict], seed: int = 0) -> list[dict]:
-    "LLaVA-Pretrain records: a brief-description instruction (`<image>` before or after it) and one of the captions."
-    out = []
-    for s in scenes:
-        rng = random.Random(f"pretrain/{seed}/{s['id']}")
-        instr = rng.choice(BRIEF_INSTRUCTIONS)
-        human = f"{IMAGE_TOKEN}\n{instr}" if rng.random() < 0.5 else f"{instr}\n{IMAGE_TOKEN}"
-        out.append(
-            {
-                "id": s["id"],
-                "image": s["image"],
-                "conversations": [
-                    {"from": "human", "value": human},
-                    {"from": "gpt", "value": rng.choice(s["captions"])},
-                ],
-            }
-        )
-    return out
-
-
-def make_vqa_eval(
-    scenes: list[dict], seed: int = 0, per_scene: int = 3, qtypes=QTYPES, ask=None, tag: str = "vqa", mark: str = "q"
-) -> list[dict]:
-    """Short-answer questions `{id, image, question, answer, type}`, question types balanced over the set; `ask(qtype,
-    objs, rng)` writes them (default: `ASK`, the teacher's templates; `heldout` passes its held-out frames)."""
-    ask = ask or (lambda qt, objs, rng: ASK[qt](objs, rng))
-    out, used = [], Counter()
-    for s in scenes:
-        rng = random.Random(f"{tag}/{seed}/{s['id']}")
-        objs, k = parse_context(context_text(s), s["id"])[1], 0
-        for qt in sorted(qtypes, key=lambda t: (used[t], rng.random())):
-            qa = ask(qt, objs, rng) if k < per_scene else None
-            if qa is None:
-                continue
-            rid = f"{s['id']}_{mark}{k}"
-            out.append({"id": rid, "image": s["image"], "question": qa[0], "answer": qa[1], "type": qt})
-            used[qt] += 1
-            k += 1
-    return out
-
-# %% ../../nbs/04_datagen_instruct.ipynb #9a438d3c
+# %% ../../nbs/04_datagen_instruct.ipynb #bb615a6e
 SHORT_ANSWER_PROMPT = "Answer the question using a single word or phrase."
-
-
-def make_vqa_train(scenes: list[dict], seed: int = 0, turns: int = 6, qtypes=QTYPES) -> list[dict]:
-    """LLaVA-1.5-style short-answer records: per scene, `turns` different questions in one conversation, each with
-    `SHORT_ANSWER_PROMPT`."""
-    if turns < 1:
-        raise ValueError(f"turns must be at least 1, got {turns}")
-    out = []
-    for s in scenes:
-        rng = random.Random(f"vqa-train/{seed}/{s['id']}")
-        objs = parse_context(context_text(s), s["id"])[1]
-        conv, types, asked = [], [], set()
-        # cycle through the types in a random order; a type may have nothing (new) to ask
-        for attempt in range(8 * turns):
-            if len(types) == turns:
-                break
-            if attempt % len(qtypes) == 0:
-                order = rng.sample(list(qtypes), len(qtypes))
-            qt = order[attempt % len(qtypes)]
-            qa = ASK[qt](objs, rng)
-            if qa is None or qa[0] in asked:
-                continue
-            asked.add(qa[0])
-            types.append(qt)
-            conv += [
-                {
-                    "from": "human",
-                    "value": (f"{IMAGE_TOKEN}\n" if not conv else "") + f"{qa[0]}\n{SHORT_ANSWER_PROMPT}",
-                },
-                {"from": "gpt", "value": qa[1]},
-            ]
-        out.append({"id": f"{s['id']}_vqa", "image": s["image"], "conversations": conv, "type": "vqa", "qtypes": types})
-    return out

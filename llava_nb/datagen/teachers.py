@@ -13,6 +13,7 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +23,13 @@ from tqdm.auto import tqdm
 
 from ..core import RecordError, check_number, resolve_device
 from ..data.records import SkipSummary
-from .instruct import Prompts, SymbolicTeacher, Teacher, _mix, _plan, instruct_record
+from ..files import check_model_dir
+from .instruct import Prompts, Teacher, _mix, _plan, instruct_record
 
 # %% auto #0
 __all__ = ['TEACHERS', 'LLAVA_KEYS', 'Usage', 'ChatReply', 'BackendError', 'TransientError', 'RetryPolicy', 'ChatBackend',
-           'check_base_url', 'OpenAIBackend', 'HFBackend', 'LLMTeacher', 'OpenAITeacher', 'HFTeacher', 'make_teacher',
-           'output_files', 'check_output_files', 'generate_dataset']
+           'check_base_url', 'OpenAIBackend', 'HFBackend', 'LLMTeacher', 'OpenAITeacher', 'HFTeacher', 'SceneSource',
+           'make_teacher', 'output_files', 'check_output_files', 'generate_dataset']
 
 # %% ../../nbs/04a_datagen_teachers.ipynb #c7b06cb7
 @dataclass
@@ -266,8 +268,6 @@ class HFBackend(ChatBackend):
         check_number("temperature", temperature, 0)
         self.name = f"hf:{model}" if isinstance(model, (str, Path)) else f"hf:{type(model).__name__}"
         if isinstance(model, (str, Path)):
-            from llava_nb.model.parts import check_model_dir
-
             check_model_dir(model)  # a local folder's cut JSON or weights are named (a hub name passes)
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(model)
             model = AutoModelForCausalLM.from_pretrained(model, torch_dtype=dtype)
@@ -335,11 +335,23 @@ class HFTeacher(LLMTeacher):
 TEACHERS = ("symbolic", "openai", "hf")
 
 
+@dataclass(frozen=True)
+class SceneSource:
+    """A world of scenes `llava-nb datagen` can read (`--world DIR`) and the offline teacher that comes with it
+    (`--teacher symbolic`). The core library knows none: the command line plugs the small world's in (07b, 08)."""
+
+    name: str
+    load: Callable[[Path], list[dict]]  # a folder -> scenes, each with `id`, `image` and the `context` a teacher reads
+    teacher: Callable[[int], Teacher]  # a seed -> the source's offline teacher
+
+
 def make_teacher(
     kind: str,
     model: str | None = None,
     base_url: str | None = None,
     prompts: Prompts | None = None,
+    *,
+    offline: SceneSource | None = None,
     seed: int = 0,
     temperature: float = 0.7,
     max_tokens: int = 1024,
@@ -347,9 +359,15 @@ def make_teacher(
     retry: RetryPolicy | None = None,
     device: str | None = None,
 ) -> Teacher:
-    "A teacher by name: 'symbolic' (offline, small world only), 'openai' (a server) or 'hf' (a local model)."
+    """A teacher by name: 'symbolic' (`offline`'s teacher: the small world's, which reads its own scenes only), 'openai'
+    (a server) or 'hf' (a local model)."""
     if kind == "symbolic":
-        return SymbolicTeacher(seed=seed)
+        if offline is None:
+            raise ValueError(
+                "the symbolic teacher comes with a scene source (the small world's: "
+                "llava_nb.smallworld.teacher.SMALL_WORLD); pass offline=..., or use the openai or hf teacher"
+            )
+        return offline.teacher(seed)
     if kind not in TEACHERS:
         raise ValueError(f"unknown teacher {kind!r}; use one of {TEACHERS}")
     if not model:
@@ -431,6 +449,7 @@ def generate_dataset(
     out_path,
     mix=None,
     seed: int = 0,
+    *,
     per_scene: int = 1,
     on_error: str = "raise",
     progress: bool = True,

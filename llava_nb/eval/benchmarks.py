@@ -23,20 +23,19 @@ from llava_nb.eval.metrics import (
     LLMJudge,
     Scores,
     extract_letter,
+    mc_prompt,
     normalize_answer,
     parse_judge_scores,
     relative_scores,
 )
-from ..smallworld.judge import SymbolicJudge, mc_prompt
-from ..smallworld.symbolic import parse_context
 
 # %% auto #0
 __all__ = ['BENCH_CATEGORIES', 'JUDGE_SYSTEM_LLAVA', 'SQA_SUBJECTS', 'GRADE_BANDS', 'SQA_PROMPT_FORMATS', 'read_jsonl',
            'read_bench_questions', 'context_flavour', 'context_string', 'read_bench_context', 'read_bench_answers',
            'rule_key', 'load_llava_bench', 'read_rules', 'check_rules', 'rule_messages', 'RulesJudge', 'content_words',
-           'token_f1', 'LexicalJudge', 'reads_small_world', 'OfflineJudge', 'question_relative', 'verdict', 'pearson',
-           'spearman', 'judge_agreement', 'bench_summary', 'grade_band', 'sqa_item', 'read_scienceqa', 'cqm_prompt',
-           'sqa_prompt', 'sqa_scores']
+           'token_f1', 'LexicalJudge', 'OfflineJudge', 'question_relative', 'verdict', 'pearson', 'spearman',
+           'judge_agreement', 'bench_summary', 'grade_band', 'sqa_item', 'read_scienceqa', 'cqm_prompt', 'sqa_prompt',
+           'sqa_scores']
 
 # %% ../../nbs/05a_eval_benchmarks.ipynb #536ad69d
 BENCH_CATEGORIES = {"conv": "conversation", "detail": "detail", "complex": "complex"}  # LLaVA-Bench's names -> KINDS
@@ -270,26 +269,22 @@ class LexicalJudge(Judge):
         return Judgement(Scores(10.0, 10.0, 10.0, 10.0, ["the reference itself"]), Scores(s, s, s, s, [note]))
 
 # %% ../../nbs/05a_eval_benchmarks.ipynb #7fd2028a
-def reads_small_world(context: str) -> bool:
-    "Whether `context` is a small-world scene (captions, then `color shape: [box]` lines the symbolic judge reads)."
-    try:
-        return bool(parse_context(context)[1])
-    except RecordError:
-        return False
-
-
 class OfflineJudge(Judge):
-    "The symbolic judge where the context is a small-world scene, the lexical judge everywhere else."
+    """A judge with no model behind it: the first of `specialists` (`(name, reads, judge)` triples) whose
+    `reads(context)` is true, and the lexical judge everywhere else."""
 
-    def __init__(self):
-        self.symbolic, self.lexical = SymbolicJudge(), LexicalJudge()
+    def __init__(self, specialists=()):
+        self.specialists, self.lexical = tuple(specialists), LexicalJudge()
+
+    def _pick(self, context: str) -> tuple[str, Judge]:
+        return next(((n, j) for n, reads, j in self.specialists if reads(context)), ("lexical", self.lexical))
 
     def which(self, context: str) -> str:
-        return "symbolic" if reads_small_world(context) else "lexical"
+        "The name of the judge this context gets."
+        return self._pick(context)[0]
 
     def judge(self, context, question, reference, answer, kind="conversation") -> Judgement:
-        judge = self.symbolic if self.which(context) == "symbolic" else self.lexical
-        return judge.judge(context, question, reference, answer, kind)
+        return self._pick(context)[1].judge(context, question, reference, answer, kind)
 
 # %% ../../nbs/05a_eval_benchmarks.ipynb #f040f6ce
 def question_relative(j: Judgement) -> float | None:

@@ -69,6 +69,7 @@ def answer_resumable(
     path,
     prompt_of,
     image_folder,
+    *,
     model_id: str = "model",
     extra=None,
     batch_size: int = 8,
@@ -125,7 +126,7 @@ def _judge_prompt(judge: Judge | None) -> str | None:
     return "llava_nb judge_messages" if isinstance(judge, LLMJudge) else type(judge).__name__
 
 
-def judge_resumable(judge: Judge, name: str, items: list[dict], answers: list[str], path, progress: bool = True):
+def judge_resumable(judge: Judge, name: str, items: list[dict], answers: list[str], path, *, progress: bool = True):
     "`(judgements, skip reasons)`: one judgement per item (None = skipped), reviews kept in `path` for reruns."
     done, out, skipped = load_done(path), [], Counter()
     prompt, field = _judge_prompt(judge), getattr(judge, "kind_field", "type")
@@ -223,24 +224,27 @@ def run_llava_bench(
     image_folder,
     out_dir,
     judge: Judge | None = None,
+    *,
     judge_name: str = "llm",
     model_id: str = "model",
     batch_size: int = 8,
     max_new_tokens: int = 512,
     progress: bool = True,
     metadata: dict | None = None,
+    offline: OfflineJudge | None = None,
 ) -> dict:
-    "Answer, judge (offline always, `judge` too when given), compare the judges; write the report files to `out_dir`."
+    """Answer, judge (offline always: `offline`, default the lexical judge alone; `judge` too when given), compare the
+    judges; write the report files to `out_dir`."""
     _check_items(items)
     if hasattr(judge, "check"):
         judge.check(items)  # e.g. a rules file without a category: fail before answering
     out = claim_dir(out_dir, **_EVAL_OUT)  # never into a folder of someone else's files
     answers = answer_resumable(
-        model, items, out / "answers.jsonl", lambda it: it["question"], image_folder, model_id, None, batch_size,
-        max_new_tokens, progress, metadata=metadata,
+        model, items, out / "answers.jsonl", lambda it: it["question"], image_folder, model_id=model_id,
+        batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress, metadata=metadata,
     )  # fmt: skip
     texts, kinds = [a["text"] for a in answers], [it["type"] for it in items]
-    offline = OfflineJudge()
+    offline = offline or OfflineJudge()
     off = [offline.judge(it["context"], it["question"], it["reference"], t, it["type"]) for it, t in zip(items, texts)]
     report = {"benchmark": "llava-bench", "model_id": model_id, "n": len(items), "judges": {}}
     report["judge_prompt"] = _judge_prompt(judge)
@@ -254,7 +258,7 @@ def run_llava_bench(
     ]  # fmt: skip
     report["primary_judge"] = "offline"
     if judge is not None:
-        llm, skipped = judge_resumable(judge, judge_name, items, texts, out / "reviews.jsonl", progress)
+        llm, skipped = judge_resumable(judge, judge_name, items, texts, out / "reviews.jsonl", progress=progress)
         summary = bench_summary(llm, kinds) | {"skip_reasons": skipped, "prompt": report["judge_prompt"]}
         report["judges"][judge_name] = summary
         report["agreement"] = judge_agreement(llm, off)
@@ -296,6 +300,7 @@ def run_scienceqa(
     image_folder,
     out_dir,
     split: str = "test",
+    *,
     model_id: str = "model",
     batch_size: int = 8,
     max_new_tokens: int = 32,
@@ -312,8 +317,9 @@ def run_scienceqa(
     )
     sqa_prompt(items[0], prompt_format)  # an unknown format fails here, before any answer
     answers = answer_resumable(
-        model, items, out / "answers.jsonl", lambda it: sqa_prompt(it, prompt_format), image_folder, model_id, extra,
-        batch_size, max_new_tokens, progress, metadata=metadata,
+        model, items, out / "answers.jsonl", lambda it: sqa_prompt(it, prompt_format), image_folder,
+        model_id=model_id, extra=extra, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress,
+        metadata=metadata,
     )  # fmt: skip
     scores = sqa_scores([a["text"] for a in answers], items)
     scores.pop("letters")
@@ -370,9 +376,10 @@ def cmd_eval_llava_bench(args) -> dict:
     name = "offline" if judge is None else f"{args.judge}:{args.model}"
     check_owned(args.out, **_EVAL_OUT)  # before the model loads
     tokens = args.max_new_tokens or 512
+    offline = args.offline_judge() if getattr(args, "offline_judge", None) else None
     rep = run_llava_bench(
-        _load(args), items, args.images, args.out, judge, name, Path(args.checkpoint).name, args.batch_size, tokens,
-        metadata=_metadata(args, tokens),
+        _load(args), items, args.images, args.out, judge, judge_name=name, model_id=Path(args.checkpoint).name,
+        batch_size=args.batch_size, max_new_tokens=tokens, metadata=_metadata(args, tokens), offline=offline,
     )  # fmt: skip
     print(bench_markdown(rep), file=sys.stderr, flush=True)
     print(Path(args.out) / "report.json")
@@ -385,16 +392,18 @@ def cmd_eval_scienceqa(args) -> dict:
     check_owned(args.out, **_EVAL_OUT)  # before the model loads
     tokens = args.max_new_tokens or 32
     rep = run_scienceqa(
-        _load(args), items, args.images, args.out, args.split, Path(args.checkpoint).name, args.batch_size, tokens,
-        metadata=_metadata(args, tokens), prompt_format=args.prompt_format,
+        _load(args), items, args.images, args.out, args.split, model_id=Path(args.checkpoint).name,
+        batch_size=args.batch_size, max_new_tokens=tokens, metadata=_metadata(args, tokens),
+        prompt_format=args.prompt_format,
     )  # fmt: skip
     print(sqa_markdown(rep), file=sys.stderr, flush=True)
     print(Path(args.out) / "report.json")
     return rep
 
 
-def add_eval_parser(subparsers) -> None:
-    "Register `eval llava-bench` and `eval scienceqa` on an argparse `subparsers` object."
+def add_eval_parser(subparsers, offline_judge=None) -> None:
+    """Register `eval llava-bench` and `eval scienceqa` on an argparse `subparsers` object; `offline_judge()` makes the
+    offline judge of LLaVA-Bench (the command line passes the small world's, `small_world_offline_judge`, 07g)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--checkpoint", required=True, help="llava_nb checkpoint or llava-hf directory")
     common.add_argument("--images", required=True, help="the benchmark's image folder")
@@ -426,7 +435,7 @@ def add_eval_parser(subparsers) -> None:
     b.add_argument("--base-url", default=None, help="OpenAI-compatible server (--judge openai)")
     b.add_argument("--model", default=None, help="the judge LLM (--judge openai|hf)")
     b.add_argument("--rules", default=None, help="LLaVA's rule.json: the LLM judge gets LLaVA's messages, not ours")
-    b.set_defaults(func=cmd_eval_llava_bench)
+    b.set_defaults(func=cmd_eval_llava_bench, offline_judge=offline_judge)
     s = bench.add_parser("scienceqa", parents=[common], help="ScienceQA multiple choice: accuracy by context")
     s.add_argument("--problems", required=True, help="problems.json")
     s.add_argument("--splits", required=True, help="pid_splits.json")

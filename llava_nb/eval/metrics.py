@@ -22,7 +22,7 @@ from ..datagen.teachers import ChatBackend, HFBackend, OpenAIBackend, Usage
 # %% auto #0
 __all__ = ['MC_PROMPT', 'JUDGE_SYSTEM', 'LETTERS', 'MODALITIES', 'answer_batch', 'normalize_answer', 'exact_match', 'vqa_scores',
            'majority_answers', 'majority_predictions', 'results_table', 'plot_by_type', 'Scores', 'Judgement', 'Judge',
-           'relative_scores', 'judge_messages', 'parse_judge_scores', 'LLMJudge', 'OpenAIJudge', 'HFJudge',
+           'relative_scores', 'judge_messages', 'parse_judge_scores', 'LLMJudge', 'OpenAIJudge', 'HFJudge', 'mc_prompt',
            'extract_letter', 'mc_scores']
 
 # %% ../../nbs/05_eval_metrics.ipynb #4baab129
@@ -60,6 +60,7 @@ def answer_batch(
     image_folder=None,
     batch_size: int = 64,
     max_new_tokens: int = 16,
+    *,
     use_images: bool = True,
     suffix: str | None = None,
     progress: bool = True,
@@ -319,6 +320,19 @@ class HFJudge(LLMJudge):
 # %% ../../nbs/05_eval_metrics.ipynb #80de2f9e
 LETTERS = "ABCDE"  # option letters, as ScienceQA and LLaVA-1.5 write them
 MODALITIES = ("image", "text", "none")  # what gives an item its context: an image, a text, nothing
+
+
+def mc_prompt(item: dict) -> str:
+    "The question as LLaVA-1.5 asks ScienceQA: context, question, lettered options, the letter instruction."
+    ctx = f"Context: {item['context']}\n" if item.get("context") else ""
+    return (
+        ctx
+        + item["question"]
+        + "\n"
+        + "\n".join(f"{L}. {c}" for L, c in zip(LETTERS, item["choices"]))
+        + "\n"
+        + MC_PROMPT
+    )
 
 # %% ../../nbs/05_eval_metrics.ipynb #d11cb83e
 def extract_letter(text: str, choices: list[str]) -> str | None:

@@ -6,64 +6,23 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import KW_ONLY, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import get_args, get_type_hints
 
 from transformers.utils import CONFIG_NAME  # "config.json": a checkpoint's config is where transformers looks
 
 from .. import __version__
+from ..files import ADAPTER_CONFIG, check_json_types, read_json
 from ..data.templates import TEMPLATES
 from ..core import IMAGE_TOKEN
 
 # %% auto #0
-__all__ = ['PROJECTOR_NAME', 'ADAPTER_CONFIG', 'FORMAT_VERSION', 'TOKENIZER_VOCABS', 'read_json', 'check_json_types',
-           'LlavaConfig', 'check_checkpoint']
+__all__ = ['PROJECTOR_NAME', 'FORMAT_VERSION', 'TOKENIZER_VOCABS', 'LlavaConfig', 'check_checkpoint']
 
 # %% ../../nbs/02b_model_config.ipynb #886119ab
 PROJECTOR_NAME = "projector.safetensors"  # beside transformers' CONFIG_NAME, "config.json"
-ADAPTER_CONFIG = "adapter_config.json"  # peft's file: an `llm/` folder holding it holds LoRA adapters, not full weights
 FORMAT_VERSION = 1  # bump when the checkpoint layout changes incompatibly
-_JSON_KINDS = {dict: "an object", list: "a list", str: "a string", bool: "true or false", int: "an integer"}
-_JSON_KINDS |= {float: "a number", type(None): "null"}
-
-
-def _json_kind(value) -> str:
-    return next((name for t, name in _JSON_KINDS.items() if isinstance(value, t)), type(value).__name__)
-
-
-def read_json(file, kind: type | None = dict):
-    """The JSON value in `file` (which must be a `kind`; None: any); a clear error naming the file when it is missing,
-    not UTF-8, not JSON (cut short by an interrupted copy, or edited by hand) or not a `kind`."""
-    file = Path(file)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{file} not found") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{file} is not valid JSON: it is not UTF-8 text") from None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        why = "it is empty" if not text.strip() else f"{e.msg}: line {e.lineno}, column {e.colno}"
-        ends = text.strip() and (e.pos >= len(text.rstrip()) or e.msg.startswith("Unterminated string"))
-        cut = " (it ends early: an interrupted copy or download?)" if ends else ""
-        raise ValueError(f"{file} is not valid JSON: {why}{cut}") from None
-    if kind is not None and not isinstance(value, kind):
-        raise ValueError(f"{file} must hold a JSON {_JSON_KINDS[kind].split(' ', 1)[1]}, not {_json_kind(value)}")
-    return value
-
-
-def check_json_types(values: dict, types: dict, source, prefix: str = "") -> None:
-    """A clear error naming `source` and the field unless each key of `types` found in `values` holds one of its types
-    (a tuple; JSON's true and false are not integers, an integer is a number)."""
-    for key, allowed in types.items():
-        if key not in values:
-            continue
-        value, ok = values[key], allowed + ((int,) if float in allowed else ())
-        if not isinstance(value, ok) or (isinstance(value, bool) and bool not in allowed):
-            want = " or ".join(_JSON_KINDS.get(t, t.__name__) for t in allowed)
-            raise ValueError(f"{source}: {prefix}{key} must be {want}, not {value!r}")
 
 
 def _field_types(cls) -> dict:
@@ -84,6 +43,7 @@ class LlavaConfig:
     projector_type: str = "mlp2x_gelu"
     vision_feature_layer: int = -2
     vision_feature_select: str = "patch"
+    _: KW_ONLY  # the fields below are passed by name
     template: str = "vicuna_v1"
     template_revision: int | None = None  # the template's text revision trained on (None: the current one)
     image_mode: str = "pad"

@@ -28,8 +28,8 @@ from transformers import (
 from ..data.anyres import AnyresImages, AnyresLayout
 from ..files import atomic_dir, check_owned
 from .llava import LlavaModel
-from .config import CONFIG_NAME, LlavaConfig, read_json
-from .parts import check_model_dir
+from ..files import check_model_dir, read_json
+from .config import CONFIG_NAME, LlavaConfig
 from .projector import build_projector
 
 # %% auto #0

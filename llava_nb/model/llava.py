@@ -20,10 +20,9 @@ from ..data.anyres import AnyresImages, AnyresLayout, add_image_newline
 from ..data.templates import Template, get_template
 from ..core import IGNORE_INDEX
 from .generation import Generation, generate
+from ..files import check_model_dir, check_safetensors_file
 from .config import CONFIG_NAME, PROJECTOR_NAME, LlavaConfig, check_checkpoint
 from llava_nb.model.parts import (
-    check_model_dir,
-    check_safetensors_file,
     ensure_image_token,
     layers_needed,
     load_llm,
@@ -250,6 +249,7 @@ class LlavaModel(nn.Module):
         pixel_values=None,
         labels=None,
         image_counts=None,
+        *,
         ids=None,
         image_features=None,
         share_prefix: bool = False,

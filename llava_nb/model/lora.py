@@ -84,7 +84,7 @@ def quantization_config(quantization: str, compute_dtype=torch.bfloat16):
 
 # %% ../../nbs/02h_model_lora.ipynb #70706250
 def apply_lora(
-    model: LlavaModel, r: int, alpha: int = 16, dropout: float = 0.05, targets=None, quantized: bool = False
+    model: LlavaModel, r: int, alpha: int = 16, dropout: float = 0.05, targets=None, *, quantized: bool = False
 ) -> LlavaModel:
     "Put rank-`r` LoRA adapters on `model.llm`'s linear layers (in place); the base LLM is frozen. Returns `model`."
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training

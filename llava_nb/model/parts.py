@@ -26,12 +26,11 @@ from transformers import (
 )
 
 from ..core import IMAGE_TOKEN, resolve_dtype
-from .config import ADAPTER_CONFIG, CONFIG_NAME, read_json
+from ..files import check_model_dir
 from .zero3 import deepspeed_gather, is_partitioned
 
 # %% auto #0
-__all__ = ['HF_JSON_FILES', 'check_safetensors_file', 'check_safetensors', 'check_model_dir', 'load_vision_tower',
-           'ensure_image_token', 'fill_new_embeddings', 'load_llm', 'encoder_layers', 'layers_needed',
+__all__ = ['load_vision_tower', 'ensure_image_token', 'fill_new_embeddings', 'load_llm', 'encoder_layers', 'layers_needed',
            'truncated_tower', 'vision_token_layout']
 
 # %% ../../nbs/02c_model_parts.ipynb #1550b81f
@@ -50,27 +49,6 @@ def _dtype_kw(dtype) -> dict:
     return {key: resolve_dtype(dtype)}
 
 
-def check_safetensors_file(file) -> None:
-    """A clear error naming `file` unless its safetensors header is readable and the file holds every byte the header
-    promises (a copy or download cut short fails here, before any loader sees it)."""
-    file = Path(file)
-    size = file.stat().st_size
-    with open(file, "rb") as f:
-        n = int.from_bytes(f.read(8), "little") if size >= 8 else -1
-        try:
-            header = json.loads(f.read(n)) if 0 < n <= size - 8 else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            header = None
-    if not isinstance(header, dict):
-        raise ValueError(f"{file} is not a safetensors file (unreadable header); it may be cut short or not weights")
-    end = max([v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"] + [0])
-    if size < 8 + n + end:
-        raise ValueError(
-            f"{file} is cut short: its header promises {8 + n + end:,} bytes, the file has {size:,} (an interrupted "
-            "copy or download?)"
-        )
-
-
 @contextmanager
 def _naming_mismatches(path):
     "Weights that do not fit their own config.json: a one-paragraph error naming the directory, not torch's traceback."
@@ -84,52 +62,6 @@ def _naming_mismatches(path):
             f"{path}: the weights do not fit its config.json ({detail}); was config.json edited, or the weights "
             "copied from another model?"
         ) from None
-
-
-def check_safetensors(path) -> None:
-    """A local model directory must hold its weights as complete safetensors files: pickled `.bin`/`.pt` files are never
-    loaded."""
-    d = Path(path)
-    if d.is_dir() and any(d.glob("*.safetensors")):
-        for f in sorted(d.glob("*.safetensors")):
-            check_safetensors_file(f)
-        return
-    if not d.is_dir():
-        return
-    pickled = sorted(p.name for p in d.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".pkl"))
-    if pickled:
-        raise ValueError(
-            f"{d} holds its weights as pickles ({', '.join(pickled)}), which llava_nb never loads (unpickling runs "
-            "code); convert them to safetensors first (save_pretrained(..., safe_serialization=True))"
-        )
-
-
-HF_JSON_FILES = (  # the JSON files Hugging Face loaders (and peft) read from a model directory
-    CONFIG_NAME,
-    "generation_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "preprocessor_config.json",
-    "processor_config.json",
-    "chat_template.json",
-    "vocab.json",
-    ADAPTER_CONFIG,
-)
-
-
-def check_model_dir(path) -> None:
-    """A local model directory (hub names pass) must hold valid JSON in every file a loader reads and its weights as
-    complete safetensors (never pickles): errors name the file, before a loader fails without naming it."""
-    d = Path(path)
-    if not d.is_dir():
-        return
-    indexes = tuple(sorted(p.name for p in d.glob("*.safetensors.index.json")))
-    for name in HF_JSON_FILES + indexes:
-        if (d / name).is_file():
-            read_json(d / name, kind=None)
-    check_safetensors(d)
 
 
 def _is_causal_lm(config) -> bool:

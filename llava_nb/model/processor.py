@@ -5,7 +5,8 @@
 # %% ../../nbs/02d_model_processor.ipynb #4ab674fa
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
+from pathlib import Path
 
 import torch
 
@@ -18,6 +19,9 @@ from ..data.masking import Tokenized, tokenize_conversation, tokenize_prompt
 __all__ = ['LlavaProcessor', 'LlavaDataset']
 
 # %% ../../nbs/02d_model_processor.ipynb #2edd519b
+_TOWER_CLS = {"clip_vision_model": True, "siglip_vision_model": False}  # towers whose count the config gives: CLS?
+
+
 @dataclass(frozen=True)
 class LlavaProcessor:
     "Images and LLaVA conversations -> model inputs, as the model was trained: template, placeholder, image size."
@@ -27,6 +31,7 @@ class LlavaProcessor:
     image_processor: object | None = None  # None: a text-only LLM (no images)
     image_mode: str = "pad"
     num_image_tokens: int = 1
+    _: KW_ONLY  # the fields below are passed by name
     image_token: str = IMAGE_TOKEN
     anyres: object | None = None  # LLaVA-1.6 (notebook 13): an `AnyresLayout`; image tokens depend on each image's size
 
@@ -39,8 +44,42 @@ class LlavaProcessor:
             model.image_processor,
             model.config.image_mode,
             model.num_image_tokens,
-            model.config.image_token,
-            model.anyres,
+            image_token=model.config.image_token,
+            anyres=model.anyres,
+        )
+
+    @classmethod
+    def from_pretrained(cls, path) -> LlavaProcessor:
+        """The processor of the llava_nb checkpoint at `path`, its weights not loaded (as transformers'
+        `AutoProcessor.from_pretrained`): the config's template and image settings, the saved tokenizer and image
+        processor, and the image-token count from the vision tower's config."""
+        from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer
+
+        from llava_nb.data.anyres import AnyresLayout
+        from llava_nb.model.config import check_checkpoint
+
+        cfg, holds = check_checkpoint(path)
+        tower = AutoConfig.from_pretrained(Path(path) / "vision_tower" if holds["vision_tower"] else cfg.vision_tower)
+        tower = getattr(tower, "vision_config", tower)  # a full CLIP's config holds its tower's
+        if tower.model_type not in _TOWER_CLS:
+            raise ValueError(
+                f"{path}: the image-token count of a {tower.model_type!r} tower is known only by running it; use "
+                "LlavaModel.from_pretrained(path).processor"
+            )
+        has_cls = _TOWER_CLS[tower.model_type] and cfg.vision_feature_select == "cls_patch"
+        n_tokens = (tower.image_size // tower.patch_size) ** 2 + has_cls  # the patch grid (+ CLS), as the model
+        tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=True)
+        if tokenizer.convert_tokens_to_ids(cfg.image_token) == tokenizer.unk_token_id:
+            raise ValueError(f"{path}: the saved tokenizer has no {cfg.image_token} token (was it saved by llava_nb?)")
+        anyres = AnyresLayout.for_tower(cfg.image_grid_pinpoints, tower) if cfg.image_mode == "anyres" else None
+        return cls(
+            tokenizer,
+            get_template(cfg.template, revision=cfg.template_revision),
+            AutoImageProcessor.from_pretrained(str(path)),
+            cfg.image_mode,
+            n_tokens,
+            image_token=cfg.image_token,
+            anyres=anyres,
         )
 
     def with_template(self, name: str) -> LlavaProcessor:

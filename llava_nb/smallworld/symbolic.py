@@ -200,7 +200,7 @@ ASK = {
 }
 
 # %% ../../nbs/07a_smallworld_symbolic.ipynb #8edb47106e1a46a883d545849b8ab81b
-_HANDWRITTEN = {  # training frames, many per type; the held-out frames of 07g_smallworld_heldout are none of these
+_HANDWRITTEN = {  # training frames, many per type; the held-out frames of 07h_smallworld_heldout are none of these
     "color": (
         "What color is {ref}?", "What colour is {ref}?", "Which colour does {ref} have?", "Say the color of {ref}.",
         "Give the colour of {ref}.", "Please tell me what color {ref} is.", "I would like to know the colour of {ref}.",
@@ -268,7 +268,7 @@ ASKED_FOR = {  # what each type asks for, as noun phrases the requests wrap
     ),
     "relative_position": ("whether {ra} is {r} {rb}", "if {ra} is {r} {rb}", "whether {ra} is {r1} or {r2} {rb}"),
 }  # fmt: skip
-RESERVED = {  # (request, noun phrase) pairs never combined: 07g_smallworld_heldout's frames made of them stay held out
+RESERVED = {  # (request, noun phrase) pairs never combined: 07h_smallworld_heldout's frames made of them stay held out
     *(
         (r, n)
         for r in ("Tell me {x}.", "Please tell me {x}.")

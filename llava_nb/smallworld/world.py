@@ -273,6 +273,7 @@ def sample_scene(
     n_objects: int | None = None,
     min_objects: int = 1,
     max_objects: int = MAX_OBJECTS,
+    *,
     image_size: int = IMAGE_SIZE,
 ) -> dict:
     "A random scene with `n_objects` objects (default: uniform in [min_objects, max_objects])."
@@ -440,6 +441,7 @@ def make_world(
     seed: int = 0,
     split: str = "train",
     image_size: int = IMAGE_SIZE,
+    *,
     min_objects: int = 1,
     max_objects: int = MAX_OBJECTS,
     write_images: bool = True,

@@ -15,7 +15,8 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimi
 from torch import nn
 
 from ..model.llava import LlavaModel
-from ..model.config import CONFIG_NAME, LlavaConfig, PROJECTOR_NAME, read_json
+from ..files import read_json
+from ..model.config import CONFIG_NAME, LlavaConfig, PROJECTOR_NAME
 
 import random
 

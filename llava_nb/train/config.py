@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import KW_ONLY, asdict, dataclass, fields
 
 from ..model.lora import QUANTIZATION
 
@@ -84,6 +84,7 @@ class TrainConfig:
     image_folder: str | None = None  # image paths in the JSON are relative to it
     output_dir: str = "runs/llava"
     vision_tower: str | None = None  # hub name or directory; stage 2: default from the stage-1 checkpoint
+    _: KW_ONLY  # the fields below are passed by name
     llm: str | None = None
     stage1_dir: str | None = None  # stage 2: start from this stage-1 checkpoint's projector (None: a fresh one)
     projector_type: str | None = None  # None: the stage-1 checkpoint's, else "mlp2x_gelu"

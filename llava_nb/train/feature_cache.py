@@ -183,6 +183,7 @@ class FeatureCache:
         batch_size: int = 128,
         dtype=None,
         autocast=nullcontext,
+        *,
         progress: bool = True,
     ) -> FeatureCache:
         "Compute the features of `dataset`'s images not cached yet."
@@ -258,7 +259,7 @@ def _gb(n: float) -> str:
 
 
 def plan_feature_cache(
-    n_images: int, tokens: int, width: int, dtype: torch.dtype, cache_dir=None, available: int | None = None
+    n_images: int, tokens: int, width: int, dtype: torch.dtype, cache_dir=None, *, available: int | None = None
 ) -> int:
     """Bytes the cached features of `n_images` will take (`tokens` × `width` values each); a clear error if they do not
     fit: in RAM (no `cache_dir`) more than half of `available` (default: available now), or on `cache_dir`'s disk."""

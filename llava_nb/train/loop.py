@@ -36,7 +36,8 @@ from ..model.lora import apply_lora, check_quantization, quantization_config
 from ..data.masking import collate
 from ..model.processor import LlavaDataset
 from ..model.llava import LlavaModel, is_peft_model
-from ..model.config import CONFIG_NAME, read_json
+from ..files import read_json
+from ..model.config import CONFIG_NAME
 from .config import TrainConfig, lr_factor
 from .run import RunLog, TrainResult, check_output_dir, finish_run, inputs_fingerprint, start_run
 from .run import load_trained_weights, restore_state, save_step_checkpoint, window_loss
@@ -105,7 +106,9 @@ def prepare_model(cfg: TrainConfig, model: LlavaModel | None, resume: Path | Non
     counts = set_trainable(model, cfg.stage, False if cfg.lora_r else cfg.train_llm)
     if cfg.lora_r:  # adapters on the frozen LLM; only they (and the projector) train
         if not is_peft_model(model.llm):
-            apply_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets, bool(cfg.quantization))
+            apply_lora(
+                model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets, quantized=bool(cfg.quantization)
+            )
         counts["llm"] = count_params(model.llm, trainable_only=True)
     if resume is not None:
         load_trained_weights(model, resume, cfg)
@@ -174,7 +177,7 @@ def load_data(cfg: TrainConfig, model: LlavaModel, acc: Accelerator | None = Non
     return CachedFeatureDataset(ds, cache)
 
 # %% ../../nbs/03_train_loop.ipynb #94fb58da
-def make_loader(cfg: TrainConfig, ds, acc: Accelerator, pad_token_id: int, total: int, k: int, start: int = 0):
+def make_loader(cfg: TrainConfig, ds, acc: Accelerator, pad_token_id: int, total: int, *, k: int, start: int = 0):
     "The run's micro-batches from optimizer step `start` on: `StepBatches` (split across processes) + `collate`."
     sampler = StepBatches(
         len(ds),
@@ -239,6 +242,7 @@ def setup_run(
     acc: Accelerator,
     out: Path,
     say,
+    *,
     fingerprint: str,
     resume: Path | None = None,
     resumed: dict | None = None,
@@ -253,7 +257,7 @@ def setup_run(
     total = steps_for(len(ds), cfg, acc.num_processes)
     k = accumulation_steps(cfg, acc.num_processes)
     start = resumed["step"] if resumed else 0
-    loader = make_loader(cfg, ds, acc, model.tokenizer.pad_token_id, total, k, start)
+    loader = make_loader(cfg, ds, acc, model.tokenizer.pad_token_id, total, k=k, start=start)
     optimizer, scheduler, warm = make_optimizer(cfg, model, acc, total)
     if acc.state.deepspeed_plugin is not None:
         # DeepSpeed reads the micro-batch from a prepared loader; ours is not prepared
@@ -285,7 +289,7 @@ def setup_run(
     run.last_ckpt = resume
     if resumed:
         run.history, run.seconds, run.samples, run.tokens = restore_state(
-            resume, resumed, pmodel, optimizer, scheduler, acc
+            resume, resumed, pmodel, optimizer, scheduler, acc=acc
         )
         say(f"resumed from {resume} at step {start} of {total}")
     return run
@@ -304,8 +308,8 @@ def take_step(run: Run, step: int, batches: Iterator[dict], skips: SkipGuard) ->
         run.optimizer,
         run.scheduler,
         group,
-        run.cfg.max_grad_norm,
-        run.keep_logits,
+        max_grad_norm=run.cfg.max_grad_norm,
+        keep_logits=run.keep_logits,
         where=where,
         share_prefix=run.share_prefix,
     )
@@ -356,7 +360,7 @@ def save_if_due(run: Run, step: int) -> None:
     )
     path = run.out / f"checkpoint-{step:06d}"
     run.last_ckpt = save_step_checkpoint(
-        run.acc, run.model, path, run.cfg, run.history, state, run.optimizer, run.scheduler
+        run.acc, run.model, path, run.cfg, run.history, state=state, optimizer=run.optimizer, scheduler=run.scheduler
     )
 
 
@@ -428,13 +432,13 @@ def _train(cfg, model, callbacks, reuse) -> TrainResult:
     say = RunLog(out / "train.log") if acc.is_main_process else (lambda *a, **k: None)
     acc.wait_for_everyone()
     fingerprint = inputs_fingerprint(cfg)
-    done, resume, resumed = start_run(cfg, out, acc, say, fingerprint, reuse)
+    done, resume, resumed = start_run(cfg, out, acc, say, fingerprint, reuse=reuse)
     if done is not None:
         return done
-    run = setup_run(cfg, model, acc, out, say, fingerprint, resume, resumed)
+    run = setup_run(cfg, model, acc, out, say, fingerprint=fingerprint, resume=resume, resumed=resumed)
     skips = run_steps(run, callbacks)
     counts = dict(total=run.total, samples=run.samples, tokens=run.tokens, seconds=run.seconds)
-    result = finish_run(cfg, acc, run.pmodel, out, run.history, counts, fingerprint, t_start)
+    result = finish_run(cfg, acc, run.pmodel, out, run.history, counts=counts, fingerprint=fingerprint, t_start=t_start)
     say(
         f"stage {cfg.stage}: {run.total} steps, final loss {result.final_loss:.4f}, {result.samples_per_second:.1f} "
         f"samples/s, {result.wall_seconds:.1f}s in all; checkpoint {result.checkpoint}"

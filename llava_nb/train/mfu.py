@@ -48,7 +48,7 @@ def step_shapes(config, tokens: int) -> list[tuple[int, int, int]]:
 
 
 def matmul_tflops(
-    m: int, k: int, n: int, dtype=torch.float32, device="cpu", seconds: float = 0.1, rounds: int = 5
+    m: int, k: int, n: int, dtype=torch.float32, device="cpu", *, seconds: float = 0.1, rounds: int = 5
 ) -> float:
     """TFLOP/s of a bare (m, k) @ (k, n) matmul in `dtype` on `device`: the best of `rounds` windows of about `seconds`
     (a shared machine's noise only ever slows a window down)."""

@@ -11,7 +11,7 @@ import os
 import shutil
 import time
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import KW_ONLY, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -76,6 +76,7 @@ class TrainResult:
     samples: int
     samples_per_second: float
     tokens_per_second: float
+    _: KW_ONLY  # the fields below are passed by name
     wall_seconds: float
     checkpoint: Path | None
     inputs: str | None = None  # fingerprint of the data file and the stage-1 projector the run started from
@@ -146,6 +147,7 @@ def save_checkpoint(
     cfg: TrainConfig,
     history: list,
     state: dict,
+    *,
     extra: Callable | None = None,
     projector_state: dict | None = None,
     llm_state: dict | None = None,
@@ -172,7 +174,7 @@ def save_checkpoint(
 
 # %% ../../nbs/03h_train_run.ipynb #2554e677
 def save_step_checkpoint(
-    acc: Accelerator, model, path: Path, cfg: TrainConfig, history: list, state: dict, optimizer, scheduler
+    acc: Accelerator, model, path: Path, cfg: TrainConfig, history: list, *, state: dict, optimizer, scheduler
 ) -> Path:
     "A resumable step checkpoint: model files + optimizer, scheduler, every process's RNG state, the data position."
     staging = path.with_name(f".{path.name}.tmp-rng")  # each process's RNG state, moved in by the main process
@@ -206,7 +208,7 @@ def save_step_checkpoint(
 
     proj, llm = zero3_states(acc, acc._models[0] if acc._models else model, model)  # collectives: every rank
     if acc.is_main_process:
-        save_checkpoint(model, path, cfg, history, state, extra, projector_state=proj, llm_state=llm)
+        save_checkpoint(model, path, cfg, history, state, extra=extra, projector_state=proj, llm_state=llm)
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(engine, ignore_errors=True)
         ckpts = [p for p in run_checkpoints(path.parent) if p.name != "final" and owner(p) == "checkpoint"]
@@ -260,7 +262,7 @@ def check_resume(ckpt: Path, cfg: TrainConfig, fingerprint: str) -> dict:
     return state
 
 # %% ../../nbs/03h_train_run.ipynb #b9f5d448
-def start_run(cfg: TrainConfig, out: Path, acc: Accelerator, say, fingerprint: str, reuse: bool):
+def start_run(cfg: TrainConfig, out: Path, acc: Accelerator, say, fingerprint: str, *, reuse: bool):
     "(finished identical run to reuse or None, checkpoint to resume from or None, its trainer state or None)."
     if acc.is_main_process:
         claim_dir(out, RUN_KINDS, _HOW)  # the output_dir is this run's from now on: marked (an old run's too)
@@ -324,7 +326,7 @@ def load_trained_weights(model: LlavaModel, ckpt: Path, cfg: TrainConfig) -> Non
 
 # %% ../../nbs/03h_train_run.ipynb #c826caf1
 def restore_state(
-    resume: Path, resumed: dict, pmodel, optimizer, scheduler, acc: Accelerator
+    resume: Path, resumed: dict, pmodel, optimizer, scheduler, *, acc: Accelerator
 ) -> tuple[list, float, int, int]:
     "Optimizer, scheduler and RNG state of the checkpoint; (history, train seconds, samples, tokens seen) so far."
     if (resume / ENGINE_DIR).is_dir():  # DeepSpeed's own state: the engine reads its partitions back
@@ -341,7 +343,15 @@ def restore_state(
 
 # %% ../../nbs/03h_train_run.ipynb #bb1fe809
 def finish_run(
-    cfg: TrainConfig, acc: Accelerator, pmodel, out: Path, history: list, counts: dict, fingerprint: str, t_start: float
+    cfg: TrainConfig,
+    acc: Accelerator,
+    pmodel,
+    out: Path,
+    history: list,
+    *,
+    counts: dict,
+    fingerprint: str,
+    t_start: float,
 ) -> TrainResult:
     "The `TrainResult`, and (main process) the history, loss plot and final checkpoint written."
     model = acc.unwrap_model(pmodel, keep_fp32_wrapper=False).eval()

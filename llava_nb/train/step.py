@@ -202,6 +202,7 @@ def optimizer_step(
     optimizer,
     scheduler,
     group: list[dict],
+    *,
     max_grad_norm: float = 1.0,
     keep_logits: bool = True,
     where: str = "",

@@ -18,7 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
-from llava_nb.datagen.instruct import make_vqa_eval
+from llava_nb.smallworld.teacher import make_vqa_eval
 from llava_nb.smallworld.world import render_scene, sample_scene, scene_id, scene_rng
 
 HERE = Path(__file__).resolve().parent
