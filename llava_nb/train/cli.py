@@ -102,8 +102,19 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_train(args) -> TrainResult:
-    "Run the training the parsed `args` describe."
-    return train(config_from_args(args))
+    """Run the training the parsed `args` describe. The command's process ends after it, so a process group (several
+    processes) is closed here: left to interpreter exit, gloo's threads may abort the process after a finished run."""
+    try:
+        return train(config_from_args(args))
+    finally:
+        _close_process_group()
+
+
+def _close_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def main(argv: list[str] | None = None) -> int:
