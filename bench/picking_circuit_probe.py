@@ -15,7 +15,7 @@ Measured on this project's 2-core CPU (2026-12-02, the format-2 `data/nano/llm`,
 form; `bench/results/picking_circuit_probe.json` and `_shipped.png`): for colour words the circuit is plain to see. In
 **layer 0, head 0** the word "red" puts 0.95 of its attention on the red object's scene token and 0.00 on the others:
 the match happens at the naming word, one layer deep, between its own embedding and the scene token's sum of word
-embeddings. Then in layers 1-3 four heads at the answer position attend to the colour word with 0.80-1.00 of their mass
+embeddings. Then in layers 1-3 five heads at the answer position attend to the colour word with 0.74-1.00 of their mass
 and fetch what it found. For shape words and places neither step exists: no head at the shape word attends to the named
 object more than to the others, and no head at the answer position looks at the shape word (at most 0.02). The LLM
 learned a two-step circuit, match then fetch, both keyed on colour content, and no second one. Each step is useless

@@ -38,6 +38,16 @@ def _flags(source: str) -> set[str]:
     return out
 
 
+def _last_drawing(outputs: list) -> list:
+    """A `LivePlot` redraws one picture in place; execnb records every redraw as a new output. Keep the last picture
+    (the whole run's curves) where the first one stood, and every other output."""
+    pictures = [i for i, o in enumerate(outputs) if "image/png" in o.get("data", {})]
+    if len(pictures) < 2:
+        return outputs
+    last = outputs[pictures[-1]]
+    return [last if i == pictures[0] else o for i, o in enumerate(outputs) if i not in pictures[1:]]
+
+
 def run_notebook(path: Path, flags: set[str], max_kb: float) -> list[str]:
     "Run `path` (flagged cells skipped) and write it with its outputs; returns the cells whose outputs were dropped."
     from execnb.nbio import read_nb, write_nb
@@ -59,6 +69,8 @@ def run_notebook(path: Path, flags: set[str], max_kb: float) -> list[str]:
         os.chdir(cwd)
     dropped = []
     for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and "LivePlot(" in cell.source:
+            cell["outputs"] = _last_drawing(cell.get("outputs", []))
         if cell.cell_type == "code" and len(json.dumps(cell.get("outputs", []))) > max_kb * 1024:
             cell["outputs"] = []
             dropped.append(f"{path.name} cell {i}")
