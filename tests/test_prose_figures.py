@@ -122,13 +122,15 @@ def _chat():
 def _datagen():
     one, eight = R("datagen_throughput")["results"]
     x = eight["records_per_second"] / one["records_per_second"]
-    return f"{one['records_per_second']:.1f} records/s at concurrency 1, {eight['records_per_second']:.1f} at concurrency 8 ({x:.1f}×"
+    one_s, eight_s = one["records_per_second"], eight["records_per_second"]
+    return f"{one_s:.1f} records/s at concurrency 1, {eight_s:.1f} at concurrency 8 ({x:.1f}×"
 
 
 def _share_prefix():
     on, off = R("laptop_settings_share_prefix")["rows"]
     x = on["samples_per_second"] / off["samples_per_second"]
-    return f"{on['samples_per_second']:.1f} samples/s shared vs {off['samples_per_second']:.1f} once per row (**{x:.2f}×**)"
+    a, b = on["samples_per_second"], off["samples_per_second"]
+    return f"{a:.1f} samples/s shared vs {b:.1f} once per row (**{x:.2f}×**)"
 
 
 def _throughput(stage: int):
@@ -172,12 +174,31 @@ def _fetch_heads():
     fetch = R("picking_circuit_probe")["shipped"]["color"]["fetch"]  # (layers, heads): attention to the colour word
     heads = [v for layer in fetch[1:] for v in layer if v >= 0.5]
     words = {3: "three", 4: "four", 5: "five", 6: "six"}
-    return f"{words[len(heads)]}\nheads at the answer position look at the colour word with {min(heads):.2f}–{max(heads):.2f}"
+    share = f"{min(heads):.2f}–{max(heads):.2f}"
+    return f"{words[len(heads)]}\nheads at the answer position look at the colour word with {share}"
 
 
 def _causes():
     n = len(re.findall(r"\*\*\d\. ", text_of("nbs/07e_smallworld_llm.ipynb")))
     return {4: "Four", 5: "Five"}[n] + " causes kept the nano model on that plateau"
+
+
+def _offset(name: str) -> str:
+    "The picking-by-place probe's rows as the README quotes them."
+    table = R(name)["table"]
+    by = {k.split("'")[1]: f"{r['accuracy']:.2f}" for k, r in table.items()}  # "the {shape}" -> "0.50"
+    first = "colour of 'the {shape}'"
+    chance = f"{table[first]['random pick']:.2f}"
+    if name.endswith("format2"):
+        return (
+            f'("the red one" {by["the {colour} one"]}, "the object that is red" {by["the object that is {colour}"]}, '
+            f'"the red" {by["the {colour}"]}); no shape word does, wherever it stands ("the triangle" '
+            f'{by["the {shape}"]}, "the triangle object" {by["the {shape} object"]}; random {chance})'
+        )
+    return (
+        f'("the triangle" {by["the {shape}"]}, "the triangle object" {by["the {shape} object"]}, "the object that is a '
+        f'triangle" {by["the object that is a {shape}"]}; "the red one" {by["the {colour} one"]})'
+    )
 
 
 def _amd_bf16():
@@ -212,6 +233,8 @@ CLAIMS = {
     "README: training step, stage 2": ("README.md", lambda: _throughput(2)),
     "README: MFU": ("README.md", _mfu),
     "README: the picking plateau": ("README.md", lambda: _plateau("readme")),
+    "README: picking by place, the format-2 LLM": ("README.md", lambda: _offset("picking_offset_probe_format2")),
+    "README: picking by place, the shipped LLM": ("README.md", lambda: _offset("picking_offset_probe")),
     "07e: the picking plateau": ("nbs/07e_smallworld_llm.ipynb", lambda: _plateau("lesson")),
     "07e: the heads that fetch a colour": ("nbs/07e_smallworld_llm.ipynb", _fetch_heads),
     "07e: how many causes": ("nbs/07e_smallworld_llm.ipynb", _causes),

@@ -230,9 +230,10 @@ def plot_anyres(image: Image.Image, layout: AnyresLayout):
     ax_t.add_patch(Rectangle(corner, *extent, fill=False, edgecolor="red", lw=2, ls="--"))
     ax_t.set_title(f"{rows}x{cols} tiles of {t} px (grid {rows * t}x{cols * t}); red: kept", fontsize=10)
     ax_f.imshow(cells, cmap=ListedColormap(["#dddddd", "#7cc47c", "#f0a030", "white"]), vmin=0, vmax=3)
-    ax_f.set_xticks(torch.arange(-0.5, cols * s + 1, 1), minor=True)
-    ax_f.set_yticks(torch.arange(-0.5, rows * s, 1), minor=True)
-    ax_f.grid(which="minor", color="white", lw=0.5)
+    for y in range(1, rows * s):  # a line between every two rows of features, a thick one between tiles
+        ax_f.axhline(y - 0.5, color="white", lw=2.5 if y % s == 0 else 1)
+    for x in range(1, cols * s + 1):
+        ax_f.axvline(x - 0.5, color="white", lw=2.5 if x % s == 0 else 1)
     h, w = bottom - top, right - left
     ax_f.set_title(f"features: {h}x{w} kept + {h} newlines (grey: cut) = {h * (w + 1)} tokens", fontsize=10)
     for ax in (ax_g, ax_t, ax_f):
