@@ -215,6 +215,20 @@ def _fixes():
     return {4: "four", 5: "five"}[n] + " fixes, each found in a small replica"
 
 
+def _first_screen():
+    s = R("quickstart_summary")
+    e = s["eval"]
+    return (
+        f"| **{mmss(s['wall_seconds'])}** on an AMD EPYC with native bf16; about 10 min on an AVX2-only CPU in fp32 | "
+        f"`runs/quickstart/`: a LLaVA that answers **{e['vqa_accuracy']:.3f}** of held-out questions "
+        f"({e['heldout']['vqa_accuracy']:.3f} in phrasings it never trained on)"
+    )
+
+
+def _workshop_quickstart():
+    return f"`make quickstart` (**{mmss(R('quickstart_summary')['wall_seconds'])}** measured"
+
+
 CLAIMS = {
     "README: held-out VQA, both seeds": ("README.md", _vqa),
     "README: VQA by type": ("README.md", _vqa_types),
@@ -235,6 +249,8 @@ CLAIMS = {
     "README: the picking plateau": ("README.md", lambda: _plateau("readme")),
     "README: picking by place, the format-2 LLM": ("README.md", lambda: _offset("picking_offset_probe_format2")),
     "README: picking by place, the shipped LLM": ("README.md", lambda: _offset("picking_offset_probe")),
+    "README: the first screen": ("README.md", _first_screen),
+    "workshop: the quickstart on the clock": ("nbs/tutorials/workshop.ipynb", _workshop_quickstart),
     "07e: the picking plateau": ("nbs/07e_smallworld_llm.ipynb", lambda: _plateau("lesson")),
     "07e: the heads that fetch a colour": ("nbs/07e_smallworld_llm.ipynb", _fetch_heads),
     "07e: how many causes": ("nbs/07e_smallworld_llm.ipynb", _causes),
