@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from llava_nb.core import QTYPES
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -229,6 +231,47 @@ def _workshop_quickstart():
     return f"`make quickstart` (**{mmss(R('quickstart_summary')['wall_seconds'])}** measured"
 
 
+def _heldout_row(qtype: str):
+    "A row of the README's in-template / held-out table: seed 0's and seed 1's columns from the summaries."
+    a, b = qs(0), qs(1)
+    if qtype == "all":
+        x, y = (a["vqa_accuracy"], a["heldout"]["vqa_accuracy"]), (b["vqa_accuracy"], b["heldout"]["vqa_accuracy"])
+        return f"| **{x[0]:.3f} / {x[1]:.3f}** | **{y[0]:.3f} / {y[1]:.3f}** |"
+    x = (a["by_type"][qtype], a["heldout"]["by_type"][qtype])
+    y = (b["by_type"][qtype], b["heldout"]["by_type"][qtype])
+    return f" | {x[0]:.3f} / **{x[1]:.3f}** | {y[0]:.3f} / {y[1]:.3f} |"
+
+
+def _anyres_row(world: str, mode: str):
+    "A row of the README's anyres table (`bench/anyres_smallworld.py`)."
+    run = next(r for r in R("anyres_smallworld")["runs"] if (r["world"], r["mode"]) == (world, mode))
+    a, t = run["after"], run["after"]["by_type"]
+    cells = [a["accuracy"], t["shape"], t["size"], t["count"]]
+    return " | ".join(f"{v:.3f}" for v in cells)
+
+
+def _anyres_text(s: str) -> str:
+    "The README's anyres table with its bold marks taken out, so a row reads as numbers."
+    return s.replace("**", "")
+
+
+def _stage1_transfer():
+    d = R("stage1_transfer")
+    images, scene = d["image_tokens"]["accuracy"], d["scene_tokens"]["overall"]
+    return f"VQA **{images:.3f}** on images vs **{scene:.3f}** for its LLM on scene tokens"
+
+
+def _robust():
+    v = R("robust_vision")["variety 0.5, tower 600 steps, seed 0"]
+    w, b = v["wild by type"], v["by type"]
+    return (
+        f"wild **{v['wild']:.3f}** (colour {w['color']:.2f}, count {w['count']:.2f}, existence "
+        f"{w['existence']:.2f}, shape {w['shape']:.2f}) but the plain held-out world falls 0.960 → "
+        f"{v['in-distribution VQA']:.3f} (relative position "
+        f"{b['relative_position']:.2f})"
+    )
+
+
 CLAIMS = {
     "README: held-out VQA, both seeds": ("README.md", _vqa),
     "README: VQA by type": ("README.md", _vqa_types),
@@ -251,6 +294,9 @@ CLAIMS = {
     "README: picking by place, the shipped LLM": ("README.md", lambda: _offset("picking_offset_probe")),
     "README: the first screen": ("README.md", _first_screen),
     "workshop: the quickstart on the clock": ("nbs/tutorials/workshop.ipynb", _workshop_quickstart),
+    **{f"README: held-out table, {q}": ("README.md", lambda q=q: _heldout_row(q)) for q in QTYPES + ("all",)},
+    "README: stage 1 alone": ("README.md", _stage1_transfer),
+    "README: robust vision, the varied tower": ("README.md", _robust),
     "07e: the picking plateau": ("nbs/07e_smallworld_llm.ipynb", lambda: _plateau("lesson")),
     "07e: the heads that fetch a colour": ("nbs/07e_smallworld_llm.ipynb", _fetch_heads),
     "07e: how many causes": ("nbs/07e_smallworld_llm.ipynb", _causes),
@@ -258,6 +304,15 @@ CLAIMS = {
     "laptop: the quickstart's wall time": ("nbs/tutorials/laptop.ipynb", _laptop_wall),
     "laptop: how many fixes": ("nbs/tutorials/laptop.ipynb", _fixes),
 }
+
+
+ANYRES = [("high", "pad"), ("high", "anyres"), ("base", "pad"), ("base", "anyres")]
+
+
+@pytest.mark.parametrize("world,mode", ANYRES)
+def test_the_anyres_table_is_the_committed_run(world, mode):
+    row = _anyres_row(world, mode)
+    assert row in _anyres_text(text_of("README.md")), f"README.md's anyres table should hold {world} / {mode}: {row}"
 
 
 @pytest.mark.parametrize("name", CLAIMS)
