@@ -7,7 +7,6 @@
 # judge plumbing.
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter, defaultdict
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from ..datagen.coco import caps_boxes_record, json_lines, load_json_or_lines, read_coco
 from ..core import RecordError
+from ..data.records import load_json
 from llava_nb.eval.metrics import (
     LETTERS,
     MODALITIES,
@@ -44,14 +44,6 @@ BENCH_CATEGORIES = {"conv": "conversation", "detail": "detail", "complex": "comp
 def read_jsonl(path) -> list[tuple[int, dict]]:
     "`(line number, object)` for each non-blank line of a JSON-lines file; bad JSON or a non-object names the line."
     return json_lines(Path(path).read_text(encoding="utf-8"), path)
-
-
-def _read_json(path):
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise RecordError(f"bad JSON: {e.msg} (line {e.lineno}, column {e.colno})", file=path) from None
 
 
 def _field(obj: dict, key: str, kind, where, record=None, empty: bool = True):
@@ -182,7 +174,7 @@ JUDGE_SYSTEM_LLAVA = "You are a helpful and precise assistant for checking the q
 
 def read_rules(path) -> dict[str, dict]:
     "LLaVA's `rule.json`: `{category: {'role': ..., 'prompt': ...}}`, every entry checked (errors name the file)."
-    rules = _read_json(path)
+    rules = load_json(path)
     if not isinstance(rules, dict):
         got = type(rules).__name__
         raise RecordError(f"expected a JSON object (category -> role and prompt), got a JSON {got}", file=path)
@@ -363,14 +355,6 @@ SQA_SUBJECTS = {"natural science": "NAT", "social science": "SOC", "language sci
 GRADE_BANDS = {"1-6": range(1, 7), "7-12": range(7, 13)}
 
 
-def _read_json(path):
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise RecordError(f"bad JSON: {e.msg} (line {e.lineno}, column {e.colno})", file=path) from None
-
-
 def grade_band(grade: str, where=None, record=None) -> str:
     "'grade3' -> '1-6', 'grade10' -> '7-12'."
     m = re.fullmatch(r"grade(\d+)", grade)
@@ -411,7 +395,7 @@ def sqa_item(pid: str, p: dict, where=None, split: str = "test") -> dict:
 
 def read_scienceqa(problems, pid_splits, split: str = "test") -> list[dict]:
     "The problems of `split`, in `pid_splits.json`'s order, as multiple-choice items (a split without any: an error)."
-    probs, splits = _read_json(problems), _read_json(pid_splits)
+    probs, splits = load_json(problems), load_json(pid_splits)
     if not isinstance(probs, dict):
         raise RecordError(f"expected a JSON object (pid -> problem), got a JSON {type(probs).__name__}", file=problems)
     if not isinstance(splits, dict) or split not in splits:
