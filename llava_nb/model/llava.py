@@ -29,6 +29,7 @@ from llava_nb.model.parts import (
     load_vision_tower,
     truncated_tower,
     vision_token_layout,
+    image_token_count,
 )
 from .processor import LlavaProcessor
 from .projector import build_projector
@@ -145,8 +146,9 @@ class LlavaModel(nn.Module):
         # the tower run with the blocks the feature layer needs (None: an unfamiliar tower, run in full); not a
         # registered submodule, so its weights are counted and saved once, as the tower's
         object.__setattr__(self, "_short_tower", truncated_tower(vision_tower, keep))
-        n_patches, self._has_cls = vision_token_layout(vision_tower)
-        self.num_image_tokens = n_patches + (self._has_cls and config.vision_feature_select == "cls_patch")
+        layout = vision_token_layout(vision_tower)
+        self._has_cls = layout[1]
+        self.num_image_tokens = image_token_count(layout, config.vision_feature_select)
         self.anyres = None  # LLaVA-1.6 (notebook 13): the grids, and a learned newline the projector owns
         if config.image_mode == "anyres":
             self.anyres = AnyresLayout.for_tower(config.image_grid_pinpoints, vision_tower.config)

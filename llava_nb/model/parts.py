@@ -31,7 +31,7 @@ from .zero3 import deepspeed_gather, is_partitioned
 
 # %% auto #0
 __all__ = ['load_vision_tower', 'ensure_image_token', 'fill_new_embeddings', 'load_llm', 'encoder_layers', 'layers_needed',
-           'truncated_tower', 'vision_token_layout']
+           'truncated_tower', 'vision_token_layout', 'config_token_layout', 'image_token_count']
 
 # %% ../../nbs/02c_model_parts.ipynb #1550b81f
 _VISION_CLASSES = {
@@ -197,3 +197,22 @@ def vision_token_layout(tower) -> tuple[int, bool]:
         )
     side = size // tower.config.patch_size
     return side * side, n == side * side + 1
+
+# %% ../../nbs/02c_model_parts.ipynb #2df720d1
+_CLS_FIRST = {"clip_vision_model": True, "siglip_vision_model": False}  # towers whose config alone gives the layout
+
+
+def config_token_layout(config) -> tuple[int, bool] | None:
+    """`vision_token_layout` from a tower's config alone (a full CLIP's holds its tower's), without loading weights;
+    None for a tower whose layout only running it tells."""
+    config = getattr(config, "vision_config", config)
+    if config.model_type not in _CLS_FIRST:
+        return None
+    side = config.image_size // config.patch_size
+    return side * side, _CLS_FIRST[config.model_type]
+
+
+def image_token_count(layout: tuple[int, bool], feature_select: str) -> int:
+    "Tokens one image becomes (`pad`/`square`): its patch tokens, and the CLS token when `feature_select` keeps it."
+    n_patches, has_cls = layout
+    return n_patches + (has_cls and feature_select == "cls_patch")

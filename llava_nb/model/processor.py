@@ -19,9 +19,6 @@ from ..data.masking import Tokenized, tokenize_conversation, tokenize_prompt
 __all__ = ['LlavaProcessor', 'LlavaDataset']
 
 # %% ../../nbs/02d_model_processor.ipynb #2edd519b
-_TOWER_CLS = {"clip_vision_model": True, "siglip_vision_model": False}  # towers whose count the config gives: CLS?
-
-
 @dataclass(frozen=True)
 class LlavaProcessor:
     "Images and LLaVA conversations -> model inputs, as the model was trained: template, placeholder, image size."
@@ -57,17 +54,17 @@ class LlavaProcessor:
 
         from llava_nb.data.anyres import AnyresLayout
         from llava_nb.model.config import check_checkpoint
+        from llava_nb.model.parts import config_token_layout, image_token_count
 
         cfg, holds = check_checkpoint(path)
         tower = AutoConfig.from_pretrained(Path(path) / "vision_tower" if holds["vision_tower"] else cfg.vision_tower)
         tower = getattr(tower, "vision_config", tower)  # a full CLIP's config holds its tower's
-        if tower.model_type not in _TOWER_CLS:
+        layout = config_token_layout(tower)
+        if layout is None:
             raise ValueError(
                 f"{path}: the image-token count of a {tower.model_type!r} tower is known only by running it; use "
                 "LlavaModel.from_pretrained(path).processor"
             )
-        has_cls = _TOWER_CLS[tower.model_type] and cfg.vision_feature_select == "cls_patch"
-        n_tokens = (tower.image_size // tower.patch_size) ** 2 + has_cls  # the patch grid (+ CLS), as the model
         tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=True)
         if tokenizer.convert_tokens_to_ids(cfg.image_token) == tokenizer.unk_token_id:
             raise ValueError(f"{path}: the saved tokenizer has no {cfg.image_token} token (was it saved by llava_nb?)")
@@ -77,7 +74,7 @@ class LlavaProcessor:
             get_template(cfg.template, revision=cfg.template_revision),
             AutoImageProcessor.from_pretrained(str(path)),
             cfg.image_mode,
-            n_tokens,
+            image_token_count(layout, cfg.vision_feature_select),
             image_token=cfg.image_token,
             anyres=anyres,
         )
