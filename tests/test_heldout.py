@@ -9,7 +9,8 @@ import pytest
 from llava_nb.datagen.instruct import BRIEF_INSTRUCTIONS, DETAIL_INSTRUCTIONS, VARIED_DETAIL_INSTRUCTIONS
 from llava_nb.datagen.instruct import make_instruct
 from llava_nb.smallworld.teacher import make_pretrain, make_vqa_train
-from llava_nb.smallworld.heldout import HELD_OUT_DESCRIBE, HELD_OUT_QUESTIONS, frame_pattern, make_heldout_vqa
+from llava_nb.smallworld.heldout import HELD_OUT_DESCRIBE, HELD_OUT_QUESTIONS, HELD_OUT_QUESTIONS_B, frame_pattern
+from llava_nb.smallworld.heldout import make_heldout_vqa
 from llava_nb.smallworld.llm import lm_corpus, lm_texts
 from llava_nb.smallworld.world import sample_scene, scene_rng
 from llava_nb.smallworld.judge import make_mc_train
@@ -40,9 +41,10 @@ def test_the_training_sources_are_really_read(training_texts):
         assert phrase in joined, phrase
 
 
+@pytest.mark.parametrize("table", ["first", "second"])
 @pytest.mark.parametrize("qtype", sorted(HELD_OUT_QUESTIONS))
-def test_no_held_out_question_frame_occurs_in_training(training_texts, qtype):
-    for frame in HELD_OUT_QUESTIONS[qtype]:
+def test_no_held_out_question_frame_occurs_in_training(training_texts, qtype, table):
+    for frame in {"first": HELD_OUT_QUESTIONS, "second": HELD_OUT_QUESTIONS_B}[table][qtype]:
         pattern = frame_pattern(frame)
         hits = [t for t in training_texts if pattern.search(t)]
         assert not hits, f"{frame!r} matches training text {hits[0][:120]!r}"
@@ -54,11 +56,13 @@ def test_no_held_out_description_request_occurs_in_training(training_texts):
         assert not hits, f"{way!r} occurs in training text {hits[0][:120]!r}"
 
 
-def test_held_out_questions_use_only_held_out_frames():
+@pytest.mark.parametrize("table", ["first", "second"])
+def test_held_out_questions_use_only_held_out_frames(table):
     "Every generated held-out question comes from a held-out frame (nothing leaks in from the training generators)."
-    frames = [frame_pattern(f) for fs in HELD_OUT_QUESTIONS.values() for f in fs]
-    for it in make_heldout_vqa(SCENES[:100]):
-        assert any(p.fullmatch(it["question"]) for p in frames), it["question"]
+    frames = {"first": HELD_OUT_QUESTIONS, "second": HELD_OUT_QUESTIONS_B}[table]
+    patterns = [frame_pattern(f) for fs in frames.values() for f in fs]
+    for it in make_heldout_vqa(SCENES[:100], frames=frames, tag=table):
+        assert any(p.fullmatch(it["question"]) for p in patterns), it["question"]
 
 
 def test_the_varied_teacher_answers_like_the_templated_one():

@@ -15,9 +15,9 @@ from .judge import description_scores, make_bench
 from .symbolic import QTYPES, absent_thing, ask_in_frames, parse_context
 
 # %% auto #0
-__all__ = ['HELD_OUT_QUESTIONS', 'HELD_OUT_DESCRIBE', 'UNANSWERABLE_QUESTIONS', 'frame_pattern', 'heldout_question',
-           'make_heldout_vqa', 'make_heldout_describe', 'make_unanswerable', 'is_honest', 'heldout_scores',
-           'HeldOutTeacher', 'make_heldout_bench']
+__all__ = ['HELD_OUT_QUESTIONS', 'HELD_OUT_DESCRIBE', 'HELD_OUT_QUESTIONS_B', 'UNANSWERABLE_QUESTIONS', 'frame_pattern',
+           'heldout_question', 'make_heldout_vqa', 'make_heldout_describe', 'make_unanswerable', 'is_honest',
+           'heldout_scores', 'HeldOutTeacher', 'make_heldout_bench']
 
 # %% ../../nbs/07h_smallworld_heldout.ipynb #10185d26023b46108eb7d9f57d49d2b3
 HELD_OUT_QUESTIONS = {
@@ -45,6 +45,31 @@ HELD_OUT_DESCRIBE = (  # ten ways to ask for a description that no training inst
     "Write a few sentences about the image.",
     "Walk me through what is in the picture.",
 )
+HELD_OUT_QUESTIONS_B = {  # a second set, written before the teacher's grammar was last widened and never used to tune it
+    "color": (
+        "What is the colour of {ref}?",
+        "Do you know what colour {ref} is?",
+        "Which colour would you say {ref} is?",
+    ),
+    "shape": (
+        "What is the shape of {ref}?",
+        "Do you know what shape {ref} is?",
+        "Which shape would you say {ref} has?",
+    ),
+    "size": ("Is {ref} a large one or a small one?", "What is the size of {ref}?", "Do you know how large {ref} is?"),
+    "position": (
+        "What is the position of {ref}?",
+        "Do you know where {ref} is?",
+        "In what part of the image is {ref}?",
+    ),
+    "count": (
+        "What is the number of {things}?",
+        "Do you know how many {things} there are?",
+        "How many {things} does the picture show?",
+    ),
+    "existence": ("Does the picture show {thing}?", "Would you say there is {thing}?", "Do you notice {thing}?"),
+    "relative_position": ("Is {ra} located {r} {rb}?", "Would you say {ra} is {r} {rb}?"),
+}
 UNANSWERABLE_QUESTIONS = ("What color is {ref}?", "Where is {ref}?", "Tell me the colour of {ref}.")
 
 
@@ -65,9 +90,13 @@ def _objects(scene: dict) -> list[dict]:
     return parse_context(context_text(scene), scene["id"])[1]
 
 
-def make_heldout_vqa(scenes: list[dict], seed: int = 0, per_scene: int = 3, qtypes=QTYPES) -> list[dict]:
-    "Short-answer questions in held-out phrasings `{id, image, question, answer, type}`, types balanced."
-    return make_vqa_eval(scenes, seed, per_scene, qtypes, ask=heldout_question, tag="heldout", mark="h")
+def make_heldout_vqa(
+    scenes: list[dict], seed: int = 0, per_scene: int = 3, qtypes=QTYPES, frames=None, *, tag="heldout", mark="h"
+) -> list[dict]:
+    """Short-answer questions in held-out phrasings `{id, image, question, answer, type}`, types balanced; `frames`: a
+    table like `HELD_OUT_QUESTIONS` (the default), e.g. `HELD_OUT_QUESTIONS_B` with its own `tag` and id `mark`."""
+    ask = lambda qtype, objs, rng: heldout_question(qtype, objs, rng, frames)
+    return make_vqa_eval(scenes, seed, per_scene, qtypes, ask=ask, tag=tag, mark=mark)
 
 # %% ../../nbs/07h_smallworld_heldout.ipynb #59bbdb311c014d738909a11f9e486628
 def make_heldout_describe(scenes: list[dict], seed: int = 0) -> list[dict]:
@@ -108,10 +137,12 @@ def heldout_scores(
     short_tokens: int = 16,
     long_tokens: int = 160,
 ) -> dict:
-    """Held-out-phrasing VQA, description requests and unanswerable questions on `scenes`; `ask(items, max_new_tokens,
+    """Held-out-phrasing VQA (both sets of frames), description requests and unanswerable questions on `scenes`; `ask(items, max_new_tokens,
     desc)` answers a list of items (e.g. `answer_batch` bound to a model)."""
     vqa = make_heldout_vqa(scenes, seed, per_scene)
     scores = vqa_scores(ask(vqa, short_tokens, "VQA, held-out phrasings"), vqa)
+    vqa_b = make_heldout_vqa(scenes, seed, per_scene, frames=HELD_OUT_QUESTIONS_B, tag="heldout_b", mark="b")
+    scores_b = vqa_scores(ask(vqa_b, short_tokens, "VQA, second held-out set"), vqa_b)
     describe = make_heldout_describe(scenes[:n_describe], seed)
     rows = [description_scores(r, it["objects"]) for r, it in zip(ask(describe, long_tokens, "descriptions"), describe)]
     absent = make_unanswerable(scenes[:n_unanswerable], seed)
@@ -120,6 +151,7 @@ def heldout_scores(
         "vqa_accuracy": scores["accuracy"],
         "by_type": scores["by_type"],
         "vqa_n": len(vqa),
+        "second_set": {"vqa_accuracy": scores_b["accuracy"], "by_type": scores_b["by_type"], "vqa_n": len(vqa_b)},
         "describe": {
             "n": len(rows),
             "ways": len({it["question"] for it in describe}),
