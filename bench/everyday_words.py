@@ -43,13 +43,14 @@ OUT = ROOT / "bench" / "results" / "everyday_words.json"
 RUNS = ROOT / "runs" / "everyday_words"
 
 
-def frame_probe(checkpoint, n: int = 80, seed: int = 0) -> dict:
-    "Per held-out frame: accuracy on `n` test-world questions asked in that frame alone, the commonest wrong answers."
+def frame_probe(checkpoint, n: int = 80, seed: int = 0, table=None) -> dict:
+    """Per held-out frame (of `table`, default `HELD_OUT_QUESTIONS`): accuracy on `n` test-world questions asked in that
+    frame alone, the commonest wrong answers."""
     model = load_model(checkpoint).eval()
     out = {}
     with tempfile.TemporaryDirectory() as d:
         scenes = make_world(Path(d) / "test", 200, seed=seed, split="test")
-        for qtype, frames in HELD_OUT_QUESTIONS.items():
+        for qtype, frames in (table or HELD_OUT_QUESTIONS).items():
             for f in frames:
                 ask = lambda t, objs, rng, f=f: ask_in_frames(t, objs, rng, {t: (f,)})
                 items = make_vqa_eval(scenes, seed, 1, (qtype,), ask=ask, tag="frame")[:n]

@@ -32,9 +32,10 @@ from llava_nb.smallworld.world import (
 )
 
 # %% auto #0
-__all__ = ['ASK', 'REQUESTS', 'ASKED_FOR', 'RESERVED', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER', 'SYNONYMS',
-           'EVERYDAY', 'CORNERS', 'REASON', 'parse_context', 'compose_frames', 'ask_in_frames', 'absent_thing',
-           'ask_absent', 'everyday_statements', 'question_type', 'ask_about', 'describe']
+__all__ = ['ASK', 'REQUESTS', 'OPENERS', 'CLOSERS', 'ASKED_FOR', 'RESERVED', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER',
+           'SYNONYMS', 'EVERYDAY', 'CORNERS', 'REASON', 'parse_context', 'compose_frames', 'ask_in_frames',
+           'in_chat_words', 'absent_thing', 'ask_absent', 'everyday_statements', 'question_type', 'ask_about',
+           'describe']
 
 # %% ../../nbs/07a_smallworld_symbolic.ipynb #526d54b5
 _BOX = re.compile(r"^\s*(.+?)\s*:\s*\[([^\]]*)\]\s*$")
@@ -204,36 +205,51 @@ _HANDWRITTEN = {  # training frames, many per type; the held-out frames of 07h_s
     "color": (
         "What color is {ref}?", "What colour is {ref}?", "Which colour does {ref} have?", "Say the color of {ref}.",
         "Give the colour of {ref}.", "Please tell me what color {ref} is.", "I would like to know the colour of {ref}.",
-        "Identify the color of {ref}.", "{ref} is which color?",
+        "Identify the color of {ref}.", "{ref} is which color?", "Which color is {ref}?", "What color has {ref} got?",
+        "Looking at {ref}, what colour is it?", "{ref}: which colour?", "In which colour is {ref} drawn?",
+        "Is {ref} {alt}?", "Is the colour of {ref} {alt}?",
     ),
     "shape": (
         "What shape is {ref}?", "Which shape is {ref}?", "Say the shape of {ref}.", "Give the shape of {ref}.",
         "Identify the shape of {ref}.", "Please tell me what shape {ref} has.", "{ref} is which shape?",
-        "What kind of shape is {ref}?", "Tell me the shape of {ref}.",
+        "What kind of shape is {ref}?", "Tell me the shape of {ref}.", "Which shape does {ref} have?",
+        "What shape has {ref} got?", "Looking at {ref}, what shape is it?", "{ref}: which shape?", "Is {ref} {alt}?",
+        "Is the shape of {ref} {alt}?",
     ),
     "size": (
         "Is {ref} large or small?", "Is {ref} small or large?", "What size is {ref}?", "Tell me the size of {ref}.",
         "Say whether {ref} is large or small.", "Give the size of {ref}.", "Name the size of {ref}.",
-        "Please tell me how large {ref} is: small or large?",
+        "Please tell me how large {ref} is: small or large?", "How large is {ref}?",
+        "Looking at {ref}, is it small or large?", "Is {ref} drawn small or large?", "Which size is {ref}?",
+        "{ref}: large or small?", "Small or large: which is {ref}?",
     ),
     "position": (
         "Where is {ref}?", "In which part of the picture is {ref}?", "Tell me the position of {ref}.",
         "Say where {ref} is.", "Give the location of {ref}.", "Name the position of {ref}.",
         "Where in the image can {ref} be seen?", "Please tell me where in the picture {ref} sits.",
+        "Which part of the image is {ref} in?", "Looking at {ref}, where is it?", "Where does {ref} sit?",
+        "At which position is {ref}?", "{ref}: where is it?", "Where has {ref} been drawn?",
     ),
     "count": (
         "How many {things} are there?", "How many {things} can you see?", "Count how many {things} there are.",
         "Give the number of {things}.", "Say how many {things} the image has.",
-        "Please give the count of {things} in the image.",
+        "Please give the count of {things} in the image.", "How many {things} does the image have?",
+        "How many {things} are in the image?", "How many {things} are shown?", "How many {things} appear in the picture?",
+        "Looking at the image, how many {things} are there?", "{things}: how many are there?",
     ),
     "existence": (
         "Is there {thing} in the image?", "Can you see {thing}?", "Does the image contain {thing}?",
         "Is {thing} visible?", "Can you spot {thing}?", "Tell me if there is {thing}.",
-        "Say whether the image shows {thing}.", "Is {thing} there?",
+        "Say whether the image shows {thing}.", "Is {thing} there?", "Is there {thing} here?",
+        "Does the picture contain {thing}?", "Is {thing} in the image?", "Can {thing} be seen?",
+        "Has the image got {thing}?", "Looking at the image, is there {thing}?", "Is {thing} shown?",
+        "Is {ref} {one}?", "Is the colour of {ref} {one}?", "Is the shape of {ref} {one}?",
     ),
     "relative_position": (
         "Is {ra} {r} {rb}?", "Tell me whether {ra} is {r} {rb}.", "Say if {ra} is {r} {rb}.",
         "Is {ra} {r1} or {r2} {rb}?", "Compared with {rb}, is {ra} {r1} or {r2} it?",
+        "Is it true that {ra} is {r} {rb}?", "Check whether {ra} is {r} {rb}.", "Compared to {rb}, is {ra} {r} it?",
+        "Is {ra} {r1} {rb} or {r2} it?",
     ),
 }  # fmt: skip
 REQUESTS = (  # ways to wrap what is asked for, a noun phrase `{x}`: "Please give the number of stars."
@@ -252,7 +268,20 @@ REQUESTS = (  # ways to wrap what is asked for, a noun phrase `{x}`: "Please giv
     "I want to know {x}.",
     "Work out {x}.",
     "Look at the picture and say {x}.",
+    "Can you say {x}?",
+    "Could you give {x}?",
+    "Can you work out {x}?",
+    "Please say {x}.",
+    "Please state {x}.",
+    "Look at the image and give {x}.",
+    "I need {x}.",
+    "Check {x}.",
 )
+OPENERS = (  # said before a question in a chat: "Quick question: what colour is the star?"
+    "Question:", "Quick question:", "Hi!", "Hello.", "Okay.", "Look at the image.", "Look at the picture.", "Next:",
+    "One more:", "I have a question.",
+)  # fmt: skip
+CLOSERS = ("Thanks!", "Thank you!", "Be brief!", "Just the answer, please!")  # after one (no full stop: see 07h's test)
 ASKED_FOR = {  # what each type asks for, as noun phrases the requests wrap
     "color": ("the color of {ref}", "the colour of {ref}", "what color {ref} is", "which colour {ref} has"),
     "shape": ("the shape of {ref}", "what shape {ref} is", "which shape {ref} has"),
@@ -302,7 +331,9 @@ def _framed_count(frame: str, objs: list[dict], rng: random.Random) -> tuple[str
     return frame.format(things=things), str(sum(o[key] == v for o in objs))
 
 
-def _framed_existence(frame: str, objs: list[dict], rng: random.Random) -> tuple[str, str]:
+def _framed_existence(frame: str, objs: list[dict], rng: random.Random) -> tuple[str, str] | None:
+    if "{one}" in frame:  # a yes/no check of one object's colour or shape: "Is the star red?"
+        return _framed_check(frame, objs, rng)
     form = rng.choice((("color", "shape"), ("shape",), ("color",)))
     key = lambda o: tuple(o[k] for k in form)
     present = sorted({key(o) for o in objs})
@@ -310,6 +341,16 @@ def _framed_existence(frame: str, objs: list[dict], rng: random.Random) -> tuple
     want = rng.random() < 0.5
     v = dict(zip(form, rng.choice(present if want else [t for t in every if t not in present])))
     return frame.format(thing=_a(_phrase(v, form))), "yes" if want else "no"
+
+
+def _framed_check(frame: str, objs: list[dict], rng: random.Random) -> tuple[str, str] | None:
+    attr = "shape" if "shape" in frame else "color" if "colour" in frame else rng.choice(("color", "shape"))
+    o, ref = _pick(objs, rng, (attr,))
+    if o is None:
+        return None
+    want = rng.random() < 0.5
+    one = o[attr] if want else rng.choice([v for v in _values(attr) if v != o[attr]])
+    return frame.format(ref=ref, one=_a(one) if attr == "shape" else one), "yes" if want else "no"
 
 
 def _values(attr: str) -> tuple[str, ...]:
@@ -328,9 +369,16 @@ def _framed_relative(frame: str, objs: list[dict], rng: random.Random) -> tuple[
     return frame.format(ra=ra, rb=rng.choice(refs), r=relation_phrase(r)), "yes" if r == rel else "no"
 
 
+def _alternatives(qtype: str, value: str, rng: random.Random) -> str:
+    "The right `value` and another of its kind, in random order: 'red or blue', 'a star or a circle'."
+    options = rng.sample([value, rng.choice([v for v in _values(qtype) if v != value])], 2)
+    return " or ".join(_a(v) if qtype == "shape" else v for v in options)
+
+
 def ask_in_frames(qtype: str, objs: list[dict], rng: random.Random, frames=None) -> tuple[str, str] | None:
     """(question, answer) of type `qtype` about `objs` in one of `frames[qtype]` (default `VARIED_QUESTIONS`); the
-    answers are those `ASK` gives. None when the scene has nothing to ask."""
+    answers are those `ASK` gives. `{alt}` in a colour or shape frame offers the answer and another value. None when
+    the scene has nothing to ask."""
     frame = rng.choice((frames or VARIED_QUESTIONS)[qtype])
     if qtype == "count":
         qa = _framed_count(frame, objs, rng)
@@ -340,8 +388,18 @@ def ask_in_frames(qtype: str, objs: list[dict], rng: random.Random, frames=None)
         qa = _framed_relative(frame, objs, rng)
     else:
         o, ref = _pick(objs, rng, (qtype,))
-        qa = None if o is None else (frame.format(ref=ref), o[qtype])
+        alt = "" if o is None or "{alt}" not in frame else _alternatives(qtype, o[qtype], rng)
+        qa = None if o is None else (frame.format(ref=ref, alt=alt), o[qtype])
     return None if qa is None else (qa[0][:1].upper() + qa[0][1:], qa[1])
+
+
+def in_chat_words(question: str, rng: random.Random, opener: float = 0.25, closer: float = 0.2) -> str:
+    "`question` as said in a chat: now and then an `OPENERS` word before it or a `CLOSERS` one after it."
+    if rng.random() < opener:
+        question = f"{rng.choice(OPENERS)} {question}"
+    if rng.random() < closer:
+        question = f"{question} {rng.choice(CLOSERS)}"
+    return question
 
 
 def absent_thing(objs: list[dict], rng: random.Random) -> str:
@@ -355,7 +413,9 @@ def absent_thing(objs: list[dict], rng: random.Random) -> str:
 def ask_absent(objs: list[dict], rng: random.Random, frames=None) -> tuple[str, str]:
     "A question about something the scene does not hold, and the honest answer ('There is no dog in the image.')."
     what = absent_thing(objs, rng)
-    frame = rng.choice((frames or VARIED_QUESTIONS)[rng.choice(("color", "shape", "position"))])
+    frame = rng.choice(
+        [f for f in (frames or VARIED_QUESTIONS)[rng.choice(("color", "shape", "position"))] if "{alt}" not in f]
+    )
     q = frame.format(ref=f"the {what}")
     return q[:1].upper() + q[1:], ABSENT_ANSWER.format(what=what)
 

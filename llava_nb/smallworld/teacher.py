@@ -26,6 +26,7 @@ from llava_nb.smallworld.symbolic import (
     ask_absent,
     ask_in_frames,
     describe,
+    in_chat_words,
     parse_context,
     question_type,
 )
@@ -90,11 +91,16 @@ class SymbolicTeacher(Teacher):
                 seen.add(qa[0])
                 out.append((*qa, qt))
         if self.absent and rng.random() < self.absent:  # templates, no absent: the same draws as before
-            out.insert(rng.randrange(len(out) + 1), (*ask_absent(objs, rng), "absent"))
+            q, a = ask_absent(objs, rng)
+            out.insert(rng.randrange(len(out) + 1), (in_chat_words(q, rng), a, "absent"))
         return out
 
     def _ask(self, qtype: str, objs: list[dict], rng: random.Random) -> tuple[str, str] | None:
-        return ASK[qtype](objs, rng) if self.phrasing == "templates" else ask_in_frames(qtype, objs, rng)
+        "A question in `ASK`'s templates, or (varied) in any frame of `VARIED_QUESTIONS`, as said in a chat."
+        if self.phrasing == "templates":
+            return ASK[qtype](objs, rng)
+        qa = ask_in_frames(qtype, objs, rng)
+        return None if qa is None else (in_chat_words(qa[0], rng), qa[1])
 
     def reasoning(self, objs: list[dict], rng: random.Random) -> list[tuple[str, str]]:
         "One or more `(question, answer + explanation)` pairs of different reasoning kinds."
