@@ -11,6 +11,7 @@ from llava_nb.datagen.instruct import make_instruct
 from llava_nb.smallworld.teacher import make_pretrain, make_vqa_train
 from llava_nb.smallworld.heldout import HELD_OUT_DESCRIBE, HELD_OUT_QUESTIONS, HELD_OUT_QUESTIONS_B, frame_pattern
 from llava_nb.smallworld.heldout import make_heldout_vqa
+from llava_nb.smallworld.symbolic import VARIED_DESCRIPTION_REQUESTS
 from llava_nb.smallworld.llm import lm_corpus, lm_texts
 from llava_nb.smallworld.world import sample_scene, scene_rng
 from llava_nb.smallworld.judge import make_mc_train
@@ -29,7 +30,7 @@ def training_texts() -> list[str]:
     texts += _turns(make_instruct(SCENES, SymbolicTeacher(seed=0, phrasing="varied", absent=0.5), per_scene=3))
     texts += _turns(make_pretrain(SCENES)) + _turns(make_vqa_train(SCENES, turns=6)) + _turns(make_mc_train(SCENES))
     texts += lm_texts(lm_corpus(n_scenes=300)) + lm_texts(lm_corpus(n_scenes=100, seed=1, everyday=3))
-    texts += list(DETAIL_INSTRUCTIONS + BRIEF_INSTRUCTIONS + VARIED_DETAIL_INSTRUCTIONS)
+    texts += list(DETAIL_INSTRUCTIONS + BRIEF_INSTRUCTIONS + VARIED_DETAIL_INSTRUCTIONS + VARIED_DESCRIPTION_REQUESTS)
     return [t.lower() for t in texts]
 
 

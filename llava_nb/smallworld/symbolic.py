@@ -32,10 +32,10 @@ from llava_nb.smallworld.world import (
 )
 
 # %% auto #0
-__all__ = ['ASK', 'REQUESTS', 'OPENERS', 'CLOSERS', 'ASKED_FOR', 'RESERVED', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER',
-           'SYNONYMS', 'EVERYDAY', 'CORNERS', 'REASON', 'parse_context', 'compose_frames', 'ask_in_frames',
-           'in_chat_words', 'absent_thing', 'ask_absent', 'everyday_statements', 'question_type', 'ask_about',
-           'describe']
+__all__ = ['ASK', 'REQUESTS', 'DESCRIPTION_REQUESTS', 'DESCRIPTIONS_ASKED_FOR', 'VARIED_DESCRIPTION_REQUESTS', 'OPENERS',
+           'CLOSERS', 'ASKED_FOR', 'RESERVED', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER', 'SYNONYMS',
+           'EVERYDAY', 'CORNERS', 'REASON', 'parse_context', 'compose_frames', 'ask_in_frames', 'in_chat_words',
+           'absent_thing', 'ask_absent', 'everyday_statements', 'question_type', 'ask_about', 'describe']
 
 # %% ../../nbs/07a_smallworld_symbolic.ipynb #526d54b5
 _BOX = re.compile(r"^\s*(.+?)\s*:\s*\[([^\]]*)\]\s*$")
@@ -207,14 +207,12 @@ _HANDWRITTEN = {  # training frames, many per type; the held-out frames of 07h_s
         "Give the colour of {ref}.", "Please tell me what color {ref} is.", "I would like to know the colour of {ref}.",
         "Identify the color of {ref}.", "{ref} is which color?", "Which color is {ref}?", "What color has {ref} got?",
         "Looking at {ref}, what colour is it?", "{ref}: which colour?", "In which colour is {ref} drawn?",
-        "Is {ref} {alt}?", "Is the colour of {ref} {alt}?",
     ),
     "shape": (
         "What shape is {ref}?", "Which shape is {ref}?", "Say the shape of {ref}.", "Give the shape of {ref}.",
         "Identify the shape of {ref}.", "Please tell me what shape {ref} has.", "{ref} is which shape?",
         "What kind of shape is {ref}?", "Tell me the shape of {ref}.", "Which shape does {ref} have?",
-        "What shape has {ref} got?", "Looking at {ref}, what shape is it?", "{ref}: which shape?", "Is {ref} {alt}?",
-        "Is the shape of {ref} {alt}?",
+        "What shape has {ref} got?", "Looking at {ref}, what shape is it?", "{ref}: which shape?",
     ),
     "size": (
         "Is {ref} large or small?", "Is {ref} small or large?", "What size is {ref}?", "Tell me the size of {ref}.",
@@ -243,13 +241,10 @@ _HANDWRITTEN = {  # training frames, many per type; the held-out frames of 07h_s
         "Say whether the image shows {thing}.", "Is {thing} there?", "Is there {thing} here?",
         "Does the picture contain {thing}?", "Is {thing} in the image?", "Can {thing} be seen?",
         "Has the image got {thing}?", "Looking at the image, is there {thing}?", "Is {thing} shown?",
-        "Is {ref} {one}?", "Is the colour of {ref} {one}?", "Is the shape of {ref} {one}?",
     ),
     "relative_position": (
         "Is {ra} {r} {rb}?", "Tell me whether {ra} is {r} {rb}.", "Say if {ra} is {r} {rb}.",
         "Is {ra} {r1} or {r2} {rb}?", "Compared with {rb}, is {ra} {r1} or {r2} it?",
-        "Is it true that {ra} is {r} {rb}?", "Check whether {ra} is {r} {rb}.", "Compared to {rb}, is {ra} {r} it?",
-        "Is {ra} {r1} {rb} or {r2} it?",
     ),
 }  # fmt: skip
 REQUESTS = (  # ways to wrap what is asked for, a noun phrase `{x}`: "Please give the number of stars."
@@ -277,6 +272,16 @@ REQUESTS = (  # ways to wrap what is asked for, a noun phrase `{x}`: "Please giv
     "I need {x}.",
     "Check {x}.",
 )
+DESCRIPTION_REQUESTS = (  # ways to wrap a description asked for, `{x}`: "Please write a full description of the scene."
+    "Give {x}.", "Please give {x}.", "Write {x}.", "Please write {x}.", "I would like {x}.", "Can you give {x}?",
+    "Could you write {x}?", "I need {x}.", "Provide {x}.", "Let me have {x}.",
+)  # fmt: skip
+DESCRIPTIONS_ASKED_FOR = (
+    "a description of the image", "a detailed description of the picture", "a full description of the scene",
+    "a description of every object in the picture", "an account of what the picture contains, object by object",
+    "a few words on each object in the image and where it is",
+)  # fmt: skip
+VARIED_DESCRIPTION_REQUESTS = tuple(r.format(x=n) for n in DESCRIPTIONS_ASKED_FOR for r in DESCRIPTION_REQUESTS)
 OPENERS = (  # said before a question in a chat: "Quick question: what colour is the star?"
     "Question:", "Quick question:", "Hi!", "Hello.", "Okay.", "Look at the image.", "Look at the picture.", "Next:",
     "One more:", "I have a question.",
@@ -331,9 +336,7 @@ def _framed_count(frame: str, objs: list[dict], rng: random.Random) -> tuple[str
     return frame.format(things=things), str(sum(o[key] == v for o in objs))
 
 
-def _framed_existence(frame: str, objs: list[dict], rng: random.Random) -> tuple[str, str] | None:
-    if "{one}" in frame:  # a yes/no check of one object's colour or shape: "Is the star red?"
-        return _framed_check(frame, objs, rng)
+def _framed_existence(frame: str, objs: list[dict], rng: random.Random) -> tuple[str, str]:
     form = rng.choice((("color", "shape"), ("shape",), ("color",)))
     key = lambda o: tuple(o[k] for k in form)
     present = sorted({key(o) for o in objs})
@@ -341,16 +344,6 @@ def _framed_existence(frame: str, objs: list[dict], rng: random.Random) -> tuple
     want = rng.random() < 0.5
     v = dict(zip(form, rng.choice(present if want else [t for t in every if t not in present])))
     return frame.format(thing=_a(_phrase(v, form))), "yes" if want else "no"
-
-
-def _framed_check(frame: str, objs: list[dict], rng: random.Random) -> tuple[str, str] | None:
-    attr = "shape" if "shape" in frame else "color" if "colour" in frame else rng.choice(("color", "shape"))
-    o, ref = _pick(objs, rng, (attr,))
-    if o is None:
-        return None
-    want = rng.random() < 0.5
-    one = o[attr] if want else rng.choice([v for v in _values(attr) if v != o[attr]])
-    return frame.format(ref=ref, one=_a(one) if attr == "shape" else one), "yes" if want else "no"
 
 
 def _values(attr: str) -> tuple[str, ...]:
@@ -369,16 +362,9 @@ def _framed_relative(frame: str, objs: list[dict], rng: random.Random) -> tuple[
     return frame.format(ra=ra, rb=rng.choice(refs), r=relation_phrase(r)), "yes" if r == rel else "no"
 
 
-def _alternatives(qtype: str, value: str, rng: random.Random) -> str:
-    "The right `value` and another of its kind, in random order: 'red or blue', 'a star or a circle'."
-    options = rng.sample([value, rng.choice([v for v in _values(qtype) if v != value])], 2)
-    return " or ".join(_a(v) if qtype == "shape" else v for v in options)
-
-
 def ask_in_frames(qtype: str, objs: list[dict], rng: random.Random, frames=None) -> tuple[str, str] | None:
     """(question, answer) of type `qtype` about `objs` in one of `frames[qtype]` (default `VARIED_QUESTIONS`); the
-    answers are those `ASK` gives. `{alt}` in a colour or shape frame offers the answer and another value. None when
-    the scene has nothing to ask."""
+    answers are those `ASK` gives. None when the scene has nothing to ask."""
     frame = rng.choice((frames or VARIED_QUESTIONS)[qtype])
     if qtype == "count":
         qa = _framed_count(frame, objs, rng)
@@ -388,8 +374,7 @@ def ask_in_frames(qtype: str, objs: list[dict], rng: random.Random, frames=None)
         qa = _framed_relative(frame, objs, rng)
     else:
         o, ref = _pick(objs, rng, (qtype,))
-        alt = "" if o is None or "{alt}" not in frame else _alternatives(qtype, o[qtype], rng)
-        qa = None if o is None else (frame.format(ref=ref, alt=alt), o[qtype])
+        qa = None if o is None else (frame.format(ref=ref), o[qtype])
     return None if qa is None else (qa[0][:1].upper() + qa[0][1:], qa[1])
 
 
@@ -413,9 +398,7 @@ def absent_thing(objs: list[dict], rng: random.Random) -> str:
 def ask_absent(objs: list[dict], rng: random.Random, frames=None) -> tuple[str, str]:
     "A question about something the scene does not hold, and the honest answer ('There is no dog in the image.')."
     what = absent_thing(objs, rng)
-    frame = rng.choice(
-        [f for f in (frames or VARIED_QUESTIONS)[rng.choice(("color", "shape", "position"))] if "{alt}" not in f]
-    )
+    frame = rng.choice((frames or VARIED_QUESTIONS)[rng.choice(("color", "shape", "position"))])
     q = frame.format(ref=f"the {what}")
     return q[:1].upper() + q[1:], ABSENT_ANSWER.format(what=what)
 

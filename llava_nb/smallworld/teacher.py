@@ -23,6 +23,7 @@ from ..datagen.teachers import SceneSource
 from llava_nb.smallworld.symbolic import (
     ASK,
     REASON,
+    VARIED_DESCRIPTION_REQUESTS,
     ask_absent,
     ask_in_frames,
     describe,
@@ -63,8 +64,9 @@ class SymbolicTeacher(Teacher):
 
     @property
     def detail_instructions(self) -> tuple[str, ...]:
-        "The requests for a detailed description: more, and in more words, when the questions vary too."
-        return DETAIL_INSTRUCTIONS + (VARIED_DETAIL_INSTRUCTIONS if self.phrasing == "varied" else ())
+        "The requests for a detailed description: more, and in more words (the grammar's too), when the questions vary."
+        varied = VARIED_DETAIL_INSTRUCTIONS + VARIED_DESCRIPTION_REQUESTS
+        return DETAIL_INSTRUCTIONS + (varied if self.phrasing == "varied" else ())
 
     def context(self, scene: dict) -> str:
         "The text the teacher reads: the scene's `context`, or the small world's `context_text` of its objects."

@@ -1,0 +1,87 @@
+"""Does a wider training grammar make the small world follow held-out phrasings better?
+
+The teacher's grammar (`llava_nb.smallworld.symbolic`: `_HANDWRITTEN`, `REQUESTS`, `ASKED_FOR`) as it stands in the
+code is used twice, exactly as `pretrain-backbones` and `make quickstart` use it: the nano LLM is re-pretrained on
+it (3,000 steps, seed 0, the shipped tower kept), then the quickstart runs on that LLM. Both held-out sets are
+scored (`HELD_OUT_QUESTIONS`, and `HELD_OUT_QUESTIONS_B`, written before any of these grammars and never used to
+tune them), beside the shipped run (`bench/results/quickstart_summary.json`), with a per-frame probe of the first set.
+
+    .venv/bin/python bench/wider_grammar.py --name NAME            # pretrain (~13 min on 2 cores) + quickstart (~3 min)
+    .venv/bin/python bench/wider_grammar.py --name NAME --run DIR  # summarise a finished run (DIR/backbones, DIR/qs0)
+
+The grammars measured, each a commit (`git show COMMIT:nbs/07a_smallworld_symbolic.ipynb`):
+- "wide, alternatives + checks" (b00a9cd): 8 more requests, about six more handwritten frames a type, chat openers
+  and closers (`in_chat_words`), colour and shape alternatives ("Is the star red or blue?") and yes/no checks ("Is the
+  star red?"), four more relative-position frames;
+- "wide, alternatives" (the same without the checks, one more relative frame "Which is it: is A above or below B?");
+- "wide, same kinds" (the commit after b00a9cd): the alternatives, checks and new relative-position frames removed.
+
+Writes bench/results/wider_grammar.json (one entry per --name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from everyday_words import backbones_with, frame_probe  # noqa: E402
+from stage2_llm_lr import row  # noqa: E402
+
+from llava_nb.smallworld.heldout import HELD_OUT_QUESTIONS_B  # noqa: E402
+from llava_nb.smallworld.llm import train_llm  # noqa: E402
+from llava_nb.smallworld.quickstart import QuickstartConfig, quickstart  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "results" / "wider_grammar.json"
+
+
+def with_second_set(summary: dict, second: dict | None = None) -> dict:
+    "`row` plus the second held-out set (from the summary, or `second`) and the description F1."
+    h = summary["eval"]["heldout"]
+    b = second or h.get("second_set", {})
+    return {
+        **row(summary),
+        "second held-out set": round(b["vqa_accuracy"], 3) if b else None,
+        "second set by type": {k: round(v, 3) for k, v in b.get("by_type", {}).items()},
+        "description F1": round(h["describe"]["f1"], 3),
+    }
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--name", required=True, help="which grammar this is (the results' key)")
+    ap.add_argument("--run", help="a finished run's folder (backbones/, qs0/) to summarise instead of training")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    run = Path(a.run) if a.run else ROOT / "runs" / "wider_grammar" / a.name.replace(" ", "_")
+    if not a.run:
+        backbones, _ = backbones_with(run / "backbones", "llm")
+        _, _, stats = train_llm(backbones / "llm", seed=a.seed, steps=3000, eval_every=300, save_every=300)
+        (backbones / "llm" / "stats.json").write_text(json.dumps(stats, indent=1))
+        quickstart(run / "qs0", QuickstartConfig(seed=a.seed), backbones)
+    stats = json.loads((run / "backbones" / "llm" / "stats.json").read_text())
+    summary = json.loads((run / "qs0" / "summary.json").read_text())
+    results = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    shipped = json.loads((ROOT / "bench" / "results" / "quickstart_summary.json").read_text())
+    # the shipped run predates the second set: its score on it is heldout_phrasings.py's, on the same checkpoint
+    second = json.loads((ROOT / "bench" / "results" / "heldout_phrasings.json").read_text())["shipped"]["heldout"]
+    results["shipped grammar (the shipped run)"] = with_second_set(shipped, second["second_set"])
+    ckpt = run / "qs0" / "stage2" / "final"
+    results[a.name] = {
+        "llm scene-token VQA": stats.get("scene_vqa"),
+        "llm pretraining seconds": stats.get("seconds"),
+        **with_second_set(summary),
+        "frames (first set)": {f: r["accuracy"] for f, r in frame_probe(ckpt).items()},
+        "frames (second set)": {f: r["accuracy"] for f, r in frame_probe(ckpt, table=HELD_OUT_QUESTIONS_B).items()},
+    }
+    OUT.write_text(json.dumps(results, indent=1) + "\n")
+    print(json.dumps(results[a.name], indent=1))
+    print(f"wrote {OUT}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
