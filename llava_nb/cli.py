@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True)
     b.add_argument("--seed", type=_train_field("seed", int), default=0)  # what seed_everything takes
     b.add_argument("--vision-minutes", type=_MINUTES, default=15, help="wall-clock cap for the vision tower")
-    b.add_argument("--llm-minutes", type=_MINUTES, default=50, help="wall-clock cap for the LLM (3,000 steps at most)")
+    b.add_argument("--llm-minutes", type=_MINUTES, default=120, help="wall-clock cap for the LLM (6,000 steps at most)")
     b.set_defaults(func=cmd_pretrain_backbones)
 
     w = sub.add_parser("paths", help="where the shipped nano backbones/checkpoint and accelerate configs are")

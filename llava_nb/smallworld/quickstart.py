@@ -51,7 +51,7 @@ class QuickstartConfig:
     n_test: int = 200  # held-out scenes for evaluation
     instruct_per_scene: int = 3  # instruction records per training scene
     # instruction kinds: conversation-heavy (short answers), with descriptions and reasoning as in LLaVA-Instruct
-    mix: dict | None = field(default_factory=lambda: {"conversation": 4, "detail": 1, "complex": 1})
+    mix: dict | None = field(default_factory=lambda: {"conversation": 4, "detail": 2, "complex": 1})
     # + LLaVA-1.5's short-answer records (`make_vqa_train`), one per training scene with this many questions (0: none)
     vqa_turns: int = 0
     _: KW_ONLY  # the fields below are passed by name
