@@ -45,7 +45,7 @@ HELD_OUT_DESCRIBE = (  # ten ways to ask for a description that no training inst
     "Write a few sentences about the image.",
     "Walk me through what is in the picture.",
 )
-HELD_OUT_QUESTIONS_B = {  # a second set, written before the teacher's grammar was last widened and never used to tune it
+HELD_OUT_QUESTIONS_B = {  # a second set, written before the grammar was last widened, never used to tune it
     "color": (
         "What is the colour of {ref}?",
         "Do you know what colour {ref} is?",
@@ -137,8 +137,8 @@ def heldout_scores(
     short_tokens: int = 16,
     long_tokens: int = 160,
 ) -> dict:
-    """Held-out-phrasing VQA (both sets of frames), description requests and unanswerable questions on `scenes`; `ask(items, max_new_tokens,
-    desc)` answers a list of items (e.g. `answer_batch` bound to a model)."""
+    """Held-out-phrasing VQA (both tables of frames), description requests and unanswerable questions on `scenes`;
+    `ask(items, max_new_tokens, desc)` answers a list of items (e.g. `answer_batch` bound to a model)."""
     vqa = make_heldout_vqa(scenes, seed, per_scene)
     scores = vqa_scores(ask(vqa, short_tokens, "VQA, held-out phrasings"), vqa)
     vqa_b = make_heldout_vqa(scenes, seed, per_scene, frames=HELD_OUT_QUESTIONS_B, tag="heldout_b", mark="b")

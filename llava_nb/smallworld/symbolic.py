@@ -232,7 +232,8 @@ _HANDWRITTEN = {  # training frames, many per type; the held-out frames of 07h_s
         "How many {things} are there?", "How many {things} can you see?", "Count how many {things} there are.",
         "Give the number of {things}.", "Say how many {things} the image has.",
         "Please give the count of {things} in the image.", "How many {things} does the image have?",
-        "How many {things} are in the image?", "How many {things} are shown?", "How many {things} appear in the picture?",
+        "How many {things} are in the image?", "How many {things} are shown?",
+        "How many {things} appear in the picture?",
         "Looking at the image, how many {things} are there?", "{things}: how many are there?",
     ),
     "existence": (
