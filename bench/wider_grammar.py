@@ -10,12 +10,16 @@ tune them), with a per-frame probe of both. The first entry is the run shipped b
     .venv/bin/python bench/wider_grammar.py --name NAME            # pretrain (~13 min on 2 cores) + quickstart (~3 min)
     .venv/bin/python bench/wider_grammar.py --name NAME --run DIR  # summarise a finished run (DIR/backbones, DIR/qs0)
 
-The grammars measured, each a commit (`git show COMMIT:nbs/07a_smallworld_symbolic.ipynb`):
+The grammars measured (`git show COMMIT:nbs/07a_smallworld_symbolic.ipynb`):
 - "wide, alternatives + checks" (b00a9cd): 8 more requests, about six more handwritten frames a type, chat openers
   and closers (`in_chat_words`), colour and shape alternatives ("Is the star red or blue?") and yes/no checks ("Is the
   star red?"), four more relative-position frames;
-- "wide, alternatives" (the same without the checks, one more relative frame "Which is it: is A above or below B?");
-- "wide, same kinds" (the commit after b00a9cd): the alternatives, checks and new relative-position frames removed.
+- "wide, alternatives": the same without the checks, with one more relative frame ("Which is it: is A above or
+  below B?");
+- "wide, same kinds (3,000 LLM steps)": c2d98f4 without its `VARIED_DESCRIPTION_REQUESTS` (the alternatives, checks and
+  new relative-position frames removed);
+- "wide, same kinds + description requests, 6,000 LLM steps": c2d98f4, `train_llm(steps=6000)`;
+- "... (shipped)": the same LLM, `make quickstart` with two description records a scene (`QuickstartConfig.mix`).
 
 Writes bench/results/wider_grammar.json (one entry per --name).
 """
