@@ -20,10 +20,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from transformers import LlamaForCausalLM
 from torch.profiler import ProfilerActivity, profile
 
 from llava_nb.train.mfu import flops_per_token, machine_peak, step_shapes
-from llava_nb.core import cpu_name
+from llava_nb.core import cpu_name, shipped_path
 from llava_nb.smallworld.quickstart import QuickstartConfig, default_backbones, make_data, stage1_config, stage2_config
 from llava_nb.train.loop import setup_run, take_step
 from llava_nb.train.run import inputs_fingerprint
@@ -63,6 +64,19 @@ def _time(fn, reps: int = 30) -> float:
     return sorted(times)[len(times) // 2]
 
 
+def _time_pair(a, b, reps: int = 40) -> tuple[float, float]:
+    "Median milliseconds of `a()` and of `b()`, called in turn `reps` times each (a drifting machine drifts for both)."
+    for _ in range(2):
+        a(), b()
+    times = ([], [])
+    for _ in range(reps):
+        for fn, out in zip((a, b), times):
+            t0 = time.perf_counter()
+            fn()
+            out.append(1000 * (time.perf_counter() - t0))
+    return tuple(sorted(t)[reps // 2] for t in times)
+
+
 def fixes(B: int = 32, T: int = 107, D: int = 256, image_tokens: int = 9) -> dict:
     """Each fix alone, against the way it replaced, at a quickstart stage-2 micro-batch's shapes (B rows of T tokens,
     width D, `image_tokens` per row): milliseconds per call (forward and backward where there is one)."""
@@ -88,11 +102,53 @@ def fixes(B: int = 32, T: int = 107, D: int = 256, image_tokens: int = 9) -> dic
     theirs = lambda: eager_mask(B, torch.arange(T), T, mask_function=causal_mask_function, attention_mask=pad.bool())
     if not torch.equal(ours(), theirs()):
         raise AssertionError("the broadcast mask differs from transformers' own")
+    llm = LlamaForCausalLM.from_pretrained(shipped_path("nano") / "llm")  # the nano LLM's parameters
+    adamw = {}
+    for name, kw in (("for loop (the CPU default)", {}), ("fused", {"fused": True})):
+        opt = torch.optim.AdamW(llm.parameters(), lr=1e-6, **kw)
+        for p in llm.parameters():
+            p.grad = torch.randn_like(p)
+        adamw[name] = _time(opt.step)
     return {
         "shapes": {"B": B, "T": T, "D": D, "image_tokens": image_tokens},
         "merge image features, forward + backward": {"masked_scatter": _time(by_mask), "index_put": _time(by_index)},
         "eager attention mask": {"transformers (vmap)": _time(theirs), "broadcast": _time(ours)},
+        "AdamW step over the nano LLM's parameters": adamw,
     }
+
+
+def path_fixes(stage: int) -> dict:
+    """Each fix of the model's forward on the real path: one of the stage's quickstart micro-batches through
+    `LlavaModel` under the stage's autocast, forward and backward, with and without the fix, timed in turn (ms)."""
+    from llava_nb.train.step import logits_needed, token_loss
+
+    with tempfile.TemporaryDirectory() as d:
+        cfg = stage_config(stage, Path(d), {})
+        acc = make_accelerator(cfg)
+        run = setup_run(cfg, None, acc, Path(d) / "s", lambda *x, **k: None, fingerprint=inputs_fingerprint(cfg))
+        b = next(iter(run.loader))
+
+        def step(use_cache: bool = False, share_prefix: bool | int = True):
+            out = run.pmodel(
+                input_ids=b["input_ids"],
+                attention_mask=b["attention_mask"],
+                pixel_values=b["pixel_values"],
+                image_features=b.get("image_features"),
+                image_counts=b["image_counts"],
+                share_prefix=share_prefix,
+                use_cache=use_cache,
+                logits_to_keep=logits_needed(b["labels"]),
+            )
+            token_loss(out.logits, b["labels"])[0].backward()
+
+        out = {"micro-batch": list(b["input_ids"].shape)}
+        cached, uncached = _time_pair(lambda: step(use_cache=True), step)
+        out["use_cache"] = {"True (the LLM config's default: a cache built, every layer's keys copied in)": cached,
+                            "False (training)": uncached}
+        least, shared = (1, True) if stage == 1 else (True, False)
+        a, b_ = _time_pair(lambda: step(share_prefix=least), lambda: step(share_prefix=shared))
+        out["share_prefix"] = {f"share_prefix={least}": a, f"share_prefix={shared}": b_}
+    return out
 
 
 def stage_config(stage: int, out: Path, sets: dict):
@@ -100,7 +156,7 @@ def stage_config(stage: int, out: Path, sets: dict):
     paths = make_data(out, cfg, say=lambda *a, **k: None)
     make = stage1_config if stage == 1 else stage2_config
     tc = make(out, paths, cfg, default_backbones(), progress=False)
-    fields = {k: type(getattr(tc, k))(v) if getattr(tc, k) is not None else v for k, v in sets.items()}
+    fields = {k: (v == "True" if isinstance(getattr(tc, k), bool) else type(getattr(tc, k))(v)) if getattr(tc, k) is not None else v for k, v in sets.items()}
     return replace(tc, **fields)
 
 
@@ -116,7 +172,10 @@ def main(argv=None) -> dict:
     a = ap.parse_args(argv)
     if a.fixes:
         results = json.loads(OUT.read_text()) if OUT.is_file() else {}
-        results["fixes, each alone (ms per call)"] = fixes()
+        results["fixes, each alone (ms per call)"] = {
+            **fixes(),
+            **{f"stage {k}, one micro-batch forward + backward": path_fixes(k) for k in (1, 2)},
+        }
         OUT.write_text(json.dumps(results, indent=1) + "\n")
         print(json.dumps(results["fixes, each alone (ms per call)"], indent=1))
         return results

@@ -3,7 +3,7 @@ transformers' `LlavaForConditionalGeneration` trained by a plain PyTorch loop, f
 weights, data, batches, batch size and dtype policy, in one run. CPU by default.
 
     .venv/bin/python bench/train_throughput.py [--steps 16] [--warmup 2] [--repeats 3] [--threads N] [--scenes 160]
-                                               [--baseline-attn default|same|eager|sdpa]
+                                               [--baseline-attn default|same|eager|sdpa] [--precision auto|bf16|fp32]
 
 Setup (not timed): a small world of `--scenes` scenes is generated in a temp dir, with stage-1 captions (`plain`) and
 one stage-2 instruction record per scene (`vicuna_v1`), written as LLaVA JSON; the backbones are the shipped nano CLIP
@@ -18,10 +18,11 @@ tower (64 px, 8 px patches = 64 image tokens, 4 layers, width 128) and nano Llam
   baseline  `LlavaForConditionalGeneration` with the very same initial weights (`llava_nb.model.hf.export_hf`, then
             `from_pretrained`), trained by a plain loop on the same `LlavaDataset` + `collate` batches in the same
             order (the same `StepBatches` sampler, images loaded and preprocessed by the DataLoader every step),
-            batch 32, `torch.autocast("cpu", torch.bfloat16)`: forward with `labels=` (full vision tower every step,
+            batch 32, `torch.autocast("cpu", torch.bfloat16)` (in fp32 with `--precision fp32`, as ours): forward with `labels=` (full vision tower every step,
             logits at every position), backward, clip grad norm 1.0, AdamW on the same trainable parameters with the
             same learning rates and schedule (stage 1: `multi_modal_projector`; stage 2: projector + language model
-            + lm_head). Timed the same way: data loading + step, after `--warmup` steps.
+            + lm_head), PyTorch's defaults otherwise (on a CPU its per-tensor loop; ours asks for the fused kernel).
+            Timed the same way: data loading + step, after `--warmup` steps.
 
 Stage 2 starts from ours' stage-1 projector (both sides). Each repeat trains fresh copies of the models; ours and the
 baseline alternate; medians over `--repeats` are reported. tokens/s counts non-pad tokens (attention mask sum, image
@@ -149,7 +150,9 @@ def baseline_attention(choice: str, cfg: TrainConfig, model) -> str | dict | Non
 
 
 def run_baseline(cfg: TrainConfig, hf_dir: Path, loader, total: int, warmup: int, attn: str | dict | None) -> dict:
-    "A plain loop on transformers' model: next batch, forward under bf16 autocast with labels, backward, clip, AdamW."
+    """A plain loop on transformers' model: next batch, forward (under bf16 autocast when ours trains in bf16) with
+    labels, backward, clip, AdamW with PyTorch's defaults."""
+    bf16 = resolve_precision(cfg.mixed_precision, "cpu") == "bf16"
     hf, groups = baseline_model(hf_dir, cfg, attn)
     params = [p for g in groups for p in g["params"]]
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -165,7 +168,7 @@ def run_baseline(cfg: TrainConfig, hf_dir: Path, loader, total: int, warmup: int
         t0 = time.perf_counter()
         b = next(batches)
         t1 = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out = hf(input_ids=b["input_ids"], attention_mask=b["attention_mask"], pixel_values=b["pixel_values"], labels=b["labels"])
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -193,6 +196,7 @@ def cache_seconds(cfg: TrainConfig, model, ds) -> float:
 def bench_stage(stage: int, data: dict, parts: dict, tmp: Path, args, stage1_dir=None) -> tuple[dict, Path]:
     total = args.warmup + args.steps
     cfg = stage_config(stage, data, parts, tmp / f"stage{stage}", total, args.threads, stage1_dir)
+    cfg = replace(cfg, mixed_precision={"bf16": "bf16", "fp32": "no", "auto": cfg.mixed_precision}[args.precision])
     seed_everything(cfg.seed)
     model = build_model(cfg)  # the initial weights both sides start from (stage 2: with the stage-1 projector)
     ds, loader = batch_plan(cfg, model, total)
@@ -265,7 +269,7 @@ def machine_info(args) -> dict:
 
 def print_table(rows: list[dict], info: dict) -> None:
     print(f"\ntraining throughput, nano preset, {info['device']} ({info['threads']} threads, load average at start "
-          f"{info['load_average_at_start']}), batch {rows[0]['batch_size']}, bf16 autocast, median of {len(rows[0]['ours']['seconds_all_repeats'])}\n")
+          f"{info['load_average_at_start']}), batch {rows[0]['batch_size']}, {rows[0]['mfu']['dtype']}, median of {len(rows[0]['ours']['seconds_all_repeats'])}\n")
     print("| stage | ours samples/s | ours tokens/s | baseline samples/s | baseline tokens/s | speed-up | goal "
           "| MFU ours | MFU baseline | peak TFLOP/s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -295,6 +299,8 @@ def main():
     ap.add_argument("--scenes", type=int, default=160, help="small-world scenes (= stage-1 and stage-2 records)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores; on a busy machine use 1)")
     ap.add_argument("--stages", default="1,2")
+    ap.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
+                    help="both sides: bf16 autocast or fp32 (auto: bf16 where the CPU computes it natively)")
     ap.add_argument("--baseline-attn", default="default", choices=("default", "same", "eager", "sdpa"),
                     help="the baseline's attention: transformers' default, the same as ours per part, or eager / sdpa everywhere")
     ap.add_argument("--loss-rtol", type=float, default=2e-2, help="tolerance on the first-step losses (relative)")

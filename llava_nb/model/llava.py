@@ -35,8 +35,8 @@ from .processor import LlavaProcessor
 from .projector import build_projector
 
 # %% auto #0
-__all__ = ['check_image_counts', 'merge_image_features', 'eager_attention_mask', 'is_peft_model', 'load_lora_adapter',
-           'LlavaModel', 'shared_prefix_len']
+__all__ = ['MIN_SHARED_PREFIX', 'check_image_counts', 'merge_image_features', 'eager_attention_mask', 'is_peft_model',
+           'load_lora_adapter', 'LlavaModel', 'shared_prefix_len']
 
 # %% ../../nbs/02e_model_llava.ipynb #4d17ceaa
 def _placeholders(n: int, k: int) -> str:
@@ -254,14 +254,15 @@ class LlavaModel(nn.Module):
         *,
         ids=None,
         image_features=None,
-        share_prefix: bool = False,
+        share_prefix: bool | int = False,
         **kwargs,
     ):
         """The LLM's output (`.loss` when `labels` are given, `.logits`) on the merged embeddings. `share_prefix`: the
-        first positions every row shares (`shared_prefix_len`) run once for the whole batch; the output is the same
-        (the logits then cover the positions after the prefix only)."""
+        first positions every row shares (`shared_prefix_len`, at least `MIN_SHARED_PREFIX` or the number given) run
+        once for the whole batch; the output is the same (the logits then cover the positions after the prefix only)."""
         embeds = self.embed_inputs(input_ids, pixel_values, image_counts, ids, image_features)  # (B, T, D)
-        P = shared_prefix_len(input_ids, self.image_token_id, attention_mask, labels, kwargs) if share_prefix else 0
+        least = MIN_SHARED_PREFIX if share_prefix is True else int(share_prefix)  # False: 0, nothing shared
+        P = least and shared_prefix_len(input_ids, self.image_token_id, attention_mask, labels, kwargs, min_len=least)
         if self._builds_mask(attention_mask, kwargs):
             attention_mask = eager_attention_mask(attention_mask, embeds.shape[1] - P, embeds.dtype)  # (B, 1, T-P, T)
         if P == 0:
@@ -369,9 +370,21 @@ class LlavaModel(nn.Module):
         return model.eval()
 
 # %% ../../nbs/02e_model_llava.ipynb #c62fe96b
-def shared_prefix_len(input_ids, image_token_id: int, attention_mask=None, labels=None, llm_kwargs=None) -> int:
+MIN_SHARED_PREFIX = 8  # a shorter prefix saves less than its own run of the LLM costs (below)
+
+
+def shared_prefix_len(
+    input_ids,
+    image_token_id: int,
+    attention_mask=None,
+    labels=None,
+    llm_kwargs=None,
+    *,
+    min_len: int = MIN_SHARED_PREFIX,
+) -> int:
     """How many first positions every row of (B, T) `input_ids` shares: the same ids, no `<image>`, no padding, and none
-    whose logits are needed (`labels` trained, or the last `llm_kwargs['logits_to_keep']`). 0 for a batch of one."""
+    whose logits are needed (`labels` trained, or the last `llm_kwargs['logits_to_keep']`). 0 for a batch of one, or
+    when fewer than `min_len` are shared."""
     B, T = input_ids.shape
     if B < 2:
         return 0
@@ -384,4 +397,4 @@ def shared_prefix_len(input_ids, image_token_id: int, attention_mask=None, label
     if labels is not None:
         trained = (labels != IGNORE_INDEX).any(0).nonzero()  # (k, 1)
         n = min(n, int(trained[0]) - 1) if len(trained) else n  # the label after the prefix is not predicted there
-    return max(n, 0)
+    return n if n >= max(min_len, 1) else 0

@@ -99,8 +99,9 @@ def make_optimizer(
     cfg: TrainConfig, model: LlavaModel, acc: Accelerator, total: int
 ) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR, int]:
     "(AdamW over the trainable parameter groups, the warmup + decay scheduler, warmup steps) for `total` steps."
-    # one fused kernel per step on a single GPU or DDP (FSDP and DeepSpeed manage the parameters themselves)
-    fused = acc.device.type == "cuda" and acc.distributed_type in (DistributedType.NO, DistributedType.MULTI_GPU)
+    # one fused kernel per step on one device or DDP (FSDP and DeepSpeed manage the parameters themselves)
+    one_copy = (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU)
+    fused = acc.device.type in ("cuda", "cpu") and acc.distributed_type in one_copy
     groups = param_groups(model, cfg.lr, cfg.projector_lr, cfg.weight_decay)
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, **({"fused": True} if fused else {}))
     warm = warmup_steps(total, cfg.warmup_ratio)
@@ -166,6 +167,7 @@ def micro_batch_loss(
         image_counts=batch["image_counts"],
         ids=batch["ids"],
         share_prefix=share_prefix,  # the rows' common first tokens (the system prompt) run once
+        use_cache=False,  # nothing is generated: no cache that copies every layer's keys and values
         **kw,
     ).logits  # (B, K, V)
     s, _ = token_loss(logits, batch["labels"])
