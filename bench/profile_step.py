@@ -4,6 +4,7 @@ rest, with the share of the machine's matmul peak the step reaches.
 
     .venv/bin/python bench/profile_step.py [--stage 2] [--steps 12] [--warmup 3] [--name NAME] [--set key=value ...]
     .venv/bin/python bench/profile_step.py --fixes    # each fix the profile pointed to, alone, against the old way
+    .venv/bin/python bench/profile_step.py --trained-logits    # stage 2's logits at trained positions only
 
 `--set` changes one field of the stage's `TrainConfig` (e.g. `--set attn_implementation=sdpa`), so each fix is
 measured alone against the same batches. Writes bench/results/profile_step.json (an entry per --name) and prints the
@@ -151,12 +152,56 @@ def path_fixes(stage: int) -> dict:
     return out
 
 
+def trained_logits_only() -> dict:
+    """Measured, not adopted: stage 2's logits computed only at the positions whose next token is trained (the LLM's
+    final hidden states, its head applied to the selected rows) against logits from the first trained position on
+    (`logits_needed`, what the loop does). One quickstart micro-batch, forward and backward, timed in turn (ms)."""
+    import torch.nn.functional as F
+
+    from llava_nb.core import IGNORE_INDEX
+    from llava_nb.train.step import logits_needed, token_loss
+
+    with tempfile.TemporaryDirectory() as d:
+        cfg = stage_config(2, Path(d), {})
+        acc = make_accelerator(cfg)
+        run = setup_run(cfg, None, acc, Path(d) / "s", lambda *x, **k: None, fingerprint=inputs_fingerprint(cfg))
+        b = next(iter(run.loader))
+        labels, model = b["labels"], acc.unwrap_model(run.pmodel)
+        kw = dict(input_ids=b["input_ids"], attention_mask=b["attention_mask"], pixel_values=b["pixel_values"],
+                  image_features=b.get("image_features"), image_counts=b["image_counts"], share_prefix=True,
+                  use_cache=False)
+
+        def from_first() -> float:
+            s = token_loss(run.pmodel(**kw, logits_to_keep=logits_needed(labels)).logits, labels)[0]
+            s.backward()
+            return s.item()
+
+        def at_trained() -> float:
+            h = run.pmodel(**kw, logits_to_keep=1, output_hidden_states=True).hidden_states[-1]  # (B, K, D)
+            target = labels[:, labels.shape[1] - h.shape[1] + 1 :]  # (B, K-1)
+            keep = target != IGNORE_INDEX
+            with acc.autocast():
+                logits = model.llm.get_output_embeddings()(h[:, :-1][keep])  # (N, V)
+            s = F.cross_entropy(logits.float(), target[keep], reduction="sum")
+            s.backward()
+            return s.item()
+
+        losses = {"from the first trained position": from_first(), "at trained positions only": at_trained()}
+        a, t = _time_pair(from_first, at_trained)
+    return {"micro-batch": list(b["input_ids"].shape), "summed loss": losses,
+            "ms": {"from the first trained position": a, "at trained positions only": t}}
+
+
 def stage_config(stage: int, out: Path, sets: dict):
     cfg = QuickstartConfig(n_train=400, n_test=10)
     paths = make_data(out, cfg, say=lambda *a, **k: None)
     make = stage1_config if stage == 1 else stage2_config
     tc = make(out, paths, cfg, default_backbones(), progress=False)
-    fields = {k: (v == "True" if isinstance(getattr(tc, k), bool) else type(getattr(tc, k))(v)) if getattr(tc, k) is not None else v for k, v in sets.items()}
+    def parse(k: str, v: str):  # a TrainConfig field's value from text, as the field's type reads it
+        old = getattr(tc, k)
+        return v if old is None else v == "True" if isinstance(old, bool) else type(old)(v)
+
+    fields = {k: parse(k, v) for k, v in sets.items()}
     return replace(tc, **fields)
 
 
@@ -169,6 +214,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--set", nargs="*", default=[], help="TrainConfig fields to change: key=value")
     ap.add_argument("--compile", action="store_true", help="torch.compile each LLM layer (needs a C++ compiler)")
     ap.add_argument("--fixes", action="store_true", help="time each fix alone (ms per call) instead")
+    ap.add_argument("--trained-logits", action="store_true", help="time logits at trained positions only (not adopted)")
     a = ap.parse_args(argv)
     if a.fixes:
         results = json.loads(OUT.read_text()) if OUT.is_file() else {}
@@ -179,11 +225,18 @@ def main(argv=None) -> dict:
         OUT.write_text(json.dumps(results, indent=1) + "\n")
         print(json.dumps(results["fixes, each alone (ms per call)"], indent=1))
         return results
+    if a.trained_logits:
+        results = json.loads(OUT.read_text()) if OUT.is_file() else {}
+        results["stage 2, logits at the trained positions only (measured, not adopted)"] = trained_logits_only()
+        OUT.write_text(json.dumps(results, indent=1) + "\n")
+        print(json.dumps(results["stage 2, logits at the trained positions only (measured, not adopted)"], indent=1))
+        return results
     sets = dict(s.split("=", 1) for s in a.set)
     with tempfile.TemporaryDirectory() as d:
         cfg = stage_config(a.stage, Path(d), sets)
         acc = make_accelerator(cfg)
-        run = setup_run(cfg, None, acc, Path(d) / f"stage{a.stage}", lambda *x, **k: None, fingerprint=inputs_fingerprint(cfg))
+        fingerprint = inputs_fingerprint(cfg)
+        run = setup_run(cfg, None, acc, Path(d) / f"stage{a.stage}", lambda *x, **k: None, fingerprint=fingerprint)
         batches, skips = iter(run.loader), SkipGuard(cfg.max_skipped_steps)
         if a.compile:  # each decoder layer compiled in place (nn.Module.compile); dynamic: the lengths vary by batch
             for layer in run.model.llm.model.layers:
