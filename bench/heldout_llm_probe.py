@@ -68,8 +68,11 @@ def accuracy(lm, tok, questions: list[dict], scenes: dict, suffix: str = "") -> 
     return {"overall": round(sum(every) / len(every), 3), **by_type}
 
 
-def probe(llm: str, n_scenes: int = 200, seed: int = 1, per_scene: int = 3) -> dict:
-    lm, tok = LlamaForCausalLM.from_pretrained(llm).eval(), AutoTokenizer.from_pretrained(llm)
+def probe(llm, n_scenes: int = 200, seed: int = 1, per_scene: int = 3, tok=None) -> dict:
+    "Every table, bare and with the instruction, for `llm` (a folder, or a model with its tokenizer `tok`)."
+    if tok is None:
+        llm, tok = LlamaForCausalLM.from_pretrained(llm), AutoTokenizer.from_pretrained(llm)
+    lm = llm.eval()
     scenes = [sample_scene(scene_rng(seed, "lm_eval", i), scene_id(i, "lm_eval")) for i in range(n_scenes)]
     by_image = {s["image"]: s for s in scenes}
     out = {}
