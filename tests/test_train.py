@@ -502,3 +502,29 @@ def test_both_lr_schedules_share_one_cosine_bit_for_bit():
     for _ in range(20_000):
         a = (rng.randrange(3000), rng.random() * 1.2, rng.choice([1e-3, 3e-4]), rng.choice([20, 50]), rng.choice([0.1, 0.0]))
         assert warmup_cosine(*a[:4], floor=a[4]) == small(*a)
+
+
+
+def test_fused_adamw_on_a_cpu_agrees_with_the_per_tensor_loop(parts):
+    "make_optimizer asks for the fused AdamW on a CPU too, and its steps give the values of PyTorch's default loop."
+    from llava_nb.train.step import make_accelerator, make_optimizer, set_trainable
+
+    model = LlavaModel.from_parts(parts["llama"]["vision"], parts["llama"]["llm"])
+    set_trainable(model, 2)
+    opt, _, _ = make_optimizer(TrainConfig(device="cpu"), model, make_accelerator(TrainConfig(device="cpu")), 10)
+    assert opt.defaults["fused"] is True
+    torch.manual_seed(0)
+    start = [torch.randn(256, 256), torch.randn(512, 256), torch.randn(256)]
+    grads = [[torch.randn_like(w) for w in start] for _ in range(5)]
+    out = []
+    for kw in ({}, {"fused": True}):
+        ps = [torch.nn.Parameter(w.clone()) for w in start]
+        opt = torch.optim.AdamW(ps, lr=1e-3, weight_decay=0.01, **kw)
+        for g in grads:
+            for p, gi in zip(ps, g):
+                p.grad = gi.clone()
+            opt.step()
+        out.append([p.detach() for p in ps])
+    for a, b, w in zip(*out, start):
+        assert not torch.equal(a, w)  # the steps moved the weights ...
+        assert torch.allclose(a, b, rtol=0, atol=1e-6)  # ... to the same values
