@@ -26,7 +26,7 @@ from pathlib import Path
 from llava_nb.core import cpu_name, shipped_path
 from llava_nb.datagen.instruct import SHORT_ANSWER_PROMPT
 from llava_nb.eval.metrics import answer_batch, vqa_scores
-from llava_nb.smallworld.heldout import HELD_OUT_QUESTIONS_B, make_heldout_vqa
+from llava_nb.smallworld.heldout import HELD_OUT_TABLES, make_heldout_vqa
 from llava_nb.smallworld.teacher import make_vqa_eval
 from llava_nb.smallworld.evaluate import evaluate, report_markdown
 from llava_nb.model.hf import load_model
@@ -40,8 +40,7 @@ def with_answer_format(model, scenes: list[dict], folder: Path, seed: int, per_s
     """Both held-out tables again, each question followed by LLaVA-1.5's VQA instruction (`SHORT_ANSWER_PROMPT`, "Answer
     the question using a single word or phrase."): how much of a miss is the kind of answer rather than the answer."""
     out = {}
-    tables = (("first", None, "heldout", "h"), ("second", HELD_OUT_QUESTIONS_B, "heldout_b", "b"))
-    for name, frames, tag, mark in tables:
+    for name, (frames, tag, mark) in HELD_OUT_TABLES.items():
         items = make_heldout_vqa(scenes, seed, per_scene, frames=frames, tag=tag, mark=mark)
         s = vqa_scores(answer_batch(model, items, folder, suffix=SHORT_ANSWER_PROMPT, progress=False), items)
         out[name] = {"vqa_accuracy": s["accuracy"], "by_type": s["by_type"], "vqa_n": len(items)}

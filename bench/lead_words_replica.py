@@ -6,18 +6,18 @@ fresh nano LLMs train `--steps` steps on the shipped recipe's corpus (`lm_corpus
 quarter of its direct questions led by a request ("Answer this: is the star above the circle?", "I want to know: how
 many stars are there?"; `LEADS`, none of them a held-out frame's words: the script checks every item against every
 held-out frame), then both are probed on the two held-out tables (`heldout_llm_probe.probe`). Same seed, same steps,
-same items otherwise; ~6 minutes an arm on 2 cores at 1,500 steps.
+same items otherwise, trained by `train_llm` (its recipe, its 300 held-back items); ~6 minutes an arm on 2 cores
+at 1,500 steps.
 
     .venv/bin/python bench/lead_words_replica.py [--steps 1500] [--share 0.25]
 
 Measured (teacher-forced exact match, bare questions; shipped corpus -> led):
 
-    seed 0: training frames 0.785 -> 0.813, held-out table 0.720 -> 0.715, second table 0.732 -> 0.808
-    seed 1: training frames 0.767 -> 0.797, held-out table 0.743 -> 0.768, second table 0.765 -> 0.727
+    seed 0: training frames 0.872 -> 0.860, held-out table 0.813 -> 0.788, second table 0.848 -> 0.805
+    seed 1: training frames 0.833 -> 0.785, held-out table 0.757 -> 0.695, second table 0.802 -> 0.722
 
-Both seeds gain about 0.03 in the training frames; the held-out tables move by up to 0.08 either way, in opposite
-directions across seeds: varied lead words do not close the gap between training and held-out phrasings at this
-length of training. Not adopted.
+Varied lead words cost every table in both seeds at this length of training: not adopted. (A first version of this
+script trained with a loop of its own and saw mixed results, 0.72-0.81; it now trains with `train_llm` itself.)
 
 Writes bench/results/lead_words_replica.json.
 """
@@ -31,25 +31,12 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-from transformers import LlamaForCausalLM
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from heldout_llm_probe import probe  # noqa: E402
 
-from llava_nb.core import IMAGE_TOKEN, seed_everything  # noqa: E402
-from llava_nb.smallworld.fit import fit  # noqa: E402
-from llava_nb.smallworld.heldout import HELD_OUT_QUESTIONS, HELD_OUT_QUESTIONS_B, frame_pattern  # noqa: E402
-from llava_nb.smallworld.llm import (  # noqa: E402
-    _lm_batch,
-    _lm_forward,
-    build_tokenizer,
-    encode_lm_item,
-    length_grouped_batches,
-    llm_config,
-    lm_corpus,
-    lm_texts,
-)
+from llava_nb.core import IMAGE_TOKEN  # noqa: E402
+from llava_nb.smallworld.heldout import HELD_OUT_TABLES, frame_pattern  # noqa: E402
+from llava_nb.smallworld.llm import lm_corpus, lm_texts, train_llm  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "lead_words_replica.json"
@@ -79,30 +66,12 @@ def with_leads(items: list[dict], share: float, seed: int) -> list[dict]:
 def check_held_out(items: list[dict]) -> None:
     """No training question holds a held-out frame (as `tests/test_heldout.py` checks the shipped data; here each human
     turn on its own, since over a whole rendered chat the frames' gaps can span two turns)."""
-    tables = (HELD_OUT_QUESTIONS, HELD_OUT_QUESTIONS_B)
-    patterns = [frame_pattern(f) for table in tables for fs in table.values() for f in fs]
+    patterns = [frame_pattern(f) for frames, _, _ in HELD_OUT_TABLES.values() for fs in frames.values() for f in fs]
     turns = [t["value"] for it in items for t in it.get("conversations", ()) if t["from"] == "human"]
     for text in turns + [it["text"] for it in items if "text" in it]:
         for p in patterns:
             if p.search(text.lower()):
                 raise AssertionError(f"a held-out frame ({p.pattern}) in a training question: {text[:200]!r}")
-
-
-def train(items: list[dict], steps: int, seed: int, batch_size: int = 32, lr: float = 1e-3):
-    "A fresh nano LLM trained as `train_llm` trains it (tokenizer from the items, AdamW, warmup, embedding noise)."
-    seed_everything(seed)
-    tok = build_tokenizer(lm_texts(items), 1024)
-    examples = [encode_lm_item(it, tok) for it in items]
-    random.Random(seed).shuffle(examples)
-    lm = LlamaForCausalLM(llm_config(tok))
-    opt = torch.optim.AdamW(lm.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
-    batches = length_grouped_batches(examples, batch_size, seed)
-    lm.train()
-    loss = lambda step: {
-        "loss": _lm_forward(lm, _lm_batch(batches[step % len(batches)], tok.pad_token_id), tok, 0.3).loss
-    }
-    fit(loss, list(lm.parameters()), opt, steps, lr, warmup=30, verbose=False)
-    return lm, tok
 
 
 def main(argv=None) -> dict:
@@ -119,7 +88,7 @@ def main(argv=None) -> dict:
     ):
         check_held_out(items)
         t0 = time.time()
-        lm, tok = train(items, a.steps, a.seed)
+        lm, tok, _ = train_llm(None, a.seed, steps=a.steps, corpus=items, max_minutes=None, eval_every=0, verbose=False)
         r = {"seconds": round(time.time() - t0, 1), **probe(lm, tok=tok)}
         results[f"{arm}, {a.steps} steps, seed {a.seed}"] = r
         OUT.write_text(json.dumps(results, indent=1) + "\n")

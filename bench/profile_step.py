@@ -17,6 +17,7 @@ import argparse
 import json
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -118,16 +119,22 @@ def fixes(B: int = 32, T: int = 107, D: int = 256, image_tokens: int = 9) -> dic
     }
 
 
+@contextmanager
+def first_batch(stage: int):
+    "(accelerator, run, the first micro-batch) of the stage's quickstart run, set up in a temp dir (the real path)."
+    with tempfile.TemporaryDirectory() as d:
+        cfg = stage_config(stage, Path(d), {})
+        acc = make_accelerator(cfg)
+        run = setup_run(cfg, None, acc, Path(d) / "s", lambda *x, **k: None, fingerprint=inputs_fingerprint(cfg))
+        yield acc, run, next(iter(run.loader))
+
+
 def path_fixes(stage: int) -> dict:
     """Each fix of the model's forward on the real path: one of the stage's quickstart micro-batches through
     `LlavaModel` under the stage's autocast, forward and backward, with and without the fix, timed in turn (ms)."""
     from llava_nb.train.step import logits_needed, token_loss
 
-    with tempfile.TemporaryDirectory() as d:
-        cfg = stage_config(stage, Path(d), {})
-        acc = make_accelerator(cfg)
-        run = setup_run(cfg, None, acc, Path(d) / "s", lambda *x, **k: None, fingerprint=inputs_fingerprint(cfg))
-        b = next(iter(run.loader))
+    with first_batch(stage) as (acc, run, b):
 
         def step(use_cache: bool = False, share_prefix: bool | int = True):
             out = run.pmodel(
@@ -144,8 +151,10 @@ def path_fixes(stage: int) -> dict:
 
         out = {"micro-batch": list(b["input_ids"].shape)}
         cached, uncached = _time_pair(lambda: step(use_cache=True), step)
-        out["use_cache"] = {"True (the LLM config's default: a cache built, every layer's keys copied in)": cached,
-                            "False (training)": uncached}
+        out["use_cache"] = {
+            "True (the LLM config's default: a cache built, every layer's keys copied in)": cached,
+            "False (training)": uncached,
+        }
         least, shared = (1, True) if stage == 1 else (True, False)
         a, b_ = _time_pair(lambda: step(share_prefix=least), lambda: step(share_prefix=shared))
         out["share_prefix"] = {f"share_prefix={least}": a, f"share_prefix={shared}": b_}
@@ -161,15 +170,17 @@ def trained_logits_only() -> dict:
     from llava_nb.core import IGNORE_INDEX
     from llava_nb.train.step import logits_needed, token_loss
 
-    with tempfile.TemporaryDirectory() as d:
-        cfg = stage_config(2, Path(d), {})
-        acc = make_accelerator(cfg)
-        run = setup_run(cfg, None, acc, Path(d) / "s", lambda *x, **k: None, fingerprint=inputs_fingerprint(cfg))
-        b = next(iter(run.loader))
+    with first_batch(2) as (acc, run, b):
         labels, model = b["labels"], acc.unwrap_model(run.pmodel)
-        kw = dict(input_ids=b["input_ids"], attention_mask=b["attention_mask"], pixel_values=b["pixel_values"],
-                  image_features=b.get("image_features"), image_counts=b["image_counts"], share_prefix=True,
-                  use_cache=False)
+        kw = dict(
+            input_ids=b["input_ids"],
+            attention_mask=b["attention_mask"],
+            pixel_values=b["pixel_values"],
+            image_features=b.get("image_features"),
+            image_counts=b["image_counts"],
+            share_prefix=True,
+            use_cache=False,
+        )
 
         def from_first() -> float:
             s = token_loss(run.pmodel(**kw, logits_to_keep=logits_needed(labels)).logits, labels)[0]
@@ -188,8 +199,11 @@ def trained_logits_only() -> dict:
 
         losses = {"from the first trained position": from_first(), "at trained positions only": at_trained()}
         a, t = _time_pair(from_first, at_trained)
-    return {"micro-batch": list(b["input_ids"].shape), "summed loss": losses,
-            "ms": {"from the first trained position": a, "at trained positions only": t}}
+    return {
+        "micro-batch": list(b["input_ids"].shape),
+        "summed loss": losses,
+        "ms": {"from the first trained position": a, "at trained positions only": t},
+    }
 
 
 def stage_config(stage: int, out: Path, sets: dict):
@@ -197,6 +211,7 @@ def stage_config(stage: int, out: Path, sets: dict):
     paths = make_data(out, cfg, say=lambda *a, **k: None)
     make = stage1_config if stage == 1 else stage2_config
     tc = make(out, paths, cfg, default_backbones(), progress=False)
+
     def parse(k: str, v: str):  # a TrainConfig field's value from text, as the field's type reads it
         old = getattr(tc, k)
         return v if old is None else v == "True" if isinstance(old, bool) else type(old)(v)

@@ -15,9 +15,9 @@ from .judge import description_scores, make_bench
 from .symbolic import QTYPES, absent_thing, ask_in_frames, parse_context
 
 # %% auto #0
-__all__ = ['HELD_OUT_QUESTIONS', 'HELD_OUT_DESCRIBE', 'HELD_OUT_QUESTIONS_B', 'UNANSWERABLE_QUESTIONS', 'frame_pattern',
-           'heldout_question', 'make_heldout_vqa', 'make_heldout_describe', 'make_unanswerable', 'is_honest',
-           'heldout_scores', 'HeldOutTeacher', 'make_heldout_bench']
+__all__ = ['HELD_OUT_QUESTIONS', 'HELD_OUT_DESCRIBE', 'HELD_OUT_QUESTIONS_B', 'HELD_OUT_TABLES', 'UNANSWERABLE_QUESTIONS',
+           'frame_pattern', 'heldout_question', 'make_heldout_vqa', 'make_heldout_describe', 'make_unanswerable',
+           'is_honest', 'heldout_scores', 'HeldOutTeacher', 'make_heldout_bench']
 
 # %% ../../nbs/07h_smallworld_heldout.ipynb #10185d26023b46108eb7d9f57d49d2b3
 HELD_OUT_QUESTIONS = {
@@ -69,6 +69,10 @@ HELD_OUT_QUESTIONS_B = {  # a second set, written before the grammar was last wi
     ),
     "existence": ("Does the picture show {thing}?", "Would you say there is {thing}?", "Do you notice {thing}?"),
     "relative_position": ("Is {ra} located {r} {rb}?", "Would you say {ra} is {r} {rb}?"),
+}
+HELD_OUT_TABLES = {  # each table of frames, with the tag and id mark its questions are drawn with
+    "first": (HELD_OUT_QUESTIONS, "heldout", "h"),
+    "second": (HELD_OUT_QUESTIONS_B, "heldout_b", "b"),
 }
 UNANSWERABLE_QUESTIONS = ("What color is {ref}?", "Where is {ref}?", "Tell me the colour of {ref}.")
 
@@ -141,7 +145,8 @@ def heldout_scores(
     `ask(items, max_new_tokens, desc)` answers a list of items (e.g. `answer_batch` bound to a model)."""
     vqa = make_heldout_vqa(scenes, seed, per_scene)
     scores = vqa_scores(ask(vqa, short_tokens, "VQA, held-out phrasings"), vqa)
-    vqa_b = make_heldout_vqa(scenes, seed, per_scene, frames=HELD_OUT_QUESTIONS_B, tag="heldout_b", mark="b")
+    frames, tag, mark = HELD_OUT_TABLES["second"]
+    vqa_b = make_heldout_vqa(scenes, seed, per_scene, frames=frames, tag=tag, mark=mark)
     scores_b = vqa_scores(ask(vqa_b, short_tokens, "VQA, second held-out set"), vqa_b)
     describe = make_heldout_describe(scenes[:n_describe], seed)
     rows = [description_scores(r, it["objects"]) for r, it in zip(ask(describe, long_tokens, "descriptions"), describe)]

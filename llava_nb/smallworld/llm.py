@@ -327,12 +327,14 @@ def train_llm(
     verbose: bool = True,
     drills: tuple = (),
     everyday: int = 0,
+    corpus: list[dict] | None = None,
     **config,
 ):
-    "Train the nano chat LLM (and its tokenizer) on small-world text, save both to `out_dir`; (lm, tokenizer, stats)."
+    """Train the nano chat LLM (and its tokenizer) on small-world text (`corpus`, default `lm_corpus`'s), save both to
+    `out_dir`; (lm, tokenizer, stats)."""
     seed_everything(seed)
     t0 = time.time()
-    items = lm_corpus(n_scenes, seed, everyday=everyday)
+    items = corpus if corpus is not None else lm_corpus(n_scenes, seed, everyday=everyday)  # or the caller's items
     # picking drills first, e.g. (("shape", 200), ("shape+color", 200)): (kinds of reference, steps) per phase
     drill_items = [
         picking_drill(n * batch_size, seed, tuple(k.split("+")), tag=str(j)) for j, (k, n) in enumerate(drills)
@@ -400,22 +402,25 @@ def train_llm(
 
 
 def _scene_of(q: dict, by_id: dict) -> dict:
-    return by_id[q["id"].rsplit("_q", 1)[0]]
+    return by_id[q["id"].rsplit("_", 1)[0]]  # "<scene id>_q0" (or any other id mark)
 
 
 @torch.no_grad()
-def lm_scene_vqa(lm, tokenizer, n_scenes: int = 200, seed: int = 1) -> dict:
-    "Teacher-forced exact match on held-out VQA, the scene as tokens (a perfect projector), by type and object count."
+def lm_scene_vqa(
+    lm, tokenizer, n_scenes: int = 200, seed: int = 1, ask=None, *, tag: str = "vqa", mark: str = "q", suffix: str = ""
+) -> dict:
+    """Teacher-forced exact match on held-out VQA, the scene as tokens (a perfect projector), by type and object count;
+    `ask`, `tag`, `mark` as `make_vqa_eval` takes them (e.g. held-out frames), `suffix` after each question."""
     from llava_nb.smallworld.teacher import make_vqa_eval
 
     scenes = [sample_scene(scene_rng(seed, "lm_eval", i), scene_id(i, "lm_eval")) for i in range(n_scenes)]
     by_id = {s["id"]: s for s in scenes}
-    questions = make_vqa_eval(scenes, seed=seed)
+    questions = make_vqa_eval(scenes, seed, ask=ask, tag=tag, mark=mark)
     examples = [
         encode_lm_item(
             {
                 "conversations": [
-                    {"from": "human", "value": f"{IMAGE_TOKEN}\n{q['question']}"},
+                    {"from": "human", "value": f"{IMAGE_TOKEN}\n{q['question']}{suffix}"},
                     {"from": "gpt", "value": q["answer"]},
                 ],
                 "slots": scene_slots(_scene_of(q, by_id)),
