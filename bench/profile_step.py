@@ -30,7 +30,7 @@ from llava_nb.core import cpu_name, shipped_path
 from llava_nb.smallworld.quickstart import QuickstartConfig, default_backbones, make_data, stage1_config, stage2_config
 from llava_nb.train.loop import setup_run, take_step
 from llava_nb.train.run import inputs_fingerprint
-from llava_nb.train.step import SkipGuard, make_accelerator
+from llava_nb.train.step import SkipGuard, make_accelerator, model_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "profile_step.json"
@@ -138,11 +138,7 @@ def path_fixes(stage: int) -> dict:
 
         def step(use_cache: bool = False, share_prefix: bool | int = True):
             out = run.pmodel(
-                input_ids=b["input_ids"],
-                attention_mask=b["attention_mask"],
-                pixel_values=b["pixel_values"],
-                image_features=b.get("image_features"),
-                image_counts=b["image_counts"],
+                **model_inputs(b),
                 share_prefix=share_prefix,
                 use_cache=use_cache,
                 logits_to_keep=logits_needed(b["labels"]),
@@ -172,15 +168,7 @@ def trained_logits_only() -> dict:
 
     with first_batch(2) as (acc, run, b):
         labels, model = b["labels"], acc.unwrap_model(run.pmodel)
-        kw = dict(
-            input_ids=b["input_ids"],
-            attention_mask=b["attention_mask"],
-            pixel_values=b["pixel_values"],
-            image_features=b.get("image_features"),
-            image_counts=b["image_counts"],
-            share_prefix=True,
-            use_cache=False,
-        )
+        kw = {**model_inputs(b), "share_prefix": True, "use_cache": False}
 
         def from_first() -> float:
             s = token_loss(run.pmodel(**kw, logits_to_keep=logits_needed(labels)).logits, labels)[0]

@@ -23,8 +23,8 @@ from .config import TrainConfig, lr_factor, warmup_steps
 
 # %% auto #0
 __all__ = ['set_trainable', 'logits_needed', 'token_loss', 'make_accelerator', 'param_groups', 'make_optimizer',
-           'NonFiniteLossError', 'StepOutcome', 'SkipGuard', 'trained_tokens', 'micro_batch_loss', 'clip_and_update',
-           'optimizer_step', 'StepInfo']
+           'NonFiniteLossError', 'StepOutcome', 'SkipGuard', 'trained_tokens', 'model_inputs', 'micro_batch_loss',
+           'clip_and_update', 'optimizer_step', 'StepInfo']
 
 # %% ../../nbs/03g_train_step.ipynb #1705b41f
 def set_trainable(model: LlavaModel, stage: int, train_llm: bool | None = None) -> dict:
@@ -153,6 +153,12 @@ def trained_tokens(acc: Accelerator, group: list[dict]) -> torch.Tensor:
     return acc.reduce(n.to(acc.device), "sum")
 
 # %% ../../nbs/03g_train_step.ipynb #f47b456f
+def model_inputs(batch: dict) -> dict:
+    "The model's keyword arguments for a collated micro-batch (labels aside: the loss is counted by `token_loss`)."
+    keys = ("input_ids", "attention_mask", "pixel_values", "image_counts", "ids")
+    return {**{k: batch[k] for k in keys}, "image_features": batch.get("image_features")}
+
+
 def micro_batch_loss(
     model, batch: dict, optimizer, keep_logits: bool = True, share_prefix: bool = False
 ) -> torch.Tensor:
@@ -160,12 +166,7 @@ def micro_batch_loss(
     every process's backward reaches the same parameters."""
     kw = {"logits_to_keep": logits_needed(batch["labels"])} if keep_logits else {}
     logits = model(
-        input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
-        pixel_values=batch["pixel_values"],
-        image_features=batch.get("image_features"),
-        image_counts=batch["image_counts"],
-        ids=batch["ids"],
+        **model_inputs(batch),
         share_prefix=share_prefix,  # the rows' common first tokens (the system prompt) run once
         use_cache=False,  # nothing is generated: no cache that copies every layer's keys and values
         **kw,
