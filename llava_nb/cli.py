@@ -96,7 +96,13 @@ def cmd_pretrain_backbones(args) -> dict:
     "Pretrain the small world's vision tower and chat LLM into `args.out` (vision/ and llm/)."
     from llava_nb.smallworld.backbones import pretrain_backbones
 
-    res = pretrain_backbones(args.out, seed=args.seed, vision_minutes=args.vision_minutes, llm_minutes=args.llm_minutes)
+    res = pretrain_backbones(
+        args.out,
+        seed=args.seed,
+        vision_minutes=args.vision_minutes,
+        llm_minutes=args.llm_minutes,
+        llm_continue_steps=args.llm_continue_steps,
+    )
     print(Path(args.out))
     return res
 
@@ -216,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=_train_field("seed", int), default=0)  # what seed_everything takes
     b.add_argument("--vision-minutes", type=_MINUTES, default=15, help="wall-clock cap for the vision tower")
     b.add_argument("--llm-minutes", type=_MINUTES, default=120, help="wall-clock cap for the LLM (6,000 steps at most)")
+    b.add_argument(
+        "--llm-continue-steps",
+        type=int,
+        default=0,
+        help="a second LLM phase on new scenes (0: none, the shipped recipe)",
+    )
     b.set_defaults(func=cmd_pretrain_backbones)
 
     w = sub.add_parser("paths", help="where the shipped nano backbones/checkpoint and accelerate configs are")

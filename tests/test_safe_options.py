@@ -282,6 +282,15 @@ def test_pretrain_backbones_python_api_refuses_minutes_that_are_no_cap(tmp_path,
     assert not (tmp_path / "b").exists()  # refused before anything is made
 
 
+@pytest.mark.parametrize("steps", [-1, 1.5, True])
+def test_pretrain_backbones_refuses_a_second_phase_that_is_no_step_count(tmp_path, steps):
+    from llava_nb.smallworld.backbones import pretrain_backbones
+
+    with pytest.raises(ValueError, match="llm_continue_steps must be an integer >= 0"):
+        pretrain_backbones(tmp_path / "b", llm_continue_steps=steps)
+    assert not (tmp_path / "b").exists()  # refused before an hour of pretraining, not after it
+
+
 def test_fit_refuses_a_negative_budget_or_clip():
     import torch
 

@@ -17,10 +17,25 @@ from .llm import train_llm
 from .vision import probe_table, train_vision
 
 # %% auto #0
-__all__ = ['NANO_DIR', 'BACKBONES_FORMATS', 'BACKBONES_FORMAT', 'BACKBONES_MANIFEST', 'pretrain_backbones', 'check_backbones',
-           'check_backbones_format', 'nano_backbones', 'pretrain_stats']
+__all__ = ['LLM_CONTINUE_LR', 'NANO_DIR', 'BACKBONES_FORMATS', 'BACKBONES_FORMAT', 'BACKBONES_MANIFEST', 'continue_llm',
+           'pretrain_backbones', 'check_backbones', 'check_backbones_format', 'nano_backbones', 'pretrain_stats']
 
 # %% ../../nbs/07f_smallworld_backbones.ipynb #93f52f80
+LLM_CONTINUE_LR = 5e-4  # the LLM's second phase: half the first phase's peak learning rate
+
+
+def _llm_phase(llm_dir, seed: int, steps: int, max_minutes, verbose: bool, **how) -> dict:
+    "One pretraining phase of the nano LLM into `llm_dir` (`train_llm` with `how`), evaluated and saved each 300 steps."
+    kept = {"eval_every": 300, "save_every": 300}
+    return train_llm(llm_dir, seed=seed, steps=steps, max_minutes=max_minutes, verbose=verbose, **kept, **how)[2]
+
+
+def continue_llm(llm_dir, seed: int = 0, steps: int = 1500, *, max_minutes: float | None = 120, verbose=True) -> dict:
+    """Train the nano LLM saved in `llm_dir` `steps` more on scenes it never read (the corpus of `seed + 1`), at
+    `LLM_CONTINUE_LR`, and save it in place; its training stats (a second phase; what it buys: see below)."""
+    return _llm_phase(llm_dir, seed + 1, steps, max_minutes, verbose, lr=LLM_CONTINUE_LR, init=llm_dir)
+
+
 def pretrain_backbones(
     out_dir,
     seed: int = 0,
@@ -29,15 +44,18 @@ def pretrain_backbones(
     vision_minutes: float | None = 15,
     *,
     llm_minutes: float | None = 120,
+    llm_continue_steps: int = 0,
     threads: int | None = None,
     probes: bool = True,
     verbose: bool = True,
 ) -> dict:
     """Train the nano vision tower and chat LLM into `out_dir/vision` and `out_dir/llm`; returns the stats also saved as
-    JSON."""
+    JSON. `llm_continue_steps` > 0 adds a second LLM phase on new scenes (`continue_llm`; not in the shipped recipe:
+    see `bench/llm_second_phase.py`)."""
     for name, minutes in (("vision_minutes", vision_minutes), ("llm_minutes", llm_minutes)):
         if minutes is not None:  # None: no time cap; -1 used to mean the same, silently
             check_number(name, minutes, 0, above=True)
+    check_number("llm_continue_steps", llm_continue_steps, 0, integer=True)
     how = "give pretrain-backbones another --out, or move it away"
     out = claim_dir(out_dir, "backbones", how, old={"backbones": lambda p: (p / "backbones.json").is_file()})
     if threads:
@@ -47,18 +65,15 @@ def pretrain_backbones(
     )
     if probes:
         vstats["probes"] = probe_table(tower)
-    _, _, lstats = train_llm(
-        out / "llm",
-        seed=seed,
-        steps=llm_steps,
-        max_minutes=llm_minutes,
-        verbose=verbose,
-        eval_every=300,
-        save_every=300,
-    )
+    lstats = _llm_phase(out / "llm", seed, llm_steps, llm_minutes, verbose)
     stats = {"seed": seed, "vision": vstats, "llm": lstats}
+    if llm_continue_steps:
+        stats["llm_continued"] = continue_llm(
+            out / "llm", seed, llm_continue_steps, max_minutes=llm_minutes, verbose=verbose
+        )
     (out / "pretrain_stats.json").write_text(json.dumps(stats, indent=1))
     manifest = {"format": BACKBONES_FORMAT, "seed": seed, "vision_steps": vstats["steps"], "llm_steps": lstats["steps"]}
+    manifest["llm_continue_steps"] = stats["llm_continued"]["steps"] if llm_continue_steps else 0
     (out / BACKBONES_MANIFEST).write_text(json.dumps(manifest, indent=1))
     return {"vision": str(out / "vision"), "llm": str(out / "llm"), "stats": stats}
 

@@ -328,10 +328,12 @@ def train_llm(
     drills: tuple = (),
     everyday: int = 0,
     corpus: list[dict] | None = None,
+    init=None,
     **config,
 ):
     """Train the nano chat LLM (and its tokenizer) on small-world text (`corpus`, default `lm_corpus`'s), save both to
-    `out_dir`; (lm, tokenizer, stats)."""
+    `out_dir`; (lm, tokenizer, stats). `init`: a saved nano LLM folder to go on training (its weights and tokenizer)
+    instead of a fresh model and tokenizer: a second phase on new scenes (see `pretrain_backbones`)."""
     seed_everything(seed)
     t0 = time.time()
     items = corpus if corpus is not None else lm_corpus(n_scenes, seed, everyday=everyday)  # or the caller's items
@@ -339,12 +341,15 @@ def train_llm(
     drill_items = [
         picking_drill(n * batch_size, seed, tuple(k.split("+")), tag=str(j)) for j, (k, n) in enumerate(drills)
     ]
-    tok = build_tokenizer(lm_texts(items + [it for d in drill_items for it in d]), vocab_size)
+    if init is None:
+        tok = build_tokenizer(lm_texts(items + [it for d in drill_items for it in d]), vocab_size)
+    else:
+        tok = PreTrainedTokenizerFast.from_pretrained(init)
     examples = [encode_lm_item(it, tok) for it in items]
     random.Random(seed).shuffle(examples)
     n_held = min(300, len(examples) // 10)
     held, train = examples[:n_held], examples[n_held:]
-    lm = LlamaForCausalLM(llm_config(tok, **config))
+    lm = LlamaForCausalLM(llm_config(tok, **config)) if init is None else LlamaForCausalLM.from_pretrained(init)
     opt = torch.optim.AdamW(lm.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
     evals, t1 = [], time.time()
     lm.train()
