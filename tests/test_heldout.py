@@ -12,7 +12,7 @@ from llava_nb.smallworld.teacher import make_pretrain, make_vqa_train
 from llava_nb.smallworld.heldout import HELD_OUT_DESCRIBE, HELD_OUT_QUESTIONS, HELD_OUT_QUESTIONS_B, frame_pattern
 from llava_nb.smallworld.heldout import make_heldout_vqa
 from llava_nb.smallworld.symbolic import VARIED_DESCRIPTION_REQUESTS
-from llava_nb.smallworld.llm import lm_corpus, lm_texts
+from llava_nb.smallworld.llm import lm_corpus
 from llava_nb.smallworld.world import sample_scene, scene_rng
 from llava_nb.smallworld.judge import make_mc_train
 from llava_nb.smallworld.teacher import SymbolicTeacher
@@ -24,12 +24,18 @@ def _turns(records) -> list[str]:
     return [t["value"] for r in records for t in r["conversations"]]
 
 
+def _lm_turns(items) -> list[str]:
+    """The nano LLM's corpus turn by turn (a bare caption is one): a frame is matched within a turn, not across the
+    end of a question and the next turn's words, which a whole rendered chat would let its gaps span."""
+    return [t for it in items for t in (_turns([it]) if "conversations" in it else [it["text"]])]
+
+
 @pytest.fixture(scope="module")
 def training_texts() -> list[str]:
     texts = _turns(make_instruct(SCENES, SymbolicTeacher(seed=0), per_scene=3))
     texts += _turns(make_instruct(SCENES, SymbolicTeacher(seed=0, phrasing="varied", absent=0.5), per_scene=3))
     texts += _turns(make_pretrain(SCENES)) + _turns(make_vqa_train(SCENES, turns=6)) + _turns(make_mc_train(SCENES))
-    texts += lm_texts(lm_corpus(n_scenes=300)) + lm_texts(lm_corpus(n_scenes=100, seed=1, everyday=3))
+    texts += _lm_turns(lm_corpus(n_scenes=300)) + _lm_turns(lm_corpus(n_scenes=100, seed=1, everyday=3))
     texts += list(DETAIL_INSTRUCTIONS + BRIEF_INSTRUCTIONS + VARIED_DETAIL_INSTRUCTIONS + VARIED_DESCRIPTION_REQUESTS)
     return [t.lower() for t in texts]
 
