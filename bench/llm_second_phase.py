@@ -3,12 +3,17 @@
 The shipped nano LLM trained 6,000 steps on one corpus (10,000 scenes, ~2.6 epochs) and was still improving on
 scene-token VQA (relative position 0.94). Going on with the same corpus learns the training frames better; this asks
 whether *new* scenes (`continue_llm`: the corpus of seed + 1, 1,500 steps at half the learning rate) also move what
-the quickstart's model does with phrasings no training data uses. The shipped LLM is copied, trained on in the copy
-(`pretrain_backbones(llm_continue_steps=...)` runs the same second phase), probed alone with perfect scene tokens
-(`heldout_llm_probe.probe`), and `make quickstart` runs on it for each seed; rows beside the shipped quickstart's
-summaries (`bench/results/quickstart_summary*.json`, the same recipe on the shipped LLM).
+the quickstart's model does with phrasings no training data uses, without (`--stray 0`) and with stray words put in a
+share of the questions (`with_stray_words`: known words at random places, so that the LLM must find the question
+among words it does not need). The LLM of `--start` (a phase-1 LLM) is copied, trained on in the copy
+(`pretrain_backbones(llm_continue_steps=...)` runs the phase without stray words), probed alone with perfect scene tokens (`heldout_llm_probe.probe`),
+and `make quickstart` runs on it for each seed; rows beside the quickstart summaries of the phase-1 LLM (`--before`,
+`quickstart_summary*.json` of the commit that shipped it).
 
-    .venv/bin/python bench/llm_second_phase.py [--steps 1500] [--seeds 0,1]   # ~6 min + ~3 min a seed on 2 cores
+The committed rows started from the shipped LLM (its first phase only; neither second phase is shipped: the one with
+stray words lost plain questions, `bench/plain_questions.py`), the baselines from the shipped quickstart summaries.
+
+    .venv/bin/python bench/llm_second_phase.py [--stray 0] [--seeds 0,1]   # ~6 min + ~3 min a seed on 2 cores
 
 Writes bench/results/llm_second_phase.json (runs under runs/llm_second_phase/).
 """
@@ -28,11 +33,12 @@ from stage2_llm_lr import row  # noqa: E402
 
 from llava_nb.core import shipped_path  # noqa: E402
 from llava_nb.smallworld.backbones import continue_llm  # noqa: E402
+from llava_nb.smallworld.llm import STRAY_SHARE  # noqa: E402
 from llava_nb.smallworld.quickstart import QuickstartConfig, quickstart  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "llm_second_phase.json"
-SHIPPED = {0: "quickstart_summary.json", 1: "quickstart_summary_seed1.json"}  # the shipped LLM's quickstart per seed
+BEFORE = {0: "quickstart_summary.json", 1: "quickstart_summary_seed1.json"}  # the phase-1 LLM's quickstart per seed
 
 
 def figures(summary: dict) -> dict:
@@ -44,25 +50,31 @@ def figures(summary: dict) -> dict:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--start", default=str(shipped_path("nano") / "llm"), help="the phase-1 LLM to go on from")
+    ap.add_argument("--before", default=str(ROOT / "bench" / "results"), help="its quickstart summaries' folder")
+    ap.add_argument("--stray", type=float, default=STRAY_SHARE, help="share of questions with stray words (0: none)")
     ap.add_argument("--steps", type=int, default=1500, help="steps of the second phase")
     ap.add_argument("--seeds", default="0,1", help="quickstart seeds")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "llm_second_phase"))
     a = ap.parse_args(argv)
-    runs = Path(a.runs)
-    folder, _ = backbones_with(runs / "backbones", "llm", source=shipped_path("nano") / "llm")
+    name = f"stray words {a.stray}" if a.stray else "no stray words"
+    runs = Path(a.runs) / name.replace(" ", "_")
+    before = {k: json.loads((Path(a.before) / f).read_text()) for k, f in BEFORE.items()}  # read before any rerun
+    folder, _ = backbones_with(runs / "backbones", "llm", source=a.start)
     t0 = time.perf_counter()
-    stats = continue_llm(folder / "llm", seed=0, steps=a.steps, verbose=False)
+    stats = continue_llm(folder / "llm", seed=0, steps=a.steps, stray=a.stray, verbose=False)
     seconds = round(time.perf_counter() - t0, 1)
-    res = {
+    (runs / "second_phase_stats.json").write_text(json.dumps(stats, indent=1))
+    results = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    res = results[name] = {
         "second phase": {"steps": stats["steps"], "seconds": seconds, "scene vqa": stats["scene_vqa"]},
         "llm alone, perfect scene tokens": probe(str(folder / "llm")),
     }
     for seed in (int(s) for s in a.seeds.split(",")):
         summary = quickstart(runs / f"seed{seed}", QuickstartConfig(seed=seed), backbones=folder, say=lambda *x: None)
-        shipped = json.loads((ROOT / "bench" / "results" / SHIPPED[seed]).read_text())
-        res[f"seed {seed}"] = {"shipped LLM": figures(shipped), "after the second phase": figures(summary)}
-        OUT.write_text(json.dumps(res, indent=1) + "\n")
-        print(f"seed {seed}:", json.dumps(res[f"seed {seed}"]), flush=True)
+        res[f"seed {seed}"] = {"phase-1 LLM": figures(before[seed]), "after the second phase": figures(summary)}
+        OUT.write_text(json.dumps(results, indent=1) + "\n")
+        print(f"{name}, seed {seed}:", json.dumps(res[f"seed {seed}"]), flush=True)
     return res
 
 

@@ -274,8 +274,8 @@ def _robust():
 
 def _second_phase():
     "The README's sentence on the LLM's second pretraining phase (`bench/llm_second_phase.py`)."
-    d = R("llm_second_phase")
-    (a0, a1), (b0, b1) = [(d[f"seed {k}"]["shipped LLM"], d[f"seed {k}"]["after the second phase"]) for k in (0, 1)]
+    d = R("llm_second_phase")["no stray words"]
+    (a0, a1), (b0, b1) = [(d[f"seed {k}"]["phase-1 LLM"], d[f"seed {k}"]["after the second phase"]) for k in (0, 1)]
     arrow = lambda key, f: f"{a0[key]:{f}} -> {a1[key]:{f}} / {b0[key]:{f}} -> {b1[key]:{f}}"
     pct = lambda x: f"{round(100 * x)} %"
     described = f"{pct(a0['described'])} -> {pct(a1['described'])} / {pct(b0['described'])} -> {pct(b1['described'])}"
@@ -287,9 +287,28 @@ def _second_phase():
     )
 
 
+def _stray_words():
+    "The README's sentence on the shipped second phase, with stray words (`bench/llm_second_phase.py`)."
+    d = R("llm_second_phase")["stray words 0.3"]
+    (a0, a1), (b0, b1) = [(d[f"seed {k}"]["phase-1 LLM"], d[f"seed {k}"]["after the second phase"]) for k in (0, 1)]
+    arrow = lambda key, f: f"{a0[key]:{f}} -> {a1[key]:{f}} / {b0[key]:{f}} -> {b1[key]:{f}}"
+    return (
+        f"held-out words {arrow('held-out words', '.3f')}, the second table {arrow('second held-out table', '.3f')}, "
+        f"multiple choice {arrow('mc', '.2f')}"
+    )
+
+
+def _plain_questions():
+    "The README's sentence on plain questions (`bench/plain_questions.py`)."
+    d = R("plain_questions")
+    it = lambda name: d[name]["right"]["What color is it?"]
+    stray = [it(f"second phase with stray words 0.3, seed {k}") for k in (0, 1)]
+    return f'"What color is it?" gets the colour {stray[0]} / {stray[1]} times (seeds 0 / 1) against {it("shipped (phase-1 LLM), seed 0")} for'
+
+
 def _second_phase_alone():
     "07f's sentence on the LLM alone before and after its second phase (`heldout_llm_probe`'s tables)."
-    before, after = R("heldout_llm_probe")["shipped"], R("llm_second_phase")["llm alone, perfect scene tokens"]
+    before, after = R("heldout_llm_probe")["shipped"], R("llm_second_phase")["no stray words"]["llm alone, perfect scene tokens"]
     tables = ("training frames", "held-out table", "second held-out table")
     a, b = [[x[t]["bare"]["overall"] for t in tables] for x in (before, after)]
     return (
@@ -324,6 +343,8 @@ CLAIMS = {
     "README: stage 1 alone": ("README.md", _stage1_transfer),
     "README: robust vision, the varied tower": ("README.md", _robust),
     "README: the LLM's second phase": ("README.md", _second_phase),
+    "README: the LLM's second phase, with stray words": ("README.md", _stray_words),
+    "README: plain questions": ("README.md", _plain_questions),
     "07f: the LLM's second phase, alone": ("nbs/07f_smallworld_backbones.ipynb", _second_phase_alone),
     "07e: the picking plateau": ("nbs/07e_smallworld_llm.ipynb", lambda: _plateau("lesson")),
     "07e: the heads that fetch a colour": ("nbs/07e_smallworld_llm.ipynb", _fetch_heads),

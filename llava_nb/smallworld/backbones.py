@@ -13,7 +13,7 @@ import torch
 from ..files import claim_dir
 from ..core import SHIPPED, check_number, shipped_path
 from ..files import check_json_types, read_json
-from .llm import train_llm
+from .llm import lm_corpus, train_llm, with_stray_words
 from .vision import probe_table, train_vision
 
 # %% auto #0
@@ -30,10 +30,20 @@ def _llm_phase(llm_dir, seed: int, steps: int, max_minutes, verbose: bool, **how
     return train_llm(llm_dir, seed=seed, steps=steps, max_minutes=max_minutes, verbose=verbose, **kept, **how)[2]
 
 
-def continue_llm(llm_dir, seed: int = 0, steps: int = 1500, *, max_minutes: float | None = 120, verbose=True) -> dict:
-    """Train the nano LLM saved in `llm_dir` `steps` more on scenes it never read (the corpus of `seed + 1`), at
-    `LLM_CONTINUE_LR`, and save it in place; its training stats (a second phase; what it buys: see below)."""
-    return _llm_phase(llm_dir, seed + 1, steps, max_minutes, verbose, lr=LLM_CONTINUE_LR, init=llm_dir)
+def continue_llm(
+    llm_dir,
+    seed: int = 0,
+    steps: int = 1500,
+    *,
+    stray: float = 0.0,
+    max_minutes: float | None = 120,
+    verbose=True,
+) -> dict:
+    """Train the nano LLM saved in `llm_dir` `steps` more on scenes it never read (the corpus of `seed + 1`, a `stray`
+    share of its questions with stray words put in: `with_stray_words`), at `LLM_CONTINUE_LR`, and save it in place;
+    its training stats. A second phase, measured and not shipped (see below)."""
+    corpus = with_stray_words(lm_corpus(10_000, seed + 1), stray, seed=seed + 1)
+    return _llm_phase(llm_dir, seed + 1, steps, max_minutes, verbose, lr=LLM_CONTINUE_LR, init=llm_dir, corpus=corpus)
 
 
 def pretrain_backbones(

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 from typing import NamedTuple
 
@@ -24,9 +25,10 @@ from .vision import canonical_caption
 from .fit import bf16_autocast, fit
 
 # %% auto #0
-__all__ = ['N_SLOTS', 'KEYED_KINDS', 'DRILL_FORMS', 'build_tokenizer', 'scene_slots', 'keyed_description', 'lm_corpus',
-           'picking_drill', 'lm_texts', 'LMExample', 'encode_lm_item', 'llm_config', 'LMBatch',
-           'length_grouped_batches', 'scene_embeddings', 'lm_loss', 'train_llm', 'lm_scene_vqa', 'lm_text_vqa']
+__all__ = ['N_SLOTS', 'KEYED_KINDS', 'DRILL_FORMS', 'STRAY_SHARE', 'build_tokenizer', 'scene_slots', 'keyed_description',
+           'lm_corpus', 'picking_drill', 'lm_texts', 'LMExample', 'encode_lm_item', 'with_stray_words', 'llm_config',
+           'LMBatch', 'length_grouped_batches', 'scene_embeddings', 'lm_loss', 'train_llm', 'lm_scene_vqa',
+           'lm_text_vqa']
 
 # %% ../../nbs/07e_smallworld_llm.ipynb #1fd11031
 def build_tokenizer(texts, vocab_size: int = 1024) -> PreTrainedTokenizerFast:
@@ -213,6 +215,37 @@ def encode_lm_item(item: dict, tokenizer, prompt: bool = False) -> LMExample:
         return LMExample(t.input_ids, t.labels, slots)
     ids = tokenizer(item["text"]).input_ids + [tokenizer.eos_token_id]
     return LMExample(ids, [IGNORE_INDEX] + ids[1:], None)
+
+# %% ../../nbs/07e_smallworld_llm.ipynb #912131d8
+STRAY_SHARE = 0.3  # the share of the second phase's questions with stray words put in (see `with_stray_words`)
+
+
+def with_stray_words(items: list[dict], share: float = STRAY_SHARE, most: int = 2, seed: int = 0) -> list[dict]:
+    """`items` with 1 to `most` words that the corpus's questions use put at random places in the question line of a
+    `share` of the human turns of its chats with a scene (other items as they are; the scene, options and instructions
+    untouched): to answer, the LLM must find the question among words it does not need, as in a phrasing it never
+    read."""
+    if not (0 <= share <= 1 and isinstance(most, int) and most >= 1):
+        raise ValueError(f"with_stray_words needs 0 <= share <= 1 and an integer most >= 1, not {share!r}, {most!r}")
+    rng = random.Random(f"stray/{seed}")
+    chats = [it for it in items if "slots" in it and it.get("template") != "plain"]
+    asked = [t["value"].split(IMAGE_TOKEN)[-1] for it in chats for t in it["conversations"][::2]]
+    words = sorted({w for q in asked for w in re.findall(r"[a-z]+", q)})  # known words, none new
+
+    def stray(text: str) -> str:
+        head, sep, body = text.rpartition(IMAGE_TOKEN + "\n")  # the scene stays first
+        question, nl, rest = body.partition("\n")  # options and instructions after it stay as they are
+        tokens = question.split(" ")
+        for _ in range(rng.randint(1, most)):
+            tokens.insert(rng.randrange(len(tokens) + 1), rng.choice(words))
+        return head + sep + " ".join(tokens) + nl + rest
+
+    def turns(conv: list[dict]) -> list[dict]:
+        picked = [i % 2 == 0 and rng.random() < share for i in range(len(conv))]
+        return [dict(t, value=stray(t["value"])) if p else t for t, p in zip(conv, picked)]
+
+    ids = {id(it) for it in chats}
+    return [dict(it, conversations=turns(it["conversations"])) if id(it) in ids else it for it in items]
 
 # %% ../../nbs/07e_smallworld_llm.ipynb #91c68159
 def llm_config(
