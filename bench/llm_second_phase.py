@@ -6,14 +6,15 @@ whether *new* scenes (`continue_llm`: the corpus of seed + 1, 1,500 steps at hal
 the quickstart's model does with phrasings no training data uses, without (`--stray 0`) and with stray words put in a
 share of the questions (`with_stray_words`: known words at random places, so that the LLM must find the question
 among words it does not need). The LLM of `--start` (a phase-1 LLM) is copied, trained on in the copy
-(`pretrain_backbones(llm_continue_steps=...)` runs the phase without stray words), probed alone with perfect scene tokens (`heldout_llm_probe.probe`),
+(`pretrain_backbones(llm_continue_steps=...)` runs the phase without stray words), probed alone with perfect scene
+tokens (`heldout_llm_probe.probe`),
 and `make quickstart` runs on it for each seed; rows beside the quickstart summaries of the phase-1 LLM (`--before`,
 `quickstart_summary*.json` of the commit that shipped it).
 
 The committed rows started from the shipped LLM (its first phase only; neither second phase is shipped: the one with
 stray words lost plain questions, `bench/plain_questions.py`), the baselines from the shipped quickstart summaries.
 
-    .venv/bin/python bench/llm_second_phase.py [--stray 0] [--seeds 0,1]   # ~6 min + ~3 min a seed on 2 cores
+    .venv/bin/python bench/llm_second_phase.py [--stray 0] [--stray-from requests] [--seeds 0,1]   # ~6 + ~3 a seed
 
 Writes bench/results/llm_second_phase.json (runs under runs/llm_second_phase/).
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -34,11 +36,18 @@ from stage2_llm_lr import row  # noqa: E402
 from llava_nb.core import shipped_path  # noqa: E402
 from llava_nb.smallworld.backbones import continue_llm  # noqa: E402
 from llava_nb.smallworld.llm import STRAY_SHARE  # noqa: E402
+from llava_nb.smallworld.symbolic import CLOSERS, OPENERS, REQUESTS  # noqa: E402
 from llava_nb.smallworld.quickstart import QuickstartConfig, quickstart  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "llm_second_phase.json"
 BEFORE = {0: "quickstart_summary.json", 1: "quickstart_summary_seed1.json"}  # the phase-1 LLM's quickstart per seed
+
+
+def request_words() -> list[str]:
+    "The words of the teacher's request wrappers, openers and closers: words that never decide what is asked."
+    said = [t.lower().replace("{x}", "") for t in REQUESTS + OPENERS + CLOSERS]
+    return sorted({w for t in said for w in re.findall(r"[a-z]+", t)})
 
 
 def figures(summary: dict) -> dict:
@@ -53,16 +62,20 @@ def main(argv=None) -> dict:
     ap.add_argument("--start", default=str(shipped_path("nano") / "llm"), help="the phase-1 LLM to go on from")
     ap.add_argument("--before", default=str(ROOT / "bench" / "results"), help="its quickstart summaries' folder")
     ap.add_argument("--stray", type=float, default=STRAY_SHARE, help="share of questions with stray words (0: none)")
+    ap.add_argument("--stray-from", default="questions", choices=("questions", "requests"),
+                    help="the stray words' vocabulary: every question word, or the request wrappers' words only")
     ap.add_argument("--steps", type=int, default=1500, help="steps of the second phase")
     ap.add_argument("--seeds", default="0,1", help="quickstart seeds")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "llm_second_phase"))
     a = ap.parse_args(argv)
     name = f"stray words {a.stray}" if a.stray else "no stray words"
+    name += ", from the requests' words" if a.stray and a.stray_from == "requests" else ""
     runs = Path(a.runs) / name.replace(" ", "_")
     before = {k: json.loads((Path(a.before) / f).read_text()) for k, f in BEFORE.items()}  # read before any rerun
     folder, _ = backbones_with(runs / "backbones", "llm", source=a.start)
     t0 = time.perf_counter()
-    stats = continue_llm(folder / "llm", seed=0, steps=a.steps, stray=a.stray, verbose=False)
+    words = request_words() if a.stray_from == "requests" else None
+    stats = continue_llm(folder / "llm", seed=0, steps=a.steps, stray=a.stray, stray_words=words, verbose=False)
     seconds = round(time.perf_counter() - t0, 1)
     (runs / "second_phase_stats.json").write_text(json.dumps(stats, indent=1))
     results = json.loads(OUT.read_text()) if OUT.is_file() else {}

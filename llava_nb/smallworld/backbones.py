@@ -36,13 +36,14 @@ def continue_llm(
     steps: int = 1500,
     *,
     stray: float = 0.0,
+    stray_words=None,
     max_minutes: float | None = 120,
     verbose=True,
 ) -> dict:
-    """Train the nano LLM saved in `llm_dir` `steps` more on scenes it never read (the corpus of `seed + 1`, a `stray`
-    share of its questions with stray words put in: `with_stray_words`), at `LLM_CONTINUE_LR`, and save it in place;
-    its training stats. A second phase, measured and not shipped (see below)."""
-    corpus = with_stray_words(lm_corpus(10_000, seed + 1), stray, seed=seed + 1)
+    """Train the nano LLM saved in `llm_dir` `steps` more on scenes it never read (the corpus of `seed + 1`; a `stray`
+    share of its questions with stray words from `stray_words` put in: `with_stray_words`), at `LLM_CONTINUE_LR`, and
+    save it in place; its training stats. A second phase, measured and not shipped (see below)."""
+    corpus = with_stray_words(lm_corpus(10_000, seed + 1), stray, seed=seed + 1, words=stray_words)
     return _llm_phase(llm_dir, seed + 1, steps, max_minutes, verbose, lr=LLM_CONTINUE_LR, init=llm_dir, corpus=corpus)
 
 

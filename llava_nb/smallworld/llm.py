@@ -220,17 +220,19 @@ def encode_lm_item(item: dict, tokenizer, prompt: bool = False) -> LMExample:
 STRAY_SHARE = 0.3  # the share of the second phase's questions with stray words put in (see `with_stray_words`)
 
 
-def with_stray_words(items: list[dict], share: float = STRAY_SHARE, most: int = 2, seed: int = 0) -> list[dict]:
+def with_stray_words(
+    items: list[dict], share: float = STRAY_SHARE, most: int = 2, seed: int = 0, *, words=None
+) -> list[dict]:
     """`items` with 1 to `most` words that the corpus's questions use put at random places in the question line of a
     `share` of the human turns of its chats with a scene (other items as they are; the scene, options and instructions
     untouched): to answer, the LLM must find the question among words it does not need, as in a phrasing it never
-    read."""
+    read. `words`: the vocabulary they are drawn from (default: every word of the corpus's questions)."""
     if not (0 <= share <= 1 and isinstance(most, int) and most >= 1):
         raise ValueError(f"with_stray_words needs 0 <= share <= 1 and an integer most >= 1, not {share!r}, {most!r}")
     rng = random.Random(f"stray/{seed}")
     chats = [it for it in items if "slots" in it and it.get("template") != "plain"]
     asked = [t["value"].split(IMAGE_TOKEN)[-1] for it in chats for t in it["conversations"][::2]]
-    words = sorted({w for q in asked for w in re.findall(r"[a-z]+", q)})  # known words, none new
+    words = sorted(set(words) if words is not None else {w for q in asked for w in re.findall(r"[a-z]+", q)})
 
     def stray(text: str) -> str:
         head, sep, body = text.rpartition(IMAGE_TOKEN + "\n")  # the scene stays first
