@@ -287,9 +287,9 @@ def _second_phase():
     )
 
 
-def _stray_words():
-    "The README's sentence on the shipped second phase, with stray words (`bench/llm_second_phase.py`)."
-    d = R("llm_second_phase")["stray words 0.3"]
+def _stray_words(entry: str = "stray words 0.3"):
+    "The README's sentence on a second phase with stray words (`bench/llm_second_phase.py`)."
+    d = R("llm_second_phase")[entry]
     (a0, a1), (b0, b1) = [(d[f"seed {k}"]["phase-1 LLM"], d[f"seed {k}"]["after the second phase"]) for k in (0, 1)]
     arrow = lambda key, f: f"{a0[key]:{f}} -> {a1[key]:{f}} / {b0[key]:{f}} -> {b1[key]:{f}}"
     return (
@@ -344,6 +344,7 @@ CLAIMS = {
     "README: robust vision, the varied tower": ("README.md", _robust),
     "README: the LLM's second phase": ("README.md", _second_phase),
     "README: the LLM's second phase, with stray words": ("README.md", _stray_words),
+    "README: stray request words": ("README.md", lambda: _stray_words("stray words 0.3, from the requests' words")),
     "README: plain questions": ("README.md", _plain_questions),
     "07f: the LLM's second phase, alone": ("nbs/07f_smallworld_backbones.ipynb", _second_phase_alone),
     "07e: the picking plateau": ("nbs/07e_smallworld_llm.ipynb", lambda: _plateau("lesson")),
