@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -36,18 +35,12 @@ from stage2_llm_lr import row  # noqa: E402
 from llava_nb.core import shipped_path  # noqa: E402
 from llava_nb.smallworld.backbones import continue_llm  # noqa: E402
 from llava_nb.smallworld.llm import STRAY_SHARE  # noqa: E402
-from llava_nb.smallworld.symbolic import CLOSERS, OPENERS, REQUESTS  # noqa: E402
+from llava_nb.smallworld.symbolic import request_words  # noqa: E402
 from llava_nb.smallworld.quickstart import QuickstartConfig, quickstart  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "llm_second_phase.json"
 BEFORE = {0: "quickstart_summary.json", 1: "quickstart_summary_seed1.json"}  # the phase-1 LLM's quickstart per seed
-
-
-def request_words() -> list[str]:
-    "The words of the teacher's request wrappers, openers and closers: words that never decide what is asked."
-    said = [t.lower().replace("{x}", "") for t in REQUESTS + OPENERS + CLOSERS]
-    return sorted({w for t in said for w in re.findall(r"[a-z]+", t)})
 
 
 def figures(summary: dict) -> dict:

@@ -35,7 +35,8 @@ from llava_nb.smallworld.world import (
 __all__ = ['ASK', 'REQUESTS', 'DESCRIPTION_REQUESTS', 'DESCRIPTIONS_ASKED_FOR', 'VARIED_DESCRIPTION_REQUESTS', 'OPENERS',
            'CLOSERS', 'ASKED_FOR', 'RESERVED', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER', 'SYNONYMS',
            'EVERYDAY', 'CORNERS', 'REASON', 'parse_context', 'compose_frames', 'ask_in_frames', 'in_chat_words',
-           'absent_thing', 'ask_absent', 'everyday_statements', 'question_type', 'ask_about', 'describe']
+           'absent_thing', 'ask_absent', 'request_words', 'everyday_statements', 'question_type', 'ask_about',
+           'describe']
 
 # %% ../../nbs/07a_smallworld_symbolic.ipynb #526d54b5
 _BOX = re.compile(r"^\s*(.+?)\s*:\s*\[([^\]]*)\]\s*$")
@@ -402,6 +403,13 @@ def ask_absent(objs: list[dict], rng: random.Random, frames=None) -> tuple[str, 
     frame = rng.choice((frames or VARIED_QUESTIONS)[rng.choice(("color", "shape", "position"))])
     q = frame.format(ref=f"the {what}")
     return q[:1].upper() + q[1:], ABSENT_ANSWER.format(what=what)
+
+# %% ../../nbs/07a_smallworld_symbolic.ipynb #835a0649
+def request_words() -> list[str]:
+    """The words of the requests, openers and closers that wrap a question ("please", "tell", "look"): words that never
+    decide what is asked (`llm.with_stray_words(words=...)` draws from them)."""
+    said = [t.lower().replace("{x}", "") for t in REQUESTS + OPENERS + CLOSERS]
+    return sorted({w for t in said for w in re.findall(r"[a-z]+", t)})
 
 # %% ../../nbs/07a_smallworld_symbolic.ipynb #7623eae2785240b9bd12b16a66d81610
 SYNONYMS = {"large": ("big", "large", "huge"), "small": ("little", "small", "tiny")}  # what `{big}` stands for
