@@ -1,20 +1,21 @@
 """Issue 27: does a second pretraining phase of the nano LLM, on scenes it never read, make it follow held-out words?
 
-The shipped nano LLM trained 6,000 steps on one corpus (10,000 scenes, ~2.6 epochs) and was still improving on
+The nano LLM's first phase trains 6,000 steps on one corpus (10,000 scenes, ~2.6 epochs) and was still improving on
 scene-token VQA (relative position 0.94). Going on with the same corpus learns the training frames better; this asks
 whether *new* scenes (`continue_llm`: the corpus of seed + 1, 1,500 steps at half the learning rate) also move what
 the quickstart's model does with phrasings no training data uses, without (`--stray 0`) and with stray words put in a
 share of the questions (`with_stray_words`: known words at random places, so that the LLM must find the question
-among words it does not need). The LLM of `--start` (a phase-1 LLM) is copied, trained on in the copy
-(`pretrain_backbones(llm_continue_steps=...)` runs the phase without stray words), probed alone with perfect scene
-tokens (`heldout_llm_probe.probe`),
-and `make quickstart` runs on it for each seed; rows beside the quickstart summaries of the phase-1 LLM (`--before`,
-`quickstart_summary*.json` of the commit that shipped it).
+among words it does not need). The LLM of `--start` (a phase-1 LLM) is copied, trained on in the copy, probed alone
+with perfect scene tokens (`heldout_llm_probe.probe`), and `make quickstart` runs on it for each seed; rows beside the
+quickstart summaries of the phase-1 LLM (`--before`).
 
-The committed rows started from the shipped LLM (its first phase only; neither second phase is shipped: the one with
-stray words lost plain questions, `bench/plain_questions.py`), the baselines from the shipped quickstart summaries.
+The committed rows started from the LLM of the first phase alone (shipped until commit e931d77: `git worktree add
+/tmp/phase1 e931d77`, then `--start /tmp/phase1/data/nano/llm --before bench/results/phase1_llm`), the baselines from
+its quickstart summaries (kept in `bench/results/phase1_llm/`). The phase with stray request words is the one shipped
+now (`pretrain_backbones` runs it); the one with stray words from the questions lost plain questions
+(`bench/plain_questions.py`).
 
-    .venv/bin/python bench/llm_second_phase.py [--stray 0] [--stray-from requests] [--seeds 0,1]   # ~6 + ~3 a seed
+    .venv/bin/python bench/llm_second_phase.py --start DIR [--stray 0] [--stray-from requests]   # ~6 + ~3 a seed
 
 Writes bench/results/llm_second_phase.json (runs under runs/llm_second_phase/).
 """
@@ -32,10 +33,8 @@ from everyday_words import backbones_with  # noqa: E402
 from heldout_llm_probe import probe  # noqa: E402
 from stage2_llm_lr import row  # noqa: E402
 
-from llava_nb.core import shipped_path  # noqa: E402
-from llava_nb.smallworld.backbones import continue_llm  # noqa: E402
+from llava_nb.smallworld.backbones import STRAY_FROM, continue_llm  # noqa: E402
 from llava_nb.smallworld.llm import STRAY_SHARE  # noqa: E402
-from llava_nb.smallworld.symbolic import request_words  # noqa: E402
 from llava_nb.smallworld.quickstart import QuickstartConfig, quickstart  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,10 +51,11 @@ def figures(summary: dict) -> dict:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--start", default=str(shipped_path("nano") / "llm"), help="the phase-1 LLM to go on from")
-    ap.add_argument("--before", default=str(ROOT / "bench" / "results"), help="its quickstart summaries' folder")
+    ap.add_argument("--start", required=True, help="the phase-1 LLM to go on from (see above)")
+    ap.add_argument("--before", default=str(ROOT / "bench" / "results" / "phase1_llm"),
+                    help="its quickstart summaries' folder")
     ap.add_argument("--stray", type=float, default=STRAY_SHARE, help="share of questions with stray words (0: none)")
-    ap.add_argument("--stray-from", default="questions", choices=("questions", "requests"),
+    ap.add_argument("--stray-from", default="questions", choices=STRAY_FROM,
                     help="the stray words' vocabulary: every question word, or the request wrappers' words only")
     ap.add_argument("--steps", type=int, default=1500, help="steps of the second phase")
     ap.add_argument("--seeds", default="0,1", help="quickstart seeds")
@@ -67,8 +67,7 @@ def main(argv=None) -> dict:
     before = {k: json.loads((Path(a.before) / f).read_text()) for k, f in BEFORE.items()}  # read before any rerun
     folder, _ = backbones_with(runs / "backbones", "llm", source=a.start)
     t0 = time.perf_counter()
-    words = request_words() if a.stray_from == "requests" else None
-    stats = continue_llm(folder / "llm", seed=0, steps=a.steps, stray=a.stray, stray_words=words, verbose=False)
+    stats = continue_llm(folder / "llm", seed=0, steps=a.steps, stray=a.stray, stray_from=a.stray_from, verbose=False)
     seconds = round(time.perf_counter() - t0, 1)
     (runs / "second_phase_stats.json").write_text(json.dumps(stats, indent=1))
     results = json.loads(OUT.read_text()) if OUT.is_file() else {}

@@ -96,12 +96,13 @@ def cmd_pretrain_backbones(args) -> dict:
     "Pretrain the small world's vision tower and chat LLM into `args.out` (vision/ and llm/)."
     from llava_nb.smallworld.backbones import pretrain_backbones
 
+    given = {} if args.llm_continue_steps is None else {"llm_continue_steps": args.llm_continue_steps}
     res = pretrain_backbones(
         args.out,
         seed=args.seed,
         vision_minutes=args.vision_minutes,
         llm_minutes=args.llm_minutes,
-        llm_continue_steps=args.llm_continue_steps,
+        **given,  # not given: the shipped recipe's second phase
     )
     print(Path(args.out))
     return res
@@ -225,8 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--llm-continue-steps",
         type=int,
-        default=0,
-        help="a second LLM phase on new scenes (0: none, the shipped recipe)",
+        default=None,
+        help="steps of the LLM's second phase on new scenes (default: the shipped recipe's 1,500; 0: none)",
     )
     b.set_defaults(func=cmd_pretrain_backbones)
 

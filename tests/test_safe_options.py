@@ -247,6 +247,22 @@ def test_pretrain_backbones_keeps_good_minutes():
     assert (a.vision_minutes, a.llm_minutes) == (0.5, 2.0)
 
 
+@pytest.mark.parametrize("given,passed", [([], {}), (["--llm-continue-steps", "0"], {"llm_continue_steps": 0})])
+def test_pretrain_backbones_runs_the_shipped_second_phase_unless_told(monkeypatch, given, passed):
+    "Without the flag the command leaves the second phase to `pretrain_backbones`, whose default is the shipped one."
+    import inspect
+
+    import llava_nb.smallworld.backbones as backbones
+
+    shipped = inspect.signature(backbones.pretrain_backbones).parameters["llm_continue_steps"].default
+    assert shipped == backbones.LLM_CONTINUE_STEPS > 0
+    calls = []
+    monkeypatch.setattr(backbones, "pretrain_backbones", lambda out, **kw: calls.append(kw) or {})
+    args = build_parser().parse_args(["pretrain-backbones", "--out", "x", *given])
+    args.func(args)
+    assert {k: v for k, v in calls[0].items() if k == "llm_continue_steps"} == passed
+
+
 @pytest.mark.parametrize("command", ["quickstart", "ablations"])
 @pytest.mark.parametrize("flag,value,says", [
     ("--n-train", "0", "must be an integer >= 1"),

@@ -13,15 +13,19 @@ import torch
 from ..files import claim_dir
 from ..core import SHIPPED, check_number, shipped_path
 from ..files import check_json_types, read_json
-from .llm import lm_corpus, train_llm, with_stray_words
+from .llm import STRAY_SHARE, lm_corpus, train_llm, with_stray_words
+from .symbolic import request_words
 from .vision import probe_table, train_vision
 
 # %% auto #0
-__all__ = ['LLM_CONTINUE_LR', 'NANO_DIR', 'BACKBONES_FORMATS', 'BACKBONES_FORMAT', 'BACKBONES_MANIFEST', 'continue_llm',
-           'pretrain_backbones', 'check_backbones', 'check_backbones_format', 'nano_backbones', 'pretrain_stats']
+__all__ = ['LLM_CONTINUE_LR', 'LLM_CONTINUE_STEPS', 'STRAY_FROM', 'NANO_DIR', 'BACKBONES_FORMATS', 'BACKBONES_FORMAT',
+           'BACKBONES_MANIFEST', 'continue_llm', 'pretrain_backbones', 'check_backbones', 'check_backbones_format',
+           'nano_backbones', 'pretrain_stats']
 
 # %% ../../nbs/07f_smallworld_backbones.ipynb #93f52f80
 LLM_CONTINUE_LR = 5e-4  # the LLM's second phase: half the first phase's peak learning rate
+LLM_CONTINUE_STEPS = 1500  # its length: about 6 minutes on two cores
+STRAY_FROM = ("requests", "questions")  # where its stray words come from: see "A second phase" below
 
 
 def _llm_phase(llm_dir, seed: int, steps: int, max_minutes, verbose: bool, **how) -> dict:
@@ -33,17 +37,21 @@ def _llm_phase(llm_dir, seed: int, steps: int, max_minutes, verbose: bool, **how
 def continue_llm(
     llm_dir,
     seed: int = 0,
-    steps: int = 1500,
+    steps: int = LLM_CONTINUE_STEPS,
     *,
-    stray: float = 0.0,
-    stray_words=None,
+    stray: float = STRAY_SHARE,
+    stray_from: str = "requests",
     max_minutes: float | None = 120,
     verbose=True,
 ) -> dict:
-    """Train the nano LLM saved in `llm_dir` `steps` more on scenes it never read (the corpus of `seed + 1`; a `stray`
-    share of its questions with stray words from `stray_words` put in: `with_stray_words`), at `LLM_CONTINUE_LR`, and
-    save it in place; its training stats. A second phase, measured and not shipped (see below)."""
-    corpus = with_stray_words(lm_corpus(10_000, seed + 1), stray, seed=seed + 1, words=stray_words)
+    """Train the nano LLM saved in `llm_dir` `steps` more on scenes it never read (the corpus of `seed + 1`), at
+    `LLM_CONTINUE_LR`, a `stray` share of its questions given 1-2 stray words (`with_stray_words`) drawn from the
+    teacher's request wrappers (`stray_from="requests"`: `request_words()`, the shipped phase) or from every word the
+    questions use (`"questions"`: measured, not shipped); saved in place. Returns its training stats."""
+    if stray_from not in STRAY_FROM:
+        raise ValueError(f"continue_llm: stray_from must be one of {STRAY_FROM}, not {stray_from!r}")
+    words = request_words() if stray_from == "requests" else None  # None: every word of the corpus's questions
+    corpus = with_stray_words(lm_corpus(10_000, seed + 1), stray, seed=seed + 1, words=words)
     return _llm_phase(llm_dir, seed + 1, steps, max_minutes, verbose, lr=LLM_CONTINUE_LR, init=llm_dir, corpus=corpus)
 
 
@@ -55,14 +63,14 @@ def pretrain_backbones(
     vision_minutes: float | None = 15,
     *,
     llm_minutes: float | None = 120,
-    llm_continue_steps: int = 0,
+    llm_continue_steps: int = LLM_CONTINUE_STEPS,
     threads: int | None = None,
     probes: bool = True,
     verbose: bool = True,
 ) -> dict:
     """Train the nano vision tower and chat LLM into `out_dir/vision` and `out_dir/llm`; returns the stats also saved as
-    JSON. `llm_continue_steps` > 0 adds a second LLM phase on new scenes (`continue_llm`; not in the shipped recipe:
-    see `bench/llm_second_phase.py`)."""
+    JSON. The LLM trains `llm_steps`, then `llm_continue_steps` more on new scenes with stray request words
+    (`continue_llm`, the shipped second phase; 0: the first phase only)."""
     for name, minutes in (("vision_minutes", vision_minutes), ("llm_minutes", llm_minutes)):
         if minutes is not None:  # None: no time cap; -1 used to mean the same, silently
             check_number(name, minutes, 0, above=True)

@@ -1,0 +1,61 @@
+"""Ship a retrained small world into `data/nano`: an LLM from a `pretrain-backbones` folder, a quickstart checkpoint.
+
+`--llm DIR` copies the nano LLM (weights in fp32, config, tokenizer) into `data/nano/llm`; its
+`special_tokens_map.json` stays the shipped one (the same tokens, in the short form). `--checkpoint DIR` (a stage-2
+`final/` folder) ships it into `data/nano/llava` with `smallworld.quickstart.ship_checkpoint` (bf16, tower and LLM
+inside, its config naming the shipped backbones). `--stats FILE` adds the second LLM phase's stats (`llm_continued`)
+to `data/nano/pretrain_stats.json` and its steps to `data/nano/backbones.json`.
+
+    .venv/bin/python tools/ship_nano.py --llm runs/.../backbones/llm --checkpoint runs/.../seed0/stage2/final \\
+        --stats runs/.../second_phase_stats.json --continue-steps 1500
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from llava_nb.smallworld.quickstart import ship_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+NANO = ROOT / "data" / "nano"
+LLM_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+
+
+def write_json(path: Path, obj: dict) -> None:
+    path.write_text(json.dumps(obj, indent=1) + "\n")
+
+
+def ship_llm(src: Path) -> None:
+    for name in LLM_FILES:
+        shutil.copy2(src / name, NANO / "llm" / name)
+
+
+def ship_stats(stats_file: Path, steps: int) -> None:
+    stats = json.loads((NANO / "pretrain_stats.json").read_text())
+    stats["llm_continued"] = json.loads(stats_file.read_text())
+    write_json(NANO / "pretrain_stats.json", stats)
+    manifest = json.loads((NANO / "backbones.json").read_text())
+    manifest["llm_continue_steps"] = steps
+    write_json(NANO / "backbones.json", manifest)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--llm", type=Path, help="a pretrained nano LLM folder (pretrain-backbones' llm/)")
+    ap.add_argument("--checkpoint", type=Path, help="a quickstart's stage2/final folder")
+    ap.add_argument("--stats", type=Path, help="the second LLM phase's stats (JSON)")
+    ap.add_argument("--continue-steps", type=int, default=0, help="the second phase's steps, for backbones.json")
+    a = ap.parse_args(argv)
+    if a.llm:
+        ship_llm(a.llm)
+    if a.checkpoint:
+        ship_checkpoint(a.checkpoint, NANO / "llava")
+    if a.stats:
+        ship_stats(a.stats, a.continue_steps)
+
+
+if __name__ == "__main__":
+    main()
