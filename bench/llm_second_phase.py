@@ -11,9 +11,10 @@ quickstart summaries of the phase-1 LLM (`--before`).
 
 The committed rows started from the LLM of the first phase alone (shipped until commit e931d77: `git worktree add
 /tmp/phase1 e931d77`, then `--start /tmp/phase1/data/nano/llm --before bench/results/phase1_llm`), the baselines from
-its quickstart summaries (kept in `bench/results/phase1_llm/`). The phase with stray request words is the one shipped
-now (`pretrain_backbones` runs it); the one with stray words from the questions lost plain questions
-(`bench/plain_questions.py`).
+its quickstart summaries (kept in `bench/results/phase1_llm/`). The phase with stray request words is shipped, twice
+over: the row "a third phase: ..." went on from the LLM with one such phase (shipped at commit 882dae6: `--start` its
+`data/nano/llm`, `--before bench/results/phase2_llm --phase-seed 1`), and `pretrain_backbones` now runs both. The one
+with stray words from the questions lost plain questions (`bench/plain_questions.py`).
 
     .venv/bin/python bench/llm_second_phase.py --start DIR [--stray 0] [--stray-from requests]   # ~6 + ~3 a seed
 
@@ -59,15 +60,20 @@ def main(argv=None) -> dict:
                     help="the stray words' vocabulary: every question word, or the request wrappers' words only")
     ap.add_argument("--steps", type=int, default=1500, help="steps of the second phase")
     ap.add_argument("--seeds", default="0,1", help="quickstart seeds")
+    ap.add_argument("--phase-seed", type=int, default=0, help="the phase reads the corpus of this seed + 1")
+    ap.add_argument("--name", default=None, help="the results entry (default: named by the stray words)")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "llm_second_phase"))
     a = ap.parse_args(argv)
     name = f"stray words {a.stray}" if a.stray else "no stray words"
     name += ", from the requests' words" if a.stray and a.stray_from == "requests" else ""
+    name = a.name or name
+    before_key, after_key = ("phase-1 LLM", "after the second phase") if a.phase_seed == 0 else ("before", "after")
     runs = Path(a.runs) / name.replace(" ", "_")
     before = {k: json.loads((Path(a.before) / f).read_text()) for k, f in BEFORE.items()}  # read before any rerun
     folder, _ = backbones_with(runs / "backbones", "llm", source=a.start)
     t0 = time.perf_counter()
-    stats = continue_llm(folder / "llm", seed=0, steps=a.steps, stray=a.stray, stray_from=a.stray_from, verbose=False)
+    how = dict(steps=a.steps, stray=a.stray, stray_from=a.stray_from, verbose=False)
+    stats = continue_llm(folder / "llm", seed=a.phase_seed, **how)
     seconds = round(time.perf_counter() - t0, 1)
     (runs / "second_phase_stats.json").write_text(json.dumps(stats, indent=1))
     results = json.loads(OUT.read_text()) if OUT.is_file() else {}
@@ -77,7 +83,7 @@ def main(argv=None) -> dict:
     }
     for seed in (int(s) for s in a.seeds.split(",")):
         summary = quickstart(runs / f"seed{seed}", QuickstartConfig(seed=seed), backbones=folder, say=lambda *x: None)
-        res[f"seed {seed}"] = {"phase-1 LLM": figures(before[seed]), "after the second phase": figures(summary)}
+        res[f"seed {seed}"] = {before_key: figures(before[seed]), after_key: figures(summary)}
         OUT.write_text(json.dumps(results, indent=1) + "\n")
         print(f"{name}, seed {seed}:", json.dumps(res[f"seed {seed}"]), flush=True)
     return res

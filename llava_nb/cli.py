@@ -96,13 +96,14 @@ def cmd_pretrain_backbones(args) -> dict:
     "Pretrain the small world's vision tower and chat LLM into `args.out` (vision/ and llm/)."
     from llava_nb.smallworld.backbones import pretrain_backbones
 
-    given = {} if args.llm_continue_steps is None else {"llm_continue_steps": args.llm_continue_steps}
+    later = {"llm_continue_steps": args.llm_continue_steps, "llm_continue_phases": args.llm_continue_phases}
+    given = {k: v for k, v in later.items() if v is not None}  # not given: the shipped recipe's later phases
     res = pretrain_backbones(
         args.out,
         seed=args.seed,
         vision_minutes=args.vision_minutes,
         llm_minutes=args.llm_minutes,
-        **given,  # not given: the shipped recipe's second phase
+        **given,
     )
     print(Path(args.out))
     return res
@@ -227,7 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--llm-continue-steps",
         type=int,
         default=None,
-        help="steps of the LLM's second phase on new scenes (default: the shipped recipe's 1,500; 0: none)",
+        help="steps of each later LLM phase on new scenes (default: the shipped recipe's 1,500; 0: none)",
+    )
+    b.add_argument(
+        "--llm-continue-phases",
+        type=int,
+        default=None,
+        help="how many later LLM phases, each on the scenes of a new seed (default: the shipped recipe's 2)",
     )
     b.set_defaults(func=cmd_pretrain_backbones)
 

@@ -247,7 +247,11 @@ def test_pretrain_backbones_keeps_good_minutes():
     assert (a.vision_minutes, a.llm_minutes) == (0.5, 2.0)
 
 
-@pytest.mark.parametrize("given,passed", [([], {}), (["--llm-continue-steps", "0"], {"llm_continue_steps": 0})])
+@pytest.mark.parametrize("given,passed", [
+    ([], {}),
+    (["--llm-continue-steps", "0"], {"llm_continue_steps": 0}),
+    (["--llm-continue-phases", "1"], {"llm_continue_phases": 1}),
+])
 def test_pretrain_backbones_runs_the_shipped_second_phase_unless_told(monkeypatch, given, passed):
     "Without the flag the command leaves the second phase to `pretrain_backbones`, whose default is the shipped one."
     import inspect
@@ -256,11 +260,13 @@ def test_pretrain_backbones_runs_the_shipped_second_phase_unless_told(monkeypatc
 
     shipped = inspect.signature(backbones.pretrain_backbones).parameters["llm_continue_steps"].default
     assert shipped == backbones.LLM_CONTINUE_STEPS > 0
+    phases = inspect.signature(backbones.pretrain_backbones).parameters["llm_continue_phases"].default
+    assert phases == backbones.LLM_CONTINUE_PHASES > 0
     calls = []
     monkeypatch.setattr(backbones, "pretrain_backbones", lambda out, **kw: calls.append(kw) or {})
     args = build_parser().parse_args(["pretrain-backbones", "--out", "x", *given])
     args.func(args)
-    assert {k: v for k, v in calls[0].items() if k == "llm_continue_steps"} == passed
+    assert {k: v for k, v in calls[0].items() if k.startswith("llm_continue")} == passed
 
 
 @pytest.mark.parametrize("command", ["quickstart", "ablations"])
@@ -299,11 +305,12 @@ def test_pretrain_backbones_python_api_refuses_minutes_that_are_no_cap(tmp_path,
 
 
 @pytest.mark.parametrize("steps", [-1, 1.5, True])
-def test_pretrain_backbones_refuses_a_second_phase_that_is_no_step_count(tmp_path, steps):
+@pytest.mark.parametrize("name", ["llm_continue_steps", "llm_continue_phases"])
+def test_pretrain_backbones_refuses_later_phases_that_are_no_count(tmp_path, steps, name):
     from llava_nb.smallworld.backbones import pretrain_backbones
 
-    with pytest.raises(ValueError, match="llm_continue_steps must be an integer >= 0"):
-        pretrain_backbones(tmp_path / "b", llm_continue_steps=steps)
+    with pytest.raises(ValueError, match=f"{name} must be an integer >= 0"):
+        pretrain_backbones(tmp_path / "b", **{name: steps})
     assert not (tmp_path / "b").exists()  # refused before an hour of pretraining, not after it
 
 

@@ -3,11 +3,11 @@
 `--llm DIR` copies the nano LLM (weights in fp32, config, tokenizer) into `data/nano/llm`; its
 `special_tokens_map.json` stays the shipped one (the same tokens, in the short form). `--checkpoint DIR` (a stage-2
 `final/` folder) ships it into `data/nano/llava` with `smallworld.quickstart.ship_checkpoint` (bf16, tower and LLM
-inside, its config naming the shipped backbones). `--stats FILE` adds the second LLM phase's stats (`llm_continued`)
-to `data/nano/pretrain_stats.json` and its steps to `data/nano/backbones.json`.
+inside, its config naming the shipped backbones). `--stats FILE` adds the later LLM phases' stats (`llm_continued`,
+a list) to `data/nano/pretrain_stats.json` and their steps and number to `data/nano/backbones.json`.
 
     .venv/bin/python tools/ship_nano.py --llm runs/.../backbones/llm --checkpoint runs/.../seed0/stage2/final \\
-        --stats runs/.../second_phase_stats.json --continue-steps 1500
+        --stats PHASE2/second_phase_stats.json PHASE3/second_phase_stats.json --continue-steps 1500
 """
 
 from __future__ import annotations
@@ -33,12 +33,13 @@ def ship_llm(src: Path) -> None:
         shutil.copy2(src / name, NANO / "llm" / name)
 
 
-def ship_stats(stats_file: Path, steps: int) -> None:
+def ship_stats(stats_files: list[Path], steps: int) -> None:
     stats = json.loads((NANO / "pretrain_stats.json").read_text())
-    stats["llm_continued"] = json.loads(stats_file.read_text())
+    stats["llm_continued"] = [json.loads(f.read_text()) for f in stats_files]  # a phase each
     write_json(NANO / "pretrain_stats.json", stats)
     manifest = json.loads((NANO / "backbones.json").read_text())
     manifest["llm_continue_steps"] = steps
+    manifest["llm_continue_phases"] = len(stats_files)
     write_json(NANO / "backbones.json", manifest)
 
 
@@ -46,7 +47,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--llm", type=Path, help="a pretrained nano LLM folder (pretrain-backbones' llm/)")
     ap.add_argument("--checkpoint", type=Path, help="a quickstart's stage2/final folder")
-    ap.add_argument("--stats", type=Path, help="the second LLM phase's stats (JSON)")
+    ap.add_argument("--stats", type=Path, nargs="*", default=[], help="the later LLM phases' stats (JSON), in order")
     ap.add_argument("--continue-steps", type=int, default=0, help="the second phase's steps, for backbones.json")
     a = ap.parse_args(argv)
     if a.llm:

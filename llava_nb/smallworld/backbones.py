@@ -18,13 +18,14 @@ from .symbolic import request_words
 from .vision import probe_table, train_vision
 
 # %% auto #0
-__all__ = ['LLM_CONTINUE_LR', 'LLM_CONTINUE_STEPS', 'STRAY_FROM', 'NANO_DIR', 'BACKBONES_FORMATS', 'BACKBONES_FORMAT',
-           'BACKBONES_MANIFEST', 'continue_llm', 'pretrain_backbones', 'check_backbones', 'check_backbones_format',
-           'nano_backbones', 'pretrain_stats']
+__all__ = ['LLM_CONTINUE_LR', 'LLM_CONTINUE_STEPS', 'LLM_CONTINUE_PHASES', 'STRAY_FROM', 'NANO_DIR', 'BACKBONES_FORMATS',
+           'BACKBONES_FORMAT', 'BACKBONES_MANIFEST', 'continue_llm', 'pretrain_backbones', 'check_backbones',
+           'check_backbones_format', 'nano_backbones', 'pretrain_stats']
 
 # %% ../../nbs/07f_smallworld_backbones.ipynb #93f52f80
 LLM_CONTINUE_LR = 5e-4  # the LLM's second phase: half the first phase's peak learning rate
 LLM_CONTINUE_STEPS = 1500  # its length: about 6 minutes on two cores
+LLM_CONTINUE_PHASES = 2  # how many such phases, each on the scenes of a new seed
 STRAY_FROM = ("requests", "questions")  # where its stray words come from: see "A second phase" below
 
 
@@ -64,17 +65,19 @@ def pretrain_backbones(
     *,
     llm_minutes: float | None = 120,
     llm_continue_steps: int = LLM_CONTINUE_STEPS,
+    llm_continue_phases: int = LLM_CONTINUE_PHASES,
     threads: int | None = None,
     probes: bool = True,
     verbose: bool = True,
 ) -> dict:
     """Train the nano vision tower and chat LLM into `out_dir/vision` and `out_dir/llm`; returns the stats also saved as
-    JSON. The LLM trains `llm_steps`, then `llm_continue_steps` more on new scenes with stray request words
-    (`continue_llm`, the shipped second phase; 0: the first phase only)."""
+    JSON. The LLM trains `llm_steps`, then `llm_continue_phases` times `llm_continue_steps` more, each time on the
+    scenes of a new seed with stray request words (`continue_llm`, as shipped; 0 steps or phases: the first only)."""
     for name, minutes in (("vision_minutes", vision_minutes), ("llm_minutes", llm_minutes)):
         if minutes is not None:  # None: no time cap; -1 used to mean the same, silently
             check_number(name, minutes, 0, above=True)
     check_number("llm_continue_steps", llm_continue_steps, 0, integer=True)
+    check_number("llm_continue_phases", llm_continue_phases, 0, integer=True)
     how = "give pretrain-backbones another --out, or move it away"
     out = claim_dir(out_dir, "backbones", how, old={"backbones": lambda p: (p / "backbones.json").is_file()})
     if threads:
@@ -86,13 +89,13 @@ def pretrain_backbones(
         vstats["probes"] = probe_table(tower)
     lstats = _llm_phase(out / "llm", seed, llm_steps, llm_minutes, verbose)
     stats = {"seed": seed, "vision": vstats, "llm": lstats}
-    if llm_continue_steps:
-        stats["llm_continued"] = continue_llm(
-            out / "llm", seed, llm_continue_steps, max_minutes=llm_minutes, verbose=verbose
-        )
+    later = range(llm_continue_phases if llm_continue_steps else 0)  # phase k reads the scenes of seed + k + 1
+    kw = dict(max_minutes=llm_minutes, verbose=verbose)
+    stats["llm_continued"] = [continue_llm(out / "llm", seed + k, llm_continue_steps, **kw) for k in later]
     (out / "pretrain_stats.json").write_text(json.dumps(stats, indent=1))
     manifest = {"format": BACKBONES_FORMAT, "seed": seed, "vision_steps": vstats["steps"], "llm_steps": lstats["steps"]}
-    manifest["llm_continue_steps"] = stats["llm_continued"]["steps"] if llm_continue_steps else 0
+    manifest["llm_continue_steps"] = llm_continue_steps if later else 0
+    manifest["llm_continue_phases"] = len(later)
     (out / BACKBONES_MANIFEST).write_text(json.dumps(manifest, indent=1))
     return {"vision": str(out / "vision"), "llm": str(out / "llm"), "stats": stats}
 
