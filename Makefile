@@ -42,7 +42,7 @@ test-nbs: $(STAMP)
 
 # One torch thread per pytest worker: tiny models run several times faster than with 2 threads each.
 test-py: $(STAMP) browser-deps
-	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q -n 2 tests
+	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q -n 2 -m "not slow" tests
 
 test: check-sync test-nbs test-py
 

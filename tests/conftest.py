@@ -6,6 +6,7 @@ import torch
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: end-to-end tests in a real browser (JupyterLab + Chromium + playwright); "
                                        "skipped when Chromium or playwright is missing")
+    config.addinivalue_line("markers", "slow: minutes, not seconds; `make test` leaves them to `make test-slow`")
 
 
 @pytest.fixture(scope="session", autouse=True)
