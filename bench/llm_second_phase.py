@@ -34,8 +34,8 @@ from everyday_words import backbones_with  # noqa: E402
 from heldout_llm_probe import probe  # noqa: E402
 from stage2_llm_lr import row  # noqa: E402
 
-from llava_nb.smallworld.backbones import STRAY_FROM, continue_llm  # noqa: E402
-from llava_nb.smallworld.llm import STRAY_SHARE  # noqa: E402
+from llava_nb.smallworld.backbones import LLM_CONTINUE_STEPS, STRAY_FROM, continue_llm  # noqa: E402
+from llava_nb.smallworld.llm import STRAY_RATE  # noqa: E402
 from llava_nb.smallworld.quickstart import QuickstartConfig, quickstart  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,10 +55,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--start", required=True, help="the phase-1 LLM to go on from (see above)")
     ap.add_argument("--before", default=str(ROOT / "bench" / "results" / "phase1_llm"),
                     help="its quickstart summaries' folder")
-    ap.add_argument("--stray", type=float, default=STRAY_SHARE, help="share of questions with stray words (0: none)")
+    ap.add_argument("--stray", type=float, default=STRAY_RATE, help="share of questions with stray words (0: none)")
     ap.add_argument("--stray-from", default="questions", choices=STRAY_FROM,
-                    help="the stray words' vocabulary: every question word, or the request wrappers' words only")
-    ap.add_argument("--steps", type=int, default=1500, help="steps of the second phase")
+                    help="the stray words' vocabulary: 'questions' (every question word) or 'requests' (the wrappers')")
+    ap.add_argument("--steps", type=int, default=LLM_CONTINUE_STEPS, help="steps of the phase")
     ap.add_argument("--seeds", default="0,1", help="quickstart seeds")
     ap.add_argument("--phase-seed", type=int, default=0, help="the phase reads the corpus of this seed + 1")
     ap.add_argument("--name", default=None, help="the results entry (default: named by the stray words)")

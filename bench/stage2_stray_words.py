@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from llm_second_phase import figures  # noqa: E402
 
-from llava_nb.smallworld.llm import STRAY_SHARE, with_stray_words  # noqa: E402
+from llava_nb.smallworld.llm import STRAY_RATE, with_stray_words  # noqa: E402
 from llava_nb.smallworld.quickstart import QuickstartConfig, make_data, quickstart  # noqa: E402
 from llava_nb.smallworld.symbolic import request_words  # noqa: E402
 
@@ -45,7 +45,7 @@ def stray_records(records: list[dict], share: float, seed: int) -> list[dict]:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--share", type=float, default=STRAY_SHARE, help="share of the human turns with stray words")
+    ap.add_argument("--share", type=float, default=STRAY_RATE, help="share of the human turns with stray words")
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "stage2_stray_words"))
     a = ap.parse_args(argv)

@@ -320,6 +320,17 @@ def _second_phase_alone():
     )
 
 
+def _misses():
+    "The README's sentence on the shipped model's worst held-out frames (`bench/heldout_misses.py`)."
+    t = R("heldout_misses")["shipped"]["tables"]
+    row = lambda table, key: f"{t[table][key]['right']} of {t[table][key]['n']}"
+    words = t["first"]["count: Count the {things}."]["word counts in the corpus"]
+    return (
+        f'"Count the {{things}}." {row("first", "count: Count the {things}.")} right, answered with the wrong kind of word '
+        f'("yes", "bottom", a colour) although "count" occurs {words["count"]} times'
+    )
+
+
 CLAIMS = {
     "README: held-out VQA, both seeds": ("README.md", _vqa),
     "README: VQA by type": ("README.md", _vqa_types),
@@ -350,6 +361,7 @@ CLAIMS = {
     "README: the LLM's second phase, with stray words": ("README.md", _stray_words),
     "README: stray request words": ("README.md", lambda: _stray_words("stray words 0.3, from the requests' words")),
     "README: plain questions": ("README.md", _plain_questions),
+    "README: the worst held-out frames": ("README.md", _misses),
     "07f: the LLM's second phase, alone": ("nbs/07f_smallworld_backbones.ipynb", _second_phase_alone),
     "07e: the picking plateau": ("nbs/07e_smallworld_llm.ipynb", lambda: _plateau("lesson")),
     "07e: the heads that fetch a colour": ("nbs/07e_smallworld_llm.ipynb", _fetch_heads),

@@ -13,20 +13,19 @@ import torch
 from ..files import claim_dir
 from ..core import SHIPPED, check_number, shipped_path
 from ..files import check_json_types, read_json
-from .llm import STRAY_SHARE, lm_corpus, train_llm, with_stray_words
+from .llm import STRAY_RATE, lm_corpus, train_llm, with_stray_words
 from .symbolic import request_words
 from .vision import probe_table, train_vision
 
 # %% auto #0
-__all__ = ['LLM_CONTINUE_LR', 'LLM_CONTINUE_STEPS', 'LLM_CONTINUE_PHASES', 'STRAY_FROM', 'NANO_DIR', 'BACKBONES_FORMATS',
-           'BACKBONES_FORMAT', 'BACKBONES_MANIFEST', 'continue_llm', 'pretrain_backbones', 'check_backbones',
-           'check_backbones_format', 'nano_backbones', 'pretrain_stats']
+__all__ = ['LLM_CONTINUE_LR', 'LLM_CONTINUE_STEPS', 'STRAY_FROM', 'NANO_DIR', 'BACKBONES_FORMATS', 'BACKBONES_FORMAT',
+           'BACKBONES_MANIFEST', 'continue_llm', 'pretrain_backbones', 'check_backbones', 'check_backbones_format',
+           'nano_backbones', 'pretrain_stats']
 
 # %% ../../nbs/07f_smallworld_backbones.ipynb #93f52f80
 LLM_CONTINUE_LR = 5e-4  # the LLM's second phase: half the first phase's peak learning rate
 LLM_CONTINUE_STEPS = 1500  # its length: about 6 minutes on two cores
-LLM_CONTINUE_PHASES = 2  # how many such phases, each on the scenes of a new seed
-STRAY_FROM = ("requests", "questions")  # where its stray words come from: see "A second phase" below
+STRAY_FROM = ("requests", "questions")  # where its stray words come from: see "Later phases" below
 
 
 def _llm_phase(llm_dir, seed: int, steps: int, max_minutes, verbose: bool, **how) -> dict:
@@ -40,7 +39,7 @@ def continue_llm(
     seed: int = 0,
     steps: int = LLM_CONTINUE_STEPS,
     *,
-    stray: float = STRAY_SHARE,
+    stray: float = STRAY_RATE,
     stray_from: str = "requests",
     max_minutes: float | None = 120,
     verbose=True,
@@ -65,7 +64,7 @@ def pretrain_backbones(
     *,
     llm_minutes: float | None = 120,
     llm_continue_steps: int = LLM_CONTINUE_STEPS,
-    llm_continue_phases: int = LLM_CONTINUE_PHASES,
+    llm_continue_phases: int = 2,  # the shipped recipe: two later phases
     threads: int | None = None,
     probes: bool = True,
     verbose: bool = True,

@@ -25,7 +25,7 @@ from .vision import canonical_caption
 from .fit import bf16_autocast, fit
 
 # %% auto #0
-__all__ = ['N_SLOTS', 'KEYED_KINDS', 'DRILL_FORMS', 'STRAY_SHARE', 'build_tokenizer', 'scene_slots', 'keyed_description',
+__all__ = ['N_SLOTS', 'KEYED_KINDS', 'DRILL_FORMS', 'STRAY_RATE', 'build_tokenizer', 'scene_slots', 'keyed_description',
            'lm_corpus', 'picking_drill', 'lm_texts', 'LMExample', 'encode_lm_item', 'with_stray_words', 'llm_config',
            'LMBatch', 'length_grouped_batches', 'scene_embeddings', 'lm_loss', 'train_llm', 'lm_scene_vqa',
            'lm_text_vqa']
@@ -217,11 +217,11 @@ def encode_lm_item(item: dict, tokenizer, prompt: bool = False) -> LMExample:
     return LMExample(ids, [IGNORE_INDEX] + ids[1:], None)
 
 # %% ../../nbs/07e_smallworld_llm.ipynb #912131d8
-STRAY_SHARE = 0.3  # the share of the second phase's questions with stray words put in (see `with_stray_words`)
+STRAY_RATE = 0.3  # the share of a later phase's questions given stray words (see `with_stray_words`)
 
 
 def with_stray_words(
-    items: list[dict], share: float = STRAY_SHARE, most: int = 2, seed: int = 0, *, words=None
+    items: list[dict], share: float = STRAY_RATE, most: int = 2, seed: int = 0, *, words=None
 ) -> list[dict]:
     """`items` with 1 to `most` words that the corpus's questions use put at random places in the question line of a
     `share` of the human turns of its chats with a scene (other items as they are; the scene, options and instructions
