@@ -1,5 +1,6 @@
 "Smoke tests of the benchmark scripts whose figures the README quotes: they must run, and what they feed the model must be right."
 import json
+import tempfile
 import subprocess
 import sys
 from pathlib import Path
@@ -311,3 +312,22 @@ def test_shape_shift_replica_keeps_its_shifts_within_bounds():
         cx, cy, w = _ink(picture(scene, rng, shift=0.45, scale=1.5))
         assert abs(cx - (x0 + x1) / 2 * 144) <= 0.45 * 48 + 3 or cx < 6 or cx > 138  # or cut by the page's edge
         assert w <= 1.5 * (x1 - x0) * 144 + 4
+
+
+def test_wild_before_after_probes_and_answers_on_the_shipped_parts():
+    "The probes read the three ways the script says, and the replies keep the wild set's order (the lesson needs both)."
+    from wild_before_after import answers, probes
+
+    from llava_nb.core import shipped_path
+    from llava_nb.eval.metrics import vqa_scores
+    from llava_nb.smallworld.wild import make_wild
+
+    p = probes(shipped_path("nano") / "vision", n_train=60, n_test=30)
+    assert set(p) == {"color", "shape"}
+    assert all(set(v) == {"plain -> plain", "plain -> wild", "wild -> wild"} for v in p.values())
+    assert p["color"]["plain -> plain"] > 0.8  # the shipped tower reads its own look
+    with tempfile.TemporaryDirectory() as d:
+        records = make_wild(d, 2, seed=0)
+        replies = answers(shipped_path("nano") / "llava", records, Path(d))
+    assert len(replies) == len(records) and all(isinstance(r, str) and r for r in replies)
+    assert 0 <= vqa_scores(replies, records)["accuracy"] <= 1
