@@ -7,7 +7,7 @@ or the architecture? Here a fresh tower of the shipped shape (`nano_vision.clip_
 72 px, 4 layers, 128 wide) learns *only* the shape of one object, moved up to ±`--shift` of a patch and scaled up to
 ×`--scale`, by plain cross-entropy from its mean patch token; held-out accuracy every 100 steps.
 
-    .venv/bin/python bench/shape_shift_replica.py [--patch 24] [--steps 600] [--shift 0.45] [--scale 1.5]
+    .venv/bin/python bench/shape_shift_replica.py [--patch 24] [--steps 600] [--shift 0.45] [--scale 1.5] [--position-std 0.5]
     .venv/bin/python bench/shape_shift_replica.py --probe data/nano/vision [--shift 0] [--scale 1]  # a tower's tokens
 
 Writes bench/results/shape_shift_replica.json.
@@ -51,9 +51,13 @@ def batch(split: str, start: int, n: int, proc, shift: float, scale: float):
     return px, torch.tensor([SHAPES.index(s["objects"][0]["shape"]) for s in scenes])
 
 
-def run(patch: int, steps: int, shift: float, scale: float, seed: int = 0, bs: int = 64) -> dict:
+def run(
+    patch: int, steps: int, shift: float, scale: float, seed: int = 0, bs: int = 64, position_std: float | None = None
+) -> dict:
     seed_everything(seed)
     tower = CLIPVisionModel(clip_config(patch_size=patch).vision_config)
+    if position_std is not None:  # train_vision's init (0.5); None: CLIP's default (0.02)
+        torch.nn.init.normal_(tower.vision_model.embeddings.position_embedding.weight, std=position_std)
     head = torch.nn.Linear(tower.config.hidden_size, len(SHAPES))
     proc = CLIPImageProcessor(size={"shortest_edge": 72}, crop_size={"height": 72, "width": 72})
     opt = torch.optim.AdamW([*tower.parameters(), *head.parameters()], lr=1e-3, weight_decay=0.05)
@@ -103,6 +107,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--shift", type=float, default=0.45, help="largest move, in patches of 24 px (cells)")
     ap.add_argument("--scale", type=float, default=1.5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--position-std", type=float, help="init std of the position embeddings (train_vision: 0.5)")
     ap.add_argument("--probe", metavar="TOWER", help="instead: a linear probe of a pretrained tower's tokens")
     ap.add_argument("--name", help="with --probe: the results entry (default: the tower's path)")
     a = ap.parse_args(argv)
@@ -114,7 +119,9 @@ def main(argv=None) -> dict:
         print(key, results[key])
         return results
     key = f"patch {a.patch}, shift ±{a.shift}, scale ≤x{a.scale}, {a.steps} steps, seed {a.seed}"
-    results[key] = run(a.patch, a.steps, a.shift, a.scale, a.seed)
+    if a.position_std is not None:
+        key += f", position embeddings init {a.position_std}"
+    results[key] = run(a.patch, a.steps, a.shift, a.scale, a.seed, position_std=a.position_std)
     OUT.write_text(json.dumps(results, indent=1) + "\n")
     return results
 
