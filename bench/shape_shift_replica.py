@@ -7,7 +7,8 @@ or the architecture? Here a fresh tower of the shipped shape (`nano_vision.clip_
 72 px, 4 layers, 128 wide) learns *only* the shape of one object, moved up to ±`--shift` of a patch and scaled up to
 ×`--scale`, by plain cross-entropy from its mean patch token; held-out accuracy every 100 steps.
 
-    .venv/bin/python bench/shape_shift_replica.py [--patch 24] [--steps 600] [--shift 0.45] [--scale 1.5] [--position-std 0.5]
+    .venv/bin/python bench/shape_shift_replica.py [--patch 24] [--steps 600] [--shift 0.45] [--scale 1.5]
+    .venv/bin/python bench/shape_shift_replica.py --patch 8 --steps 400 --position-std 0.5  # train_vision's init
     .venv/bin/python bench/shape_shift_replica.py --probe data/nano/vision [--shift 0] [--scale 1]  # a tower's tokens
 
 Writes bench/results/shape_shift_replica.json.
