@@ -318,8 +318,20 @@ def _wild_lesson():
 
 def _position_std():
     "RESULTS.md's sentence on the supervised 8 px tower with train_vision's position init (`shape_shift_replica`)."
-    r = R("shape_shift_replica")["patch 8, shift ±0.45, scale ≤x1.5, 400 steps, seed 0, position embeddings init 0.5"]
+    key = "patch 8, shift ±0.45, scale ≤x1.5, 400 steps, seed 0, position embeddings init 0.5"
+    r = R("shape_shift_replica")[key]
     return f"instead of CLIP's 0.02, the 8 px tower reaches **{r['final']:.2f}** at 400 steps"
+
+
+def _contrastive_shapes():
+    "RESULTS.md's sentence on the contrastive 8 px tower with either position init (`contrastive_tower_shapes`)."
+    r = R("contrastive_tower_shapes")
+    key = "patch 8, attribute weight 4.0, variety 0.5, position init {}, 600 steps, seed 0"
+    a, b = r[key.format(0.02)], r[key.format(0.5)]
+    return (
+        f"the tower's tokens hold a moved shape **{a['moved']:.2f}** (with 0.5: {b['moved']:.2f}; centred "
+        f"{a['centred']:.2f} / {b['centred']:.2f})"
+    )
 
 
 def _second_phase():
@@ -450,6 +462,7 @@ CLAIMS = {
     "RESULTS: robust vision, the varied tower": ("RESULTS.md", _robust),
     "RESULTS: probes of the wild pictures": ("RESULTS.md", _wild_probes),
     "RESULTS: the position init of a supervised 8 px tower": ("RESULTS.md", _position_std),
+    "RESULTS: the position init of a contrastive 8 px tower": ("RESULTS.md", _contrastive_shapes),
     **{
         f"07i: before and after, {i}": ("nbs/07i_smallworld_wild.ipynb", lambda i=i: _wild_lesson()[i])
         for i in range(5)
