@@ -73,7 +73,7 @@ def cmd_quickstart(args) -> dict:
     from llava_nb.smallworld.quickstart import QuickstartConfig, ablations, ablation_table, quickstart
 
     keys = ("n_train", "n_test", "instruct_per_scene", "vqa_turns", "stage1_epochs", "stage2_epochs", "seed", "device")
-    keys += ("phrasing", "absent", "variety")
+    keys += ("phrasing", "absent", "variety", "description_order")
     given = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if args.skip_stage1:
         given["skip_stage1"] = True
@@ -197,6 +197,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--phrasing", choices=("templates", "varied"), default=None, help="the teacher's question wording")
     q.add_argument("--absent", type=float, default=None, help="chance of a question about an absent object (0-1)")
     q.add_argument("--variety", type=float, default=None, help="share of training scenes drawn in other looks (0-1)")
+    from llava_nb.smallworld.symbolic import DESCRIPTION_ORDERS  # the small world's names, read when asked
+
+    q.add_argument(
+        "--description-order",
+        choices=DESCRIPTION_ORDERS,
+        default=None,
+        help="the teacher's detailed descriptions: objects in reading order, or half of them in a random order",
+    )
     q.add_argument("--skip-stage1", action="store_true", help="ablation: stage 2 from a fresh projector")
     q.add_argument("--freeze-llm", action="store_true", help="ablation: stage 2 trains only the projector")
     q.add_argument("--seed", type=_train_field("seed", int), default=None)

@@ -331,3 +331,25 @@ def test_wild_before_after_probes_and_answers_on_the_shipped_parts():
         replies = answers(shipped_path("nano") / "llava", records, Path(d))
     assert len(replies) == len(records) and all(isinstance(r, str) and r for r in replies)
     assert 0 <= vqa_scores(replies, records)["accuracy"] <= 1
+
+
+def test_description_order_counts_an_object_named_twice(tmp_path):
+    "The bench's measure of the failure it is about: a description that names one object twice, and its F1."
+    from description_order import descriptions
+
+    from llava_nb.smallworld.world import context_text, make_scene
+
+    scene = make_scene(
+        [
+            {"shape": "cross", "color": "purple", "size": "small", "cell": [0, 1]},
+            {"shape": "circle", "color": "white", "size": "small", "cell": [1, 2]},
+        ]
+    )
+    twice = "There are two shapes. A small purple cross is at the top. A small purple cross is at the top."
+    right = "There are two shapes. A small purple cross is at the top. A small white circle is on the right."
+    bench = [{"type": "detail", "context": context_text(scene), "answer": a} for a in (twice, right)]
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "eval_predictions.json").write_text(json.dumps({"bench": bench}))
+    d = descriptions(tmp_path)
+    assert d["n"] == 2 and d["name one object twice"] == 1
+    assert d["mean F1"] == round((0.5 + 1.0) / 2, 3)

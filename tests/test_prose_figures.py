@@ -334,6 +334,35 @@ def _contrastive_shapes():
     )
 
 
+def _description_order():
+    "RESULTS.md's paragraph on descriptions in reading order (`bench/description_order.py`)."
+    d = R("description_order")
+    a, b = [(d[f"seed {k}"]["mixed (shipped)"], d[f"seed {k}"]["reading order"]) for k in (0, 1)]
+    brief = d["seed 0"]["reading order + brief captions for 33% of the scenes"]
+    arrow = lambda key, f: f"{a[0][key]:{f}} -> {a[1][key]:{f}} / {b[0][key]:{f}} -> {b[1][key]:{f}}"
+    pct = lambda x: f"{round(100 * x)} %"
+    said = lambda key: f"{pct(a[0][key])} -> {pct(a[1][key])} / {pct(b[0][key])} -> {pct(b[1][key])}"
+    twice = [x["descriptions"]["name one object twice"] for x in (a[1], b[1])]
+    return (
+        f"one object named twice in {twice[0]} / {twice[1]} of 30 descriptions, description F1 "
+        f"{arrow('description F1 (pooled)', '.2f')}, the judge's detail score "
+        f"{arrow('relative score, detail', '.1f')}, multiple choice {arrow('multiple choice', '.2f')}. The cost: asked "
+        "for a description in held-out words, the model answers more of them with a one-sentence caption of the "
+        'stage-1 kind ("A picture with three shapes: one red shape, one blue shape and one purple shape."): described '
+        f"{said('held-out requests: described')}, F1 {arrow('held-out requests: F1', '.2f')}. Brief-caption records "
+        "in stage 2 as well, so that a request's words say which kind it wants (`--brief 0.33`, seed 0), do not bring "
+        f"them back ({pct(brief['held-out requests: described'])}) and give back some of the gain (F1 "
+        f"{brief['description F1 (pooled)']:.2f})"
+    )
+
+
+def _description_order_lesson():
+    "07a's sentence on the order of a description's objects (`bench/description_order.py`, seed 0)."
+    d = R("description_order")["seed 0"]
+    f1 = lambda name: f"{d[name]['description F1 (pooled)']:.2f}"
+    return f"description F1 {f1('mixed (shipped)')} -> {f1('reading order')} (seed 0, `bench/description_order.py`"
+
+
 def _second_phase():
     "RESULTS.md's sentence on the LLM's second pretraining phase (`bench/llm_second_phase.py`)."
     d = R("llm_second_phase")["no stray words"]
@@ -418,6 +447,9 @@ def glance_rows() -> list[str]:
         f"{_pair(lambda e: e['relative_score']['overall'], fmt='{:.1f}')} %; asked in held-out words "
         f"{_pair(lambda e: e['heldout']['relative_score']['overall'], fmt='{:.1f}')} % | "
         "paper 85.1 % vs GPT-4; ≥ 90 % in held-out words |",
+        "| a detailed description, asked as in training: the objects right (F1) | "
+        f"{_pair(lambda e: e['description']['f1'], fmt='{:.2f}')} | "
+        "no object missed or named twice |",
         f"| a description asked for in 10 held-out ways | {pct(d0['described'])} / {pct(d1['described'])} described, "
         f"F1 {d0['f1']:.2f} / {d1['f1']:.2f} | F1 ≥ 0.85 |",
         f"| honest about things not in the picture | {pct(u0['honest'])} / {pct(u1['honest'])} | no invented answers |",
@@ -455,7 +487,7 @@ CLAIMS = {
     "RESULTS: picking by place, the shipped LLM": ("RESULTS.md", lambda: _offset("picking_offset_probe")),
     "README: the first screen": ("README.md", _first_screen),
     "README: the first screen's accuracy": ("README.md", _first_screen_accuracy),
-    **{f"README: at a glance, row {i}": ("README.md", lambda i=i: glance_rows()[i]) for i in range(10)},
+    **{f"README: at a glance, row {i}": ("README.md", lambda i=i: glance_rows()[i]) for i in range(11)},
     "workshop: the quickstart on the clock": ("nbs/tutorials/workshop.ipynb", _workshop_quickstart),
     **{f"RESULTS: held-out table, {q}": ("RESULTS.md", lambda q=q: _heldout_row(q)) for q in QTYPES + ("all",)},
     "RESULTS: stage 1 alone": ("RESULTS.md", _stage1_transfer),
@@ -472,6 +504,8 @@ CLAIMS = {
     "RESULTS: stray request words": ("RESULTS.md", lambda: _stray_words("stray words 0.3, from the requests' words")),
     "RESULTS: plain questions": ("RESULTS.md", _plain_questions),
     "RESULTS: the worst held-out frames": ("RESULTS.md", _misses),
+    "RESULTS: descriptions in reading order": ("RESULTS.md", _description_order),
+    "07a: descriptions in reading order": ("nbs/07a_smallworld_symbolic.ipynb", _description_order_lesson),
     "07f: the LLM's second phase, alone": ("nbs/07f_smallworld_backbones.ipynb", _second_phase_alone),
     "07e: the picking plateau": ("nbs/07e_smallworld_llm.ipynb", lambda: _plateau("lesson")),
     "07e: the heads that fetch a colour": ("nbs/07e_smallworld_llm.ipynb", _fetch_heads),

@@ -56,8 +56,10 @@ class QuickstartConfig:
     vqa_turns: int = 0
     _: KW_ONLY  # the fields below are passed by name
     mc_train: bool = True  # + one LLaVA-1.5-style multiple-choice record per scene (answer: the letter)
+    brief_train: float = 0.0  # + a brief-caption record for this share of the scenes (as LLaVA-1.5's TextCaps part)
     phrasing: str = "varied"  # the teacher's questions: 'varied' (VARIED_QUESTIONS) or 'templates' (3 per type)
     absent: float = 0.5  # chance a conversation also asks about something not in the scene, answered honestly
+    description_order: str = "reading"  # detailed descriptions in reading order (`describe`; 'mixed': half random)
     vqa_per_scene: int = 3  # held-out short-answer questions per test scene
     n_wild: int = 120  # scenes of the wild test set (07i_smallworld_wild: drawn another way), about 4 questions each
     variety: float = 0.0  # share of the training scenes drawn in other looks (07_smallworld_world's vary_scene)
@@ -80,9 +82,11 @@ class QuickstartConfig:
             check_number(name, getattr(self, name), 0, integer=True)
         for name in ("stage1_epochs", "stage2_epochs", "stage1_lr", "stage2_lr", "projector_lr"):
             check_number(name, getattr(self, name), 0, above=True)
+        if not 0 <= self.brief_train <= 1:
+            raise ValueError(f"brief_train must be a share of the training scenes, from 0 to 1, not {self.brief_train}")
         if not 0 <= self.variety <= 1:
             raise ValueError(f"variety must be a share of the training scenes, from 0 to 1, not {self.variety}")
-        SymbolicTeacher(phrasing=self.phrasing, absent=self.absent)  # the teacher checks its own settings
+        SymbolicTeacher(phrasing=self.phrasing, absent=self.absent, order=self.description_order)  # checks them
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,8 +100,9 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     "Worlds and the three JSON files under `out/data`; returns their paths."
     out = Path(out) / "data"
     stamp = out / "settings.json"
-    keys = ("n_train", "n_test", "instruct_per_scene", "mix", "vqa_turns", "mc_train", "vqa_per_scene", "seed")
-    keys += ("phrasing", "absent", "variety")  # the symbolic teacher's wording (issue 27), the training looks
+    keys = ("n_train", "n_test", "instruct_per_scene", "mix", "vqa_turns", "mc_train", "brief_train", "vqa_per_scene")
+    keys += ("seed",)
+    keys += ("phrasing", "absent", "variety", "description_order")  # the teacher's wording (issue 27), the looks
     want = {k: getattr(cfg, k) for k in keys}
     want["image_size"] = IMAGE_SIZE  # images of another size on disk are not reused
     paths = dict(
@@ -116,7 +121,7 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     _write_json(paths["pretrain"], make_pretrain(train_scenes, seed=cfg.seed))
     instruct = make_instruct(
         train_scenes,
-        SymbolicTeacher(seed=cfg.seed, phrasing=cfg.phrasing, absent=cfg.absent),
+        SymbolicTeacher(seed=cfg.seed, phrasing=cfg.phrasing, absent=cfg.absent, order=cfg.description_order),
         mix=cfg.mix,
         seed=cfg.seed,
         per_scene=cfg.instruct_per_scene,
@@ -125,6 +130,9 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
         instruct += make_vqa_train(train_scenes, seed=cfg.seed, turns=cfg.vqa_turns)  # LLaVA-1.5's mix: + short answers
     if cfg.mc_train:
         instruct += make_mc_train(train_scenes, seed=cfg.seed)  # ... and lettered multiple choice
+    if cfg.brief_train:  # ... and brief captions, so that a request says whether it wants one sentence or many
+        briefs = make_pretrain(train_scenes[: round(cfg.brief_train * len(train_scenes))], seed=cfg.seed + 1)
+        instruct += [{**r, "id": f"{r['id']}_brief", "type": "brief"} for r in briefs]
     _write_json(paths["instruct"], instruct)
     _write_json(paths["vqa"], make_vqa_eval(test_scenes, seed=cfg.seed, per_scene=cfg.vqa_per_scene))
     atomic_write(stamp, json.dumps(want))

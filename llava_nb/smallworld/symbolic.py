@@ -34,9 +34,9 @@ from llava_nb.smallworld.world import (
 # %% auto #0
 __all__ = ['ASK', 'REQUESTS', 'DESCRIPTION_REQUESTS', 'DESCRIPTIONS_ASKED_FOR', 'VARIED_DESCRIPTION_REQUESTS', 'OPENERS',
            'CLOSERS', 'ASKED_FOR', 'RESERVED', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER', 'SYNONYMS',
-           'EVERYDAY', 'CORNERS', 'REASON', 'parse_context', 'compose_frames', 'ask_in_frames', 'in_chat_words',
-           'absent_thing', 'ask_absent', 'request_words', 'everyday_statements', 'question_type', 'ask_about',
-           'describe']
+           'EVERYDAY', 'DESCRIPTION_ORDERS', 'CORNERS', 'REASON', 'parse_context', 'compose_frames', 'ask_in_frames',
+           'in_chat_words', 'absent_thing', 'ask_absent', 'request_words', 'everyday_statements', 'question_type',
+           'ask_about', 'describe']
 
 # %% ../../nbs/07a_smallworld_symbolic.ipynb #526d54b5
 _BOX = re.compile(r"^\s*(.+?)\s*:\s*\[([^\]]*)\]\s*$")
@@ -505,12 +505,18 @@ def ask_about(
     return rng.choice(_ATTR_QUESTIONS[attr]).format("the " + _phrase(o, form)), o[attr]
 
 # %% ../../nbs/07a_smallworld_symbolic.ipynb #362cb440
-def describe(objs: list[dict], rng: random.Random) -> str:
-    "A detailed description of the objects: the count, then one sentence per object."
+DESCRIPTION_ORDERS = ("mixed", "reading")  # the objects of a description: half in reading order, or all of them
+
+
+def describe(objs: list[dict], rng: random.Random, order: str = "mixed") -> str:
+    """A detailed description of the objects: the count, then one sentence per object, in reading order (top left to
+    bottom right) or, with `order='mixed'`, in a random order half the time (the same draws either way)."""
+    if order not in DESCRIPTION_ORDERS:
+        raise ValueError(f"order must be one of {', '.join(DESCRIPTION_ORDERS)}, not {order!r}")
     n = len(objs)
-    order = (
-        sorted(objs, key=lambda o: POSITION_NAMES.index(o["position"])) if rng.random() < 0.5 else rng.sample(objs, n)
-    )
+    by_place = sorted(objs, key=lambda o: POSITION_NAMES.index(o["position"]))
+    shuffled = rng.sample(objs, n) if rng.random() >= 0.5 else None
+    seq = by_place if shuffled is None or order == "reading" else shuffled
     if n == 1:
         o = objs[0]
         return rng.choice(
@@ -526,7 +532,7 @@ def describe(objs: list[dict], rng: random.Random) -> str:
             )
         )
     ]
-    for o in order:
+    for o in seq:
         a, where = object_phrase(o), position_phrase(o["position"])
         out.append(
             rng.choice(

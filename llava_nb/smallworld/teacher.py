@@ -22,6 +22,7 @@ from llava_nb.datagen.instruct import (
 from ..datagen.teachers import SceneSource
 from llava_nb.smallworld.symbolic import (
     ASK,
+    DESCRIPTION_ORDERS,
     REASON,
     VARIED_DESCRIPTION_REQUESTS,
     ask_absent,
@@ -52,15 +53,19 @@ class SymbolicTeacher(Teacher):
         questions: tuple[int, int] = (1, 2),
         phrasing: str = "templates",
         absent: float = 0.0,
+        order: str = "mixed",
     ):
         """`phrasing`: 'templates' (`ASK`'s three phrasings per type) or 'varied' (`VARIED_QUESTIONS`); `absent`: the
-        chance that a conversation also asks about something not in the scene (answered honestly)."""
+        chance that a conversation also asks about something not in the scene (answered honestly); `order`: of the
+        objects in a detailed description, 'mixed' (half of them in a random order) or 'reading' (`describe`)."""
+        if order not in DESCRIPTION_ORDERS:
+            raise ValueError(f"order must be one of {', '.join(DESCRIPTION_ORDERS)}, not {order!r}")
         if phrasing not in PHRASINGS:
             raise ValueError(f"phrasing must be one of {', '.join(PHRASINGS)}, not {phrasing!r}")
         if not 0 <= check_number("absent", absent, 0) <= 1:
             raise ValueError(f"absent is a probability, from 0 to 1, not {absent!r}")
         self.seed, self.turns, self.questions = seed, turns, questions
-        self.phrasing, self.absent = phrasing, absent
+        self.phrasing, self.absent, self.order = phrasing, absent, order
 
     @property
     def detail_instructions(self) -> tuple[str, ...]:
@@ -81,7 +86,7 @@ class SymbolicTeacher(Teacher):
         rng = random.Random(f"symbolic/{self.seed}/{seed}/{kind}/{context}")
         objs = parse_context(context)[1]
         if kind == "detail":
-            return describe(objs, rng)
+            return describe(objs, rng, self.order)
         return format_qa(self.conversation(objs, rng) if kind == "conversation" else self.reasoning(objs, rng))
 
     def conversation(self, objs: list[dict], rng: random.Random) -> list[tuple[str, str, str]]:
