@@ -150,6 +150,7 @@ def _train_field(name: str, kind: type):
 # %% ../nbs/08_cli.ipynb #2789df83
 def build_parser() -> argparse.ArgumentParser:
     from llava_nb.model.generation import add_generation_arguments
+    from llava_nb.smallworld.symbolic import DESCRIPTION_ORDERS  # the quickstart teacher's choices
 
     p = argparse.ArgumentParser(prog="llava-nb", description="LLaVA, notebook-first: ask, export, train.")
     p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
@@ -197,8 +198,6 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--phrasing", choices=("templates", "varied"), default=None, help="the teacher's question wording")
     q.add_argument("--absent", type=float, default=None, help="chance of a question about an absent object (0-1)")
     q.add_argument("--variety", type=float, default=None, help="share of training scenes drawn in other looks (0-1)")
-    from llava_nb.smallworld.symbolic import DESCRIPTION_ORDERS  # the small world's names, read when asked
-
     q.add_argument(
         "--description-order",
         choices=DESCRIPTION_ORDERS,

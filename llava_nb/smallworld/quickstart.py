@@ -100,9 +100,9 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     "Worlds and the three JSON files under `out/data`; returns their paths."
     out = Path(out) / "data"
     stamp = out / "settings.json"
-    keys = ("n_train", "n_test", "instruct_per_scene", "mix", "vqa_turns", "mc_train", "brief_train", "vqa_per_scene")
-    keys += ("seed",)
-    keys += ("phrasing", "absent", "variety", "description_order")  # the teacher's wording (issue 27), the looks
+    keys = ("n_train", "n_test", "instruct_per_scene", "mix", "vqa_turns", "mc_train", "vqa_per_scene", "seed")
+    keys += ("phrasing", "absent", "description_order", "brief_train")  # the teacher's wording and kinds (issue 27)
+    keys += ("variety",)  # the training looks (issue 28)
     want = {k: getattr(cfg, k) for k in keys}
     want["image_size"] = IMAGE_SIZE  # images of another size on disk are not reused
     paths = dict(
