@@ -4,8 +4,8 @@
 steps; 0.64 with `train_vision`'s position-embedding init of std 0.5). Here the tower is pretrained the way
 `pretrain-backbones` does it (`train_vision`: captions, hard negatives, region and count terms), with half of every
 batch in other looks, 8 px patches and per-attribute softmaxes, and one setting changed; then the shape probe of
-`shape_shift_replica.py` reads its tokens on centred objects and on objects moved up to ±0.45 of a cell and enlarged up
-to ×1.5 (chance 0.17).
+`shape_shift_replica.py` reads its tokens (side by side, and their mean) on centred objects and on objects moved up to
+±0.45 of a cell and enlarged up to ×1.5 (chance 0.17).
 
     .venv/bin/python bench/contrastive_tower_shapes.py --position-std 0.02   # ~11 min on 2 cores
 
@@ -55,6 +55,8 @@ def main(argv=None) -> dict:
         log_every=100,
     )
     row = {"seconds": round(time.time() - t0), "centred": probe(out, 0.0, 1.0), "moved": probe(out, 0.45, 1.5)}
+    row["centred, mean token"] = probe(out, 0.0, 1.0, pool="mean")  # the flattened tokens overfit at 8 px
+    row["moved, mean token"] = probe(out, 0.45, 1.5, pool="mean")
     results = json.loads(OUT.read_text()) if OUT.is_file() else {}
     results[name] = row
     OUT.write_text(json.dumps(results, indent=1) + "\n")
