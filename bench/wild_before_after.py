@@ -1,4 +1,4 @@
-"""The same wild questions asked before and after the tower saw variety, and whether its features hold the answer at all.
+"""The same wild questions before and after the tower saw variety, and whether its features hold the answer at all.
 
 `bench/robust_vision.py` trains the "after" model: the nano tower pretrained with half of every batch drawn in other
 looks, then the quickstart with half its training world varied (`runs/robust_vision/`). Here both models answer the
@@ -82,10 +82,11 @@ def main(argv=None) -> dict:
         records = make_wild(tmp, a.scenes, seed=0)  # the quickstart's wild set, seed 0
         before = answers(Path(a.before), records, Path(tmp))
         after = answers(Path(a.after), records, Path(tmp))
+    where = lambda path: str(Path(path).resolve().relative_to(ROOT)) if ROOT in Path(path).resolve().parents else path
     res = {
         "cpu": cpu_name(),
-        "before": a.before,
-        "after": a.after,
+        "before": where(a.before),  # relative to the repository where it is inside it
+        "after": where(a.after),
         "scenes": a.scenes,
         "accuracy": {
             "before": vqa_scores(before, records)["accuracy"],
