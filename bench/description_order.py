@@ -8,9 +8,12 @@ place, a lookup of the same kind as answering "what is at the top right?".
 
     .venv/bin/python bench/description_order.py [--seed 1]   # the quickstart with reading order (~5 min)
 
-`--before` is the shipped recipe's run for that seed (`llava-nb ablations --out runs/ablations_v6 [--seed 1]` makes
-it; its `full_recipe` is the shipped quickstart, digit for digit). Writes bench/results/description_order.json:
-description F1, the share of descriptions naming one object twice, held-out description requests, the judge, VQA.
+`--before` is the recipe shipped before, with half of the descriptions in a random order, for that seed: the
+`full_recipe` of `llava-nb ablations --out runs/ablations_v6 [--seed 1]` at commit 56f6fc6, or the same run today
+with `llava-nb quickstart --description-order mixed --out runs/ablations_v6/full_recipe [--seed 1]`.
+
+Writes bench/results/description_order.json: description F1, the share of descriptions naming one object twice,
+held-out description requests, the judge, VQA.
 """
 
 from __future__ import annotations
