@@ -68,24 +68,28 @@ def _mean_tokens(tower, processor, pictures) -> torch.Tensor:
     return torch.cat(out)
 
 
-def wild_probe(tower_dir, n_train: int = 1000, n_test: int = 300) -> dict:
+def wild_probe(tower_dir, n_train: int = 1000, n_test: int = 300, wild_train: int = 0) -> dict:
     """Linear probes of a one-object picture's colour and shape from the tower's mean patch token, trained on the plain
-    world and tested on plain pictures and on wild ones (`llava_nb.smallworld.wild`, one object each)."""
+    world and tested on plain pictures (`plain`) and on wild ones (`wild`: `llava_nb.smallworld.wild`, one object
+    each); with `wild_train`, also one trained on that many other wild pictures and tested on the same wild ones
+    (`wild -> wild`): is the answer in the features at all, in any direction?"""
     tower, proc = CLIPVisionModel.from_pretrained(tower_dir).eval(), CLIPImageProcessor.from_pretrained(tower_dir)
     plain = [sample_scene(scene_rng(7, "probe", i), n_objects=1) for i in range(n_train + n_test)]
     rng = random.Random("wild-probe")
-    wild = [wild_scene(rng, n_objects=1) for _ in range(n_test)]
-    f_plain = _mean_tokens(tower, proc, [render_scene(s) for s in plain])
-    f_wild = _mean_tokens(tower, proc, [draw_wild(s, seed=i) for i, s in enumerate(wild)])
+    wild = [wild_scene(rng, n_objects=1) for _ in range(n_test + wild_train)]  # the first n_test: the wild test set
+    f_plain = _mean_tokens(tower, proc, [render_scene(s) for s in plain])  # (N, H)
+    f_wild = _mean_tokens(tower, proc, [draw_wild(s, seed=i) for i, s in enumerate(wild)])  # (n_test + wild_train, H)
+    tr, te, wte, wtr = slice(0, n_train), slice(n_train, None), slice(0, n_test), slice(n_test, None)
     res = {}
     for attr, names in (("color", COLOURS), ("shape", SHAPES)):
         y_plain = torch.tensor([names.index(s["objects"][0][attr]) for s in plain])
         y_wild = torch.tensor([names.index(s["objects"][0][attr]) for s in wild])
-        tr, te = slice(0, n_train), slice(n_train, None)
         res[attr] = {
             "plain": round(linear_probe(f_plain[tr], y_plain[tr], f_plain[te], y_plain[te]), 3),
-            "wild": round(linear_probe(f_plain[tr], y_plain[tr], f_wild, y_wild), 3),
+            "wild": round(linear_probe(f_plain[tr], y_plain[tr], f_wild[wte], y_wild[wte]), 3),
         }
+        if wild_train:
+            res[attr]["wild -> wild"] = round(linear_probe(f_wild[wtr], y_wild[wtr], f_wild[wte], y_wild[wte]), 3)
     return res
 
 

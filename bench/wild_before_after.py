@@ -4,10 +4,11 @@
 looks, then the quickstart with half its training world varied (`runs/robust_vision/`). Here both models answer the
 quickstart's wild test set (`llava_nb.smallworld.wild`: seed 0, 120 scenes drawn by the second renderer), every answer
 kept, so lesson `07i_smallworld_wild` can show the pictures with both replies. Then linear probes of each tower's mean
-patch token on one-object wild pictures, for the colour and the shape:
+patch token on one-object pictures, for the colour and the shape (`robust_vision.wild_probe`):
 
-- trained on the plain world, tested on wild pictures: does what the tower learned on its own look carry over?
-- trained on wild pictures, tested on other wild pictures: is the answer in the features at all?
+- `plain`: trained and tested on the plain world;
+- `wild`: trained on the plain world, tested on wild pictures: does what the tower learned on its own look carry over?
+- `wild -> wild`: trained on other wild pictures, tested on the same ones: is the answer in the features at all?
 
     .venv/bin/python bench/robust_vision.py            # first: the varied tower and its quickstart
     .venv/bin/python bench/wild_before_after.py        # ~2 min -> bench/results/wild_before_after.json
@@ -17,24 +18,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-from transformers import CLIPImageProcessor, CLIPVisionModel
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from robust_vision import _mean_tokens  # noqa: E402
+from robust_vision import wild_probe  # noqa: E402
 
 from llava_nb.core import cpu_has_fast_bf16, cpu_name, shipped_path  # noqa: E402
 from llava_nb.eval.metrics import answer_batch, vqa_scores  # noqa: E402
 from llava_nb.model.llava import LlavaModel  # noqa: E402
-from llava_nb.smallworld.vision import linear_probe  # noqa: E402
-from llava_nb.smallworld.wild import draw_wild, make_wild, wild_scene  # noqa: E402
-from llava_nb.smallworld.world import COLOURS, SHAPES, render_scene, sample_scene, scene_rng  # noqa: E402
+from llava_nb.smallworld.wild import make_wild  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "wild_before_after.json"
@@ -46,27 +41,6 @@ def answers(checkpoint: Path, records: list[dict], folder: Path) -> list[str]:
     model = LlavaModel.from_pretrained(checkpoint)
     autocast = "bfloat16" if cpu_has_fast_bf16() else None
     return answer_batch(model, records, folder, progress=False, autocast_dtype=autocast)
-
-
-def probes(tower_dir: Path, n_train: int = 1000, n_test: int = 300) -> dict:
-    "Colour and shape probes of one-object pictures: plain -> plain, plain -> wild, wild -> wild (see the docstring)."
-    tower, proc = CLIPVisionModel.from_pretrained(tower_dir).eval(), CLIPImageProcessor.from_pretrained(tower_dir)
-    plain = [sample_scene(scene_rng(7, "probe", i), n_objects=1) for i in range(n_train + n_test)]
-    rng = random.Random("wild-probe")
-    wild = [wild_scene(rng, n_objects=1) for _ in range(n_train + n_test)]
-    f_plain = _mean_tokens(tower, proc, [render_scene(s) for s in plain])  # (N, H)
-    f_wild = _mean_tokens(tower, proc, [draw_wild(s, seed=i) for i, s in enumerate(wild)])  # (N, H)
-    tr, te = slice(0, n_train), slice(n_train, None)
-    out = {}
-    for attr, names in (("color", COLOURS), ("shape", SHAPES)):
-        y_plain = torch.tensor([names.index(s["objects"][0][attr]) for s in plain])
-        y_wild = torch.tensor([names.index(s["objects"][0][attr]) for s in wild])
-        out[attr] = {
-            "plain -> plain": round(linear_probe(f_plain[tr], y_plain[tr], f_plain[te], y_plain[te]), 3),
-            "plain -> wild": round(linear_probe(f_plain[tr], y_plain[tr], f_wild[te], y_wild[te]), 3),
-            "wild -> wild": round(linear_probe(f_wild[tr], y_wild[tr], f_wild[te], y_wild[te]), 3),
-        }
-    return out
 
 
 def main(argv=None) -> dict:
@@ -100,7 +74,10 @@ def main(argv=None) -> dict:
             {"id": r["id"], "question": r["question"], "answer": r["answer"], "before": b, "after": f}
             for r, b, f in zip(records, before, after)
         ],
-        "probes": {"before": probes(Path(a.before_tower)), "after": probes(Path(a.after_tower))},
+        "probes": {
+            "before": wild_probe(Path(a.before_tower), wild_train=1000),
+            "after": wild_probe(Path(a.after_tower), wild_train=1000),
+        },
     }
     res["seconds"] = round(time.perf_counter() - t0, 1)
     OUT.write_text(json.dumps(res, indent=1) + "\n")

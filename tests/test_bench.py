@@ -316,16 +316,18 @@ def test_shape_shift_replica_keeps_its_shifts_within_bounds():
 
 def test_wild_before_after_probes_and_answers_on_the_shipped_parts():
     "The probes read the three ways the script says, and the replies keep the wild set's order (the lesson needs both)."
-    from wild_before_after import answers, probes
+    from robust_vision import wild_probe
+    from wild_before_after import answers
 
     from llava_nb.core import shipped_path
     from llava_nb.eval.metrics import vqa_scores
     from llava_nb.smallworld.wild import make_wild
 
-    p = probes(shipped_path("nano") / "vision", n_train=60, n_test=30)
+    p = wild_probe(shipped_path("nano") / "vision", n_train=60, n_test=30, wild_train=60)
     assert set(p) == {"color", "shape"}
-    assert all(set(v) == {"plain -> plain", "plain -> wild", "wild -> wild"} for v in p.values())
-    assert p["color"]["plain -> plain"] > 0.8  # the shipped tower reads its own look
+    assert all(set(v) == {"plain", "wild", "wild -> wild"} for v in p.values())
+    assert p["color"]["plain"] > 0.8  # the shipped tower reads its own look
+    assert set(wild_probe(shipped_path("nano") / "vision", n_train=60, n_test=30)["shape"]) == {"plain", "wild"}
     with tempfile.TemporaryDirectory() as d:
         records = make_wild(d, 2, seed=0)
         replies = answers(shipped_path("nano") / "llava", records, Path(d))

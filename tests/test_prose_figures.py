@@ -290,7 +290,7 @@ def _robust():
 def _wild_probes():
     "RESULTS.md's sentence on probes of the shipped and the varied tower (`bench/wild_before_after.py`)."
     p = R("wild_before_after")["probes"]
-    ww = lambda who, attr: f"{p[who][attr]['wild -> wild']:.2f}"
+    ww = lambda who, attr: f"{p[who][attr]['wild -> wild']:.2f}"  # keys of `robust_vision.wild_probe`
     return (
         f"a probe trained on wild pictures reads their colour {ww('before', 'color')} → **{ww('after', 'color')}** "
         "and "
@@ -306,9 +306,9 @@ def _wild_lesson():
     final = lambda patch: f"{ss[f'patch {patch}, shift ±0.45, scale ≤x1.5, 400 steps, seed 0']['final']:.2f}"
     return [
         f"even for a probe trained on wild pictures ({p('before', 'color', 'wild -> wild')}), and a probe trained on "
-        f"its own look reads it at chance ({p('before', 'color', 'plain -> wild')})",
+        f"its own look reads it at chance ({p('before', 'color', 'wild')})",
         f"The varied tower holds it ({p('after', 'color', 'wild -> wild')}), and the direction learned on plain "
-        f"pictures carries over ({p('after', 'color', 'plain -> wild')})",
+        f"pictures carries over ({p('after', 'color', 'wild')})",
         f"({p('before', 'shape', 'wild -> wild')} / {p('after', 'shape', 'wild -> wild')}; six shapes, chance 0.17)",
         f"with 8 px patches ({final(8)}) and not with 24 px ones ({final(24)})",
         f"(a probe: {p('before', 'color', 'wild -> wild')} → {p('after', 'color', 'wild -> wild')}) and lifts the "
