@@ -61,6 +61,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--steps", type=int, default=LLM_CONTINUE_STEPS, help="steps of the phase")
     ap.add_argument("--seeds", default="0,1", help="quickstart seeds")
     ap.add_argument("--phase-seed", type=int, default=0, help="the phase reads the corpus of this seed + 1")
+    ap.add_argument("--order", default="mixed", choices=("mixed", "reading"),
+                    help="the objects' order in the phase's detailed descriptions (`describe`)")
     ap.add_argument("--name", default=None, help="the results entry (default: named by the stray words)")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "llm_second_phase"))
     a = ap.parse_args(argv)
@@ -72,13 +74,13 @@ def main(argv=None) -> dict:
     before = {k: json.loads((Path(a.before) / f).read_text()) for k, f in BEFORE.items()}  # read before any rerun
     folder, _ = backbones_with(runs / "backbones", "llm", source=a.start)
     t0 = time.perf_counter()
-    how = dict(steps=a.steps, stray=a.stray, stray_from=a.stray_from, verbose=False)
+    how = dict(steps=a.steps, stray=a.stray, stray_from=a.stray_from, verbose=False, order=a.order)
     stats = continue_llm(folder / "llm", seed=a.phase_seed, **how)
     seconds = round(time.perf_counter() - t0, 1)
     (runs / "second_phase_stats.json").write_text(json.dumps(stats, indent=1))
     results = json.loads(OUT.read_text()) if OUT.is_file() else {}
     res = results[name] = {
-        "second phase": {"steps": stats["steps"], "seconds": seconds, "scene vqa": stats["scene_vqa"]},
+        "second phase": {"steps": stats["steps"], "seconds": seconds, "scene vqa": stats["scene_vqa"], "order": a.order},
         "llm alone, perfect scene tokens": probe(str(folder / "llm")),
     }
     for seed in (int(s) for s in a.seeds.split(",")):

@@ -9,7 +9,13 @@ import pytest
 from llava_nb.datagen.instruct import BRIEF_INSTRUCTIONS, DETAIL_INSTRUCTIONS, VARIED_DETAIL_INSTRUCTIONS
 from llava_nb.datagen.instruct import make_instruct
 from llava_nb.smallworld.teacher import make_pretrain, make_vqa_train
-from llava_nb.smallworld.heldout import HELD_OUT_DESCRIBE, HELD_OUT_QUESTIONS, HELD_OUT_QUESTIONS_B, frame_pattern
+from llava_nb.smallworld.heldout import (
+    HELD_OUT_DESCRIBE,
+    HELD_OUT_DESCRIBE_B,
+    HELD_OUT_QUESTIONS,
+    HELD_OUT_QUESTIONS_B,
+    frame_pattern,
+)
 from llava_nb.smallworld.heldout import make_heldout_vqa
 from llava_nb.smallworld.symbolic import VARIED_DESCRIPTION_REQUESTS
 from llava_nb.smallworld.llm import lm_corpus
@@ -57,8 +63,9 @@ def test_no_held_out_question_frame_occurs_in_training(training_texts, qtype, ta
         assert not hits, f"{frame!r} matches training text {hits[0][:120]!r}"
 
 
-def test_no_held_out_description_request_occurs_in_training(training_texts):
-    for way in HELD_OUT_DESCRIBE:
+@pytest.mark.parametrize("ways", [HELD_OUT_DESCRIBE, HELD_OUT_DESCRIBE_B], ids=["first", "second"])
+def test_no_held_out_description_request_occurs_in_training(training_texts, ways):
+    for way in ways:
         hits = [t for t in training_texts if way.lower().rstrip(".?") in t]
         assert not hits, f"{way!r} occurs in training text {hits[0][:120]!r}"
 

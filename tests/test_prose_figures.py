@@ -397,6 +397,19 @@ def _stray_words(entry: str = "stray words 0.3"):
     )
 
 
+def _fourth_phase():
+    "RESULTS.md's sentence on a fourth pretraining phase in reading order (`bench/llm_second_phase.py --order`)."
+    d = R("llm_second_phase")["a fourth phase, reading order"]
+    a, b = d["seed 0"]["before"], d["seed 0"]["after"]
+    arrow = lambda key, f: f"{a[key]:{f}} -> {b[key]:{f}}"
+    return (
+        f"describes more ({round(100 * a['described'])} % -> {round(100 * b['described'])} %) but not better (F1 "
+        f"{arrow('description f1', '.2f')}) and loses the reading it was meant to help: held-out words "
+        f"{arrow('held-out words', '.3f')}, the second table {arrow('second held-out table', '.3f')}, multiple choice "
+        f"{arrow('mc', '.2f')} (in-template count {arrow('count', '.3f')})"
+    )
+
+
 def _plain_questions():
     "RESULTS.md's sentence on plain questions (`bench/plain_questions.py`)."
     d = R("plain_questions")
@@ -473,6 +486,7 @@ def glance_rows() -> list[str]:
 
 
 CLAIMS = {
+    "RESULTS: a fourth LLM phase in reading order": ("RESULTS.md", _fourth_phase),
     "RESULTS: held-out VQA, both seeds": ("RESULTS.md", _vqa),
     "RESULTS: VQA by type": ("RESULTS.md", _vqa_types),
     "RESULTS: held-out phrasings": ("RESULTS.md", _heldout),

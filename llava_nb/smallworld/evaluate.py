@@ -219,9 +219,11 @@ def report_markdown(res: dict) -> str:
         out += [f"| {t} | {types.get(t, float('nan')):.3f} | {a:.3f} |" for t, a in h["by_type"].items()]
         out += [f"| **all** | **{res['vqa_accuracy']:.3f}** | **{h['vqa_accuracy']:.3f}** |", ""]
         d, u = h["describe"], h["unanswerable"]
+        db = h["second_set"].get("describe")  # absent in summaries written before the second set of requests
+        second = f" (a second set: {db['described']:.0%}, F1 {db['f1']:.3f})" if db else ""
         out += [
             f"Descriptions asked for in {d['ways']} held-out ways: {d['described']:.0%} described, object F1 "
-            f"{d['f1']:.3f}; questions about absent things answered honestly: {u['honest']:.0%} of {u['n']}.",
+            f"{d['f1']:.3f}{second}; questions about absent things answered honestly: {u['honest']:.0%} of {u['n']}.",
             "",
         ]
     if "relative_score" in res:

@@ -15,9 +15,9 @@ from .judge import description_scores, make_bench
 from .symbolic import QTYPES, absent_thing, ask_in_frames, parse_context
 
 # %% auto #0
-__all__ = ['HELD_OUT_QUESTIONS', 'HELD_OUT_DESCRIBE', 'HELD_OUT_QUESTIONS_B', 'HELD_OUT_TABLES', 'UNANSWERABLE_QUESTIONS',
-           'frame_pattern', 'heldout_question', 'make_heldout_vqa', 'make_heldout_describe', 'make_unanswerable',
-           'is_honest', 'heldout_scores', 'HeldOutTeacher', 'make_heldout_bench']
+__all__ = ['HELD_OUT_QUESTIONS', 'HELD_OUT_DESCRIBE', 'HELD_OUT_QUESTIONS_B', 'HELD_OUT_DESCRIBE_B', 'HELD_OUT_TABLES',
+           'UNANSWERABLE_QUESTIONS', 'frame_pattern', 'heldout_question', 'make_heldout_vqa', 'make_heldout_describe',
+           'make_unanswerable', 'is_honest', 'heldout_scores', 'HeldOutTeacher', 'make_heldout_bench']
 
 # %% ../../nbs/07h_smallworld_heldout.ipynb #10185d26023b46108eb7d9f57d49d2b3
 HELD_OUT_QUESTIONS = {
@@ -70,6 +70,18 @@ HELD_OUT_QUESTIONS_B = {  # a second set, written before the grammar was last wi
     "existence": ("Does the picture show {thing}?", "Would you say there is {thing}?", "Do you notice {thing}?"),
     "relative_position": ("Is {ra} located {r} {rb}?", "Would you say {ra} is {r} {rb}?"),
 }
+HELD_OUT_DESCRIBE_B = (  # ten more, written before the description requests were widened, never used to tune them
+    "What's in this picture?",
+    "Can you tell me what the image contains?",
+    "Explain the picture to me.",
+    "Talk me through this image.",
+    "I'd like to know what this picture shows.",
+    "Go over the objects in the image.",
+    "Put the picture into words.",
+    "What is there in the image?",
+    "Say what you can see in the picture.",
+    "How would you describe this image?",
+)
 HELD_OUT_TABLES = {  # each table of frames, with the tag and id mark its questions are drawn with
     "first": (HELD_OUT_QUESTIONS, "heldout", "h"),
     "second": (HELD_OUT_QUESTIONS_B, "heldout_b", "b"),
@@ -103,11 +115,12 @@ def make_heldout_vqa(
     return make_vqa_eval(scenes, seed, per_scene, qtypes, ask=ask, tag=tag, mark=mark)
 
 # %% ../../nbs/07h_smallworld_heldout.ipynb #59bbdb311c014d738909a11f9e486628
-def make_heldout_describe(scenes: list[dict], seed: int = 0) -> list[dict]:
-    "One description request per scene, the ten held-out ways in turn: `{id, image, question, objects}`."
-    ways = random.Random(f"describe/{seed}").sample(HELD_OUT_DESCRIBE, len(HELD_OUT_DESCRIBE))
+def make_heldout_describe(scenes: list[dict], seed: int = 0, ways=HELD_OUT_DESCRIBE, mark: str = "d") -> list[dict]:
+    """One description request per scene, the held-out `ways` in turn (`HELD_OUT_DESCRIBE`, or `HELD_OUT_DESCRIBE_B`
+    with its own id `mark`): `{id, image, question, objects}`."""
+    ways = random.Random(f"describe/{seed}").sample(ways, len(ways))
     return [
-        {"id": f"{s['id']}_d", "image": s["image"], "question": ways[i % len(ways)], "objects": _objects(s)}
+        {"id": f"{s['id']}_{mark}", "image": s["image"], "question": ways[i % len(ways)], "objects": _objects(s)}
         for i, s in enumerate(scenes)
     ]
 
@@ -130,6 +143,12 @@ def is_honest(reply: str) -> bool:
     return bool(_NEGATION.search(normalize_answer(reply)))
 
 # %% ../../nbs/07h_smallworld_heldout.ipynb #c3933fab20d04ec698c2621248eb3be0
+def _describe_scores(rows: list[dict]) -> dict:
+    "How many `description_scores` rows described anything (named at least one object), and their mean object F1."
+    n = max(len(rows), 1)
+    return {"n": len(rows), "described": sum(r["mentions"] > 0 for r in rows) / n, "f1": sum(r["f1"] for r in rows) / n}
+
+
 def heldout_scores(
     ask,
     scenes: list[dict],
@@ -148,21 +167,25 @@ def heldout_scores(
     frames, tag, mark = HELD_OUT_TABLES["second"]
     vqa_b = make_heldout_vqa(scenes, seed, per_scene, frames=frames, tag=tag, mark=mark)
     scores_b = vqa_scores(ask(vqa_b, short_tokens, "VQA, second held-out set"), vqa_b)
-    describe = make_heldout_describe(scenes[:n_describe], seed)
-    rows = [description_scores(r, it["objects"]) for r, it in zip(ask(describe, long_tokens, "descriptions"), describe)]
+    described = {}
+    for key, ways, id_mark in (("first", HELD_OUT_DESCRIBE, "d"), ("second", HELD_OUT_DESCRIBE_B, "db")):
+        describe = make_heldout_describe(scenes[:n_describe], seed, ways, id_mark)
+        replies = ask(describe, long_tokens, f"descriptions, {key} held-out set")
+        described[key] = _describe_scores([description_scores(r, it["objects"]) for r, it in zip(replies, describe)])
+        described[key]["ways"] = len({it["question"] for it in describe})
     absent = make_unanswerable(scenes[:n_unanswerable], seed)
     honest = [is_honest(r) for r in ask(absent, short_tokens, "unanswerable")]
     return {
         "vqa_accuracy": scores["accuracy"],
         "by_type": scores["by_type"],
         "vqa_n": len(vqa),
-        "second_set": {"vqa_accuracy": scores_b["accuracy"], "by_type": scores_b["by_type"], "vqa_n": len(vqa_b)},
-        "describe": {
-            "n": len(rows),
-            "ways": len({it["question"] for it in describe}),
-            "described": sum(r["mentions"] > 0 for r in rows) / max(len(rows), 1),
-            "f1": sum(r["f1"] for r in rows) / max(len(rows), 1),
+        "second_set": {
+            "vqa_accuracy": scores_b["accuracy"],
+            "by_type": scores_b["by_type"],
+            "vqa_n": len(vqa_b),
+            "describe": described["second"],
         },
+        "describe": described["first"],
         "unanswerable": {"n": len(honest), "honest": sum(honest) / max(len(honest), 1)},
     }
 
