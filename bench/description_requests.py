@@ -10,7 +10,13 @@ requests were widened and never used to tune them) on the same test scenes and s
   red shape, one blue shape and one purple shape."),
 - "short": anything else, such as a short answer to a question never asked ("What can be seen here?" -> "yes").
 
-    .venv/bin/python bench/description_requests.py [--checkpoint data/nano/llava] [--name shipped]   # ~3 min
+    .venv/bin/python bench/description_requests.py [--checkpoint data/nano/llava] [--name shipped]   # ~10 s
+    .venv/bin/python bench/description_requests.py --train composed [--seed 1]   # + the quickstart (~6 min)
+
+`--train REQUESTS` runs `make quickstart` with `QuickstartConfig(description_requests=REQUESTS)` (one change from the
+shipped recipe) under runs/description_requests_REQUESTS_seedN, asks its checkpoint, and adds its summary's figures
+beside those of `--before`, the shipped recipe's run for that seed (default: `llava-nb ablations --out
+runs/ablations_v7[_seed1]`'s full_recipe, commit f41ae27).
 
 Writes bench/results/description_requests.json (an entry per --name) and prints each way's replies by kind.
 """
@@ -27,12 +33,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from description_order import row  # noqa: E402
 
 from llava_nb.core import shipped_path  # noqa: E402
 from llava_nb.eval.metrics import answer_batch  # noqa: E402
 from llava_nb.model.hf import load_model  # noqa: E402
 from llava_nb.smallworld.heldout import HELD_OUT_DESCRIBE, HELD_OUT_DESCRIBE_B, make_heldout_describe  # noqa: E402
 from llava_nb.smallworld.judge import description_scores  # noqa: E402
+from llava_nb.smallworld.quickstart import QuickstartConfig, quickstart  # noqa: E402
+from llava_nb.smallworld.teacher import DESCRIPTION_REQUEST_SETS  # noqa: E402
 from llava_nb.smallworld.world import make_world  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "description_requests.json"
@@ -49,14 +60,31 @@ def kind_of(reply: str, scores: dict) -> str:
     return "caption" if len(reply.split()) > 4 else "short"
 
 
+def summary_row(run: Path) -> dict:
+    "A quickstart run's figures that a change of the description requests could move (`description_order.row`'s)."
+    e = json.loads((run / "summary.json").read_text())["eval"]
+    second = e["heldout"]["second_set"].get("describe")  # runs before the second set of requests lack it
+    return {**row(run), **({"second set: described": round(second["described"], 3)} if second else {})}
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=str(shipped_path("nano") / "llava"))
     ap.add_argument("--name", default="shipped")
     ap.add_argument("--per-way", type=int, default=6, help="scenes asked in each way")
+    ap.add_argument("--train", choices=DESCRIPTION_REQUEST_SETS, help="run the quickstart with these requests first")
+    ap.add_argument("--seed", type=int, default=0, help="the quickstart's seed (with --train)")
+    ap.add_argument("--before", help="the shipped recipe's run for that seed (with --train; default: see above)")
     a = ap.parse_args(argv)
+    figures = {}
+    if a.train:
+        run = ROOT / "runs" / f"description_requests_{a.train}_seed{a.seed}"
+        quickstart(run, QuickstartConfig(seed=a.seed, description_requests=a.train))
+        before = Path(a.before or ROOT / "runs" / f"ablations_v7{'_seed1' if a.seed else ''}" / "full_recipe")
+        figures = {"shipped recipe": summary_row(before), f"requests {a.train}": summary_row(run)}
+        a.checkpoint, a.name = str(run / "stage2" / "final"), f"requests {a.train}, seed {a.seed}"
     model = load_model(a.checkpoint).eval()
-    entry = {"checkpoint": os.path.relpath(Path(a.checkpoint).resolve(), ROOT), "sets": {}}
+    entry = {"checkpoint": os.path.relpath(Path(a.checkpoint).resolve(), ROOT), "sets": {}, **figures}
     with tempfile.TemporaryDirectory() as d:
         n = a.per_way * len(HELD_OUT_DESCRIBE)
         scenes = make_world(Path(d) / "test", n, seed=0, split="test")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -42,14 +43,17 @@ def lone_shapes(n: int = 20, seed: int = 0) -> list[dict]:
 
 
 @torch.no_grad()
-def right_answers(checkpoint, scenes: list[dict]) -> dict:
-    "Per question, how many of `scenes` the checkpoint answers with the right word first."
+def right_answers(checkpoint, scenes: list[dict]) -> tuple[dict, dict]:
+    """Per question, how many of `scenes` the checkpoint answers with the right word first, and how the other replies
+    begin (their first four words, counted)."""
     model = LlavaModel.from_pretrained(checkpoint).eval()
-    out = {}
+    right, misses = {}, {}
     for q, attr in QUESTIONS.items():
         replies = [model.answer(render_scene(s), q, max_new_tokens=6).lower() for s in scenes]
-        out[q] = sum(r.startswith(s["objects"][0][attr]) for r, s in zip(replies, scenes))
-    return out
+        ok = [r.startswith(s["objects"][0][attr]) for r, s in zip(replies, scenes)]
+        right[q] = sum(ok)
+        misses[q] = dict(Counter(" ".join(r.split()[:4]) for r, k in zip(replies, ok) if not k).most_common())
+    return right, misses
 
 
 def main(argv=None) -> dict:
@@ -61,7 +65,8 @@ def main(argv=None) -> dict:
     scenes = lone_shapes()
     results = json.loads(OUT.read_text()) if OUT.is_file() else {}
     for name, ckpt in zip(names, a.checkpoints):
-        results[name] = {"checkpoint": ckpt, "scenes": len(scenes), "right": right_answers(ckpt, scenes)}
+        right, misses = right_answers(ckpt, scenes)
+        results[name] = {"checkpoint": ckpt, "scenes": len(scenes), "right": right, "misses begin": misses}
         print(name, json.dumps(results[name]["right"]), flush=True)
     OUT.write_text(json.dumps(results, indent=1) + "\n")
     return results

@@ -73,7 +73,7 @@ def cmd_quickstart(args) -> dict:
     from llava_nb.smallworld.quickstart import QuickstartConfig, ablations, ablation_table, quickstart
 
     keys = ("n_train", "n_test", "instruct_per_scene", "vqa_turns", "stage1_epochs", "stage2_epochs", "seed", "device")
-    keys += ("phrasing", "absent", "variety", "description_order")
+    keys += ("phrasing", "absent", "variety", "description_order", "description_requests")
     given = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if args.skip_stage1:
         given["skip_stage1"] = True
@@ -151,6 +151,7 @@ def _train_field(name: str, kind: type):
 def build_parser() -> argparse.ArgumentParser:
     from llava_nb.model.generation import add_generation_arguments
     from llava_nb.smallworld.symbolic import DESCRIPTION_ORDERS  # the quickstart teacher's choices
+    from llava_nb.smallworld.teacher import DESCRIPTION_REQUEST_SETS
 
     p = argparse.ArgumentParser(prog="llava-nb", description="LLaVA, notebook-first: ask, export, train.")
     p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
@@ -203,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=DESCRIPTION_ORDERS,
         default=None,
         help="the teacher's detailed descriptions: objects in reading order, or half of them in a random order",
+    )
+    q.add_argument(
+        "--description-requests",
+        choices=DESCRIPTION_REQUEST_SETS,
+        default=None,
+        help="the teacher's requests for a description: the listed ones and a grammar's, or the listed ones only",
     )
     q.add_argument("--skip-stage1", action="store_true", help="ablation: stage 2 from a fresh projector")
     q.add_argument("--freeze-llm", action="store_true", help="ablation: stage 2 trains only the projector")

@@ -62,6 +62,7 @@ class QuickstartConfig:
     phrasing: str = "varied"  # the teacher's questions: 'varied' (VARIED_QUESTIONS) or 'templates' (3 per type)
     absent: float = 0.5  # chance a conversation also asks about something not in the scene, answered honestly
     description_order: str = "reading"  # detailed descriptions in reading order (`describe`; 'mixed': half random)
+    description_requests: str = "composed"  # ... asked for in the listed requests and DESCRIPTION_GRAMMAR's ('listed')
     vqa_per_scene: int = 3  # held-out short-answer questions per test scene
     n_wild: int = 120  # scenes of the wild test set (07i_smallworld_wild: drawn another way), about 4 questions each
     variety: float = 0.0  # share of the training scenes drawn in other looks (07_smallworld_world's vary_scene)
@@ -88,7 +89,9 @@ class QuickstartConfig:
             raise ValueError(f"brief_train must be a share of the training scenes, from 0 to 1, not {self.brief_train}")
         if not 0 <= self.variety <= 1:
             raise ValueError(f"variety must be a share of the training scenes, from 0 to 1, not {self.variety}")
-        SymbolicTeacher(phrasing=self.phrasing, absent=self.absent, order=self.description_order)  # checks them
+        SymbolicTeacher(  # checks them
+            phrasing=self.phrasing, absent=self.absent, order=self.description_order, requests=self.description_requests
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,7 +106,7 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     out = Path(out) / "data"
     stamp = out / "settings.json"
     keys = ("n_train", "n_test", "instruct_per_scene", "mix", "vqa_turns", "mc_train", "vqa_per_scene", "seed")
-    keys += ("phrasing", "absent", "description_order", "brief_train")  # the teacher's wording and kinds (issue 27)
+    keys += ("phrasing", "absent", "description_order", "description_requests", "brief_train")  # wording, kinds (#27)
     keys += ("variety",)  # the training looks (issue 28)
     want = {k: getattr(cfg, k) for k in keys}
     want["image_size"] = IMAGE_SIZE  # images of another size on disk are not reused
@@ -123,7 +126,13 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     _write_json(paths["pretrain"], make_pretrain(train_scenes, seed=cfg.seed))
     instruct = make_instruct(
         train_scenes,
-        SymbolicTeacher(seed=cfg.seed, phrasing=cfg.phrasing, absent=cfg.absent, order=cfg.description_order),
+        SymbolicTeacher(
+            seed=cfg.seed,
+            phrasing=cfg.phrasing,
+            absent=cfg.absent,
+            order=cfg.description_order,
+            requests=cfg.description_requests,
+        ),
         mix=cfg.mix,
         seed=cfg.seed,
         per_scene=cfg.instruct_per_scene,

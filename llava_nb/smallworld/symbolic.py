@@ -33,10 +33,11 @@ from llava_nb.smallworld.world import (
 
 # %% auto #0
 __all__ = ['ASK', 'REQUESTS', 'DESCRIPTION_REQUESTS', 'DESCRIPTIONS_ASKED_FOR', 'VARIED_DESCRIPTION_REQUESTS', 'OPENERS',
-           'CLOSERS', 'ASKED_FOR', 'RESERVED', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER', 'SYNONYMS',
-           'EVERYDAY', 'DESCRIPTION_ORDERS', 'CORNERS', 'REASON', 'parse_context', 'compose_frames', 'ask_in_frames',
-           'in_chat_words', 'absent_thing', 'ask_absent', 'request_words', 'everyday_statements', 'question_type',
-           'ask_about', 'describe']
+           'CLOSERS', 'ASKED_FOR', 'RESERVED', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER', 'DESCRIBE_TASKS',
+           'DESCRIBE_PICTURES', 'DESCRIBE_WRAPPERS', 'DESCRIBE_QUESTIONS', 'DESCRIBE_RESERVED', 'DESCRIPTION_GRAMMAR',
+           'SYNONYMS', 'EVERYDAY', 'DESCRIPTION_ORDERS', 'CORNERS', 'REASON', 'parse_context', 'compose_frames',
+           'ask_in_frames', 'in_chat_words', 'absent_thing', 'ask_absent', 'request_words',
+           'compose_description_requests', 'everyday_statements', 'question_type', 'ask_about', 'describe']
 
 # %% ../../nbs/07a_smallworld_symbolic.ipynb #526d54b5
 _BOX = re.compile(r"^\s*(.+?)\s*:\s*\[([^\]]*)\]\s*$")
@@ -410,6 +411,51 @@ def request_words() -> list[str]:
     decide what is asked (`llm.with_stray_words(words=...)` draws from them)."""
     said = [t.lower().replace("{x}", "") for t in REQUESTS + OPENERS + CLOSERS]
     return sorted({w for t in said for w in re.findall(r"[a-z]+", t)})
+
+# %% ../../nbs/07a_smallworld_symbolic.ipynb #938c804e27f84196a10c8828c723f798
+DESCRIBE_TASKS = (  # what a description request asks for, about a picture `{p}`: "tell me what is in the scene"
+    "describe {p}", "describe {p} in full", "describe every object in {p}", "tell me about {p}",
+    "tell me what is in {p}", "tell me what {p} shows", "say what is in {p}", "explain what {p} shows",
+    "list the objects in {p} and where they are", "name each object in {p} and its place", "write about {p}",
+    "talk about {p}", "give an account of {p}", "say what you notice in {p}",
+)  # fmt: skip
+DESCRIBE_PICTURES = ("the image", "the picture", "this image", "this picture", "the scene", "this scene")
+DESCRIBE_WRAPPERS = (  # `{x}` the task, `{X}` the same with a capital
+    "{X}.", "Please {x}.", "{X}, please.", "Can you {x}?", "Could you {x}?", "Will you {x}?", "I'd like you to {x}.",
+    "Now {x}.",
+)  # fmt: skip
+DESCRIBE_QUESTIONS = (
+    "What is in {p}?", "What do you see in {p}?", "What objects are in {p}?", "What is shown in {p}?",
+    "Which objects does {p} hold?", "What is drawn in {p}?", "What can you see in {p}?", "What has been drawn in {p}?",
+)  # fmt: skip
+DESCRIBE_RESERVED = {  # (task or question, picture) never composed: 07h's held-out requests stay held out
+    ("tell me about {p}", "this picture"),
+    ("describe {p}", "the scene"),
+    ("describe {p} in full", "the scene"),
+    ("describe {p}", "this image"),
+    ("What is in {p}?", "the picture"),
+}
+
+
+def compose_description_requests(
+    tasks=DESCRIBE_TASKS,
+    pictures=DESCRIBE_PICTURES,
+    wrappers=DESCRIBE_WRAPPERS,
+    questions=DESCRIBE_QUESTIONS,
+    reserved=DESCRIBE_RESERVED,
+) -> tuple[str, ...]:
+    "Every task about every picture in every wrapper, then every question about every picture; not the `reserved`."
+    out = []
+    for t in tasks:
+        for p in pictures:
+            x = t.format(p=p)
+            if (t, p) not in reserved:
+                out += [w.format(x=x, X=x[:1].upper() + x[1:]) for w in wrappers]
+    out += [q.format(p=p) for q in questions for p in pictures if (q, p) not in reserved]
+    return tuple(dict.fromkeys(out))
+
+
+DESCRIPTION_GRAMMAR = compose_description_requests()
 
 # %% ../../nbs/07a_smallworld_symbolic.ipynb #7623eae2785240b9bd12b16a66d81610
 SYNONYMS = {"large": ("big", "large", "huge"), "small": ("little", "small", "tiny")}  # what `{big}` stands for

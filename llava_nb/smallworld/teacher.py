@@ -22,6 +22,7 @@ from llava_nb.datagen.instruct import (
 from ..datagen.teachers import SceneSource
 from llava_nb.smallworld.symbolic import (
     ASK,
+    DESCRIPTION_GRAMMAR,
     DESCRIPTION_ORDERS,
     REASON,
     VARIED_DESCRIPTION_REQUESTS,
@@ -35,10 +36,12 @@ from llava_nb.smallworld.symbolic import (
 from .world import context_text, load_world
 
 # %% auto #0
-__all__ = ['PHRASINGS', 'SMALL_WORLD', 'SymbolicTeacher', 'make_pretrain', 'make_vqa_eval', 'make_vqa_train', 'world_scenes']
+__all__ = ['PHRASINGS', 'DESCRIPTION_REQUEST_SETS', 'SMALL_WORLD', 'SymbolicTeacher', 'make_pretrain', 'make_vqa_eval',
+           'make_vqa_train', 'world_scenes']
 
 # %% ../../nbs/07b_smallworld_teacher.ipynb #df54af71
 PHRASINGS = ("templates", "varied")  # how the symbolic teacher words its questions
+DESCRIPTION_REQUEST_SETS = ("listed", "composed")  # ... and, varied, its requests for a description
 
 
 class SymbolicTeacher(Teacher):
@@ -54,10 +57,15 @@ class SymbolicTeacher(Teacher):
         phrasing: str = "templates",
         absent: float = 0.0,
         order: str = "mixed",
+        requests: str = "listed",
     ):
         """`phrasing`: 'templates' (`ASK`'s three phrasings per type) or 'varied' (`VARIED_QUESTIONS`); `absent`: the
         chance that a conversation also asks about something not in the scene (answered honestly); `order`: of the
-        objects in a detailed description, 'mixed' (half of them in a random order) or 'reading' (`describe`)."""
+        objects in a detailed description, 'mixed' (half of them in a random order) or 'reading' (`describe`);
+        `requests`: with varied phrasing, the listed requests for a description or those and `DESCRIPTION_GRAMMAR`'s
+        ('composed'); the defaults keep the nano LLM's corpus as it was pretrained."""
+        if requests not in DESCRIPTION_REQUEST_SETS:
+            raise ValueError(f"requests must be one of {', '.join(DESCRIPTION_REQUEST_SETS)}, not {requests!r}")
         if order not in DESCRIPTION_ORDERS:
             raise ValueError(f"order must be one of {', '.join(DESCRIPTION_ORDERS)}, not {order!r}")
         if phrasing not in PHRASINGS:
@@ -65,12 +73,13 @@ class SymbolicTeacher(Teacher):
         if not 0 <= check_number("absent", absent, 0) <= 1:
             raise ValueError(f"absent is a probability, from 0 to 1, not {absent!r}")
         self.seed, self.turns, self.questions = seed, turns, questions
-        self.phrasing, self.absent, self.order = phrasing, absent, order
+        self.phrasing, self.absent, self.order, self.requests = phrasing, absent, order, requests
 
     @property
     def detail_instructions(self) -> tuple[str, ...]:
         "The requests for a detailed description: more, and in more words (the grammar's too), when the questions vary."
         varied = VARIED_DETAIL_INSTRUCTIONS + VARIED_DESCRIPTION_REQUESTS
+        varied += DESCRIPTION_GRAMMAR if self.requests == "composed" else ()
         return DETAIL_INSTRUCTIONS + (varied if self.phrasing == "varied" else ())
 
     def context(self, scene: dict) -> str:
