@@ -503,6 +503,39 @@ def _pair(key, seed_eval=lambda e: e, fmt="{:.3f}"):
     return " / ".join(fmt.format(key(seed_eval(qs(s)))) for s in (0, 1))
 
 
+ABLATION_COLUMNS = {  # RESULTS.md's ablation table: column -> the figure of a variant's `eval`
+    "VQA": lambda e: f"{e['vqa_accuracy']:.3f}",
+    "held-out words": lambda e: f"{e['heldout']['vqa_accuracy']:.3f}",
+    "2+ objects": lambda e: f"{e['by_objects']['2+ objects']:.2f}",
+    "count": lambda e: f"{e['by_type']['count']:.2f}",
+    "relative position": lambda e: f"{e['by_type']['relative_position']:.2f}",
+    "judge detail": lambda e: f"{e['relative_score']['detail']:.1f}",
+    "judge complex": lambda e: f"{e['relative_score']['complex']:.1f}",
+    "judge overall": lambda e: f"{e['relative_score']['overall']:.1f}",
+    "judge, held-out words": lambda e: f"{e['heldout']['relative_score']['overall']:.1f}",
+    "honest: absent": lambda e: f"{round(100 * e['heldout']['unanswerable']['honest'])}%",
+    "held-out requests described": lambda e: f"{round(100 * e['heldout']['describe']['described'])}%",
+    "multiple choice": lambda e: f"{e['mc_accuracy']:.2f}",
+    "description F1": lambda e: f"{e['description']['f1']:.2f}",
+}
+
+
+def ablation_rows() -> list[str]:
+    "RESULTS.md's ablation table (header, rule, a row per variant), seeds 0 / 1, from `bench/results/ablations*.json`."
+    a, b = R("ablations"), R("ablations_seed1")
+    rows = ["| variant | " + " | ".join(ABLATION_COLUMNS) + " |", "|---" * (len(ABLATION_COLUMNS) + 1) + "|"]
+    for name in a:
+        ea, eb = a[name]["eval"], b[name]["eval"]
+        rows.append(f"| {name} | " + " | ".join(f"{f(ea)} / {f(eb)}" for f in ABLATION_COLUMNS.values()) + " |")
+    return rows
+
+
+def test_the_ablation_table_is_the_committed_runs():
+    text = text_of("RESULTS.md")
+    for row in ablation_rows():
+        assert row in text, f"RESULTS.md's ablation table should hold, from bench/results: {row}"
+
+
 def glance_rows() -> list[str]:
     "The rows of the README's 'Results at a glance', rendered from the committed results."
     pct = lambda x: f"{100 * x:.0f} %"

@@ -35,9 +35,10 @@ from llava_nb.smallworld.world import (
 __all__ = ['ASK', 'REQUESTS', 'DESCRIPTION_REQUESTS', 'DESCRIPTIONS_ASKED_FOR', 'VARIED_DESCRIPTION_REQUESTS', 'OPENERS',
            'CLOSERS', 'ASKED_FOR', 'RESERVED', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER', 'DESCRIBE_TASKS',
            'DESCRIBE_PICTURES', 'DESCRIBE_WRAPPERS', 'DESCRIBE_QUESTIONS', 'DESCRIBE_RESERVED', 'DESCRIPTION_GRAMMAR',
-           'SYNONYMS', 'EVERYDAY', 'DESCRIPTION_ORDERS', 'CORNERS', 'REASON', 'parse_context', 'compose_frames',
-           'ask_in_frames', 'in_chat_words', 'absent_thing', 'ask_absent', 'request_words',
-           'compose_description_requests', 'everyday_statements', 'question_type', 'ask_about', 'describe']
+           'DESCRIPTION_IMPERATIVES', 'SYNONYMS', 'EVERYDAY', 'DESCRIPTION_ORDERS', 'CORNERS', 'REASON',
+           'parse_context', 'compose_frames', 'ask_in_frames', 'in_chat_words', 'absent_thing', 'ask_absent',
+           'request_words', 'compose_description_requests', 'everyday_statements', 'question_type', 'ask_about',
+           'describe']
 
 # %% ../../nbs/07a_smallworld_symbolic.ipynb #526d54b5
 _BOX = re.compile(r"^\s*(.+?)\s*:\s*\[([^\]]*)\]\s*$")
@@ -456,6 +457,7 @@ def compose_description_requests(
 
 
 DESCRIPTION_GRAMMAR = compose_description_requests()
+DESCRIPTION_IMPERATIVES = compose_description_requests(questions=())  # the grammar without its questions
 
 # %% ../../nbs/07a_smallworld_symbolic.ipynb #7623eae2785240b9bd12b16a66d81610
 SYNONYMS = {"large": ("big", "large", "huge"), "small": ("little", "small", "tiny")}  # what `{big}` stands for

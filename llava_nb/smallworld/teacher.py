@@ -23,6 +23,7 @@ from ..datagen.teachers import SceneSource
 from llava_nb.smallworld.symbolic import (
     ASK,
     DESCRIPTION_GRAMMAR,
+    DESCRIPTION_IMPERATIVES,
     DESCRIPTION_ORDERS,
     REASON,
     VARIED_DESCRIPTION_REQUESTS,
@@ -41,7 +42,7 @@ __all__ = ['PHRASINGS', 'DESCRIPTION_REQUEST_SETS', 'SMALL_WORLD', 'SymbolicTeac
 
 # %% ../../nbs/07b_smallworld_teacher.ipynb #df54af71
 PHRASINGS = ("templates", "varied")  # how the symbolic teacher words its questions
-DESCRIPTION_REQUEST_SETS = ("listed", "composed")  # ... and, varied, its requests for a description
+DESCRIPTION_REQUEST_SETS = ("listed", "composed", "imperative")  # ... and, varied, its requests for a description
 
 
 class SymbolicTeacher(Teacher):
@@ -63,7 +64,8 @@ class SymbolicTeacher(Teacher):
         chance that a conversation also asks about something not in the scene (answered honestly); `order`: of the
         objects in a detailed description, 'mixed' (half of them in a random order) or 'reading' (`describe`);
         `requests`: with varied phrasing, the listed requests for a description or those and `DESCRIPTION_GRAMMAR`'s
-        ('composed'); the defaults keep the nano LLM's corpus as it was pretrained."""
+        ('composed'), or its imperatives only ('imperative', no questions); the defaults keep the nano LLM's corpus as
+        it was pretrained."""
         if requests not in DESCRIPTION_REQUEST_SETS:
             raise ValueError(f"requests must be one of {', '.join(DESCRIPTION_REQUEST_SETS)}, not {requests!r}")
         if order not in DESCRIPTION_ORDERS:
@@ -79,7 +81,7 @@ class SymbolicTeacher(Teacher):
     def detail_instructions(self) -> tuple[str, ...]:
         "The requests for a detailed description: more, and in more words (the grammar's too), when the questions vary."
         varied = VARIED_DETAIL_INSTRUCTIONS + VARIED_DESCRIPTION_REQUESTS
-        varied += DESCRIPTION_GRAMMAR if self.requests == "composed" else ()
+        varied += {"listed": (), "composed": DESCRIPTION_GRAMMAR, "imperative": DESCRIPTION_IMPERATIVES}[self.requests]
         return DETAIL_INSTRUCTIONS + (varied if self.phrasing == "varied" else ())
 
     def context(self, scene: dict) -> str:
