@@ -64,7 +64,12 @@ def summary_row(run: Path) -> dict:
     "A quickstart run's figures that a change of the description requests could move (`description_order.row`'s)."
     e = json.loads((run / "summary.json").read_text())["eval"]
     second = e["heldout"]["second_set"].get("describe")  # runs before the second set of requests lack it
-    return {**row(run), **({"second set: described": round(second["described"], 3)} if second else {})}
+    by_type = {k: round(v, 3) for k, v in e["heldout"]["by_type"].items()}
+    return {
+        **row(run),
+        "held-out words by type": by_type,
+        **({"second set: described": round(second["described"], 3)} if second else {}),
+    }
 
 
 def main(argv=None) -> dict:
