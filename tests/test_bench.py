@@ -355,3 +355,34 @@ def test_description_order_counts_an_object_named_twice(tmp_path):
     d = descriptions(tmp_path)
     assert d["n"] == 2 and d["name one object twice"] == 1
     assert d["mean F1"] == round((0.5 + 1.0) / 2, 3)
+
+
+def test_description_requests_sorts_replies_by_kind_and_asks_the_shipped_model(tmp_path, monkeypatch):
+    "Each kind of reply the bench counts, from `description_scores`; and one run on the shipped checkpoint, small."
+    import description_requests as dr
+
+    from llava_nb.smallworld.judge import description_scores
+    from llava_nb.smallworld.world import make_scene
+    from llava_nb.smallworld.symbolic import parse_context
+    from llava_nb.smallworld.world import context_text
+
+    scene = make_scene(
+        [
+            {"shape": "cross", "color": "purple", "size": "small", "cell": [0, 1]},
+            {"shape": "circle", "color": "white", "size": "small", "cell": [1, 2]},
+        ]
+    )
+    objs = parse_context(context_text(scene))[1]
+    kind = lambda reply: dr.kind_of(reply, description_scores(reply, objs))
+    assert kind("There are two shapes. A small purple cross is at the top. A small white circle is on the right.") == (
+        "description"
+    )
+    assert kind("There is a small purple cross at the top.") == "partial"
+    assert kind("A picture with two shapes: one purple shape and one white shape.") == "caption"
+    assert kind("yes") == "short"
+    monkeypatch.setattr(dr, "OUT", tmp_path / "out.json")
+    entry = dr.main(["--per-way", "1", "--name", "test"])
+    for part in ("first", "second"):
+        s = entry["sets"][part]
+        assert s["n"] == 10 and sum(s["kinds"].values()) == 10 and 0 <= s["described"] <= 1
+    assert json.loads((tmp_path / "out.json").read_text())["test"]["checkpoint"] == "data/nano/llava"
