@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--description-requests",
         choices=DESCRIPTION_REQUEST_SETS,
         default=None,
-        help="the teacher's requests for a description: the listed ones and a grammar's, its imperatives, or the listed ones",
+        help="the teacher's requests for a description: listed + a grammar's, listed + its imperatives, or listed only",
     )
     q.add_argument("--skip-stage1", action="store_true", help="ablation: stage 2 from a fresh projector")
     q.add_argument("--freeze-llm", action="store_true", help="ablation: stage 2 trains only the projector")
