@@ -450,6 +450,17 @@ def _description_grammar():
     )
 
 
+def _grammar_size():
+    "RESULTS.md's count of the description grammar's requests (`symbolic.DESCRIPTION_GRAMMAR`)."
+    from llava_nb.smallworld.symbolic import DESCRIBE_PICTURES, DESCRIBE_QUESTIONS, DESCRIBE_TASKS, DESCRIPTION_GRAMMAR
+    from llava_nb.smallworld.symbolic import DESCRIBE_WRAPPERS
+
+    return (
+        f"({len(DESCRIBE_TASKS)} tasks about {len(DESCRIBE_PICTURES)} picture words in {len(DESCRIBE_WRAPPERS)} "
+        f"wrappers, and {len(DESCRIBE_QUESTIONS)} questions: {len(DESCRIPTION_GRAMMAR)} requests;"
+    )
+
+
 def _imperatives():
     "RESULTS.md's sentence on the description grammar without its questions (`bench/description_requests.py`)."
     d = R("description_requests")["requests imperative, seed 0"]
@@ -597,6 +608,7 @@ CLAIMS = {
     },
     "RESULTS: the shipped model's misses": ("RESULTS.md", _misses_now),
     "RESULTS: the grammar without its questions": ("RESULTS.md", _imperatives),
+    "RESULTS: the description grammar's size": ("RESULTS.md", lambda: _grammar_size()),
     "07a: description requests before the grammar": ("nbs/07a_smallworld_symbolic.ipynb", _description_requests_before),
     "RESULTS: a fourth LLM phase in reading order": ("RESULTS.md", _fourth_phase),
     "RESULTS: held-out VQA, both seeds": ("RESULTS.md", _vqa),

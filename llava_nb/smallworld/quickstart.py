@@ -62,7 +62,9 @@ class QuickstartConfig:
     phrasing: str = "varied"  # the teacher's questions: 'varied' (VARIED_QUESTIONS) or 'templates' (3 per type)
     absent: float = 0.5  # chance a conversation also asks about something not in the scene, answered honestly
     description_order: str = "reading"  # detailed descriptions in reading order (`describe`; 'mixed': half random)
-    description_requests: str = "composed"  # ... asked for in the listed requests and DESCRIPTION_GRAMMAR's ('listed')
+    description_requests: str = (
+        "composed"  # ... asked for in listed + DESCRIPTION_GRAMMAR's words (see SymbolicTeacher)
+    )
     vqa_per_scene: int = 3  # held-out short-answer questions per test scene
     n_wild: int = 120  # scenes of the wild test set (07i_smallworld_wild: drawn another way), about 4 questions each
     variety: float = 0.0  # share of the training scenes drawn in other looks (07_smallworld_world's vary_scene)

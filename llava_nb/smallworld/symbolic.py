@@ -448,10 +448,8 @@ def compose_description_requests(
     "Every task about every picture in every wrapper, then every question about every picture; not the `reserved`."
     out = []
     for t in tasks:
-        for p in pictures:
-            x = t.format(p=p)
-            if (t, p) not in reserved:
-                out += [w.format(x=x, X=x[:1].upper() + x[1:]) for w in wrappers]
+        for x in [t.format(p=p) for p in pictures if (t, p) not in reserved]:
+            out += [w.format(x=x, X=x[:1].upper() + x[1:]) for w in wrappers]
     out += [q.format(p=p) for q in questions for p in pictures if (q, p) not in reserved]
     return tuple(dict.fromkeys(out))
 
