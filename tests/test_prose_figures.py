@@ -489,6 +489,18 @@ def _one_description_record():
     )
 
 
+def _short_answer_records():
+    "RESULTS.md's sentence on LLaVA-1.5's short-answer records (`quickstart_summary_vqa3.json`)."
+    e = R("quickstart_summary_vqa3")["eval"]
+    h = e["heldout"]
+    plain = R("plain_questions")["short-answer records, 3 questions a scene (not shipped), seed 0"]["right"]
+    return (
+        f"gives held-out words {h['vqa_accuracy']:.3f} (count {h['by_type']['count']:.2f}, relative position "
+        f"{h['by_type']['relative_position']:.2f}) and \"What color is it?\" {plain['What color is it?']} of 20, "
+        f"in-template {e['vqa_accuracy']:.3f}"
+    )
+
+
 def _misses_now():
     "RESULTS.md's sentence on the shipped model's worst held-out frames now (`bench/heldout_misses.py`)."
     t = R("heldout_misses")["shipped"]["tables"]
@@ -621,6 +633,7 @@ CLAIMS = {
     "RESULTS: the shipped model's misses": ("RESULTS.md", _misses_now),
     "RESULTS: the grammar without its questions": ("RESULTS.md", _imperatives),
     "RESULTS: one description record a scene": ("RESULTS.md", _one_description_record),
+    "RESULTS: short-answer records": ("RESULTS.md", _short_answer_records),
     "RESULTS: the description grammar's size": ("RESULTS.md", lambda: _grammar_size()),
     "07a: description requests before the grammar": ("nbs/07a_smallworld_symbolic.ipynb", _description_requests_before),
     "RESULTS: a fourth LLM phase in reading order": ("RESULTS.md", _fourth_phase),
