@@ -13,7 +13,7 @@ from llava_nb.smallworld.heldout import (
     HELD_OUT_DESCRIBE,
     HELD_OUT_DESCRIBE_B,
     HELD_OUT_QUESTIONS,
-    HELD_OUT_QUESTIONS_B,
+    HELD_OUT_TABLES,
     frame_pattern,
 )
 from llava_nb.smallworld.heldout import make_heldout_vqa
@@ -57,10 +57,10 @@ def test_the_training_sources_are_really_read(training_texts):
         assert phrase in joined, phrase
 
 
-@pytest.mark.parametrize("table", ["first", "second"])
+@pytest.mark.parametrize("table", sorted(HELD_OUT_TABLES))
 @pytest.mark.parametrize("qtype", sorted(HELD_OUT_QUESTIONS))
 def test_no_held_out_question_frame_occurs_in_training(training_texts, qtype, table):
-    for frame in {"first": HELD_OUT_QUESTIONS, "second": HELD_OUT_QUESTIONS_B}[table][qtype]:
+    for frame in HELD_OUT_TABLES[table][0][qtype]:
         pattern = frame_pattern(frame)
         hits = [t for t in training_texts if pattern.search(t)]
         assert not hits, f"{frame!r} matches training text {hits[0][:120]!r}"
@@ -83,10 +83,10 @@ def test_no_description_request_of_the_grammar_is_a_held_out_one_cut_short():
     assert len(trained) > len(DESCRIPTION_GRAMMAR)
 
 
-@pytest.mark.parametrize("table", ["first", "second"])
+@pytest.mark.parametrize("table", sorted(HELD_OUT_TABLES))
 def test_held_out_questions_use_only_held_out_frames(table):
     "Every generated held-out question comes from a held-out frame (nothing leaks in from the training generators)."
-    frames = {"first": HELD_OUT_QUESTIONS, "second": HELD_OUT_QUESTIONS_B}[table]
+    frames = HELD_OUT_TABLES[table][0]
     patterns = [frame_pattern(f) for fs in frames.values() for f in fs]
     for it in make_heldout_vqa(SCENES[:100], frames=frames, tag=table):
         assert any(p.fullmatch(it["question"]) for p in patterns), it["question"]

@@ -15,9 +15,10 @@ from .judge import description_scores, make_bench
 from .symbolic import QTYPES, absent_thing, ask_in_frames, parse_context
 
 # %% auto #0
-__all__ = ['HELD_OUT_QUESTIONS', 'HELD_OUT_DESCRIBE', 'HELD_OUT_QUESTIONS_B', 'HELD_OUT_DESCRIBE_B', 'HELD_OUT_TABLES',
-           'UNANSWERABLE_QUESTIONS', 'frame_pattern', 'heldout_question', 'make_heldout_vqa', 'make_heldout_describe',
-           'make_unanswerable', 'is_honest', 'heldout_scores', 'HeldOutTeacher', 'make_heldout_bench']
+__all__ = ['HELD_OUT_QUESTIONS', 'HELD_OUT_DESCRIBE', 'HELD_OUT_QUESTIONS_B', 'HELD_OUT_DESCRIBE_B', 'HELD_OUT_QUESTIONS_C',
+           'HELD_OUT_TABLES', 'UNANSWERABLE_QUESTIONS', 'frame_pattern', 'heldout_question', 'make_heldout_vqa',
+           'make_heldout_describe', 'make_unanswerable', 'is_honest', 'heldout_scores', 'HeldOutTeacher',
+           'make_heldout_bench']
 
 # %% ../../nbs/07h_smallworld_heldout.ipynb #10185d26023b46108eb7d9f57d49d2b3
 HELD_OUT_QUESTIONS = {
@@ -82,9 +83,35 @@ HELD_OUT_DESCRIBE_B = (  # ten more, written before the description requests wer
     "Say what you can see in the picture.",
     "How would you describe this image?",
 )
+HELD_OUT_QUESTIONS_C = {  # a third, written before the short-answer requests were widened, never used to tune them
+    "color": (
+        "What's the colour of {ref}?",
+        "Which colour has been used for {ref}?",
+        "Can you name the colour of {ref}?",
+    ),
+    "shape": (
+        "What's the shape of {ref}?",
+        "Which shape has been drawn for {ref}?",
+        "Can you name the shape of {ref}?",
+    ),
+    "size": (
+        "Is {ref} big or small?",
+        "Would you describe {ref} as large or small?",
+        "Is {ref} one of the large ones or the small ones?",
+    ),
+    "position": ("Where's {ref}?", "Where exactly is {ref} placed?", "Can you point out where {ref} is?"),
+    "count": (
+        "How many {things} do you count?",
+        "Give me the number of {things}.",
+        "Can you count the {things} for me?",
+    ),
+    "existence": ("Is there any sign of {thing}?", "Can you make out {thing}?", "Would I find {thing} in the picture?"),
+    "relative_position": ("Is {ra} positioned {r} {rb}?", "Say whether or not {ra} is {r} {rb}."),
+}
 HELD_OUT_TABLES = {  # each table of frames, with the tag and id mark its questions are drawn with
     "first": (HELD_OUT_QUESTIONS, "heldout", "h"),
     "second": (HELD_OUT_QUESTIONS_B, "heldout_b", "b"),
+    "third": (HELD_OUT_QUESTIONS_C, "heldout_c", "c"),
 }
 UNANSWERABLE_QUESTIONS = ("What color is {ref}?", "Where is {ref}?", "Tell me the colour of {ref}.")
 
