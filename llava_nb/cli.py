@@ -73,7 +73,7 @@ def cmd_quickstart(args) -> dict:
     from llava_nb.smallworld.quickstart import QuickstartConfig, ablations, ablation_table, quickstart
 
     keys = ("n_train", "n_test", "instruct_per_scene", "vqa_turns", "stage1_epochs", "stage2_epochs", "seed", "device")
-    keys += ("phrasing", "absent", "variety", "description_order", "description_requests")
+    keys += ("phrasing", "absent", "variety", "description_order", "description_requests", "answer_requests")
     given = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if args.skip_stage1:
         given["skip_stage1"] = True
@@ -151,7 +151,7 @@ def _train_field(name: str, kind: type):
 def build_parser() -> argparse.ArgumentParser:
     from llava_nb.model.generation import add_generation_arguments
     from llava_nb.smallworld.symbolic import DESCRIPTION_ORDERS  # the quickstart teacher's choices
-    from llava_nb.smallworld.teacher import DESCRIPTION_REQUEST_SETS
+    from llava_nb.smallworld.teacher import ANSWER_REQUEST_SETS, DESCRIPTION_REQUEST_SETS
 
     p = argparse.ArgumentParser(prog="llava-nb", description="LLaVA, notebook-first: ask, export, train.")
     p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
@@ -210,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=DESCRIPTION_REQUEST_SETS,
         default=None,
         help="the teacher's requests for a description: listed + a grammar's, listed + its imperatives, or listed only",
+    )
+    q.add_argument(
+        "--answer-requests",
+        choices=ANSWER_REQUEST_SETS,
+        default=None,
+        help="the frames of the teacher's short-answer questions: listed, or listed + a grammar's (ANSWER_GRAMMAR)",
     )
     q.add_argument("--skip-stage1", action="store_true", help="ablation: stage 2 from a fresh projector")
     q.add_argument("--freeze-llm", action="store_true", help="ablation: stage 2 trains only the projector")

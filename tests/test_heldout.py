@@ -17,7 +17,8 @@ from llava_nb.smallworld.heldout import (
     frame_pattern,
 )
 from llava_nb.smallworld.heldout import make_heldout_vqa
-from llava_nb.smallworld.symbolic import DESCRIPTION_GRAMMAR, VARIED_DESCRIPTION_REQUESTS
+from llava_nb.smallworld.symbolic import ANSWER_GRAMMAR, DESCRIPTION_GRAMMAR
+from llava_nb.smallworld.symbolic import VARIED_DESCRIPTION_REQUESTS
 from llava_nb.smallworld.llm import lm_corpus
 from llava_nb.smallworld.world import sample_scene, scene_rng
 from llava_nb.smallworld.judge import make_mc_train
@@ -42,10 +43,13 @@ def training_texts() -> list[str]:
     texts += _turns(make_instruct(SCENES, SymbolicTeacher(seed=0, phrasing="varied", absent=0.5), per_scene=3))
     composed = SymbolicTeacher(seed=0, phrasing="varied", absent=0.5, order="reading", requests="composed")
     texts += _turns(make_instruct(SCENES, composed, per_scene=3))  # the quickstart's teacher
+    grammar = SymbolicTeacher(seed=0, phrasing="varied", absent=0.5, requests="composed", answers="composed")
+    texts += _turns(make_instruct(SCENES, grammar, per_scene=3))
     texts += _turns(make_pretrain(SCENES)) + _turns(make_vqa_train(SCENES, turns=6)) + _turns(make_mc_train(SCENES))
     texts += _lm_turns(lm_corpus(n_scenes=300)) + _lm_turns(lm_corpus(n_scenes=100, seed=1, everyday=3))
     texts += list(DETAIL_INSTRUCTIONS + BRIEF_INSTRUCTIONS + VARIED_DETAIL_INSTRUCTIONS + VARIED_DESCRIPTION_REQUESTS)
     texts += list(DESCRIPTION_GRAMMAR)
+    texts += [f for frames in ANSWER_GRAMMAR.values() for f in frames]  # every frame, drawn or not
     return [t.lower() for t in texts]
 
 

@@ -65,6 +65,7 @@ class QuickstartConfig:
     description_requests: str = (
         "composed"  # ... asked for in listed + DESCRIPTION_GRAMMAR's words (see SymbolicTeacher)
     )
+    answer_requests: str = "listed"  # short-answer questions in VARIED_QUESTIONS' frames ('composed': + ANSWER_GRAMMAR)
     vqa_per_scene: int = 3  # held-out short-answer questions per test scene
     n_wild: int = 120  # scenes of the wild test set (07i_smallworld_wild: drawn another way), about 4 questions each
     variety: float = 0.0  # share of the training scenes drawn in other looks (07_smallworld_world's vary_scene)
@@ -91,8 +92,17 @@ class QuickstartConfig:
             raise ValueError(f"brief_train must be a share of the training scenes, from 0 to 1, not {self.brief_train}")
         if not 0 <= self.variety <= 1:
             raise ValueError(f"variety must be a share of the training scenes, from 0 to 1, not {self.variety}")
-        SymbolicTeacher(  # checks them
-            phrasing=self.phrasing, absent=self.absent, order=self.description_order, requests=self.description_requests
+        self.teacher()  # checks the teacher's settings
+
+    def teacher(self) -> SymbolicTeacher:
+        "The symbolic teacher that writes the instruct data, with this config's wording settings."
+        return SymbolicTeacher(
+            seed=self.seed,
+            phrasing=self.phrasing,
+            absent=self.absent,
+            order=self.description_order,
+            requests=self.description_requests,
+            answers=self.answer_requests,
         )
 
     def to_dict(self) -> dict:
@@ -109,6 +119,7 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     stamp = out / "settings.json"
     keys = ("n_train", "n_test", "instruct_per_scene", "mix", "vqa_turns", "mc_train", "vqa_per_scene", "seed")
     keys += ("phrasing", "absent", "description_order", "description_requests", "brief_train")  # wording, kinds (#27)
+    keys += ("answer_requests",)
     keys += ("variety",)  # the training looks (issue 28)
     want = {k: getattr(cfg, k) for k in keys}
     want["image_size"] = IMAGE_SIZE  # images of another size on disk are not reused
@@ -128,13 +139,7 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     _write_json(paths["pretrain"], make_pretrain(train_scenes, seed=cfg.seed))
     instruct = make_instruct(
         train_scenes,
-        SymbolicTeacher(
-            seed=cfg.seed,
-            phrasing=cfg.phrasing,
-            absent=cfg.absent,
-            order=cfg.description_order,
-            requests=cfg.description_requests,
-        ),
+        cfg.teacher(),
         mix=cfg.mix,
         seed=cfg.seed,
         per_scene=cfg.instruct_per_scene,

@@ -35,10 +35,10 @@ from llava_nb.smallworld.world import (
 __all__ = ['ASK', 'REQUESTS', 'DESCRIPTION_REQUESTS', 'DESCRIPTIONS_ASKED_FOR', 'VARIED_DESCRIPTION_REQUESTS', 'OPENERS',
            'CLOSERS', 'ASKED_FOR', 'RESERVED', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER', 'DESCRIBE_TASKS',
            'DESCRIBE_PICTURES', 'DESCRIBE_WRAPPERS', 'DESCRIBE_QUESTIONS', 'DESCRIBE_RESERVED', 'DESCRIPTION_GRAMMAR',
-           'DESCRIPTION_IMPERATIVES', 'SYNONYMS', 'EVERYDAY', 'DESCRIPTION_ORDERS', 'CORNERS', 'REASON',
-           'parse_context', 'compose_frames', 'ask_in_frames', 'in_chat_words', 'absent_thing', 'ask_absent',
-           'request_words', 'compose_description_requests', 'everyday_statements', 'question_type', 'ask_about',
-           'describe']
+           'DESCRIPTION_IMPERATIVES', 'ANSWER_TASKS', 'ANSWER_GRAMMAR', 'SYNONYMS', 'EVERYDAY', 'DESCRIPTION_ORDERS',
+           'CORNERS', 'REASON', 'parse_context', 'compose_frames', 'ask_in_frames', 'in_chat_words', 'absent_thing',
+           'ask_absent', 'request_words', 'compose_description_requests', 'compose_answer_requests',
+           'everyday_statements', 'question_type', 'ask_about', 'describe']
 
 # %% ../../nbs/07a_smallworld_symbolic.ipynb #526d54b5
 _BOX = re.compile(r"^\s*(.+?)\s*:\s*\[([^\]]*)\]\s*$")
@@ -456,6 +456,58 @@ def compose_description_requests(
 
 DESCRIPTION_GRAMMAR = compose_description_requests()
 DESCRIPTION_IMPERATIVES = compose_description_requests(questions=())  # the grammar without its questions
+
+# %% ../../nbs/07a_smallworld_symbolic.ipynb #fe6cfebd
+ANSWER_TASKS = {  # per type, a verb phrase asking for one fact, in the frames' `{placeholders}`: "count up the {things}"
+    "color": (
+        "say the colour of {ref}", "say what color {ref} is", "give the color of {ref}",
+        "tell me which colour {ref} has", "find the colour of {ref}", "look at {ref} and say its colour", "report the color of {ref}",
+        "write down the colour of {ref}", "work out which color {ref} is",
+    ),
+    "shape": (
+        "say the shape of {ref}", "say what shape {ref} is", "give the shape of {ref}",
+        "tell me which shape {ref} has", "find the shape of {ref}", "look at {ref} and say its shape", "report the shape of {ref}",
+        "write down the shape of {ref}", "work out which shape {ref} is",
+    ),
+    "size": (
+        "say whether {ref} is large or small", "say how large {ref} is", "give the size of {ref}",
+        "tell me if {ref} is small or large", "find the size of {ref}", "look at {ref} and say if it is large or small",
+        "report the size of {ref}", "write down the size of {ref}", "work out how big {ref} is",
+    ),
+    "position": (
+        "say where {ref} is", "say where {ref} sits", "give the position of {ref}", "find {ref} and say where it is",
+        "tell me in which part of the picture {ref} is", "report the location of {ref}", "write down where {ref} is",
+        "work out where {ref} is",
+    ),
+    "count": (
+        "count how many {things} there are", "count up the {things}", "count all the {things}",
+        "say how many {things} there are", "give the number of {things}", "find the number of {things}",
+        "report how many {things} the image has", "write down how many {things} you see",
+        "work out the number of {things}",
+    ),
+    "existence": (
+        "say whether there is {thing}", "check whether there is {thing}", "tell me if you see {thing}",
+        "look for {thing} and say if it is there", "find out if the image has {thing}",
+        "report whether {thing} is shown", "work out if there is {thing}",
+    ),
+    "relative_position": (
+        "say whether {ra} is {r} {rb}", "check if {ra} is {r} {rb}", "tell me if {ra} lies {r} {rb}",
+        "work out whether {ra} is {r1} or {r2} {rb}", "say if {ra} is {r1} or {r2} {rb}",
+        "find out whether {ra} sits {r} {rb}", "look at {ra} and say if it is {r} {rb}",
+    ),
+}  # fmt: skip
+
+
+def compose_answer_requests(frames=VARIED_QUESTIONS, tasks=ANSWER_TASKS, wrappers=DESCRIBE_WRAPPERS) -> dict:
+    "Per type `frames`, then every task in every wrapper (the description grammar's: a wrapper says nothing of length)."
+    out = {}
+    for qtype, listed in frames.items():
+        composed = [w.format(x=t, X=t[:1].upper() + t[1:]) for t in tasks[qtype] for w in wrappers]
+        out[qtype] = tuple(dict.fromkeys(listed + tuple(composed)))
+    return out
+
+
+ANSWER_GRAMMAR = compose_answer_requests()
 
 # %% ../../nbs/07a_smallworld_symbolic.ipynb #7623eae2785240b9bd12b16a66d81610
 SYNONYMS = {"large": ("big", "large", "huge"), "small": ("little", "small", "tiny")}  # what `{big}` stands for

@@ -21,12 +21,14 @@ from llava_nb.datagen.instruct import (
 )
 from ..datagen.teachers import SceneSource
 from llava_nb.smallworld.symbolic import (
+    ANSWER_GRAMMAR,
     ASK,
     DESCRIPTION_GRAMMAR,
     DESCRIPTION_IMPERATIVES,
     DESCRIPTION_ORDERS,
     REASON,
     VARIED_DESCRIPTION_REQUESTS,
+    VARIED_QUESTIONS,
     ask_absent,
     ask_in_frames,
     describe,
@@ -37,12 +39,13 @@ from llava_nb.smallworld.symbolic import (
 from .world import context_text, load_world
 
 # %% auto #0
-__all__ = ['PHRASINGS', 'DESCRIPTION_REQUEST_SETS', 'SMALL_WORLD', 'SymbolicTeacher', 'make_pretrain', 'make_vqa_eval',
-           'make_vqa_train', 'world_scenes']
+__all__ = ['PHRASINGS', 'DESCRIPTION_REQUEST_SETS', 'ANSWER_REQUEST_SETS', 'SMALL_WORLD', 'SymbolicTeacher', 'make_pretrain',
+           'make_vqa_eval', 'make_vqa_train', 'world_scenes']
 
 # %% ../../nbs/07b_smallworld_teacher.ipynb #df54af71
 PHRASINGS = ("templates", "varied")  # how the symbolic teacher words its questions
 DESCRIPTION_REQUEST_SETS = ("listed", "composed", "imperative")  # ... and, varied, its requests for a description
+ANSWER_REQUEST_SETS = ("listed", "composed")  # ... and, varied, the frames of its short-answer questions
 
 
 class SymbolicTeacher(Teacher):
@@ -59,13 +62,17 @@ class SymbolicTeacher(Teacher):
         absent: float = 0.0,
         order: str = "mixed",
         requests: str = "listed",
+        answers: str = "listed",
     ):
         """`phrasing`: 'templates' (`ASK`'s three phrasings per type) or 'varied' (`VARIED_QUESTIONS`); `absent`: the
         chance that a conversation also asks about something not in the scene (answered honestly); `order`: of the
         objects in a detailed description, 'mixed' (half of them in a random order) or 'reading' (`describe`);
         `requests`: with varied phrasing, the listed requests for a description or those and `DESCRIPTION_GRAMMAR`'s
-        ('composed'), or its imperatives only ('imperative', no questions); the defaults keep the nano LLM's corpus as
-        it was pretrained."""
+        ('composed'), or its imperatives only ('imperative', no questions); `answers`: with varied phrasing, the frames
+        of `VARIED_QUESTIONS` ('listed') or those and `ANSWER_GRAMMAR`'s ('composed'); the defaults keep the nano LLM's
+        corpus as it was pretrained."""
+        if answers not in ANSWER_REQUEST_SETS:
+            raise ValueError(f"answers must be one of {', '.join(ANSWER_REQUEST_SETS)}, not {answers!r}")
         if requests not in DESCRIPTION_REQUEST_SETS:
             raise ValueError(f"requests must be one of {', '.join(DESCRIPTION_REQUEST_SETS)}, not {requests!r}")
         if order not in DESCRIPTION_ORDERS:
@@ -76,6 +83,7 @@ class SymbolicTeacher(Teacher):
             raise ValueError(f"absent is a probability, from 0 to 1, not {absent!r}")
         self.seed, self.turns, self.questions = seed, turns, questions
         self.phrasing, self.absent, self.order, self.requests = phrasing, absent, order, requests
+        self.answers = answers
 
     @property
     def detail_instructions(self) -> tuple[str, ...]:
@@ -83,6 +91,11 @@ class SymbolicTeacher(Teacher):
         varied = VARIED_DETAIL_INSTRUCTIONS + VARIED_DESCRIPTION_REQUESTS
         varied += {"listed": (), "composed": DESCRIPTION_GRAMMAR, "imperative": DESCRIPTION_IMPERATIVES}[self.requests]
         return DETAIL_INSTRUCTIONS + (varied if self.phrasing == "varied" else ())
+
+    @property
+    def frames(self) -> dict:
+        "The frames of the varied questions: `VARIED_QUESTIONS`, or those and `ANSWER_GRAMMAR`'s ('composed')."
+        return ANSWER_GRAMMAR if self.answers == "composed" else VARIED_QUESTIONS
 
     def context(self, scene: dict) -> str:
         "The text the teacher reads: the scene's `context`, or the small world's `context_text` of its objects."
@@ -109,15 +122,15 @@ class SymbolicTeacher(Teacher):
                 seen.add(qa[0])
                 out.append((*qa, qt))
         if self.absent and rng.random() < self.absent:  # templates, no absent: the same draws as before
-            q, a = ask_absent(objs, rng)
+            q, a = ask_absent(objs, rng, self.frames)
             out.insert(rng.randrange(len(out) + 1), (in_chat_words(q, rng), a, "absent"))
         return out
 
     def _ask(self, qtype: str, objs: list[dict], rng: random.Random) -> tuple[str, str] | None:
-        "A question in `ASK`'s templates, or (varied) in any frame of `VARIED_QUESTIONS`, as said in a chat."
+        "A question in `ASK`'s templates, or (varied) in any of `frames`, as said in a chat."
         if self.phrasing == "templates":
             return ASK[qtype](objs, rng)
-        qa = ask_in_frames(qtype, objs, rng)
+        qa = ask_in_frames(qtype, objs, rng, self.frames)
         return None if qa is None else (in_chat_words(qa[0], rng), qa[1])
 
     def reasoning(self, objs: list[dict], rng: random.Random) -> list[tuple[str, str]]:
