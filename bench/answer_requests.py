@@ -40,6 +40,12 @@ def tables_row(checkpoint: Path, name: str) -> dict:
     return {"held-out tables": entry["scores"], "worst frames": {k: f"{right}/{n}" for k, right, n in worst}}
 
 
+def figures(run: Path) -> dict:
+    "`description_requests.summary_row`'s figures of a quickstart run, and how often it was honest about absent things."
+    honest = json.loads((run / "summary.json").read_text())["eval"]["heldout"]["unanswerable"]["honest"]
+    return {**summary_row(run), "honest about absent things": round(honest, 3)}
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train", choices=ANSWER_REQUEST_SETS, required=True)
@@ -50,8 +56,8 @@ def main(argv=None) -> dict:
     quickstart(run, QuickstartConfig(seed=a.seed, answer_requests=a.train))
     before = Path(a.before or ROOT / "runs" / f"ablations_v8{'_seed1' if a.seed else ''}" / "full_recipe")
     entry = {
-        "shipped recipe": {**summary_row(before), **tables_row(before / "stage2" / "final", f"before, seed {a.seed}")},
-        f"answers {a.train}": {**summary_row(run), **tables_row(run / "stage2" / "final", f"{a.train}, seed {a.seed}")},
+        "shipped recipe": {**figures(before), **tables_row(before / "stage2" / "final", f"before, seed {a.seed}")},
+        f"answers {a.train}": {**figures(run), **tables_row(run / "stage2" / "final", f"{a.train}, seed {a.seed}")},
     }
     results = json.loads(OUT.read_text()) if OUT.is_file() else {}
     results[f"answers {a.train}, seed {a.seed}"] = entry

@@ -65,7 +65,7 @@ class QuickstartConfig:
     description_requests: str = (
         "composed"  # ... asked for in listed + DESCRIPTION_GRAMMAR's words (see SymbolicTeacher)
     )
-    answer_requests: str = "listed"  # short-answer questions in VARIED_QUESTIONS' frames ('composed': + ANSWER_GRAMMAR)
+    answer_requests: str = "composed"  # short-answer questions in VARIED_QUESTIONS' + ANSWER_GRAMMAR's frames
     vqa_per_scene: int = 3  # held-out short-answer questions per test scene
     n_wild: int = 120  # scenes of the wild test set (07i_smallworld_wild: drawn another way), about 4 questions each
     variety: float = 0.0  # share of the training scenes drawn in other looks (07_smallworld_world's vary_scene)

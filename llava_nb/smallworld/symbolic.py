@@ -35,10 +35,11 @@ from llava_nb.smallworld.world import (
 __all__ = ['ASK', 'REQUESTS', 'DESCRIPTION_REQUESTS', 'DESCRIPTIONS_ASKED_FOR', 'VARIED_DESCRIPTION_REQUESTS', 'OPENERS',
            'CLOSERS', 'ASKED_FOR', 'RESERVED', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER', 'DESCRIBE_TASKS',
            'DESCRIBE_PICTURES', 'DESCRIBE_WRAPPERS', 'DESCRIBE_QUESTIONS', 'DESCRIBE_RESERVED', 'DESCRIPTION_GRAMMAR',
-           'DESCRIPTION_IMPERATIVES', 'ANSWER_TASKS', 'ANSWER_GRAMMAR', 'SYNONYMS', 'EVERYDAY', 'DESCRIPTION_ORDERS',
-           'CORNERS', 'REASON', 'parse_context', 'compose_frames', 'ask_in_frames', 'in_chat_words', 'absent_thing',
-           'ask_absent', 'request_words', 'compose_description_requests', 'compose_answer_requests',
-           'everyday_statements', 'question_type', 'ask_about', 'describe']
+           'DESCRIPTION_IMPERATIVES', 'ANSWER_TASKS', 'ANSWER_QUESTIONS', 'YES_NO_STEMS', 'YES_NO_STATEMENTS',
+           'ANSWER_GRAMMAR', 'SYNONYMS', 'EVERYDAY', 'DESCRIPTION_ORDERS', 'CORNERS', 'REASON', 'parse_context',
+           'compose_frames', 'ask_in_frames', 'in_chat_words', 'absent_thing', 'ask_absent', 'request_words',
+           'compose_description_requests', 'compose_answer_requests', 'everyday_statements', 'question_type',
+           'ask_about', 'describe']
 
 # %% ../../nbs/07a_smallworld_symbolic.ipynb #526d54b5
 _BOX = re.compile(r"^\s*(.+?)\s*:\s*\[([^\]]*)\]\s*$")
@@ -457,7 +458,7 @@ def compose_description_requests(
 DESCRIPTION_GRAMMAR = compose_description_requests()
 DESCRIPTION_IMPERATIVES = compose_description_requests(questions=())  # the grammar without its questions
 
-# %% ../../nbs/07a_smallworld_symbolic.ipynb #fe6cfebd
+# %% ../../nbs/07a_smallworld_symbolic.ipynb #f363246a
 ANSWER_TASKS = {  # per type, a verb phrase asking for one fact, in the frames' `{placeholders}`: "count up the {things}"
     "color": (
         "say the colour of {ref}", "say what color {ref} is", "give the color of {ref}",
@@ -496,13 +497,37 @@ ANSWER_TASKS = {  # per type, a verb phrase asking for one fact, in the frames' 
         "find out whether {ra} sits {r} {rb}", "look at {ra} and say if it is {r} {rb}",
     ),
 }  # fmt: skip
+ANSWER_QUESTIONS = {  # yes/no questions with another verb between the thing asked about and the rest
+    "existence": ("Do you see {thing}?", "Can you find {thing}?", "Does {thing} appear in the picture?",
+                  "Is there {thing} anywhere in the image?", "Is {thing} drawn in the picture?"),
+    "relative_position": ("Is {ra} drawn {r} {rb}?", "Is {ra} found {r} {rb}?", "Does {ra} sit {r} {rb}?",
+                          "Does {ra} lie {r} {rb}?", "Is {ra} shown {r} {rb}?", "Is {ra} sitting {r} {rb}?"),
+}  # fmt: skip
+YES_NO_STEMS = (  # a statement `{s}` put as a question: "Is it true that there is a red star?"
+    "Is it true that {s}?", "Do you think {s}?", "Can you confirm that {s}?", "Am I right that {s}?",
+    "Is it the case that {s}?", "Would you agree that {s}?",
+)  # fmt: skip
+YES_NO_STATEMENTS = {  # what each yes/no type asks to confirm
+    "existence": ("there is {thing}", "the image shows {thing}", "{thing} is in the picture"),
+    "relative_position": ("{ra} is {r} {rb}", "{ra} sits {r} {rb}", "{ra} lies {r} {rb}", "{ra} is drawn {r} {rb}"),
+}
 
 
-def compose_answer_requests(frames=VARIED_QUESTIONS, tasks=ANSWER_TASKS, wrappers=DESCRIBE_WRAPPERS) -> dict:
-    "Per type `frames`, then every task in every wrapper (the description grammar's: a wrapper says nothing of length)."
+def compose_answer_requests(
+    frames=VARIED_QUESTIONS,
+    tasks=ANSWER_TASKS,
+    wrappers=DESCRIBE_WRAPPERS,
+    questions=ANSWER_QUESTIONS,
+    stems=YES_NO_STEMS,
+    statements=YES_NO_STATEMENTS,
+) -> dict:
+    """Per type `frames`, then every task in every wrapper (the description grammar's: a wrapper says nothing of
+    length), the `questions`, and every yes/no statement in every stem."""
     out = {}
     for qtype, listed in frames.items():
         composed = [w.format(x=t, X=t[:1].upper() + t[1:]) for t in tasks[qtype] for w in wrappers]
+        composed += questions.get(qtype, ())
+        composed += [q.format(s=s) for s in statements.get(qtype, ()) for q in stems]
         out[qtype] = tuple(dict.fromkeys(listed + tuple(composed)))
     return out
 
