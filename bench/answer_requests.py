@@ -8,7 +8,7 @@ scores its checkpoint on all three held-out tables, frame by frame (`bench/heldo
 recipe's run for that seed (`--before`, default `llava-nb ablations --out runs/ablations_v8[_seed1]`'s full_recipe).
 The third table (`HELD_OUT_QUESTIONS_C`) was written before the grammar and never used to tune it.
 
-    .venv/bin/python bench/answer_requests.py --train composed [--seed 1]   # the quickstart + ~20 s
+    .venv/bin/python bench/answer_requests.py --train composed [--seed 1] [--name NAME]   # the quickstart + ~20 s
 
 Writes bench/results/answer_requests.json (an entry per seed) and prints the figures side by side.
 """
@@ -51,16 +51,18 @@ def main(argv=None) -> dict:
     ap.add_argument("--train", choices=ANSWER_REQUEST_SETS, required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--before", help="the shipped recipe's run for that seed (default: see above)")
+    ap.add_argument("--name", help="the results entry and the run folder's name (default: from --train and --seed)")
     a = ap.parse_args(argv)
-    run = ROOT / "runs" / f"answer_requests_{a.train}_seed{a.seed}"
+    name = a.name or f"answers {a.train}, seed {a.seed}"
+    run = ROOT / "runs" / ("answer_requests_" + name.replace(", ", "_").replace(" ", "_"))
     quickstart(run, QuickstartConfig(seed=a.seed, answer_requests=a.train))
     before = Path(a.before or ROOT / "runs" / f"ablations_v8{'_seed1' if a.seed else ''}" / "full_recipe")
     entry = {
         "shipped recipe": {**figures(before), **tables_row(before / "stage2" / "final", f"before, seed {a.seed}")},
-        f"answers {a.train}": {**figures(run), **tables_row(run / "stage2" / "final", f"{a.train}, seed {a.seed}")},
+        f"answers {a.train}": {**figures(run), **tables_row(run / "stage2" / "final", name)},
     }
     results = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    results[f"answers {a.train}, seed {a.seed}"] = entry
+    results[name] = entry
     OUT.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(entry, indent=1))
     return entry

@@ -16,9 +16,9 @@ from .symbolic import QTYPES, absent_thing, ask_in_frames, parse_context
 
 # %% auto #0
 __all__ = ['HELD_OUT_QUESTIONS', 'HELD_OUT_DESCRIBE', 'HELD_OUT_QUESTIONS_B', 'HELD_OUT_DESCRIBE_B', 'HELD_OUT_QUESTIONS_C',
-           'HELD_OUT_TABLES', 'UNANSWERABLE_QUESTIONS', 'frame_pattern', 'heldout_question', 'make_heldout_vqa',
-           'make_heldout_describe', 'make_unanswerable', 'is_honest', 'heldout_scores', 'HeldOutTeacher',
-           'make_heldout_bench']
+           'HELD_OUT_QUESTIONS_D', 'HELD_OUT_TABLES', 'UNANSWERABLE_QUESTIONS', 'frame_pattern', 'heldout_question',
+           'make_heldout_vqa', 'make_heldout_describe', 'make_unanswerable', 'is_honest', 'heldout_scores',
+           'HeldOutTeacher', 'make_heldout_bench']
 
 # %% ../../nbs/07h_smallworld_heldout.ipynb #10185d26023b46108eb7d9f57d49d2b3
 HELD_OUT_QUESTIONS = {
@@ -108,10 +108,40 @@ HELD_OUT_QUESTIONS_C = {  # a third, written before the short-answer requests we
     "existence": ("Is there any sign of {thing}?", "Can you make out {thing}?", "Would I find {thing} in the picture?"),
     "relative_position": ("Is {ra} positioned {r} {rb}?", "Say whether or not {ra} is {r} {rb}."),
 }
+HELD_OUT_QUESTIONS_D = {  # a fourth, written before the relative questions were widened, never used to tune them
+    "color": (
+        "What colour would you call {ref}?",
+        "Tell me which color {ref} is.",
+        "And {ref}, what colour is that?",
+    ),
+    "shape": ("What shape would you call {ref}?", "Tell me the form of {ref}.", "Which of the shapes is {ref}?"),
+    "size": (
+        "Is {ref} on the large side or the small side?",
+        "What size would you call {ref}?",
+        "Tell me if {ref} is drawn large or small.",
+    ),
+    "position": ("Where in the scene is {ref}?", "What part of the picture holds {ref}?", "Where do you see {ref}?"),
+    "count": (
+        "How many {things} can be seen?",
+        "Tell me how many {things} you can see.",
+        "What's the count of {things}?",
+    ),
+    "existence": (
+        "Is there {thing} somewhere in the picture?",
+        "Can I see {thing} in this image?",
+        "Does this picture have {thing} in it?",
+    ),
+    "relative_position": (
+        "With {rb} as the reference, is {ra} {r1} or {r2} it?",
+        "Is {ra} {r} {rb}, yes or no?",
+        "Answer yes or no: is {ra} {r} {rb}?",
+    ),
+}
 HELD_OUT_TABLES = {  # each table of frames, with the tag and id mark its questions are drawn with
     "first": (HELD_OUT_QUESTIONS, "heldout", "h"),
     "second": (HELD_OUT_QUESTIONS_B, "heldout_b", "b"),
     "third": (HELD_OUT_QUESTIONS_C, "heldout_c", "c"),
+    "fourth": (HELD_OUT_QUESTIONS_D, "heldout_d", "f"),
 }
 UNANSWERABLE_QUESTIONS = ("What color is {ref}?", "Where is {ref}?", "Tell me the colour of {ref}.")
 

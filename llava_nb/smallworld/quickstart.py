@@ -7,6 +7,8 @@
 # order a run takes it.
 from __future__ import annotations
 
+import hashlib
+import importlib
 import json
 import time
 from dataclasses import KW_ONLY, asdict, dataclass, field, replace
@@ -31,9 +33,9 @@ from ..train.mfu import generation_mfu, stage_mfu
 from .wild import make_wild, wild_scores
 
 # %% auto #0
-__all__ = ['ABLATIONS', 'default_backbones', 'backbone_dirs', 'QuickstartConfig', 'make_data', 'stage1_config', 'stage2_config',
-           'claim_out', 'claim_stage', 'run_stages', 'show_examples', 'quickstart', 'ship_checkpoint', 'ablations',
-           'ablation_table', 'plot_ablations']
+__all__ = ['DATA_MODULES', 'ABLATIONS', 'default_backbones', 'backbone_dirs', 'QuickstartConfig', 'data_code_digest', 'make_data',
+           'stage1_config', 'stage2_config', 'claim_out', 'claim_stage', 'run_stages', 'show_examples', 'quickstart',
+           'ship_checkpoint', 'ablations', 'ablation_table', 'plot_ablations']
 
 # %% ../../nbs/07k_smallworld_quickstart.ipynb #fd229581
 def default_backbones() -> Path:
@@ -113,6 +115,20 @@ def _write_json(path: Path, obj) -> Path:
     return atomic_write(path, json.dumps(obj))
 
 
+DATA_MODULES = tuple(  # the code that writes the data
+    f"llava_nb.{name}" for name in ("smallworld.world", "smallworld.symbolic", "smallworld.teacher", "smallworld.judge",
+                                    "datagen.instruct")
+)  # fmt: skip
+
+
+def data_code_digest() -> str:
+    "A digest of `DATA_MODULES`' source: data written by other code (an edited frame, say) is written anew, not reused."
+    digest = hashlib.sha256()
+    for name in DATA_MODULES:
+        digest.update(Path(importlib.import_module(name).__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     "Worlds and the three JSON files under `out/data`; returns their paths."
     out = Path(out) / "data"
@@ -123,6 +139,7 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     keys += ("variety",)  # the training looks (issue 28)
     want = {k: getattr(cfg, k) for k in keys}
     want["image_size"] = IMAGE_SIZE  # images of another size on disk are not reused
+    want["code"] = data_code_digest()  # nor data that other code wrote
     paths = dict(
         train_world=out / "train",
         test_world=out / "test",
