@@ -35,11 +35,11 @@ from llava_nb.smallworld.world import (
 __all__ = ['ASK', 'REQUESTS', 'DESCRIPTION_REQUESTS', 'DESCRIPTIONS_ASKED_FOR', 'VARIED_DESCRIPTION_REQUESTS', 'OPENERS',
            'CLOSERS', 'ASKED_FOR', 'RESERVED', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER', 'DESCRIBE_TASKS',
            'DESCRIBE_PICTURES', 'DESCRIBE_WRAPPERS', 'DESCRIBE_QUESTIONS', 'DESCRIBE_RESERVED', 'DESCRIPTION_GRAMMAR',
-           'DESCRIPTION_IMPERATIVES', 'ANSWER_TASKS', 'REFERENCE_FIRST', 'ANSWER_QUESTIONS', 'YES_NO_STEMS',
-           'YES_NO_STATEMENTS', 'ANSWER_GRAMMAR', 'SYNONYMS', 'EVERYDAY', 'DESCRIPTION_ORDERS', 'CORNERS', 'REASON',
-           'parse_context', 'compose_frames', 'ask_in_frames', 'in_chat_words', 'absent_thing', 'ask_absent',
-           'request_words', 'compose_description_requests', 'compose_answer_requests', 'everyday_statements',
-           'question_type', 'ask_about', 'describe']
+           'DESCRIPTION_IMPERATIVES', 'ANSWER_TASKS', 'ANSWER_QUESTIONS', 'YES_NO_STEMS', 'YES_NO_STATEMENTS',
+           'ANSWER_GRAMMAR', 'SYNONYMS', 'EVERYDAY', 'DESCRIPTION_ORDERS', 'CORNERS', 'REASON', 'parse_context',
+           'compose_frames', 'ask_in_frames', 'in_chat_words', 'absent_thing', 'ask_absent', 'request_words',
+           'compose_description_requests', 'compose_answer_requests', 'everyday_statements', 'question_type',
+           'ask_about', 'describe']
 
 # %% ../../nbs/07a_smallworld_symbolic.ipynb #526d54b5
 _BOX = re.compile(r"^\s*(.+?)\s*:\s*\[([^\]]*)\]\s*$")
@@ -497,17 +497,11 @@ ANSWER_TASKS = {  # per type, a verb phrase asking for one fact, in the frames' 
         "find out whether {ra} sits {r} {rb}", "look at {ra} and say if it is {r} {rb}",
     ),
 }  # fmt: skip
-REFERENCE_FIRST = tuple(  # the object compared with named first: "Seen from the star, is the circle above it?"
-    f"{lead}, is {{ra}} {rel} it?"
-    for lead in ("Compared with {rb}", "Seen from {rb}", "Measured from {rb}", "Looking from {rb}")
-    for rel in ("{r}", "{r1} or {r2}")
-)
 ANSWER_QUESTIONS = {  # yes/no questions with another verb between the thing asked about and the rest
     "existence": ("Do you see {thing}?", "Can you find {thing}?", "Does {thing} appear in the picture?",
                   "Is there {thing} anywhere in the image?", "Is {thing} drawn in the picture?"),
     "relative_position": ("Is {ra} drawn {r} {rb}?", "Is {ra} found {r} {rb}?", "Does {ra} sit {r} {rb}?",
-                          "Does {ra} lie {r} {rb}?", "Is {ra} shown {r} {rb}?", "Is {ra} sitting {r} {rb}?",
-                          *REFERENCE_FIRST),
+                          "Does {ra} lie {r} {rb}?", "Is {ra} shown {r} {rb}?", "Is {ra} sitting {r} {rb}?"),
 }  # fmt: skip
 YES_NO_STEMS = (  # a statement `{s}` put as a question: "Is it true that there is a red star?"
     "Is it true that {s}?", "Do you think {s}?", "Can you confirm that {s}?", "Am I right that {s}?",
