@@ -546,6 +546,31 @@ def _answer_grammar():
                      for k in (0, 1)),
     )
 
+def _fourth_table():
+    "RESULTS.md's paragraph on the fourth held-out table (`bench/heldout_misses.py`, `bench/answer_requests.py`)."
+    m = R("heldout_misses")
+    acc = lambda name: f"{m[name]['scores']['fourth']['accuracy']:.3f}"
+    frame = lambda name, f: m[name]["tables"]["fourth"][f]
+    got = lambda name, f: f"{frame(name, f)['right']} of {frame(name, f)['n']}"
+    ref = R("answer_requests")["reference first, seed 0"]
+    tables = lambda row, t: f"{row['held-out tables'][t]['accuracy']:.3f}"
+    before, after = ref["shipped recipe"], ref["answers composed"]
+    relative_to = "relative_position: Relative to {rb}, is {ra} {r1} or {r2} it?"
+    first, was = [m[name]["tables"]["first"][relative_to] for name in ("reference first, seed 0", "shipped")]
+    yes_no = "relative_position: Answer yes or no: is {ra} {r} {rb}?"
+    return (
+        f"The model shipped now scores {acc('shipped')} on it, the one before the short-answer grammar "
+        f"{acc('description grammar (shipped at 500da72)')} (seed 1: {acc('composed, seed 1')} against "
+        f"{acc('description grammar, seed 1')})",
+        f"\"Which of the shapes is {{ref}}?\" {got('shipped', 'shape: Which of the shapes is {ref}?')}",
+        f"\"Can I see {{thing}} in this image?\" {got('shipped', 'existence: Can I see {thing} in this image?')}",
+        f"the first table's \"Relative to {{rb}}, ...\" {was['right']} -> {first['right']} of {first['n']} "
+        f"(first table {tables(before, 'first')} -> {tables(after, 'first')}), but the fourth table, untuned, "
+        f"{tables(before, 'fourth')} -> {tables(after, 'fourth')}",
+        f"\"Answer yes or no: is {{ra}} {{r}} {{rb}}?\" {frame('shipped', yes_no)['right']} -> "
+        f"{got('reference first, seed 0', yes_no)}",
+    )
+
 def _misses_now():
     "RESULTS.md's sentence on the shipped model's worst held-out frames now (`bench/heldout_misses.py`)."
     keys = [
@@ -688,6 +713,7 @@ CLAIMS = {
         for i in range(3)
     },
     "RESULTS: the shipped model's misses": ("RESULTS.md", _misses_now),
+    **{f"RESULTS: the fourth table, {i}": ("RESULTS.md", lambda i=i: _fourth_table()[i]) for i in range(5)},
     **{f"RESULTS: the short-answer grammar, {i}": ("RESULTS.md", lambda i=i: _answer_grammar()[i]) for i in range(5)},
     "RESULTS: the grammar without its questions": ("RESULTS.md", _imperatives),
     "RESULTS: one description record a scene": ("RESULTS.md", _one_description_record),
