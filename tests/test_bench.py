@@ -386,3 +386,24 @@ def test_description_requests_sorts_replies_by_kind_and_asks_the_shipped_model(t
         s = entry["sets"][part]
         assert s["n"] == 10 and sum(s["kinds"].values()) == 10 and 0 <= s["described"] <= 1
     assert json.loads((tmp_path / "out.json").read_text())["test"]["checkpoint"] == "data/nano/llava"
+
+
+def test_heldout_misses_scores_every_table_and_honest_absent_asks_every_scene(tmp_path, monkeypatch):
+    "Both benches on the shipped checkpoint, small: every held-out table scored by type, every frame's row counted."
+    import heldout_misses as hm
+    import honest_absent as ha
+
+    from llava_nb.core import shipped_path
+    from llava_nb.smallworld.heldout import HELD_OUT_TABLES
+
+    monkeypatch.setattr(hm, "OUT", tmp_path / "misses.json")
+    entry = hm.main(["--n-test", "8", "--name", "test"])
+    assert set(entry["scores"]) == set(HELD_OUT_TABLES) == set(entry["tables"])
+    for table, scores in entry["scores"].items():
+        assert sum(row["n"] for row in entry["tables"][table].values()) == scores["n"] > 0
+        assert 0 <= scores["accuracy"] <= 1 and set(scores["by_type"]) <= set(HELD_OUT_TABLES[table][0])
+    monkeypatch.setattr(ha, "OUT", tmp_path / "honest.json")
+    res = ha.main([str(shipped_path("nano") / "llava"), "--names", "shipped", "--n-test", "8"])
+    assert res["shipped"]["n"] == 8 and len(res["shipped"]["not honest"]) == round(8 * (1 - res["shipped"]["honest"]))
+    with pytest.raises(SystemExit):
+        ha.main([str(shipped_path("nano") / "llava"), "--names", "a;b"])  # a name per checkpoint
