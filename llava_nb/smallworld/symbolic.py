@@ -459,16 +459,16 @@ DESCRIPTION_GRAMMAR = compose_description_requests()
 DESCRIPTION_IMPERATIVES = compose_description_requests(questions=())  # the grammar without its questions
 
 # %% ../../nbs/07a_smallworld_symbolic.ipynb #f363246a
-ANSWER_TASKS = {  # per type, a verb phrase asking for one fact, in the frames' `{placeholders}`: "count up the {things}"
+ANSWER_TASKS = {  # per type, verb phrases asking for one fact, in the frames' `{placeholders}`: "count up the {things}"
     "color": (
         "say the colour of {ref}", "say what color {ref} is", "give the color of {ref}",
-        "tell me which colour {ref} has", "find the colour of {ref}", "look at {ref} and say its colour", "report the color of {ref}",
-        "write down the colour of {ref}", "work out which color {ref} is",
+        "tell me which colour {ref} has", "find the colour of {ref}", "look at {ref} and say its colour",
+        "report the color of {ref}", "write down the colour of {ref}", "work out which color {ref} is",
     ),
     "shape": (
         "say the shape of {ref}", "say what shape {ref} is", "give the shape of {ref}",
-        "tell me which shape {ref} has", "find the shape of {ref}", "look at {ref} and say its shape", "report the shape of {ref}",
-        "write down the shape of {ref}", "work out which shape {ref} is",
+        "tell me which shape {ref} has", "find the shape of {ref}", "look at {ref} and say its shape",
+        "report the shape of {ref}", "write down the shape of {ref}", "work out which shape {ref} is",
     ),
     "size": (
         "say whether {ref} is large or small", "say how large {ref} is", "give the size of {ref}",
@@ -517,6 +517,7 @@ def compose_answer_requests(
     frames=VARIED_QUESTIONS,
     tasks=ANSWER_TASKS,
     wrappers=DESCRIBE_WRAPPERS,
+    *,
     questions=ANSWER_QUESTIONS,
     stems=YES_NO_STEMS,
     statements=YES_NO_STATEMENTS,
