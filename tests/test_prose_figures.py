@@ -550,6 +550,7 @@ def _fourth_table():
     "RESULTS.md's paragraph on the fourth held-out table (`bench/heldout_misses.py`, `bench/answer_requests.py`)."
     m = R("heldout_misses")
     acc = lambda name: f"{m[name]['scores']['fourth']['accuracy']:.3f}"
+    fifth = lambda name: f"{m[name]['scores']['fifth']['accuracy']:.3f}"
     frame = lambda name, f: m[name]["tables"]["fourth"][f]
     got = lambda name, f: f"{frame(name, f)['right']} of {frame(name, f)['n']}"
     ref = R("answer_requests")["reference first, seed 0"]
@@ -569,6 +570,10 @@ def _fourth_table():
         f"{tables(before, 'fourth')} -> {tables(after, 'fourth')}",
         f"\"Answer yes or no: is {{ra}} {{r}} {{rb}}?\" {frame('shipped', yes_no)['right']} -> "
         f"{got('reference first, seed 0', yes_no)}",
+        "A fifth table, written after the grammar and touched by nothing since (`HELD_OUT_QUESTIONS_E`: hedges and "
+        "follow-ups around a known core, \"I'm curious where {ref} is.\", \"And the number of {things}?\"): "
+        f"{fifth('description grammar (shipped at 500da72)')} -> {fifth('shipped')} / "
+        f"{fifth('description grammar, seed 1')} -> {fifth('composed, seed 1')}",
     )
 
 def _misses_now():
@@ -678,13 +683,13 @@ def glance_rows() -> list[str]:
     b16, f32 = R("mfu")["AMD EPYC"]["precisions"]["bf16"], R("mfu")["AMD EPYC"]["precisions"]["fp32"]
     weakest = min(qs(0)["heldout"]["by_type"].items(), key=lambda kv: kv[1])[0]  # the type furthest from its goal
     s0, s1 = (R("heldout_misses")[name]["scores"] for name in ("shipped", "composed, seed 1"))
-    later = ", ".join(f"{s0[k]['accuracy']:.3f} / {s1[k]['accuracy']:.3f}" for k in ("second", "third", "fourth"))
+    later = ", ".join(f"{s0[k]['accuracy']:.3f} / {s1[k]['accuracy']:.3f}" for k in ("second", "third", "fourth", "fifth"))
     return [
         f"| small-world VQA, new scenes asked in the training phrasings | {_pair(lambda e: e['vqa_accuracy'])} | "
         "≥ 0.97 |",
         f"| the same in phrasings no training data uses | {_pair(lambda e: e['heldout']['vqa_accuracy'])} "
         f"(weakest: {weakest.replace('_', ' ')} {_pair(lambda e: e['heldout']['by_type'][weakest], fmt='{:.2f}')}); "
-        f"three more tables, each written before a change and never tuned to (seed 0's scenes): {later} | ≥ 0.90, "
+        f"four more tables, written later and never tuned to (seed 0's scenes): {later} | ≥ 0.90, "
         "every type ≥ 0.85 |",
         f"| multiple choice, ScienceQA style | {_pair(lambda e: e['mc_accuracy'], fmt='{:.2f}')} | ≥ 0.90 "
         "(paper 90.92 %) |",
@@ -716,7 +721,7 @@ CLAIMS = {
         for i in range(3)
     },
     "RESULTS: the shipped model's misses": ("RESULTS.md", _misses_now),
-    **{f"RESULTS: the fourth table, {i}": ("RESULTS.md", lambda i=i: _fourth_table()[i]) for i in range(5)},
+    **{f"RESULTS: the fourth table, {i}": ("RESULTS.md", lambda i=i: _fourth_table()[i]) for i in range(6)},
     **{f"RESULTS: the short-answer grammar, {i}": ("RESULTS.md", lambda i=i: _answer_grammar()[i]) for i in range(5)},
     "RESULTS: the grammar without its questions": ("RESULTS.md", _imperatives),
     "RESULTS: one description record a scene": ("RESULTS.md", _one_description_record),

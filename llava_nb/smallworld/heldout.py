@@ -16,9 +16,9 @@ from .symbolic import QTYPES, absent_thing, ask_in_frames, parse_context
 
 # %% auto #0
 __all__ = ['HELD_OUT_QUESTIONS', 'HELD_OUT_DESCRIBE', 'HELD_OUT_QUESTIONS_B', 'HELD_OUT_DESCRIBE_B', 'HELD_OUT_QUESTIONS_C',
-           'HELD_OUT_QUESTIONS_D', 'HELD_OUT_TABLES', 'UNANSWERABLE_QUESTIONS', 'frame_pattern', 'heldout_question',
-           'make_heldout_vqa', 'make_heldout_describe', 'make_unanswerable', 'is_honest', 'heldout_scores',
-           'HeldOutTeacher', 'make_heldout_bench']
+           'HELD_OUT_QUESTIONS_D', 'HELD_OUT_QUESTIONS_E', 'HELD_OUT_TABLES', 'UNANSWERABLE_QUESTIONS', 'frame_pattern',
+           'heldout_question', 'make_heldout_vqa', 'make_heldout_describe', 'make_unanswerable', 'is_honest',
+           'heldout_scores', 'HeldOutTeacher', 'make_heldout_bench']
 
 # %% ../../nbs/07h_smallworld_heldout.ipynb #10185d26023b46108eb7d9f57d49d2b3
 HELD_OUT_QUESTIONS = {
@@ -137,11 +137,37 @@ HELD_OUT_QUESTIONS_D = {  # a fourth, written before the relative questions were
         "Answer yes or no: is {ra} {r} {rb}?",
     ),
 }
+HELD_OUT_QUESTIONS_E = {  # a fifth, written after the short-answer grammar (session 24), never used to tune anything
+    "color": ("What colour do you think {ref} is?", "I'm curious what color {ref} is.", "And the colour of {ref}?"),
+    "shape": ("What shape do you think {ref} is?", "I'm curious what shape {ref} has.", "And the shape of {ref}?"),
+    "size": (
+        "Do you think {ref} is large or small?",
+        "I'm curious whether {ref} is small or large.",
+        "And the size of {ref}?",
+    ),
+    "position": ("Where do you think {ref} is?", "I'm curious where {ref} is.", "And the location of {ref}?"),
+    "count": (
+        "How many {things} do you think there are?",
+        "I'm curious how many {things} there are.",
+        "And the number of {things}?",
+    ),
+    "existence": (
+        "Is there {thing} in the picture, do you think?",
+        "I'm curious whether there is {thing}.",
+        "{thing}: is there one?",
+    ),
+    "relative_position": (
+        "I'm curious whether {ra} is {r} {rb}.",
+        "Is {ra} {r} {rb}, do you think?",
+        "Would {ra} be {r} {rb}?",
+    ),
+}
 HELD_OUT_TABLES = {  # each table of frames, with the tag and id mark its questions are drawn with
     "first": (HELD_OUT_QUESTIONS, "heldout", "h"),
     "second": (HELD_OUT_QUESTIONS_B, "heldout_b", "b"),
     "third": (HELD_OUT_QUESTIONS_C, "heldout_c", "c"),
     "fourth": (HELD_OUT_QUESTIONS_D, "heldout_d", "f"),
+    "fifth": (HELD_OUT_QUESTIONS_E, "heldout_e", "g"),
 }
 UNANSWERABLE_QUESTIONS = ("What color is {ref}?", "Where is {ref}?", "Tell me the colour of {ref}.")
 
