@@ -95,12 +95,16 @@ def lm_corpus(
     absent: float = 0.5,
     everyday: int = 0,
     order: str = "mixed",
+    requests: str = "listed",
+    answers: str = "listed",
 ) -> list[dict]:
     """Small-world LM items: chats (`conversations`, the scene as `slots` or in words) or bare captions (`text`); for a
     scene also `keyed` `keyed_description`s after its scene tokens (the `plain` template, as a caption). The chats are
     the symbolic teacher's with `phrasing` and `absent` (see `SymbolicTeacher`): the LLM reads varied English; and per
     scene `everyday` statements in everyday words (`symbolic.everyday_statements`; off in the shipped LLM: see
-    `bench/everyday_words.py`); `order`: of the objects in the teacher's detailed descriptions (`describe`)."""
+    `bench/everyday_words.py`); `order`: of the objects in the teacher's detailed descriptions (`describe`);
+    `requests`, `answers`: the teacher's words for descriptions and short answers (listed, or 'composed' from the
+    grammars; the shipped LLM read the listed ones)."""
     from llava_nb.datagen.instruct import BRIEF_INSTRUCTIONS, make_instruct
     from llava_nb.smallworld.teacher import SymbolicTeacher, make_vqa_train
     from llava_nb.smallworld.world import context_text
@@ -109,7 +113,9 @@ def lm_corpus(
     from llava_nb.smallworld.symbolic import everyday_statements, parse_context
 
     scenes = [sample_scene(scene_rng(seed, "lm", i), scene_id(i, "lm")) for i in range(n_scenes)]
-    teacher = SymbolicTeacher(seed=seed, phrasing=phrasing, absent=absent, order=order)
+    teacher = SymbolicTeacher(
+        seed=seed, phrasing=phrasing, absent=absent, order=order, requests=requests, answers=answers
+    )
     records = make_instruct(scenes, teacher, seed=seed, mix={"conversation": 4, "detail": 1, "complex": 1})
     vqa = [make_vqa_train(scenes, seed=seed + k, turns=6) for k in range(2)]  # retrieval practice: 2 x 6 questions
     mc = make_mc_eval(scenes, seed=seed)  # lettered options, answered with the letter
