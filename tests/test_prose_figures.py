@@ -576,6 +576,32 @@ def _fourth_table():
         f"{fifth('description grammar, seed 1')} -> {fifth('composed, seed 1')}",
     )
 
+def _grammar_phase():
+    "RESULTS.md's paragraph on a fourth LLM phase in the grammars' words (`bench/llm_second_phase.py --grammar`)."
+    d = R("llm_second_phase")
+    mixed = d["a fourth phase, the grammars' words"]["seed 0"]
+    reading = d["a fourth phase, the grammars' words, reading order"]["seed 0"]
+    b, a, r = mixed["before"], mixed["after"], reading["after"]
+    m = R("heldout_misses")
+    table = lambda name, t: f"{m[name]['scores'][t]['accuracy']:.3f}"
+    grammar, ordered = "a fourth LLM phase in the grammars' words, seed 0", (
+        "a fourth LLM phase in the grammars' words, reading order, seed 0"
+    )
+    by = lambda row, k: f"{row['held-out by type'][k]:.2f}"
+    return (
+        f"held-out words {b['held-out words']:.3f} -> {a['held-out words']:.3f} (relative position "
+        f"{by(b, 'relative_position')} -> {by(a, 'relative_position')}: every type above 0.85), the third table "
+        f"{table('shipped', 'third')} -> {table(grammar, 'third')}, in-template count {b['count']:.2f} -> "
+        f"{a['count']:.2f}, honest {round(100 * b['honest'])} -> {round(100 * a['honest'])} %; but descriptions lost "
+        f"(F1 {b['description f1']:.2f} -> {a['description f1']:.2f}, held-out requests described "
+        f"{round(100 * b['described'])} -> {round(100 * a['described'])} %, the judge in held-out words {b['judge, held-out words']:.1f} -> "
+        f"{a['judge, held-out words']:.1f}), the fifth table {table('shipped', 'fifth')} -> {table(grammar, 'fifth')}, "
+        f"the fourth {table('shipped', 'fourth')} -> {table(grammar, 'fourth')}",
+        f"With the phase's descriptions in reading order: held-out words {r['held-out words']:.3f}, the fifth table "
+        f"{table(ordered, 'fifth')}, multiple choice {r['mc']:.2f}, but description F1 {r['description f1']:.2f} and "
+        f"the second table {r['second held-out table']:.3f} (size {m[ordered]['scores']['second']['by_type']['size']:.2f})",
+    )
+
 def _misses_now():
     "RESULTS.md's sentence on the shipped model's worst held-out frames now (`bench/heldout_misses.py`)."
     keys = [
@@ -721,6 +747,7 @@ CLAIMS = {
         for i in range(3)
     },
     "RESULTS: the shipped model's misses": ("RESULTS.md", _misses_now),
+    **{f"RESULTS: a phase in the grammars' words, {i}": ("RESULTS.md", lambda i=i: _grammar_phase()[i]) for i in (0, 1)},
     **{f"RESULTS: the fourth table, {i}": ("RESULTS.md", lambda i=i: _fourth_table()[i]) for i in range(6)},
     **{f"RESULTS: the short-answer grammar, {i}": ("RESULTS.md", lambda i=i: _answer_grammar()[i]) for i in range(5)},
     "RESULTS: the grammar without its questions": ("RESULTS.md", _imperatives),
