@@ -16,7 +16,7 @@ over: the row "a third phase: ..." went on from the LLM with one such phase (shi
 `data/nano/llm`, `--before bench/results/phase2_llm --phase-seed 1`), and `pretrain_backbones` now runs both. The one
 with stray words from the questions lost plain questions (`bench/plain_questions.py`).
 
-    .venv/bin/python bench/llm_second_phase.py --start DIR [--stray 0] [--stray-from requests] [--grammar [answers]]   # ~6 + ~3 a seed
+    .venv/bin/python bench/llm_second_phase.py --start DIR [--stray 0] [--stray-from requests] [--grammar [answers]]
 
 Writes bench/results/llm_second_phase.json (runs under runs/llm_second_phase/).
 """
@@ -64,7 +64,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--order", default="mixed", choices=("mixed", "reading"),
                     help="the objects' order in the phase's detailed descriptions (`describe`)")
     ap.add_argument("--grammar", nargs="?", const="both", choices=("both", "answers"),
-                    help="the phase's corpus asks in the grammars' words: descriptions and short answers, or answers only")
+                    help="the phase's corpus in the grammars' words: descriptions and short answers, or answers only")
     ap.add_argument("--name", default=None, help="the results entry (default: named by the stray words)")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "llm_second_phase"))
     a = ap.parse_args(argv)
@@ -76,7 +76,8 @@ def main(argv=None) -> dict:
     before = {k: json.loads((Path(a.before) / f).read_text()) for k, f in BEFORE.items()}  # read before any rerun
     folder, _ = backbones_with(runs / "backbones", "llm", source=a.start)
     t0 = time.perf_counter()
-    words = {"both": dict(requests="composed", answers="composed"), "answers": dict(answers="composed")}.get(a.grammar, {})
+    grammars = {"both": dict(requests="composed", answers="composed"), "answers": dict(answers="composed")}
+    words = grammars.get(a.grammar, {})
     how = dict(steps=a.steps, stray=a.stray, stray_from=a.stray_from, verbose=False, order=a.order, **words)
     stats = continue_llm(folder / "llm", seed=a.phase_seed, **how)
     seconds = round(time.perf_counter() - t0, 1)
