@@ -588,6 +588,11 @@ def _grammar_phase():
         "a fourth LLM phase in the grammars' words, reading order, seed 0"
     )
     by = lambda row, k: f"{row['held-out by type'][k]:.2f}"
+    answers, only = "a fourth phase, the short-answer grammar's words", (
+        "a fourth LLM phase in the short-answer grammar's words, seed 0"
+    )
+    o = d[answers]["seed 0"]["after"]
+    assert o["described"] == 1.0  # "with every held-out request described"
     return (
         f"held-out words {b['held-out words']:.3f} -> {a['held-out words']:.3f} (relative position "
         f"{by(b, 'relative_position')} -> {by(a, 'relative_position')}: every type above 0.85), the third table "
@@ -600,6 +605,14 @@ def _grammar_phase():
         f"With the phase's descriptions in reading order: held-out words {r['held-out words']:.3f}, the fifth table "
         f"{table(ordered, 'fifth')}, multiple choice {r['mc']:.2f}, but description F1 {r['description f1']:.2f} and "
         f"the second table {r['second held-out table']:.3f} (size {m[ordered]['scores']['second']['by_type']['size']:.2f})",
+        f"(`--grammar answers`, {round(d[answers]['second phase']['seconds'] / 60, 1)} min): held-out words "
+        f"{b['held-out words']:.3f} -> {o['held-out words']:.3f} (count {by(o, 'count')}, relative position "
+        f"{by(o, 'relative_position')}, existence {by(o, 'existence')}: every type above 0.85), description F1 "
+        f"{b['description f1']:.2f} -> {o['description f1']:.2f} with every held-out request described, the judge in "
+        f"held-out words {b['judge, held-out words']:.1f} -> {o['judge, held-out words']:.1f}, multiple choice "
+        f"{b['mc']:.2f} -> {o['mc']:.2f}, the fourth table {table('shipped', 'fourth')} -> {table(only, 'fourth')}, the "
+        f"fifth {table('shipped', 'fifth')} -> {table(only, 'fifth')}, the third {table('shipped', 'third')} -> "
+        f"{table(only, 'third')}",
     )
 
 def _misses_now():
@@ -747,7 +760,7 @@ CLAIMS = {
         for i in range(3)
     },
     "RESULTS: the shipped model's misses": ("RESULTS.md", _misses_now),
-    **{f"RESULTS: a phase in the grammars' words, {i}": ("RESULTS.md", lambda i=i: _grammar_phase()[i]) for i in (0, 1)},
+    **{f"RESULTS: a phase in the grammars' words, {i}": ("RESULTS.md", lambda i=i: _grammar_phase()[i]) for i in (0, 1, 2)},
     **{f"RESULTS: the fourth table, {i}": ("RESULTS.md", lambda i=i: _fourth_table()[i]) for i in range(6)},
     **{f"RESULTS: the short-answer grammar, {i}": ("RESULTS.md", lambda i=i: _answer_grammar()[i]) for i in range(5)},
     "RESULTS: the grammar without its questions": ("RESULTS.md", _imperatives),
