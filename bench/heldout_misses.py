@@ -4,7 +4,8 @@ The held-out tables (`llava_nb.smallworld.heldout`) score a type as a whole; thi
 reply, so a miss of the wrong *kind* ("Count the triangles." -> "yes") shows apart from a wrong value ("2" for "1"),
 and counts how often each word of the frame occurs in the questions of the nano LLM's corpus (`lm_corpus`, seed 0):
 a word the LLM never read cannot be followed, a known word in a new place can. Every table of `HELD_OUT_TABLES` is
-asked (the third only here: it is not in the quickstart's summary), each with its accuracy by type.
+asked (the third, fourth and fifth only here: the quickstart's summary has the first two), each with its accuracy
+by type.
 
     .venv/bin/python bench/heldout_misses.py [--checkpoint data/nano/llava] [--name shipped]   # ~1 min on 2 cores
 

@@ -64,9 +64,7 @@ class QuickstartConfig:
     phrasing: str = "varied"  # the teacher's questions: 'varied' (VARIED_QUESTIONS) or 'templates' (3 per type)
     absent: float = 0.5  # chance a conversation also asks about something not in the scene, answered honestly
     description_order: str = "reading"  # detailed descriptions in reading order (`describe`; 'mixed': half random)
-    description_requests: str = (
-        "composed"  # ... asked for in listed + DESCRIPTION_GRAMMAR's words (see SymbolicTeacher)
-    )
+    description_requests: str = "composed"  # ... asked for in listed + DESCRIPTION_GRAMMAR's words
     answer_requests: str = "composed"  # short-answer questions in VARIED_QUESTIONS' + ANSWER_GRAMMAR's frames
     vqa_per_scene: int = 3  # held-out short-answer questions per test scene
     n_wild: int = 120  # scenes of the wild test set (07i_smallworld_wild: drawn another way), about 4 questions each
@@ -115,10 +113,13 @@ def _write_json(path: Path, obj) -> Path:
     return atomic_write(path, json.dumps(obj))
 
 
-DATA_MODULES = tuple(  # the code that writes the data
-    f"llava_nb.{name}" for name in ("smallworld.world", "smallworld.symbolic", "smallworld.teacher", "smallworld.judge",
-                                    "datagen.instruct")
-)  # fmt: skip
+DATA_MODULES = (  # the code that writes the data
+    "llava_nb.smallworld.world",
+    "llava_nb.smallworld.symbolic",
+    "llava_nb.smallworld.teacher",
+    "llava_nb.smallworld.judge",
+    "llava_nb.datagen.instruct",
+)
 
 
 def data_code_digest() -> str:

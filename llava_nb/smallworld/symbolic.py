@@ -37,7 +37,7 @@ __all__ = ['ASK', 'REQUESTS', 'DESCRIPTION_REQUESTS', 'DESCRIPTIONS_ASKED_FOR', 
            'DESCRIBE_PICTURES', 'DESCRIBE_WRAPPERS', 'DESCRIBE_QUESTIONS', 'DESCRIBE_RESERVED', 'DESCRIPTION_GRAMMAR',
            'DESCRIPTION_IMPERATIVES', 'ANSWER_TASKS', 'ANSWER_QUESTIONS', 'YES_NO_STEMS', 'YES_NO_STATEMENTS',
            'ANSWER_GRAMMAR', 'SYNONYMS', 'EVERYDAY', 'DESCRIPTION_ORDERS', 'CORNERS', 'REASON', 'parse_context',
-           'compose_frames', 'ask_in_frames', 'in_chat_words', 'absent_thing', 'ask_absent', 'request_words',
+           'compose_frames', 'ask_in_frames', 'in_chat_words', 'absent_thing', 'ask_absent', 'request_words', 'wrap',
            'compose_description_requests', 'compose_answer_requests', 'everyday_statements', 'question_type',
            'ask_about', 'describe']
 
@@ -439,6 +439,11 @@ DESCRIBE_RESERVED = {  # (task or question, picture) never composed: 07h's held-
 }
 
 
+def wrap(task: str, wrappers=DESCRIBE_WRAPPERS) -> list[str]:
+    "`task` (\"count up the {things}\") in every wrapper: `{x}` the task, `{X}` the same with a capital."
+    return [w.format(x=task, X=task[:1].upper() + task[1:]) for w in wrappers]
+
+
 def compose_description_requests(
     tasks=DESCRIBE_TASKS,
     pictures=DESCRIBE_PICTURES,
@@ -450,7 +455,7 @@ def compose_description_requests(
     out = []
     for t in tasks:
         for x in [t.format(p=p) for p in pictures if (t, p) not in reserved]:
-            out += [w.format(x=x, X=x[:1].upper() + x[1:]) for w in wrappers]
+            out += wrap(x, wrappers)
     out += [q.format(p=p) for q in questions for p in pictures if (q, p) not in reserved]
     return tuple(dict.fromkeys(out))
 
@@ -526,7 +531,7 @@ def compose_answer_requests(
     length), the `questions`, and every yes/no statement in every stem."""
     out = {}
     for qtype, listed in frames.items():
-        composed = [w.format(x=t, X=t[:1].upper() + t[1:]) for t in tasks[qtype] for w in wrappers]
+        composed = [f for t in tasks[qtype] for f in wrap(t, wrappers)]
         composed += questions.get(qtype, ())
         composed += [q.format(s=s) for s in statements.get(qtype, ()) for q in stems]
         out[qtype] = tuple(dict.fromkeys(listed + tuple(composed)))
