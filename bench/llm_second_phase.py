@@ -17,6 +17,7 @@ over: the row "a third phase: ..." went on from the LLM with one such phase (shi
 with stray words from the questions lost plain questions (`bench/plain_questions.py`).
 
     .venv/bin/python bench/llm_second_phase.py --start DIR [--stray 0] [--stray-from requests] [--grammar [answers]]
+        [--name NAME --seeds 1 --reuse]  # a quickstart seed more on the phase the entry NAME trained
 
 Writes bench/results/llm_second_phase.json (runs under runs/llm_second_phase/).
 """
@@ -67,6 +68,8 @@ def main(argv=None) -> dict:
                     help="the phase's corpus in the grammars' words: descriptions and short answers, or answers only")
     ap.add_argument("--name", default=None, help="the results entry (default: named by the stray words)")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "llm_second_phase"))
+    ap.add_argument("--reuse", action="store_true",
+                    help="the entry's phase is trained (under --runs): add --seeds to its entry, train nothing")
     a = ap.parse_args(argv)
     name = f"stray words {a.stray}" if a.stray else "no stray words"
     name += ", from the requests' words" if a.stray and a.stray_from == "requests" else ""
@@ -74,20 +77,24 @@ def main(argv=None) -> dict:
     before_key, after_key = ("phase-1 LLM", "after the second phase") if a.phase_seed == 0 else ("before", "after")
     runs = Path(a.runs) / name.replace(" ", "_")
     before = {k: json.loads((Path(a.before) / f).read_text()) for k, f in BEFORE.items()}  # read before any rerun
-    folder, _ = backbones_with(runs / "backbones", "llm", source=a.start)
-    t0 = time.perf_counter()
-    grammars = {"both": dict(requests="composed", answers="composed"), "answers": dict(answers="composed")}
-    words = grammars.get(a.grammar, {})
-    how = dict(steps=a.steps, stray=a.stray, stray_from=a.stray_from, verbose=False, order=a.order, **words)
-    stats = continue_llm(folder / "llm", seed=a.phase_seed, **how)
-    seconds = round(time.perf_counter() - t0, 1)
-    (runs / "second_phase_stats.json").write_text(json.dumps(stats, indent=1))
     results = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    res = results[name] = {
-        "second phase": {"steps": stats["steps"], "seconds": seconds, "scene vqa": stats["scene_vqa"], "order": a.order,
-                         "grammar": a.grammar},
-        "llm alone, perfect scene tokens": probe(str(folder / "llm")),
-    }
+    folder = runs / "backbones"
+    if a.reuse:  # the phase this entry trained before: add quickstart seeds to its entry
+        res = results[name]
+    else:
+        backbones_with(folder, "llm", source=a.start)
+        t0 = time.perf_counter()
+        grammars = {"both": dict(requests="composed", answers="composed"), "answers": dict(answers="composed")}
+        words = grammars.get(a.grammar, {})
+        how = dict(steps=a.steps, stray=a.stray, stray_from=a.stray_from, verbose=False, order=a.order, **words)
+        stats = continue_llm(folder / "llm", seed=a.phase_seed, **how)
+        seconds = round(time.perf_counter() - t0, 1)
+        (runs / "second_phase_stats.json").write_text(json.dumps(stats, indent=1))
+        phase = {"steps": stats["steps"], "seconds": seconds, "scene vqa": stats["scene_vqa"], "order": a.order}
+        res = results[name] = {
+            "second phase": {**phase, "grammar": a.grammar},
+            "llm alone, perfect scene tokens": probe(str(folder / "llm")),
+        }
     for seed in (int(s) for s in a.seeds.split(",")):
         summary = quickstart(runs / f"seed{seed}", QuickstartConfig(seed=seed), backbones=folder, say=lambda *x: None)
         res[f"seed {seed}"] = {before_key: figures(before[seed]), after_key: figures(summary)}

@@ -16,9 +16,9 @@ from .symbolic import QTYPES, absent_thing, ask_in_frames, parse_context
 
 # %% auto #0
 __all__ = ['HELD_OUT_QUESTIONS', 'HELD_OUT_DESCRIBE', 'HELD_OUT_QUESTIONS_B', 'HELD_OUT_DESCRIBE_B', 'HELD_OUT_QUESTIONS_C',
-           'HELD_OUT_QUESTIONS_D', 'HELD_OUT_QUESTIONS_E', 'HELD_OUT_TABLES', 'UNANSWERABLE_QUESTIONS', 'frame_pattern',
-           'heldout_question', 'make_heldout_vqa', 'make_heldout_describe', 'make_unanswerable', 'is_honest',
-           'heldout_scores', 'HeldOutTeacher', 'make_heldout_bench']
+           'HELD_OUT_QUESTIONS_D', 'HELD_OUT_QUESTIONS_E', 'HELD_OUT_QUESTIONS_F', 'HELD_OUT_TABLES',
+           'UNANSWERABLE_QUESTIONS', 'frame_pattern', 'heldout_question', 'make_heldout_vqa', 'make_heldout_describe',
+           'make_unanswerable', 'is_honest', 'heldout_scores', 'HeldOutTeacher', 'make_heldout_bench']
 
 # %% ../../nbs/07h_smallworld_heldout.ipynb #10185d26023b46108eb7d9f57d49d2b3
 HELD_OUT_QUESTIONS = {
@@ -162,12 +162,42 @@ HELD_OUT_QUESTIONS_E = {  # a fifth, written after the short-answer grammar (ses
         "Would {ra} be {r} {rb}?",
     ),
 }
+HELD_OUT_QUESTIONS_F = {  # a sixth, written before the LLM's corpus took the short-answer grammar (session 25)
+    "color": ("Which colour has {ref} been drawn in?", "{ref}: what colour?", "What kind of colour is {ref}?"),
+    "shape": ("What sort of shape is {ref}?", "What shape was used to draw {ref}?", "{ref} has which shape?"),
+    "size": (
+        "How big is {ref}, large or small?",
+        "Is {ref} large, or is it small?",
+        "Has {ref} been drawn large or small?",
+    ),
+    "position": (
+        "In which part of the image is {ref}?",
+        "Tell me the position of {ref} in the picture.",
+        "{ref} is where?",
+    ),
+    "count": (
+        "Count how many {things} are in the picture.",
+        "Number of {things} in the image?",
+        "How many {things} are drawn here?",
+    ),
+    "existence": (
+        "Do you see {thing} anywhere?",
+        "Is {thing} part of this picture?",
+        "Check whether the image contains {thing}.",
+    ),
+    "relative_position": (
+        "Taking {rb} as the anchor, is {ra} {r1} or {r2} it?",
+        "I'd like to know if {ra} is {r} {rb}.",
+        "Is {ra} really {r} {rb}?",
+    ),
+}
 HELD_OUT_TABLES = {  # each table of frames, with the tag and id mark its questions are drawn with
     "first": (HELD_OUT_QUESTIONS, "heldout", "h"),
     "second": (HELD_OUT_QUESTIONS_B, "heldout_b", "b"),
     "third": (HELD_OUT_QUESTIONS_C, "heldout_c", "c"),
     "fourth": (HELD_OUT_QUESTIONS_D, "heldout_d", "f"),
     "fifth": (HELD_OUT_QUESTIONS_E, "heldout_e", "g"),
+    "sixth": (HELD_OUT_QUESTIONS_F, "heldout_f", "x"),
 }
 UNANSWERABLE_QUESTIONS = ("What color is {ref}?", "Where is {ref}?", "Tell me the colour of {ref}.")
 
