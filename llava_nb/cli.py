@@ -254,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--llm-continue-phases",
         type=int,
         default=None,
-        help="how many later LLM phases, each on the scenes of a new seed (default: the shipped recipe's 2)",
+        help="how many later LLM phases, each on the scenes of a new seed (default: the shipped recipe's 3)",
     )
     b.set_defaults(func=cmd_pretrain_backbones)
 

@@ -142,14 +142,15 @@ def test_backbone_dirs_are_checked(tmp_path):
 
 @pytest.mark.slow  # about 2.5 minutes: three corpora of 10,000 scenes are written
 def test_pretrain_backbones_runs_the_later_llm_phases_in_order(tmp_path):
-    "The shipped recipe in small: the LLM's first phase, then two later ones, each going on from the weights before it."
-    from llava_nb.smallworld.backbones import pretrain_backbones
+    "The shipped recipe in small: the LLM's first phase, then three later ones, each going on from the weights before it."
+    from llava_nb.smallworld.backbones import LLM_LATER_PHASES, pretrain_backbones
 
-    kw = dict(vision_steps=1, llm_steps=2, llm_continue_steps=2, llm_continue_phases=2, probes=False, verbose=False)
+    kw = dict(vision_steps=1, llm_steps=2, llm_continue_steps=2, probes=False, verbose=False)  # the shipped phases
     stats = pretrain_backbones(tmp_path / "b", **kw)["stats"]
-    assert [ph["steps"] for ph in stats["llm_continued"]] == [2, 2]
+    assert [ph["steps"] for ph in stats["llm_continued"]] == [2, 2, 2]
     manifest = json.loads((tmp_path / "b" / "backbones.json").read_text())
-    assert (manifest["llm_continue_steps"], manifest["llm_continue_phases"]) == (2, 2)
+    assert (manifest["llm_continue_steps"], manifest["llm_continue_phases"]) == (2, 3)
+    assert manifest["llm_continue_words"] == list(LLM_LATER_PHASES) == [{}, {}, {"answers": "composed"}]
     saved = json.loads((tmp_path / "b" / "pretrain_stats.json").read_text())
-    assert len(saved["llm_continued"]) == 2
+    assert len(saved["llm_continued"]) == 3
     nano_backbones(tmp_path / "b")  # a folder the quickstart accepts

@@ -18,14 +18,15 @@ from .symbolic import request_words
 from .vision import probe_table, train_vision
 
 # %% auto #0
-__all__ = ['LLM_CONTINUE_LR', 'LLM_CONTINUE_STEPS', 'STRAY_FROM', 'NANO_DIR', 'BACKBONES_FORMATS', 'BACKBONES_FORMAT',
-           'BACKBONES_MANIFEST', 'continue_llm', 'pretrain_backbones', 'check_backbones', 'check_backbones_format',
-           'nano_backbones', 'pretrain_stats']
+__all__ = ['LLM_CONTINUE_LR', 'LLM_CONTINUE_STEPS', 'STRAY_FROM', 'LLM_LATER_PHASES', 'NANO_DIR', 'BACKBONES_FORMATS',
+           'BACKBONES_FORMAT', 'BACKBONES_MANIFEST', 'continue_llm', 'pretrain_backbones', 'check_backbones',
+           'check_backbones_format', 'nano_backbones', 'pretrain_stats']
 
 # %% ../../nbs/07f_smallworld_backbones.ipynb #93f52f80
 LLM_CONTINUE_LR = 5e-4  # the LLM's second phase: half the first phase's peak learning rate
 LLM_CONTINUE_STEPS = 1500  # its length: about 6 minutes on two cores
 STRAY_FROM = ("requests", "questions")  # where its stray words come from: see "Later phases" below
+LLM_LATER_PHASES = ({}, {}, {"answers": "composed"})  # the shipped later phases' corpus words (`continue_llm`)
 
 
 def _llm_phase(llm_dir, seed: int, steps: int, max_minutes, verbose: bool, **how) -> dict:
@@ -70,14 +71,15 @@ def pretrain_backbones(
     *,
     llm_minutes: float | None = 120,
     llm_continue_steps: int = LLM_CONTINUE_STEPS,
-    llm_continue_phases: int = 2,  # the shipped recipe: two later phases
+    llm_continue_phases: int = len(LLM_LATER_PHASES),  # the shipped recipe: three later phases
     threads: int | None = None,
     probes: bool = True,
     verbose: bool = True,
 ) -> dict:
     """Train the nano vision tower and chat LLM into `out_dir/vision` and `out_dir/llm`; returns the stats also saved as
     JSON. The LLM trains `llm_steps`, then `llm_continue_phases` times `llm_continue_steps` more, each time on the
-    scenes of a new seed with stray request words (`continue_llm`, as shipped; 0 steps or phases: the first only)."""
+    scenes of a new seed with stray request words (`continue_llm`, as shipped; 0 steps or phases: the first only),
+    phase k in the words of `LLM_LATER_PHASES[k]` (phases past the table: its last)."""
     for name, minutes in (("vision_minutes", vision_minutes), ("llm_minutes", llm_minutes)):
         if minutes is not None:  # None: no time cap; -1 used to mean the same, silently
             check_number(name, minutes, 0, above=True)
@@ -96,11 +98,13 @@ def pretrain_backbones(
     stats = {"seed": seed, "vision": vstats, "llm": lstats}
     later = range(llm_continue_phases if llm_continue_steps else 0)  # phase k reads the scenes of seed + k + 1
     kw = dict(max_minutes=llm_minutes, verbose=verbose)
-    stats["llm_continued"] = [continue_llm(out / "llm", seed + k, llm_continue_steps, **kw) for k in later]
+    words = [LLM_LATER_PHASES[min(k, len(LLM_LATER_PHASES) - 1)] for k in later]
+    stats["llm_continued"] = [continue_llm(out / "llm", seed + k, llm_continue_steps, **kw, **words[k]) for k in later]
     (out / "pretrain_stats.json").write_text(json.dumps(stats, indent=1))
     manifest = {"format": BACKBONES_FORMAT, "seed": seed, "vision_steps": vstats["steps"], "llm_steps": lstats["steps"]}
     manifest["llm_continue_steps"] = llm_continue_steps if later else 0
     manifest["llm_continue_phases"] = len(later)
+    manifest["llm_continue_words"] = words
     (out / BACKBONES_MANIFEST).write_text(json.dumps(manifest, indent=1))
     return {"vision": str(out / "vision"), "llm": str(out / "llm"), "stats": stats}
 

@@ -162,7 +162,9 @@ HELD_OUT_QUESTIONS_E = {  # a fifth, written after the short-answer grammar (ses
         "Would {ra} be {r} {rb}?",
     ),
 }
-HELD_OUT_QUESTIONS_F = {  # a sixth, written before the LLM's corpus took the short-answer grammar (session 25)
+# a sixth, written before the LLM's corpus took the short-answer grammar (session 25); "What sort of shape is {ref}?"
+# repeats a frame of the first table (found after it was scored; kept as scored)
+HELD_OUT_QUESTIONS_F = {
     "color": ("Which colour has {ref} been drawn in?", "{ref}: what colour?", "What kind of colour is {ref}?"),
     "shape": ("What sort of shape is {ref}?", "What shape was used to draw {ref}?", "{ref} has which shape?"),
     "size": (
