@@ -43,12 +43,12 @@ def lone_shapes(n: int = 20, seed: int = 0) -> list[dict]:
 
 
 @torch.no_grad()
-def right_answers(checkpoint, scenes: list[dict]) -> tuple[dict, dict]:
-    """Per question, how many of `scenes` the checkpoint answers with the right word first, and how the other replies
-    begin (their first four words, counted)."""
+def right_answers(checkpoint, scenes: list[dict], questions: dict = QUESTIONS) -> tuple[dict, dict]:
+    """Per question of `questions` (question: the attribute its answer names), how many of `scenes` the checkpoint
+    answers with the right word first, and how the other replies begin (their first four words, counted)."""
     model = LlavaModel.from_pretrained(checkpoint).eval()
     right, misses = {}, {}
-    for q, attr in QUESTIONS.items():
+    for q, attr in questions.items():
         replies = [model.answer(render_scene(s), q, max_new_tokens=6).lower() for s in scenes]
         ok = [r.startswith(s["objects"][0][attr]) for r, s in zip(replies, scenes)]
         right[q] = sum(ok)

@@ -74,6 +74,7 @@ def cmd_quickstart(args) -> dict:
 
     keys = ("n_train", "n_test", "instruct_per_scene", "vqa_turns", "stage1_epochs", "stage2_epochs", "seed", "device")
     keys += ("phrasing", "absent", "variety", "description_order", "description_requests", "answer_requests")
+    keys += ("lone_references",)
     given = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if args.skip_stage1:
         given["skip_stage1"] = True
@@ -198,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--mix", default=None, help="instruction kinds, e.g. conversation=1,detail=1,complex=1")
     q.add_argument("--phrasing", choices=("templates", "varied"), default=None, help="the teacher's question wording")
     q.add_argument("--absent", type=float, default=None, help="chance of a question about an absent object (0-1)")
+    q.add_argument(
+        "--lone-references",
+        type=float,
+        default=None,
+        help="chance a question calls a picture's only object 'it', 'the shape' or 'this thing' (0-1)",
+    )
     q.add_argument("--variety", type=float, default=None, help="share of training scenes drawn in other looks (0-1)")
     q.add_argument(
         "--description-order",

@@ -45,8 +45,11 @@ def training_texts() -> list[str]:
     texts += _turns(make_instruct(SCENES, composed, per_scene=3))  # the quickstart's teacher
     grammar = SymbolicTeacher(seed=0, phrasing="varied", absent=0.5, requests="composed", answers="composed")
     texts += _turns(make_instruct(SCENES, grammar, per_scene=3))
+    pointing = SymbolicTeacher(seed=0, phrasing="varied", absent=0.5, requests="composed", answers="composed", lone=0.5)
+    texts += _turns(make_instruct(SCENES, pointing, per_scene=3))  # a lone object called "it", "the shape"
     texts += _turns(make_pretrain(SCENES)) + _turns(make_vqa_train(SCENES, turns=6)) + _turns(make_mc_train(SCENES))
     texts += _lm_turns(lm_corpus(n_scenes=300)) + _lm_turns(lm_corpus(n_scenes=100, seed=1, everyday=3))
+    texts += _lm_turns(lm_corpus(n_scenes=100, seed=3, answers="composed"))  # the LLM's third later phase
     texts += list(DETAIL_INSTRUCTIONS + BRIEF_INSTRUCTIONS + VARIED_DETAIL_INSTRUCTIONS + VARIED_DESCRIPTION_REQUESTS)
     texts += list(DESCRIPTION_GRAMMAR)
     texts += [f for frames in ANSWER_GRAMMAR.values() for f in frames]  # every frame, drawn or not

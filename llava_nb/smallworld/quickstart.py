@@ -66,6 +66,7 @@ class QuickstartConfig:
     description_order: str = "reading"  # detailed descriptions in reading order (`describe`; 'mixed': half random)
     description_requests: str = "composed"  # ... asked for in listed + DESCRIPTION_GRAMMAR's words
     answer_requests: str = "composed"  # short-answer questions in VARIED_QUESTIONS' + ANSWER_GRAMMAR's frames
+    lone_references: float = 0.3  # chance a question calls a picture's only object 'it', 'the shape', 'this thing'
     vqa_per_scene: int = 3  # held-out short-answer questions per test scene
     n_wild: int = 120  # scenes of the wild test set (07i_smallworld_wild: drawn another way), about 4 questions each
     variety: float = 0.0  # share of the training scenes drawn in other looks (07_smallworld_world's vary_scene)
@@ -103,6 +104,7 @@ class QuickstartConfig:
             order=self.description_order,
             requests=self.description_requests,
             answers=self.answer_requests,
+            lone=self.lone_references,
         )
 
     def to_dict(self) -> dict:
@@ -136,7 +138,7 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     stamp = out / "settings.json"
     keys = ("n_train", "n_test", "instruct_per_scene", "mix", "vqa_turns", "mc_train", "vqa_per_scene", "seed")
     keys += ("phrasing", "absent", "description_order", "description_requests", "brief_train")  # wording, kinds (#27)
-    keys += ("answer_requests",)
+    keys += ("answer_requests", "lone_references")
     keys += ("variety",)  # the training looks (issue 28)
     want = {k: getattr(cfg, k) for k in keys}
     want["image_size"] = IMAGE_SIZE  # images of another size on disk are not reused

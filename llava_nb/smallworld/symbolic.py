@@ -33,13 +33,13 @@ from llava_nb.smallworld.world import (
 
 # %% auto #0
 __all__ = ['ASK', 'REQUESTS', 'DESCRIPTION_REQUESTS', 'DESCRIPTIONS_ASKED_FOR', 'VARIED_DESCRIPTION_REQUESTS', 'OPENERS',
-           'CLOSERS', 'ASKED_FOR', 'RESERVED', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER', 'DESCRIBE_TASKS',
-           'DESCRIBE_PICTURES', 'DESCRIBE_WRAPPERS', 'DESCRIBE_QUESTIONS', 'DESCRIBE_RESERVED', 'DESCRIPTION_GRAMMAR',
-           'DESCRIPTION_IMPERATIVES', 'ANSWER_TASKS', 'ANSWER_QUESTIONS', 'YES_NO_STEMS', 'YES_NO_STATEMENTS',
-           'ANSWER_GRAMMAR', 'SYNONYMS', 'EVERYDAY', 'DESCRIPTION_ORDERS', 'CORNERS', 'REASON', 'parse_context',
-           'compose_frames', 'ask_in_frames', 'in_chat_words', 'absent_thing', 'ask_absent', 'request_words', 'wrap',
-           'compose_description_requests', 'compose_answer_requests', 'everyday_statements', 'question_type',
-           'ask_about', 'describe']
+           'CLOSERS', 'ASKED_FOR', 'RESERVED', 'VARIED_QUESTIONS', 'OUTSIDE_WORDS', 'ABSENT_ANSWER', 'ATTRIBUTE_TYPES',
+           'LONE_REFERENCES', 'DESCRIBE_TASKS', 'DESCRIBE_PICTURES', 'DESCRIBE_WRAPPERS', 'DESCRIBE_QUESTIONS',
+           'DESCRIBE_RESERVED', 'DESCRIPTION_GRAMMAR', 'DESCRIPTION_IMPERATIVES', 'ANSWER_TASKS', 'ANSWER_QUESTIONS',
+           'YES_NO_STEMS', 'YES_NO_STATEMENTS', 'ANSWER_GRAMMAR', 'SYNONYMS', 'EVERYDAY', 'DESCRIPTION_ORDERS',
+           'CORNERS', 'REASON', 'parse_context', 'compose_frames', 'lone_reference', 'ask_in_frames', 'in_chat_words',
+           'absent_thing', 'ask_absent', 'request_words', 'wrap', 'compose_description_requests',
+           'compose_answer_requests', 'everyday_statements', 'question_type', 'ask_about', 'describe']
 
 # %% ../../nbs/07a_smallworld_symbolic.ipynb #526d54b5
 _BOX = re.compile(r"^\s*(.+?)\s*:\s*\[([^\]]*)\]\s*$")
@@ -367,9 +367,21 @@ def _framed_relative(frame: str, objs: list[dict], rng: random.Random) -> tuple[
     return frame.format(ra=ra, rb=rng.choice(refs), r=relation_phrase(r)), "yes" if r == rel else "no"
 
 
-def ask_in_frames(qtype: str, objs: list[dict], rng: random.Random, frames=None) -> tuple[str, str] | None:
+ATTRIBUTE_TYPES = ("color", "shape", "size", "position")  # the question types about one object's attribute
+LONE_REFERENCES = ("it", "the shape", "this thing")  # how a student points at the only object of a picture
+
+
+def lone_reference(qtype: str, rng: random.Random) -> str:
+    "A `LONE_REFERENCES` phrase for the only object, none that names the attribute asked ('the shape' for its shape)."
+    return rng.choice([r for r in LONE_REFERENCES if qtype not in r])
+
+
+def ask_in_frames(
+    qtype: str, objs: list[dict], rng: random.Random, frames=None, lone: str | None = None
+) -> tuple[str, str] | None:
     """(question, answer) of type `qtype` about `objs` in one of `frames[qtype]` (default `VARIED_QUESTIONS`); the
-    answers are those `ASK` gives. None when the scene has nothing to ask."""
+    answers are those `ASK` gives. None when the scene has nothing to ask. `lone`: how to refer to the only object of
+    a one-object scene in an attribute question (e.g. `lone_reference`'s 'it'; None: as any other object)."""
     frame = rng.choice((frames or VARIED_QUESTIONS)[qtype])
     if qtype == "count":
         qa = _framed_count(frame, objs, rng)
@@ -379,6 +391,7 @@ def ask_in_frames(qtype: str, objs: list[dict], rng: random.Random, frames=None)
         qa = _framed_relative(frame, objs, rng)
     else:
         o, ref = _pick(objs, rng, (qtype,))
+        ref = lone if lone and len(objs) == 1 else ref  # the same draws either way
         qa = None if o is None else (frame.format(ref=ref), o[qtype])
     return None if qa is None else (qa[0][:1].upper() + qa[0][1:], qa[1])
 

@@ -23,6 +23,7 @@ from ..datagen.teachers import SceneSource
 from llava_nb.smallworld.symbolic import (
     ANSWER_GRAMMAR,
     ASK,
+    ATTRIBUTE_TYPES,
     DESCRIPTION_GRAMMAR,
     DESCRIPTION_IMPERATIVES,
     DESCRIPTION_ORDERS,
@@ -33,6 +34,7 @@ from llava_nb.smallworld.symbolic import (
     ask_in_frames,
     describe,
     in_chat_words,
+    lone_reference,
     parse_context,
     question_type,
 )
@@ -63,14 +65,16 @@ class SymbolicTeacher(Teacher):
         order: str = "mixed",
         requests: str = "listed",
         answers: str = "listed",
+        lone: float = 0.0,
     ):
         """`phrasing`: 'templates' (`ASK`'s three phrasings per type) or 'varied' (`VARIED_QUESTIONS`); `absent`: the
         chance that a conversation also asks about something not in the scene (answered honestly); `order`: of the
         objects in a detailed description, 'mixed' (half of them in a random order) or 'reading' (`describe`);
         `requests`: with varied phrasing, the listed requests for a description or those and `DESCRIPTION_GRAMMAR`'s
         ('composed'), or its imperatives only ('imperative', no questions); `answers`: with varied phrasing, the frames
-        of `VARIED_QUESTIONS` ('listed') or those and `ANSWER_GRAMMAR`'s ('composed'); the defaults keep the nano LLM's
-        corpus as it was pretrained."""
+        of `VARIED_QUESTIONS` ('listed') or those and `ANSWER_GRAMMAR`'s ('composed'); `lone`: with varied phrasing,
+        the chance that a question about the only object of a picture calls it 'it', 'the shape' or 'this thing'
+        (`lone_reference`); the defaults keep the nano LLM's corpus as it was pretrained."""
         if answers not in ANSWER_REQUEST_SETS:
             raise ValueError(f"answers must be one of {', '.join(ANSWER_REQUEST_SETS)}, not {answers!r}")
         if requests not in DESCRIPTION_REQUEST_SETS:
@@ -79,11 +83,12 @@ class SymbolicTeacher(Teacher):
             raise ValueError(f"order must be one of {', '.join(DESCRIPTION_ORDERS)}, not {order!r}")
         if phrasing not in PHRASINGS:
             raise ValueError(f"phrasing must be one of {', '.join(PHRASINGS)}, not {phrasing!r}")
-        if not 0 <= check_number("absent", absent, 0) <= 1:
-            raise ValueError(f"absent is a probability, from 0 to 1, not {absent!r}")
+        for name, p in (("absent", absent), ("lone", lone)):
+            if not 0 <= check_number(name, p, 0) <= 1:
+                raise ValueError(f"{name} is a probability, from 0 to 1, not {p!r}")
         self.seed, self.turns, self.questions = seed, turns, questions
         self.phrasing, self.absent, self.order, self.requests = phrasing, absent, order, requests
-        self.answers = answers
+        self.answers, self.lone = answers, lone
 
     @property
     def detail_instructions(self) -> tuple[str, ...]:
@@ -130,7 +135,10 @@ class SymbolicTeacher(Teacher):
         "A question in `ASK`'s templates, or (varied) in any of `frames`, as said in a chat."
         if self.phrasing == "templates":
             return ASK[qtype](objs, rng)
-        qa = ask_in_frames(qtype, objs, rng, self.frames)
+        lone = None  # no draw without `lone`: the data as before
+        if self.lone and len(objs) == 1 and qtype in ATTRIBUTE_TYPES and rng.random() < self.lone:
+            lone = lone_reference(qtype, rng)
+        qa = ask_in_frames(qtype, objs, rng, self.frames, lone)
         return None if qa is None else (in_chat_words(qa[0], rng), qa[1])
 
     def reasoning(self, objs: list[dict], rng: random.Random) -> list[tuple[str, str]]:
