@@ -41,6 +41,15 @@ def tables_row(checkpoint: Path, name: str) -> dict:
     return {"held-out tables": entry["scores"], "worst frames": {k: f"{right}/{n}" for k, right, n in worst}}
 
 
+def save_entry(out: Path, name: str, entry: dict) -> dict:
+    "`entry` saved as `name` in the results file `out` (the other entries kept), printed, and returned."
+    results = json.loads(out.read_text()) if out.is_file() else {}
+    results[name] = entry
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    print(json.dumps(entry, indent=1))
+    return entry
+
+
 def figures(run: Path) -> dict:
     "`description_requests.summary_row`'s figures of a quickstart run, and how often it was honest about absent things."
     honest = json.loads((run / "summary.json").read_text())["eval"]["heldout"]["unanswerable"]["honest"]
@@ -62,11 +71,7 @@ def main(argv=None) -> dict:
         "shipped recipe": {**figures(before), **tables_row(before / "stage2" / "final", f"before, seed {a.seed}")},
         f"answers {a.train}": {**figures(run), **tables_row(run / "stage2" / "final", name)},
     }
-    results = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    results[name] = entry
-    OUT.write_text(json.dumps(results, indent=1) + "\n")
-    print(json.dumps(entry, indent=1))
-    return entry
+    return save_entry(OUT, name, entry)
 
 
 if __name__ == "__main__":

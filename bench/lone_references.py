@@ -18,14 +18,13 @@ Writes bench/results/lone_references.json (an entry per share and seed) and prin
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from answer_requests import figures, tables_row  # noqa: E402
+from answer_requests import figures, save_entry, tables_row  # noqa: E402
 from plain_questions import lone_shapes, right_answers  # noqa: E402
 
 from llava_nb.smallworld.quickstart import QuickstartConfig, quickstart  # noqa: E402
@@ -62,11 +61,7 @@ def main(argv=None) -> dict:
         quickstart(run, QuickstartConfig(seed=a.seed, lone_references=a.share))
     before = Path(a.before or ROOT / "runs" / f"ablations_v10{'_seed1' if a.seed else ''}" / "full_recipe")
     entry = {"shipped recipe": row(before, f"shipped recipe, seed {a.seed}"), f"lone {a.share}": row(run, name)}
-    results = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    results[name] = entry
-    OUT.write_text(json.dumps(results, indent=1) + "\n")
-    print(json.dumps(entry, indent=1))
-    return entry
+    return save_entry(OUT, name, entry)
 
 
 if __name__ == "__main__":
