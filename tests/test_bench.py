@@ -407,3 +407,18 @@ def test_heldout_misses_scores_every_table_and_honest_absent_asks_every_scene(tm
     assert res["shipped"]["n"] == 8 and len(res["shipped"]["not honest"]) == round(8 * (1 - res["shipped"]["honest"]))
     with pytest.raises(SystemExit):
         ha.main([str(shipped_path("nano") / "llava"), "--names", "a;b"])  # a name per checkpoint
+
+
+def test_the_shipped_model_answers_a_lone_shape_called_it():
+    "`bench/plain_questions.py`'s count on the shipped checkpoint (a taught form and an untaught one), and its scenes."
+    import lone_references
+    import plain_questions as pq
+
+    from llava_nb.core import shipped_path
+
+    scenes = pq.lone_shapes(6)
+    assert all(len(s["objects"]) == 1 for s in scenes)
+    asked = {"What color is it?": "color", "What is its colour?": "color"}
+    assert set(asked) <= set(pq.QUESTIONS) | set(lone_references.UNTAUGHT)
+    right, misses = pq.right_answers(shipped_path("nano") / "llava", scenes, asked)
+    assert right == {q: 6 for q in asked}, misses  # 20 of 20 each in bench/results/lone_references.json
