@@ -351,3 +351,15 @@ def test_quickstart_variety_is_a_share(tmp_path, variety):
         cmd_quickstart(build_parser().parse_args(["quickstart", "--out", str(tmp_path / "qs"), "--variety", variety]))
     assert not (tmp_path / "qs").exists()
     assert build_parser().parse_args(["quickstart", "--out", "x", "--variety", "0.5"]).variety == 0.5
+
+
+@pytest.mark.parametrize("share", ["1.5", "-0.1", "nan"])
+def test_quickstart_lone_references_is_a_chance(tmp_path, share):
+    "A bad --lone-references is named before any data is written (the teacher's own check would name 'lone')."
+    from llava_nb.cli import cmd_quickstart
+
+    args = ["quickstart", "--out", str(tmp_path / "qs"), "--lone-references", share]
+    with pytest.raises(ValueError, match="lone_references must be a chance, from 0 to 1"):
+        cmd_quickstart(build_parser().parse_args(args))
+    assert not (tmp_path / "qs").exists()
+    assert build_parser().parse_args(["quickstart", "--out", "x", "--lone-references", "0"]).lone_references == 0.0

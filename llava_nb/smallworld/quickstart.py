@@ -93,6 +93,8 @@ class QuickstartConfig:
             raise ValueError(f"brief_train must be a share of the training scenes, from 0 to 1, not {self.brief_train}")
         if not 0 <= self.variety <= 1:
             raise ValueError(f"variety must be a share of the training scenes, from 0 to 1, not {self.variety}")
+        if not 0 <= self.lone_references <= 1:
+            raise ValueError(f"lone_references must be a chance, from 0 to 1, not {self.lone_references}")
         self.teacher()  # checks the teacher's settings
 
     def teacher(self) -> SymbolicTeacher:
