@@ -674,6 +674,22 @@ def _lone():
     )
 
 
+def _mc_phase():
+    "RESULTS.md's sentence on a later LLM phase weighted towards lettered items (`bench/mc_phase_replica.py`)."
+    d = R("mc_phase_replica")
+    c, x = d["control"], d["2 more lettered items a scene"]
+    shipped = R("mc_lookup_probe")["shipped: three later phases, the last in the short-answer grammar's words"]
+    pair = lambda get, fmt="{:.2f}": f"{fmt.format(get(c))} -> {fmt.format(get(x))}"
+    return (
+        f"answers {shipped['image']['free']:.2f} of the image items free-form and letters "
+        f"{shipped['image']['letter | free right']:.2f} of those",
+        f"letters {pair(lambda r: r['mc']['image']['letter'])} of the image items and "
+        f"{pair(lambda r: r['mc']['all']['letter'])} of all, the held-out tables "
+        f"{pair(lambda r: r['tables']['held-out table'], '{:.3f}')} and "
+        f"{pair(lambda r: r['tables']['second held-out table'], '{:.3f}')}",
+    )
+
+
 def _misses_now():
     "RESULTS.md's sentence on the shipped model's worst held-out frames now (`bench/heldout_misses.py`)."
     keys = [
@@ -834,6 +850,7 @@ CLAIMS = {
     "RESULTS: the description grammar's size": ("RESULTS.md", _grammar_size),
     "07a: description requests before the grammar": ("nbs/07a_smallworld_symbolic.ipynb", _description_requests_before),
     "RESULTS: a fourth LLM phase in reading order": ("RESULTS.md", _fourth_phase),
+    **{f"RESULTS: a phase towards multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_phase()[i]) for i in range(2)},
     **{f"RESULTS: a lone object called it, {i}": ("RESULTS.md", lambda i=i: _lone()[i]) for i in range(4)},
     **{f"RESULTS: the adopted LLM phase, {i}": ("RESULTS.md", lambda i=i: _adopted_phase()[i]) for i in range(3)},
     "RESULTS: held-out VQA, both seeds": ("RESULTS.md", _vqa),

@@ -26,9 +26,9 @@ from .fit import bf16_autocast, fit
 
 # %% auto #0
 __all__ = ['N_SLOTS', 'KEYED_KINDS', 'DRILL_FORMS', 'STRAY_RATE', 'build_tokenizer', 'scene_slots', 'keyed_description',
-           'lm_corpus', 'picking_drill', 'lm_texts', 'LMExample', 'encode_lm_item', 'with_stray_words', 'llm_config',
-           'LMBatch', 'length_grouped_batches', 'scene_embeddings', 'lm_loss', 'train_llm', 'lm_scene_vqa',
-           'lm_text_vqa']
+           'mc_item', 'lm_corpus', 'picking_drill', 'lm_texts', 'LMExample', 'encode_lm_item', 'with_stray_words',
+           'llm_config', 'LMBatch', 'length_grouped_batches', 'scene_embeddings', 'lm_loss', 'train_llm',
+           'lm_scene_vqa', 'lm_text_vqa']
 
 # %% ../../nbs/07e_smallworld_llm.ipynb #1fd11031
 def build_tokenizer(texts, vocab_size: int = 1024) -> PreTrainedTokenizerFast:
@@ -85,6 +85,15 @@ def keyed_description(scene: dict, rng: random.Random) -> str:
     return f"By {'colour' if kind == 'color' else kind}: " + "; ".join(listed) + "."
 
 
+def mc_item(choice: dict, slots) -> dict:
+    "A lettered multiple-choice item (`make_mc_eval`'s) as the LLM reads it, the scene's `slots` when it asks about it."
+    from llava_nb.eval.metrics import mc_prompt
+
+    head = f"{IMAGE_TOKEN}\n" if choice["modality"] == "image" else ""
+    conv = [{"from": "human", "value": head + mc_prompt(choice)}, {"from": "gpt", "value": choice["answer"]}]
+    return {"conversations": conv, **({"slots": slots} if head else {})}
+
+
 def lm_corpus(
     n_scenes: int = 6000,
     seed: int = 0,
@@ -109,7 +118,6 @@ def lm_corpus(
     from llava_nb.smallworld.teacher import SymbolicTeacher, make_vqa_train
     from llava_nb.smallworld.world import context_text
     from llava_nb.smallworld.judge import make_mc_eval
-    from llava_nb.eval.metrics import mc_prompt
     from llava_nb.smallworld.symbolic import everyday_statements, parse_context
 
     scenes = [sample_scene(scene_rng(seed, "lm", i), scene_id(i, "lm")) for i in range(n_scenes)]
@@ -139,9 +147,7 @@ def lm_corpus(
                 for t in qa["conversations"]
             ]
             items.append({"conversations": turns, "slots": slots})
-        head = f"{IMAGE_TOKEN}\n" if choice["modality"] == "image" else ""
-        mc_conv = [{"from": "human", "value": head + mc_prompt(choice)}, {"from": "gpt", "value": choice["answer"]}]
-        items.append({"conversations": mc_conv, **({"slots": slots} if head else {})})
+        items.append(mc_item(choice, slots))
         caption = rng.choice(s["captions"])
         if rng.random() < 0.5:
             items.append({"text": caption + "\n"})
