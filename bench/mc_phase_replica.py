@@ -9,7 +9,7 @@ third phase read), as it is (control) and with `--extra` more lettered items per
 `make_mc_eval`, `mc_item`), then probes both LLMs alone: the lookup (`mc_lookup_probe.probe`) and the held-out tables
 (`heldout_llm_probe.probe`), so a gain that costs the rest shows.
 
-    .venv/bin/python bench/mc_phase_replica.py [--steps 600] [--extra 2]   # ~4 min a run on 2 cores
+    .venv/bin/python bench/mc_phase_replica.py [--steps 600] [--extra 2] [--out FILE]   # ~4.5 min a run on 2 cores
 
 Writes bench/results/mc_phase_replica.json (runs under runs/mc_phase_replica/).
 """
@@ -62,13 +62,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--extra", type=int, default=2, help="more lettered items per scene in the second run")
     ap.add_argument("--seed", type=int, default=4, help="the corpus's seed (the shipped phases read 1, 2 and 3)")
     ap.add_argument("--scenes", type=int, default=10_000)
+    ap.add_argument("--out", default=str(OUT), help="the results file (another one for other steps or items)")
     a = ap.parse_args(argv)
     corpus = lm_corpus(a.scenes, a.seed, answers="composed")
     more = extra_items(a.scenes, a.seed, a.extra)
     runs = {"control": corpus, f"{a.extra} more lettered items a scene": corpus + more}
     results = {"shipped LLM": probes(shipped_path("nano") / "llm")}
     for name, items in runs.items():
-        llm_dir = RUNS / name.replace(" ", "_") / "llm"
+        llm_dir = RUNS / f"{a.steps}_steps" / name.replace(" ", "_") / "llm"
         shutil.rmtree(llm_dir, ignore_errors=True)
         shutil.copytree(shipped_path("nano") / "llm", llm_dir)
         t0 = time.perf_counter()
@@ -76,7 +77,7 @@ def main(argv=None) -> dict:
         train_llm(llm_dir, seed=a.seed, steps=a.steps, **how)
         results[name] = {"items": len(items), "seconds": round(time.perf_counter() - t0, 1), **probes(llm_dir)}
         print(name, json.dumps(results[name])[:400], flush=True)
-    OUT.write_text(json.dumps({"steps": a.steps, "corpus seed": a.seed, **results}, indent=1) + "\n")
+    Path(a.out).write_text(json.dumps({"steps": a.steps, "corpus seed": a.seed, **results}, indent=1) + "\n")
     return results
 
 

@@ -674,10 +674,10 @@ def _lone():
     )
 
 
-def _mc_phase():
-    "RESULTS.md's sentence on a later LLM phase weighted towards lettered items (`bench/mc_phase_replica.py`)."
-    d = R("mc_phase_replica")
-    c, x = d["control"], d["2 more lettered items a scene"]
+def _mc_phase(longer: bool = False):
+    "RESULTS.md's sentences on a later LLM phase weighted towards lettered items (`bench/mc_phase_replica.py`)."
+    d = R("mc_phase_replica_1500" if longer else "mc_phase_replica")
+    c, x = d["control"], d[f"{4 if longer else 2} more lettered items a scene"]
     shipped = R("mc_lookup_probe")["shipped: three later phases, the last in the short-answer grammar's words"]
     pair = lambda get, fmt="{:.2f}": f"{fmt.format(get(c))} -> {fmt.format(get(x))}"
     return (
@@ -686,6 +686,9 @@ def _mc_phase():
         f"letters {pair(lambda r: r['mc']['image']['letter'])} of the image items and "
         f"{pair(lambda r: r['mc']['all']['letter'])} of all, the held-out tables "
         f"{pair(lambda r: r['tables']['held-out table'], '{:.3f}')} and "
+        f"{pair(lambda r: r['tables']['second held-out table'], '{:.3f}')}",
+        f"image items {pair(lambda r: r['mc']['image']['letter'])}, all {pair(lambda r: r['mc']['all']['letter'])}, "
+        f"the held-out tables {pair(lambda r: r['tables']['held-out table'], '{:.3f}')} and "
         f"{pair(lambda r: r['tables']['second held-out table'], '{:.3f}')}",
     )
 
@@ -851,6 +854,7 @@ CLAIMS = {
     "07a: description requests before the grammar": ("nbs/07a_smallworld_symbolic.ipynb", _description_requests_before),
     "RESULTS: a fourth LLM phase in reading order": ("RESULTS.md", _fourth_phase),
     **{f"RESULTS: a phase towards multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_phase()[i]) for i in range(2)},
+    "RESULTS: a longer phase towards multiple choice": ("RESULTS.md", lambda: _mc_phase(longer=True)[2]),
     **{f"RESULTS: a lone object called it, {i}": ("RESULTS.md", lambda i=i: _lone()[i]) for i in range(4)},
     **{f"RESULTS: the adopted LLM phase, {i}": ("RESULTS.md", lambda i=i: _adopted_phase()[i]) for i in range(3)},
     "RESULTS: held-out VQA, both seeds": ("RESULTS.md", _vqa),
