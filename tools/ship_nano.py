@@ -4,8 +4,8 @@
 `special_tokens_map.json` stays the shipped one (the same tokens, in the short form). `--checkpoint DIR` (a stage-2
 `final/` folder) ships it into `data/nano/llava` with `smallworld.quickstart.ship_checkpoint` (bf16, tower and LLM
 inside, its config naming the shipped backbones). `--stats FILE` adds the later LLM phases' stats (`llm_continued`,
-a list) to `data/nano/pretrain_stats.json` and their steps, number and words (`LLM_LATER_PHASES`: the phases must have
-been trained as the recipe's) to `data/nano/backbones.json`.
+a list) to `data/nano/pretrain_stats.json` and their steps, number and words (`later_phase_words`: the phases must
+have been trained as the recipe's) to `data/nano/backbones.json`.
 
     .venv/bin/python tools/ship_nano.py --llm runs/.../backbones/llm --checkpoint runs/.../seed0/stage2/final \\
         --stats PHASE2/second_phase_stats.json PHASE3/... PHASE4/... --continue-steps 1500
@@ -18,7 +18,7 @@ import json
 import shutil
 from pathlib import Path
 
-from llava_nb.smallworld.backbones import LLM_LATER_PHASES
+from llava_nb.smallworld.backbones import later_phase_words
 from llava_nb.smallworld.quickstart import ship_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,8 +42,7 @@ def ship_stats(stats_files: list[Path], steps: int) -> None:
     manifest = json.loads((NANO / "backbones.json").read_text())
     manifest["llm_continue_steps"] = steps
     manifest["llm_continue_phases"] = len(stats_files)
-    last = len(LLM_LATER_PHASES) - 1  # the phases were trained as the recipe's: its words, as pretrain_backbones writes
-    manifest["llm_continue_words"] = [LLM_LATER_PHASES[min(k, last)] for k in range(len(stats_files))]
+    manifest["llm_continue_words"] = later_phase_words(len(stats_files))  # trained as the recipe's: its words
     write_json(NANO / "backbones.json", manifest)
 
 

@@ -19,14 +19,19 @@ from .vision import probe_table, train_vision
 
 # %% auto #0
 __all__ = ['LLM_CONTINUE_LR', 'LLM_CONTINUE_STEPS', 'STRAY_FROM', 'LLM_LATER_PHASES', 'NANO_DIR', 'BACKBONES_FORMATS',
-           'BACKBONES_FORMAT', 'BACKBONES_MANIFEST', 'continue_llm', 'pretrain_backbones', 'check_backbones',
-           'check_backbones_format', 'nano_backbones', 'pretrain_stats']
+           'BACKBONES_FORMAT', 'BACKBONES_MANIFEST', 'later_phase_words', 'continue_llm', 'pretrain_backbones',
+           'check_backbones', 'check_backbones_format', 'nano_backbones', 'pretrain_stats']
 
 # %% ../../nbs/07f_smallworld_backbones.ipynb #93f52f80
 LLM_CONTINUE_LR = 5e-4  # the LLM's second phase: half the first phase's peak learning rate
 LLM_CONTINUE_STEPS = 1500  # its length: about 6 minutes on two cores
 STRAY_FROM = ("requests", "questions")  # where its stray words come from: see "Later phases" below
 LLM_LATER_PHASES = ({}, {}, {"answers": "composed"})  # the shipped later phases' corpus words (`continue_llm`)
+
+
+def later_phase_words(n: int) -> list[dict]:
+    "The corpus words of `n` later phases as the recipe trains them: phase k's `LLM_LATER_PHASES[k]`, past it the last."
+    return [LLM_LATER_PHASES[min(k, len(LLM_LATER_PHASES) - 1)] for k in range(n)]
 
 
 def _llm_phase(llm_dir, seed: int, steps: int, max_minutes, verbose: bool, **how) -> dict:
@@ -98,7 +103,7 @@ def pretrain_backbones(
     stats = {"seed": seed, "vision": vstats, "llm": lstats}
     later = range(llm_continue_phases if llm_continue_steps else 0)  # phase k reads the scenes of seed + k + 1
     kw = dict(max_minutes=llm_minutes, verbose=verbose)
-    words = [LLM_LATER_PHASES[min(k, len(LLM_LATER_PHASES) - 1)] for k in later]
+    words = later_phase_words(len(later))
     stats["llm_continued"] = [continue_llm(out / "llm", seed + k, llm_continue_steps, **kw, **words[k]) for k in later]
     (out / "pretrain_stats.json").write_text(json.dumps(stats, indent=1))
     manifest = {"format": BACKBONES_FORMAT, "seed": seed, "vision_steps": vstats["steps"], "llm_steps": lstats["steps"]}

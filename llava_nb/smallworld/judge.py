@@ -16,6 +16,7 @@ from ..eval.benchmarks import OfflineJudge
 from .teacher import SymbolicTeacher
 from llava_nb.smallworld.symbolic import (
     ASK,
+    ATTRIBUTE_TYPES,
     CORNERS,
     QTYPES,
     _EXTREMES,
@@ -230,7 +231,7 @@ def resolve_question(question: str, objs: list[dict]) -> str | None:
         return str(len(_select(objs, _constraints(q.split("how many", 1)[1]))))
     if qt == "existence":
         return "yes" if _select(objs, _constraints(q)) else "no"
-    if qt in ("color", "shape", "size", "position"):
+    if qt in ATTRIBUTE_TYPES:
         values = {o[qt] for o in _select(objs, _constraints(q, drop=qt))}
         return values.pop() if len(values) == 1 else None
     return None
