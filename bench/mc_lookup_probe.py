@@ -22,20 +22,22 @@ Writes bench/results/mc_lookup_probe.json (one entry per --name).
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
 from pathlib import Path
 
 import torch
 from transformers import AutoTokenizer, LlamaForCausalLM
 
-from llava_nb.core import IGNORE_INDEX, IMAGE_TOKEN, shipped_path
-from llava_nb.smallworld.fit import bf16_autocast
-from llava_nb.eval.metrics import LETTERS
-from llava_nb.smallworld.llm import _lm_batch, _lm_forward, encode_lm_item, scene_slots
-from llava_nb.smallworld.world import sample_scene, scene_id, scene_rng
-from llava_nb.smallworld.judge import make_mc_eval
-from llava_nb.eval.metrics import mc_prompt
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from answer_requests import save_entry  # noqa: E402
+
+from llava_nb.core import IGNORE_INDEX, IMAGE_TOKEN, shipped_path  # noqa: E402
+from llava_nb.smallworld.fit import bf16_autocast  # noqa: E402
+from llava_nb.eval.metrics import LETTERS, mc_prompt  # noqa: E402
+from llava_nb.smallworld.llm import _lm_batch, _lm_forward, encode_lm_item, scene_slots  # noqa: E402
+from llava_nb.smallworld.world import sample_scene, scene_id, scene_rng  # noqa: E402
+from llava_nb.smallworld.judge import make_mc_eval  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "mc_lookup_probe.json"
@@ -59,8 +61,8 @@ def _hits(lm, tok, items: list[dict]) -> list[bool]:
     return out
 
 
-def probe(lm, tok, n_scenes: int = 300, seed: int = 1) -> dict:
-    "Free-form, lettered and second-lookup-only accuracy by modality (image = oracle scene tokens, text, none)."
+def paired_items(n_scenes: int = 300, seed: int = 1) -> tuple[list[dict], list[dict], list[dict]]:
+    "`make_mc_eval`'s items on new scenes, each as the LLM reads it free-form and lettered: `(mc, free, lettered)`."
     scenes = [sample_scene(scene_rng(seed, "lm_eval", i), scene_id(i, "lm_eval")) for i in range(n_scenes)]
     by_id = {s["id"]: s for s in scenes}
     mc = make_mc_eval(scenes, seed=seed)
@@ -70,6 +72,12 @@ def probe(lm, tok, n_scenes: int = 300, seed: int = 1) -> dict:
         word = it["choices"][LETTERS.index(it["answer"])]
         free.append(_item(it["question"], word, scene, it["context"]))
         lettered.append(_item(mc_prompt(it), it["answer"], scene))  # mc_prompt holds the context itself
+    return mc, free, lettered
+
+
+def probe(lm, tok, n_scenes: int = 300, seed: int = 1) -> dict:
+    "Free-form, lettered and second-lookup-only accuracy by modality (image = oracle scene tokens, text, none)."
+    mc, free, lettered = paired_items(n_scenes, seed)
     lm.eval()
     f, letter = _hits(lm, tok, free), _hits(lm, tok, lettered)
     res = {}
@@ -94,11 +102,7 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     lm, tok = LlamaForCausalLM.from_pretrained(a.llm), AutoTokenizer.from_pretrained(a.llm)
     entry = {"llm": a.llm, **probe(lm, tok, a.n_scenes), "seconds": round(time.perf_counter() - t0, 1)}
-    results = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    results[a.name] = entry
-    OUT.write_text(json.dumps(results, indent=1) + "\n")
-    print(json.dumps(entry, indent=1))
-    return entry
+    return save_entry(OUT, a.name, entry)
 
 
 if __name__ == "__main__":

@@ -276,6 +276,38 @@ def test_mc_lookup_probe_and_drill_items_are_right():
     assert LETTERS == "ABCDE"
 
 
+def test_mc_depth_probe_reads_each_layer():
+    "The logit lens: one share per layer and modality, nothing at the embeddings, the free-form answer by the last."
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    import mc_depth_probe as P
+
+    llm = nano_backbones()["llm"]
+    lm, tok = LlamaForCausalLM.from_pretrained(llm), AutoTokenizer.from_pretrained(llm)
+    res = P.probe(lm, tok, n_scenes=30)
+    image = res["image"]
+    assert len(image["free-form answer by layer"]) == lm.config.num_hidden_layers + 1 == len(image["letter by layer"])
+    assert image["free-form answer by layer"][0] == 0  # an embedding is not the answer
+    assert image["free-form answer by layer"][-1] > 0.5  # with a perfect projector the LLM answers most of them
+    split = [image[f"letter | answer {w}"]["n"] for w in ("ready a layer before the last", "only in the last layer")]
+    assert sum(split) <= image["n"]
+
+
+def test_mc_eval_size_by_letter_and_levers_at_the_same_steps():
+    "Accuracy by the right letter counts replies; the stage-2 lever trains as many steps as the shipped recipe."
+    import mc_eval_size as E
+    import mc_levers as L
+
+    items = [{"choices": ["red", "blue"], "answer": a} for a in "AABB"]
+    rows = E._by_letter(["A", "B", "B", "B"], items)
+    assert rows == {"A": {"n": 2, "right": 0.5, "replied": 1}, "B": {"n": 2, "right": 1.0, "replied": 3}}
+    levers = L.levers(0)
+    (shipped, _), (more, _) = levers["shipped"], levers["stage 2"]
+    records = lambda c: c.n_train * (c.instruct_per_scene + c.mc_train)
+    assert abs(records(shipped) * shipped.stage2_epochs - records(more) * more.stage2_epochs) < 1
+    assert levers["fourth phase"][1].name == "llm"
+
+
 def _ink(img):
     "(centre x, centre y, width) of the non-black pixels of a picture on a black page."
     import numpy as np

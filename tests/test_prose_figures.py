@@ -693,6 +693,35 @@ def _mc_phase(longer: bool = False):
     )
 
 
+def _mc_levers():
+    "RESULTS.md's sentences on two levers on multiple choice, its noise, its letters and its depth (issue 27)."
+    levers, sizes, depth = R("mc_levers"), R("mc_eval_size"), R("mc_depth_probe")["shipped"]
+    shipped = levers["shipped, seed 0"]
+    mc = lambda r, k: r["multiple choice"]["all items"][k]
+    words = lambda r: r["quickstart"]["held-out words"]
+    pair = lambda b, get: f"{get(shipped):.3f} -> {get(b):.3f}"
+    phase, stage2 = levers["fourth phase, seed 0"], levers["stage 2, seed 0"]
+    letters = lambda k: ", ".join(f"{v['right']:.2f}" for v in sizes[k]["by the right letter"].values())
+    spread = sizes["shipped"]["90-item slices"]["sd"]
+    by_layer = lambda key: ", ".join(f"{v:.2f}" for v in depth["image"][key][1:])
+    split = lambda m: [
+        depth[m][f"letter | answer {w}"] for w in ("ready a layer before the last", "only in the last layer")
+    ]
+    (ready, late), (t_ready, t_late) = split("image"), split("text")
+    return (
+        f"multiple choice {pair(phase, lambda r: mc(r, 'all'))}, image items {pair(phase, lambda r: mc(r, 'image'))}, "
+        f"text {pair(phase, lambda r: mc(r, 'text'))}, but held-out words {pair(phase, words)} (relative position "
+        f"{pair(phase, lambda r: r['quickstart']['held-out by type']['relative_position'])})",
+        f"multiple choice {pair(stage2, lambda r: mc(r, 'all'))}, image items "
+        f"{pair(stage2, lambda r: mc(r, 'image'))}, held-out words {pair(stage2, words)}",
+        f"spread by ±{spread['all']:.2f}, their image items by ±{spread['image']:.2f}",
+        f"right {letters('shipped')} of the time in seed 0 ({letters('shipped, seed 1')} in seed 1)",
+        f"in {by_layer('free-form answer by layer')} of the items, the letter in {by_layer('letter by layer')}",
+        f"rest: {ready['right']:.3f} ({ready['n']} items) against {late['right']:.3f} ({late['n']}); in text items the "
+        f"other way, {t_ready['right']:.3f} against {t_late['right']:.3f}",
+    )
+
+
 def _misses_now():
     "RESULTS.md's sentence on the shipped model's worst held-out frames now (`bench/heldout_misses.py`)."
     keys = [
@@ -709,8 +738,8 @@ def _misses_now():
     before, now = said["description grammar (shipped at 500da72)"], said[A077]
     return (
         f"The model shipped with the description grammar (below): {', '.join(before[:4])} and {before[4]}; "
-        '"Count the triangles." got a description ("The image shows a single object: a small red triangle in the bottom '
-        'right."). The model shipped now (short answers asked for in the same words, below): '
+        '"Count the triangles." got a description ("The image shows a single object: a small red triangle in the '
+        'bottom right."). The model shipped now (short answers asked for in the same words, below): '
         f"{', '.join(now[:4])} and {now[4]}."
     )
 
@@ -855,6 +884,7 @@ CLAIMS = {
     "RESULTS: a fourth LLM phase in reading order": ("RESULTS.md", _fourth_phase),
     **{f"RESULTS: a phase towards multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_phase()[i]) for i in range(2)},
     "RESULTS: a longer phase towards multiple choice": ("RESULTS.md", lambda: _mc_phase(longer=True)[2]),
+    **{f"RESULTS: levers on multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_levers()[i]) for i in range(6)},
     **{f"RESULTS: a lone object called it, {i}": ("RESULTS.md", lambda i=i: _lone()[i]) for i in range(4)},
     **{f"RESULTS: the adopted LLM phase, {i}": ("RESULTS.md", lambda i=i: _adopted_phase()[i]) for i in range(3)},
     "RESULTS: held-out VQA, both seeds": ("RESULTS.md", _vqa),

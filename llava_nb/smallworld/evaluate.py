@@ -123,7 +123,7 @@ def evaluate(
     seed: int = 0,
     per_scene: int = 3,
     n_bench: int = 30,
-    n_mc: int = 90,
+    n_mc: int = 630,  # 210 a modality: the image items' standard error ~0.03 (90 items: ~0.08)
     heldout: bool = True,
     judge: Judge | None = None,
     batch_size: int = 64,

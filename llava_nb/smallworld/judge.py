@@ -476,12 +476,14 @@ def make_mc_eval(scenes: list[dict], seed: int = 0, n: int | None = None, modali
     return out
 
 
-def make_mc_train(scenes: list[dict], seed: int = 0) -> list[dict]:
-    "LLaVA-1.5-style multiple-choice training records (as its A-OKVQA part): one per scene, answered with the letter."
+def make_mc_train(scenes: list[dict], seed: int = 0, draws: int = 1) -> list[dict]:
+    """LLaVA-1.5-style multiple-choice training records (as its A-OKVQA part), answered with the letter: `draws` per
+    scene, each another draw of question and options (the first draw's ids are the scenes' own, `_mc{i}`)."""
+    items = [(k, it) for k in range(draws) for it in make_mc_eval(scenes, seed=seed + 1000 * k)]
     out = []
-    for it in make_mc_eval(scenes, seed=seed):
+    for k, it in items:
         head = f"{IMAGE_TOKEN}\n" if it["image"] else ""
         conv = [{"from": "human", "value": head + mc_prompt(it)}, {"from": "gpt", "value": it["answer"]}]
         image = {"image": it["image"]} if it["image"] else {}
-        out.append({"id": it["id"], **image, "conversations": conv, "type": "mc"})
+        out.append({"id": it["id"] + (f"_d{k}" if k else ""), **image, "conversations": conv, "type": "mc"})
     return out

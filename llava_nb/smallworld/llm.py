@@ -16,7 +16,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from ..data.templates import get_template
 from ..tiny import llama_style_tokenizer
-from ..core import IGNORE_INDEX, IMAGE_TOKEN, seed_everything
+from ..core import IGNORE_INDEX, IMAGE_TOKEN, check_number, seed_everything
 from ..data.masking import Tokenized, tokenize_conversation, tokenize_prompt
 from ..model.processor import LlavaProcessor
 from ..datagen.instruct import SHORT_ANSWER_PROMPT
@@ -106,6 +106,7 @@ def lm_corpus(
     order: str = "mixed",
     requests: str = "listed",
     answers: str = "listed",
+    lettered: int = 1,
 ) -> list[dict]:
     """Small-world LM items: chats (`conversations`, the scene as `slots` or in words) or bare captions (`text`); for a
     scene also `keyed` `keyed_description`s after its scene tokens (the `plain` template, as a caption). The chats are
@@ -113,7 +114,8 @@ def lm_corpus(
     scene `everyday` statements in everyday words (`symbolic.everyday_statements`; off in the shipped LLM: see
     `bench/everyday_words.py`); `order`: of the objects in the teacher's detailed descriptions (`describe`);
     `requests`, `answers`: the teacher's words for descriptions and short answers (listed, or 'composed' from the
-    grammars; the shipped LLM read the listed ones)."""
+    grammars; the shipped LLM read the listed ones); `lettered`: multiple-choice items per scene, each another draw of
+    options (`make_mc_eval`, `mc_item`)."""
     from llava_nb.datagen.instruct import BRIEF_INSTRUCTIONS, make_instruct
     from llava_nb.smallworld.teacher import SymbolicTeacher, make_vqa_train
     from llava_nb.smallworld.world import context_text
@@ -126,9 +128,11 @@ def lm_corpus(
     )
     records = make_instruct(scenes, teacher, seed=seed, mix={"conversation": 4, "detail": 1, "complex": 1})
     vqa = [make_vqa_train(scenes, seed=seed + k, turns=6) for k in range(2)]  # retrieval practice: 2 x 6 questions
-    mc = make_mc_eval(scenes, seed=seed)  # lettered options, answered with the letter
+    check_number("lettered", lettered, 0, integer=True)
+    draws = [make_mc_eval(scenes, seed=seed + 1000 * k) for k in range(lettered)]  # lettered options, the letter
+    mc = list(zip(*draws)) if draws else [()] * len(scenes)  # per scene: its `lettered` items
     items = []
-    for s, rec, short, short2, choice in zip(scenes, records, *vqa, mc):
+    for s, rec, short, short2, choices in zip(scenes, records, *vqa, mc):
         rng = random.Random(f"lm/{seed}/{s['id']}")
         slots = scene_slots(s)
         conv = [dict(t) for t in rec["conversations"]]
@@ -147,7 +151,7 @@ def lm_corpus(
                 for t in qa["conversations"]
             ]
             items.append({"conversations": turns, "slots": slots})
-        items.append(mc_item(choice, slots))
+        items += [mc_item(choice, slots) for choice in choices]
         caption = rng.choice(s["captions"])
         if rng.random() < 0.5:
             items.append({"text": caption + "\n"})

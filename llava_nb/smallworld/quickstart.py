@@ -59,7 +59,7 @@ class QuickstartConfig:
     # + LLaVA-1.5's short-answer records (`make_vqa_train`), one per training scene with this many questions (0: none)
     vqa_turns: int = 0
     _: KW_ONLY  # the fields below are passed by name
-    mc_train: bool = True  # + one LLaVA-1.5-style multiple-choice record per scene (answer: the letter)
+    mc_train: int = 1  # + LLaVA-1.5-style multiple-choice records per scene (answer: the letter), each another draw
     brief_train: float = 0.0  # + a brief-caption record for this share of the scenes (as LLaVA-1.5's TextCaps part)
     phrasing: str = "varied"  # the teacher's questions: 'varied' (VARIED_QUESTIONS) or 'templates' (3 per type)
     absent: float = 0.5  # chance a conversation also asks about something not in the scene, answered honestly
@@ -85,7 +85,7 @@ class QuickstartConfig:
         "Counts and rates checked when the config is made: the CLI's flags and Python's arguments alike."
         for name in ("n_train", "n_test", "instruct_per_scene", "vqa_per_scene", "n_wild"):
             check_number(name, getattr(self, name), 1, integer=True)
-        for name in ("vqa_turns", "examples", "seed"):
+        for name in ("vqa_turns", "mc_train", "examples", "seed"):
             check_number(name, getattr(self, name), 0, integer=True)
         for name in ("stage1_epochs", "stage2_epochs", "stage1_lr", "stage2_lr", "projector_lr"):
             check_number(name, getattr(self, name), 0, above=True)
@@ -169,7 +169,7 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     if cfg.vqa_turns:
         instruct += make_vqa_train(train_scenes, seed=cfg.seed, turns=cfg.vqa_turns)  # LLaVA-1.5's mix: + short answers
     if cfg.mc_train:
-        instruct += make_mc_train(train_scenes, seed=cfg.seed)  # ... and lettered multiple choice
+        instruct += make_mc_train(train_scenes, seed=cfg.seed, draws=cfg.mc_train)  # ... and lettered multiple choice
     if cfg.brief_train:  # ... and brief captions, so that a request says whether it wants one sentence or many
         briefs = make_pretrain(train_scenes[: round(cfg.brief_train * len(train_scenes))], seed=cfg.seed + 1)
         instruct += [{**r, "id": f"{r['id']}_brief", "type": "brief"} for r in briefs]
