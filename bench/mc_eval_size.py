@@ -5,7 +5,8 @@ error of about 0.045 overall and 0.08 on images at 0.75 (`evaluate` now asks 630
 quickstart checkpoints (a run folder: its `stage2/final` and its `data/test` scenes) `--n` items of the same seed
 (`make_mc_eval(scenes, seed, n)`, whose first 90 were the quickstart's own), and reports the figure by modality on
 all of them and on the first 90, with the spread of 90-item draws (disjoint slices of the `--n`), so that two runs'
-figures are read against their noise; and the accuracy by the right option's letter (which the replies favour).
+figures are read against their noise; the accuracy by the right option's letter (which the replies favour); and of
+the wrong colour, shape and size letters, how many name another object in the picture.
 
     .venv/bin/python bench/mc_eval_size.py RUN [RUN ...] [--n 630] [--name NAME ...]   # ~10 s a run on 2 cores
 
@@ -21,10 +22,11 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from llava_nb.core import cpu_has_fast_bf16
-from llava_nb.eval.metrics import answer_batch, extract_letter, mc_prompt, mc_scores
+from llava_nb.eval.metrics import LETTERS, answer_batch, extract_letter, mc_prompt, mc_scores
 from llava_nb.model.llava import LlavaModel
 from llava_nb.smallworld.judge import make_mc_eval
-from llava_nb.smallworld.world import load_world
+from llava_nb.smallworld.symbolic import parse_context
+from llava_nb.smallworld.world import context_text, load_world
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "mc_eval_size.json"
@@ -45,11 +47,26 @@ def _by_letter(replies: list[str], items: list[dict]) -> dict:
     return {L: {"n": len(v), "right": round(sum(v) / len(v), 3), "replied": picked[L]} for L, v in rows}
 
 
+def _wrong_in_scene(replies: list[str], items: list[dict], scenes: list[dict]) -> dict:
+    "Per attribute type: of the wrong letters on image and text items, how many name another object's value."
+    by_id, out = {s["id"]: s for s in scenes}, defaultdict(lambda: [0, 0])
+    for r, it in zip(replies, items):
+        letter = extract_letter(r, it["choices"])
+        if it["modality"] == "none" or it["type"] not in ("color", "shape", "size") or letter in (None, it["answer"]):
+            continue
+        scene = by_id[it["id"].rsplit("_mc", 1)[0]]
+        values = {o[it["type"]] for o in parse_context(context_text(scene), scene["id"])[1]}
+        out[it["type"]][0] += it["choices"][LETTERS.index(letter)] in values
+        out[it["type"]][1] += 1
+    return {k: {"wrong": n, "naming another object's": hit} for k, (hit, n) in sorted(out.items())}
+
+
 def score(run: Path, n: int, seed: int) -> dict:
     "The run's checkpoint on `n` lettered items of its test scenes: all, the quickstart's first 90, 90-item slices."
     model = LlavaModel.from_pretrained(run / "stage2" / "final").eval()
     folder = run / "data" / "test"
-    items = make_mc_eval(load_world(folder), seed, n)
+    scenes = load_world(folder)
+    items = make_mc_eval(scenes, seed, n)
     autocast = "bfloat16" if cpu_has_fast_bf16() else None
     asked = [{**it, "question": mc_prompt(it)} for it in items]
     replies = answer_batch(model, asked, folder, 64, 16, progress=True, desc=run.name, autocast_dtype=autocast)
@@ -59,6 +76,7 @@ def score(run: Path, n: int, seed: int) -> dict:
     return {
         "all items": _figures(replies, items),
         "by the right letter": _by_letter(replies, items),
+        "wrong letters in the picture": _wrong_in_scene(replies, items, scenes),
         "the quickstart's 90": slices[0],
         "90-item slices": {"count": len(slices), "sd": spread, "all": [s["all"] for s in slices]},
     }

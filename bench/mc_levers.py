@@ -5,6 +5,9 @@
   draws the same items, `continue_llm(lettered=)` trains such a phase).
 - `stage 2`: three lettered records a scene in stage 2 (`QuickstartConfig(mc_train=3)`) at the shipped number of
   steps (`stage2_epochs` 2 x 12,000 / 18,000 records).
+- `scene distractors`: stage 2's lettered records take their wrong options from the scene's other objects first
+  (`QuickstartConfig(mc_distractors="scene")`): the shipped model's wrong colour and shape letters name another object
+  in the picture, so an option being in the picture must stop meaning it is the answer.
 
 Each row: the quickstart's figures (`llm_second_phase.figures`) and multiple choice on 630 items by modality and by the
 right option's letter (`mc_eval_size.score`), beside the shipped run's.
@@ -47,6 +50,7 @@ def levers(seed: int) -> dict:
         "shipped": (shipped, None),
         "fourth phase": (shipped, REPLICA_LLM),
         "stage 2": (QuickstartConfig(seed=seed, mc_train=3, stage2_epochs=same_steps), None),
+        "scene distractors": (QuickstartConfig(seed=seed, mc_distractors="scene"), None),
     }
 
 

@@ -700,7 +700,11 @@ def _mc_levers():
     mc = lambda r, k: r["multiple choice"]["all items"][k]
     words = lambda r: r["quickstart"]["held-out words"]
     pair = lambda b, get: f"{get(shipped):.3f} -> {get(b):.3f}"
-    phase, stage2 = levers["fourth phase, seed 0"], levers["stage 2, seed 0"]
+    phase, stage2, scene = (levers[f"{k}, seed 0"] for k in ("fourth phase", "stage 2", "scene distractors"))
+    in_picture = lambda k, t: sizes[k]["wrong letters in the picture"][t]
+    key = "naming another object's"
+    of = lambda k, t: f"{in_picture(k, t)[key]} of {in_picture(k, t)['wrong']}"
+    named = lambda k, sep=" and ": f"{of(k, 'color')}{sep}{of(k, 'shape')}"
     letters = lambda k: ", ".join(f"{v['right']:.2f}" for v in sizes[k]["by the right letter"].values())
     spread = sizes["shipped"]["90-item slices"]["sd"]
     by_layer = lambda key: ", ".join(f"{v:.2f}" for v in depth["image"][key][1:])
@@ -719,6 +723,10 @@ def _mc_levers():
         f"in {by_layer('free-form answer by layer')} of the items, the letter in {by_layer('letter by layer')}",
         f"rest: {ready['right']:.3f} ({ready['n']} items) against {late['right']:.3f} ({late['n']}); in text items the "
         f"other way, {t_ready['right']:.3f} against {t_late['right']:.3f}",
+        f"wrong colour and shape letters (image and text items) {named('shipped')} name another object in the picture "
+        f"(seed 1: {named('shipped, seed 1', ', ')})",
+        f"multiple choice {pair(scene, lambda r: mc(r, 'all'))}, image items {pair(scene, lambda r: mc(r, 'image'))}: "
+        "not adopted",
     )
 
 
@@ -884,7 +892,7 @@ CLAIMS = {
     "RESULTS: a fourth LLM phase in reading order": ("RESULTS.md", _fourth_phase),
     **{f"RESULTS: a phase towards multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_phase()[i]) for i in range(2)},
     "RESULTS: a longer phase towards multiple choice": ("RESULTS.md", lambda: _mc_phase(longer=True)[2]),
-    **{f"RESULTS: levers on multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_levers()[i]) for i in range(6)},
+    **{f"RESULTS: levers on multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_levers()[i]) for i in range(8)},
     **{f"RESULTS: a lone object called it, {i}": ("RESULTS.md", lambda i=i: _lone()[i]) for i in range(4)},
     **{f"RESULTS: the adopted LLM phase, {i}": ("RESULTS.md", lambda i=i: _adopted_phase()[i]) for i in range(3)},
     "RESULTS: held-out VQA, both seeds": ("RESULTS.md", _vqa),

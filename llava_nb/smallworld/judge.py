@@ -47,8 +47,8 @@ from llava_nb.eval.metrics import (
 )
 
 # %% auto #0
-__all__ = ['parse_description', 'match_mentions', 'description_scores', 'value_category', 'find_value', 'lead_value',
-           'resolve_question', 'resolve_reasoning', 'check_claims', 'SymbolicJudge', 'reads_small_world',
+__all__ = ['MC_DISTRACTORS', 'parse_description', 'match_mentions', 'description_scores', 'value_category', 'find_value',
+           'lead_value', 'resolve_question', 'resolve_reasoning', 'check_claims', 'SymbolicJudge', 'reads_small_world',
            'small_world_offline_judge', 'make_bench', 'judge_bench', 'make_mc_eval', 'make_mc_train']
 
 # %% ../../nbs/07g_smallworld_judge.ipynb #79156559
@@ -421,6 +421,7 @@ def judge_bench(items: list[dict], answers: list[str], judge: Judge | None = Non
 # %% ../../nbs/07g_smallworld_judge.ipynb #b47cf644
 _COUNTS = tuple(str(i) for i in range(6))
 _DOMAINS = {**_CATEGORIES, "number": _COUNTS}  # the values an option can take, per category
+MC_DISTRACTORS = ("drawn", "scene")  # a multiple-choice item's wrong options: drawn, or the scene's other values first
 _NEIGHBOUR = {"above": "top", "below": "bottom", "left of": "left", "right of": "right"}
 
 
@@ -441,16 +442,25 @@ def _general_question(rng: random.Random) -> tuple[str, str, tuple]:
     return f"On a 3 by 3 grid, which cell is directly {r} the center cell?", _NEIGHBOUR[r], POSITION_NAMES
 
 
-def _options(rng, answer: str, pool) -> tuple[list[str], str]:
+def _options(rng, answer: str, pool, near=()) -> tuple[list[str], str]:
+    """`answer` and 1-4 other values of `pool`, shuffled: `(choices, the answer's letter)`; the values in `near` (the
+    scene's other objects') are the first distractors taken, the rest drawn."""
     others = sorted(set(pool) - {answer})
-    choices = [answer] + rng.sample(others, min(rng.randint(2, 5), len(others) + 1) - 1)
+    k = min(rng.randint(2, 5), len(others) + 1) - 1  # how many distractors
+    first = sorted(set(near) & set(others))[:k]
+    choices = [answer] + first + rng.sample(sorted(set(others) - set(first)), k - len(first))
     rng.shuffle(choices)
     return choices, LETTERS[choices.index(answer)]
 
 
-def make_mc_eval(scenes: list[dict], seed: int = 0, n: int | None = None, modalities=MODALITIES) -> list[dict]:
+def make_mc_eval(
+    scenes: list[dict], seed: int = 0, n: int | None = None, modalities=MODALITIES, distractors: str = "drawn"
+) -> list[dict]:
     """`n` (default: one per scene) multiple-choice items `{id, image, context, question, choices, answer, modality,
-    type}`."""
+    type}`; `distractors`: the wrong options 'drawn' from the answer's kind of value, or the 'scene''s other objects'
+    values first (so that an option being in the picture does not make it the answer)."""
+    if distractors not in MC_DISTRACTORS:
+        raise ValueError(f"distractors must be one of {MC_DISTRACTORS}, not {distractors!r}")
     out = []
     for i in range(len(scenes) if n is None else n):
         s, modality = scenes[i % len(scenes)], modalities[i % len(modalities)]
@@ -461,6 +471,7 @@ def make_mc_eval(scenes: list[dict], seed: int = 0, n: int | None = None, modali
             "context": None,
             "modality": modality,
         }
+        near = ()  # the scene's values, for 'scene' distractors
         if modality == "none":
             q, a, pool = _general_question(rng)
             qt = "general"
@@ -471,15 +482,19 @@ def make_mc_eval(scenes: list[dict], seed: int = 0, n: int | None = None, modali
             pool = _DOMAINS[value_category(a)]
             if modality == "text":
                 item["context"] = describe(objs, rng)
-        choices, letter = _options(rng, a, pool)
+            if distractors == "scene":
+                near = {v for o in objs for v in o.values() if isinstance(v, str)}
+        choices, letter = _options(rng, a, pool, near)
         out.append({**item, "question": q, "choices": choices, "answer": letter, "type": qt})
     return out
 
 
-def make_mc_train(scenes: list[dict], seed: int = 0, draws: int = 1) -> list[dict]:
+def make_mc_train(scenes: list[dict], seed: int = 0, draws: int = 1, distractors: str = "drawn") -> list[dict]:
     """LLaVA-1.5-style multiple-choice training records (as its A-OKVQA part), answered with the letter: `draws` per
-    scene, each another draw of question and options (the first draw's ids are the scenes' own, `_mc{i}`)."""
-    items = [(k, it) for k in range(draws) for it in make_mc_eval(scenes, seed=seed + 1000 * k)]
+    scene, each another draw of question and options (the first draw's ids are the scenes' own, `_mc{i}`);
+    `distractors` as `make_mc_eval`'s."""
+    draw = lambda k: make_mc_eval(scenes, seed=seed + 1000 * k, distractors=distractors)
+    items = [(k, it) for k in range(draws) for it in draw(k)]
     out = []
     for k, it in items:
         head = f"{IMAGE_TOKEN}\n" if it["image"] else ""

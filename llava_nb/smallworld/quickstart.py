@@ -23,7 +23,7 @@ from .backbones import NANO_DIR, nano_backbones
 from ..core import check_number, cpu_has_fast_bf16, cpu_name, default_device, seed_everything
 from ..datagen.instruct import make_instruct
 from .teacher import SymbolicTeacher, make_pretrain, make_vqa_eval, make_vqa_train
-from .judge import make_mc_train
+from .judge import MC_DISTRACTORS, make_mc_train
 from ..model.llava import LlavaModel
 from .world import IMAGE_SIZE, load_world, make_world
 from ..files import atomic_dir, atomic_write, claim_dir, owner
@@ -60,6 +60,7 @@ class QuickstartConfig:
     vqa_turns: int = 0
     _: KW_ONLY  # the fields below are passed by name
     mc_train: int = 1  # + LLaVA-1.5-style multiple-choice records per scene (answer: the letter), each another draw
+    mc_distractors: str = "drawn"  # their wrong options: 'drawn', or the 'scene''s other objects' values first
     brief_train: float = 0.0  # + a brief-caption record for this share of the scenes (as LLaVA-1.5's TextCaps part)
     phrasing: str = "varied"  # the teacher's questions: 'varied' (VARIED_QUESTIONS) or 'templates' (3 per type)
     absent: float = 0.5  # chance a conversation also asks about something not in the scene, answered honestly
@@ -93,6 +94,8 @@ class QuickstartConfig:
             raise ValueError(f"brief_train must be a share of the training scenes, from 0 to 1, not {self.brief_train}")
         if not 0 <= self.variety <= 1:
             raise ValueError(f"variety must be a share of the training scenes, from 0 to 1, not {self.variety}")
+        if self.mc_distractors not in MC_DISTRACTORS:
+            raise ValueError(f"mc_distractors must be one of {MC_DISTRACTORS}, not {self.mc_distractors!r}")
         if not 0 <= self.lone_references <= 1:
             raise ValueError(f"lone_references must be a chance, from 0 to 1, not {self.lone_references}")
         self.teacher()  # checks the teacher's settings
@@ -140,7 +143,7 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     stamp = out / "settings.json"
     keys = ("n_train", "n_test", "instruct_per_scene", "mix", "vqa_turns", "mc_train", "vqa_per_scene", "seed")
     keys += ("phrasing", "absent", "description_order", "description_requests", "brief_train")  # wording, kinds (#27)
-    keys += ("answer_requests", "lone_references")
+    keys += ("answer_requests", "lone_references", "mc_distractors")
     keys += ("variety",)  # the training looks (issue 28)
     want = {k: getattr(cfg, k) for k in keys}
     want["image_size"] = IMAGE_SIZE  # images of another size on disk are not reused
@@ -169,7 +172,8 @@ def make_data(out, cfg: QuickstartConfig, say=print) -> dict:
     if cfg.vqa_turns:
         instruct += make_vqa_train(train_scenes, seed=cfg.seed, turns=cfg.vqa_turns)  # LLaVA-1.5's mix: + short answers
     if cfg.mc_train:
-        instruct += make_mc_train(train_scenes, seed=cfg.seed, draws=cfg.mc_train)  # ... and lettered multiple choice
+        lettered = dict(draws=cfg.mc_train, distractors=cfg.mc_distractors)
+        instruct += make_mc_train(train_scenes, seed=cfg.seed, **lettered)  # ... and lettered multiple choice
     if cfg.brief_train:  # ... and brief captions, so that a request says whether it wants one sentence or many
         briefs = make_pretrain(train_scenes[: round(cfg.brief_train * len(train_scenes))], seed=cfg.seed + 1)
         instruct += [{**r, "id": f"{r['id']}_brief", "type": "brief"} for r in briefs]
