@@ -16,6 +16,8 @@ The committed entry "before: ..." is the LLM shipped before issue 27:
     .venv/bin/python bench/mc_lookup_probe.py --llm /tmp/before/data/nano/llm \
         --name "before: template corpus, fused newlines"
 
+    .venv/bin/python bench/mc_lookup_probe.py --distractors scene --name NAME   # wrong options from the scene first
+
 Writes bench/results/mc_lookup_probe.json (one entry per --name).
 """
 
@@ -37,7 +39,7 @@ from llava_nb.smallworld.fit import bf16_autocast  # noqa: E402
 from llava_nb.eval.metrics import LETTERS, mc_prompt  # noqa: E402
 from llava_nb.smallworld.llm import _lm_batch, _lm_forward, encode_lm_item, scene_slots  # noqa: E402
 from llava_nb.smallworld.world import sample_scene, scene_id, scene_rng  # noqa: E402
-from llava_nb.smallworld.judge import make_mc_eval  # noqa: E402
+from llava_nb.smallworld.judge import MC_DISTRACTORS, make_mc_eval  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "mc_lookup_probe.json"
@@ -61,11 +63,12 @@ def _hits(lm, tok, items: list[dict]) -> list[bool]:
     return out
 
 
-def paired_items(n_scenes: int = 300, seed: int = 1) -> tuple[list[dict], list[dict], list[dict]]:
-    "`make_mc_eval`'s items on new scenes, each as the LLM reads it free-form and lettered: `(mc, free, lettered)`."
+def paired_items(n_scenes: int = 300, seed: int = 1, distractors: str = "drawn") -> tuple[list, list, list]:
+    """`make_mc_eval`'s items on new scenes (`distractors` as its), each as the LLM reads it free-form and lettered:
+    `(mc, free, lettered)`."""
     scenes = [sample_scene(scene_rng(seed, "lm_eval", i), scene_id(i, "lm_eval")) for i in range(n_scenes)]
     by_id = {s["id"]: s for s in scenes}
-    mc = make_mc_eval(scenes, seed=seed)
+    mc = make_mc_eval(scenes, seed=seed, distractors=distractors)
     free, lettered = [], []
     for it in mc:
         scene = by_id[it["id"].rsplit("_mc", 1)[0]] if it["modality"] == "image" else None
@@ -75,9 +78,9 @@ def paired_items(n_scenes: int = 300, seed: int = 1) -> tuple[list[dict], list[d
     return mc, free, lettered
 
 
-def probe(lm, tok, n_scenes: int = 300, seed: int = 1) -> dict:
+def probe(lm, tok, n_scenes: int = 300, seed: int = 1, distractors: str = "drawn") -> dict:
     "Free-form, lettered and second-lookup-only accuracy by modality (image = oracle scene tokens, text, none)."
-    mc, free, lettered = paired_items(n_scenes, seed)
+    mc, free, lettered = paired_items(n_scenes, seed, distractors)
     lm.eval()
     f, letter = _hits(lm, tok, free), _hits(lm, tok, lettered)
     res = {}
@@ -98,10 +101,17 @@ def main(argv=None) -> dict:
     ap.add_argument("--llm", default=str(shipped_path("nano") / "llm"))
     ap.add_argument("--name", default="shipped")
     ap.add_argument("--n-scenes", type=int, default=300)
+    ap.add_argument(
+        "--distractors",
+        default="drawn",
+        choices=MC_DISTRACTORS,
+        help="the items' wrong options: drawn (as the quickstart asks), or the scene's other values first",
+    )
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
     lm, tok = LlamaForCausalLM.from_pretrained(a.llm), AutoTokenizer.from_pretrained(a.llm)
-    entry = {"llm": a.llm, **probe(lm, tok, a.n_scenes), "seconds": round(time.perf_counter() - t0, 1)}
+    entry = {"llm": a.llm, **probe(lm, tok, a.n_scenes, distractors=a.distractors)}
+    entry["seconds"] = round(time.perf_counter() - t0, 1)
     return save_entry(OUT, a.name, entry)
 
 

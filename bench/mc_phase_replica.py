@@ -10,6 +10,7 @@ third phase read), as it is (control) and with `--extra` more lettered items per
 (`heldout_llm_probe.probe`), so a gain that costs the rest shows.
 
     .venv/bin/python bench/mc_phase_replica.py [--steps 600] [--extra 2] [--out FILE]   # ~4.5 min a run on 2 cores
+        [--distractors scene --no-control]  # the extra items' wrong options from the scene first; one run only
 
 Writes bench/results/mc_phase_replica.json (runs under runs/mc_phase_replica/).
 """
@@ -33,7 +34,7 @@ import mc_lookup_probe  # noqa: E402
 
 from llava_nb.core import shipped_path  # noqa: E402
 from llava_nb.smallworld.backbones import LLM_CONTINUE_LR  # noqa: E402
-from llava_nb.smallworld.judge import make_mc_eval  # noqa: E402
+from llava_nb.smallworld.judge import MC_DISTRACTORS, make_mc_eval  # noqa: E402
 from llava_nb.smallworld.llm import lm_corpus, mc_item, scene_slots, train_llm  # noqa: E402
 from llava_nb.smallworld.world import sample_scene, scene_id, scene_rng  # noqa: E402
 
@@ -41,10 +42,11 @@ OUT = ROOT / "bench" / "results" / "mc_phase_replica.json"
 RUNS = ROOT / "runs" / "mc_phase_replica"
 
 
-def extra_items(n_scenes: int, seed: int, extra: int) -> list[dict]:
-    "`extra` more lettered items per scene of `lm_corpus(n_scenes, seed)`'s scenes, each another draw of options."
+def extra_items(n_scenes: int, seed: int, extra: int, distractors: str = "drawn") -> list[dict]:
+    """`extra` more lettered items per scene of `lm_corpus(n_scenes, seed)`'s scenes, each another draw of options
+    (`distractors` as `make_mc_eval`'s)."""
     scenes = [sample_scene(scene_rng(seed, "lm", i), scene_id(i, "lm")) for i in range(n_scenes)]
-    draws = [make_mc_eval(scenes, seed=seed + 1000 * (k + 1)) for k in range(extra)]
+    draws = [make_mc_eval(scenes, seed=seed + 1000 * (k + 1), distractors=distractors) for k in range(extra)]
     return [mc_item(choice, scene_slots(s)) for mc in draws for s, choice in zip(scenes, mc)]
 
 
@@ -63,13 +65,25 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=4, help="the corpus's seed (the shipped phases read 1, 2 and 3)")
     ap.add_argument("--scenes", type=int, default=10_000)
     ap.add_argument("--out", default=str(OUT), help="the results file (another one for other steps or items)")
+    ap.add_argument(
+        "--distractors",
+        default="drawn",
+        choices=MC_DISTRACTORS,
+        help="the extra items' wrong options: drawn, or the scene's other values first",
+    )
+    ap.add_argument("--no-control", action="store_true", help="train the extra items' run only (a control exists)")
     a = ap.parse_args(argv)
     corpus = lm_corpus(a.scenes, a.seed, answers="composed")
-    more = extra_items(a.scenes, a.seed, a.extra)
-    runs = {"control": corpus, f"{a.extra} more lettered items a scene": corpus + more}
+    more = extra_items(a.scenes, a.seed, a.extra, a.distractors)
+    name = f"{a.extra} more lettered items a scene" + (
+        ", the scene's values as wrong options" if a.distractors == "scene" else ""
+    )
+    runs = {"control": corpus, name: corpus + more}
+    if a.no_control:
+        del runs["control"]
     results = {"shipped LLM": probes(shipped_path("nano") / "llm")}
     for name, items in runs.items():
-        llm_dir = RUNS / f"{a.steps}_steps" / name.replace(" ", "_") / "llm"
+        llm_dir = RUNS / f"{a.steps}_steps" / name.replace(" ", "_").replace(",", "").replace("'", "") / "llm"
         shutil.rmtree(llm_dir, ignore_errors=True)
         shutil.copytree(shipped_path("nano") / "llm", llm_dir)
         t0 = time.perf_counter()

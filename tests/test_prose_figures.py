@@ -693,6 +693,14 @@ def _mc_phase(longer: bool = False):
     )
 
 
+SCENE_RUN = "4 more lettered items a scene, the scene's values as wrong options"  # bench/mc_phase_replica.py's entry
+SCENE_ASKED = (  # bench/mc_lookup_probe.py --distractors scene: its entries
+    "a fourth phase, four more items a scene with the scene's values as wrong options; asked so too",
+    "shipped, the scene's values as wrong options",
+    "a fourth phase, four more items a scene; asked with the scene's values as wrong options",
+)
+
+
 def _mc_levers():
     "RESULTS.md's sentences on two levers on multiple choice, its noise, its letters and its depth (issue 27)."
     levers, sizes, depth = R("mc_levers"), R("mc_eval_size"), R("mc_depth_probe")["shipped"]
@@ -703,6 +711,8 @@ def _mc_levers():
     phase, stage2, scene = (levers[f"{k}, seed 0"] for k in ("fourth phase", "stage 2", "scene distractors"))
     in_picture = lambda k, t: sizes[k]["wrong letters in the picture"][t]
     key = "naming another object's"
+    llm = lambda d, run: f"{d[run]['mc']['image']['letter']:.2f}"
+    asked = lambda name: f"{R('mc_lookup_probe')[name]['image']['letter']:.2f}"
     of = lambda k, t: f"{in_picture(k, t)[key]} of {in_picture(k, t)['wrong']}"
     named = lambda k, sep=" and ": f"{of(k, 'color')}{sep}{of(k, 'shape')}"
     letters = lambda k: ", ".join(f"{v['right']:.2f}" for v in sizes[k]["by the right letter"].values())
@@ -727,6 +737,10 @@ def _mc_levers():
         f"(seed 1: {named('shipped, seed 1', ', ')})",
         f"multiple choice {pair(scene, lambda r: mc(r, 'all'))}, image items {pair(scene, lambda r: mc(r, 'image'))}: "
         "not adopted",
+        f"the LLM alone letters {llm(R('mc_phase_replica_scene'), SCENE_RUN)} of the image items (with drawn wrong "
+        f"options {llm(R('mc_phase_replica_1500'), '4 more lettered items a scene')}, the corpus as it is "
+        f"{llm(R('mc_phase_replica_1500'), 'control')}), and of image items whose wrong options are the scene's values "
+        f"{asked(SCENE_ASKED[0])} (the shipped LLM {asked(SCENE_ASKED[1])}, the drawn phase {asked(SCENE_ASKED[2])}",
     )
 
 
@@ -892,7 +906,7 @@ CLAIMS = {
     "RESULTS: a fourth LLM phase in reading order": ("RESULTS.md", _fourth_phase),
     **{f"RESULTS: a phase towards multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_phase()[i]) for i in range(2)},
     "RESULTS: a longer phase towards multiple choice": ("RESULTS.md", lambda: _mc_phase(longer=True)[2]),
-    **{f"RESULTS: levers on multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_levers()[i]) for i in range(8)},
+    **{f"RESULTS: levers on multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_levers()[i]) for i in range(9)},
     **{f"RESULTS: a lone object called it, {i}": ("RESULTS.md", lambda i=i: _lone()[i]) for i in range(4)},
     **{f"RESULTS: the adopted LLM phase, {i}": ("RESULTS.md", lambda i=i: _adopted_phase()[i]) for i in range(3)},
     "RESULTS: held-out VQA, both seeds": ("RESULTS.md", _vqa),
