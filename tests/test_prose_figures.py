@@ -674,11 +674,15 @@ def _lone():
     )
 
 
+MC_SHIPPED = "shipped: three later phases, the last in the short-answer grammar's words"  # mc_lookup_probe's entry
+NAMED = "naming another object's"  # mc_eval_size's count of wrong letters naming another object in the picture
+
+
 def _mc_phase(longer: bool = False):
     "RESULTS.md's sentences on a later LLM phase weighted towards lettered items (`bench/mc_phase_replica.py`)."
     d = R("mc_phase_replica_1500" if longer else "mc_phase_replica")
     c, x = d["control"], d[f"{4 if longer else 2} more lettered items a scene"]
-    shipped = R("mc_lookup_probe")["shipped: three later phases, the last in the short-answer grammar's words"]
+    shipped = R("mc_lookup_probe")[MC_SHIPPED]
     pair = lambda get, fmt="{:.2f}": f"{fmt.format(get(c))} -> {fmt.format(get(x))}"
     return (
         f"answers {shipped['image']['free']:.2f} of the image items free-form and letters "
@@ -710,10 +714,9 @@ def _mc_levers():
     pair = lambda b, get: f"{get(shipped):.3f} -> {get(b):.3f}"
     phase, stage2, scene = (levers[f"{k}, seed 0"] for k in ("fourth phase", "stage 2", "scene distractors"))
     in_picture = lambda k, t: sizes[k]["wrong letters in the picture"][t]
-    key = "naming another object's"
     llm = lambda d, run: f"{d[run]['mc']['image']['letter']:.2f}"
     asked = lambda name: f"{R('mc_lookup_probe')[name]['image']['letter']:.2f}"
-    of = lambda k, t: f"{in_picture(k, t)[key]} of {in_picture(k, t)['wrong']}"
+    of = lambda k, t: f"{in_picture(k, t)[NAMED]} of {in_picture(k, t)['wrong']}"
     named = lambda k, sep=" and ": f"{of(k, 'color')}{sep}{of(k, 'shape')}"
     letters = lambda k: ", ".join(f"{v['right']:.2f}" for v in sizes[k]["by the right letter"].values())
     spread = sizes["shipped"]["90-item slices"]["sd"]
@@ -741,6 +744,25 @@ def _mc_levers():
         f"options {llm(R('mc_phase_replica_1500'), '4 more lettered items a scene')}, the corpus as it is "
         f"{llm(R('mc_phase_replica_1500'), 'control')}), and of image items whose wrong options are the scene's values "
         f"{asked(SCENE_ASKED[0])} (the shipped LLM {asked(SCENE_ASKED[1])}, the drawn phase {asked(SCENE_ASKED[2])}",
+    )
+
+
+def _mc_lesson():
+    "07e's sentences on the lookup since, and on what a wrong letter names."
+    probe = R("mc_lookup_probe")
+    second = lambda k: f"{probe[k]['image']['letter | free right']:.2f}"
+    ks = ("before: template corpus, fused newlines", "shipped: wider grammar, 6,000 steps", MC_SHIPPED)
+    sizes, depth = R("mc_eval_size"), R("mc_depth_probe")["shipped"]["image"]
+    wrong, sd = sizes["shipped"]["wrong letters in the picture"], sizes["shipped"]["90-item slices"]["sd"]
+    of = lambda t: f"{wrong[t][NAMED]} of {wrong[t]['wrong']}"
+    lens = [depth[f"letter | answer {w}"]["right"] for w in ("ready a layer before the last", "only in the last layer")]
+    return (
+        f"{second(ks[0])} before issue 27, {second(ks[1])} after 6,000 steps on the wider grammar, {second(ks[2])} "
+        "after the three later phases",
+        f"the draw alone moved the figure by ±{sd['all']:.2f} and the image items by ±{sd['image']:.2f}",
+        f"of the wrong colour and shape letters {of('color')} and {of('shape')} name",
+        f"the letter is right for {lens[0]:.2f} of the image items whose free-form answer is readable a layer before "
+        f"the last, and {lens[1]:.2f} of the others",
     )
 
 
@@ -906,6 +928,7 @@ CLAIMS = {
     "RESULTS: a fourth LLM phase in reading order": ("RESULTS.md", _fourth_phase),
     **{f"RESULTS: a phase towards multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_phase()[i]) for i in range(2)},
     "RESULTS: a longer phase towards multiple choice": ("RESULTS.md", lambda: _mc_phase(longer=True)[2]),
+    **{f"07e: the lookup since, {i}": ("nbs/07e_smallworld_llm.ipynb", lambda i=i: _mc_lesson()[i]) for i in range(4)},
     **{f"RESULTS: levers on multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_levers()[i]) for i in range(9)},
     **{f"RESULTS: a lone object called it, {i}": ("RESULTS.md", lambda i=i: _lone()[i]) for i in range(4)},
     **{f"RESULTS: the adopted LLM phase, {i}": ("RESULTS.md", lambda i=i: _adopted_phase()[i]) for i in range(3)},
