@@ -6,7 +6,8 @@ quickstart checkpoints (a run folder: its `stage2/final` and its `data/test` sce
 (`make_mc_eval(scenes, seed, n)`, whose first 90 were the quickstart's own), and reports the figure by modality on
 all of them and on the first 90, with the spread of 90-item draws (disjoint slices of the `--n`), so that two runs'
 figures are read against their noise; the accuracy by the right option's letter (which the replies favour); and of
-the wrong colour, shape and size letters, how many name another object in the picture.
+the wrong colour, shape and size letters, how many name another object in the picture; and the colour and shape items'
+accuracy where only the answer is in the picture and where other options are too.
 
     .venv/bin/python bench/mc_eval_size.py RUN [RUN ...] [--n 630] [--name NAME ...]   # ~10 s a run on 2 cores
 
@@ -61,6 +62,22 @@ def _wrong_in_scene(replies: list[str], items: list[dict], scenes: list[dict]) -
     return {k: {"wrong": n, "naming another object's": hit} for k, (hit, n) in sorted(out.items())}
 
 
+def _by_options_in_picture(replies: list[str], items: list[dict], scenes: list[dict]) -> dict:
+    """Colour and shape items with a picture or text context, by how many of their options are in the scene: the
+    accuracy where only the answer is (an option-in-the-picture shortcut suffices) and where others are too."""
+    by_id, out = {s["id"]: s for s in scenes}, defaultdict(list)
+    for r, it in zip(replies, items):
+        if it["modality"] == "none" or it["type"] not in ("color", "shape"):
+            continue
+        scene = by_id[it["id"].rsplit("_mc", 1)[0]]
+        values = {o[it["type"]] for o in parse_context(context_text(scene), scene["id"])[1]}
+        present = sum(c in values for c in it["choices"])
+        out["only the answer" if present == 1 else "the answer and others"].append(
+            extract_letter(r, it["choices"]) == it["answer"]
+        )
+    return {k: {"n": len(v), "right": round(sum(v) / len(v), 3)} for k, v in sorted(out.items())}
+
+
 def score(run: Path, n: int, seed: int) -> dict:
     "The run's checkpoint on `n` lettered items of its test scenes: all, the quickstart's first 90, 90-item slices."
     model = LlavaModel.from_pretrained(run / "stage2" / "final").eval()
@@ -77,6 +94,7 @@ def score(run: Path, n: int, seed: int) -> dict:
         "all items": _figures(replies, items),
         "by the right letter": _by_letter(replies, items),
         "wrong letters in the picture": _wrong_in_scene(replies, items, scenes),
+        "colour and shape items by options in the picture": _by_options_in_picture(replies, items, scenes),
         "the quickstart's 90": slices[0],
         "90-item slices": {"count": len(slices), "sd": spread, "all": [s["all"] for s in slices]},
     }

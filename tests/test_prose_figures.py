@@ -718,6 +718,10 @@ def _mc_levers():
     asked = lambda name: f"{R('mc_lookup_probe')[name]['image']['letter']:.2f}"
     of = lambda k, t: f"{in_picture(k, t)[NAMED]} of {in_picture(k, t)['wrong']}"
     named = lambda k, sep=" and ": f"{of(k, 'color')}{sep}{of(k, 'shape')}"
+    options = lambda k: sizes[k]["colour and shape items by options in the picture"]
+    by_options = lambda part, key, fmt="{:.3f}": " / ".join(
+        fmt.format(options(k)[part][key]) for k in ("shipped", "shipped, seed 1")
+    )
     letters = lambda k: ", ".join(f"{v['right']:.2f}" for v in sizes[k]["by the right letter"].values())
     spread = sizes["shipped"]["90-item slices"]["sd"]
     by_layer = lambda key: ", ".join(f"{v:.2f}" for v in depth["image"][key][1:])
@@ -738,6 +742,10 @@ def _mc_levers():
         f"other way, {t_ready['right']:.3f} against {t_late['right']:.3f}",
         f"wrong colour and shape letters (image and text items) {named('shipped')} name another object in the picture "
         f"(seed 1: {named('shipped, seed 1', ', ')})",
+        "where only the answer is, colour and shape items are right "
+        f"{by_options('only the answer', 'right')} of the time; "
+        f"where other options are too, {by_options('the answer and others', 'right')}, a coin toss between them "
+        f"({by_options('only the answer', 'n', '{}')} and {by_options('the answer and others', 'n', '{}')} items)",
         f"multiple choice {pair(scene, lambda r: mc(r, 'all'))}, image items {pair(scene, lambda r: mc(r, 'image'))}: "
         "not adopted",
         f"the LLM alone letters {llm(R('mc_phase_replica_scene'), SCENE_RUN)} of the image items (with drawn wrong "
@@ -754,6 +762,7 @@ def _mc_lesson():
     ks = ("before: template corpus, fused newlines", "shipped: wider grammar, 6,000 steps", MC_SHIPPED)
     sizes, depth = R("mc_eval_size"), R("mc_depth_probe")["shipped"]["image"]
     wrong, sd = sizes["shipped"]["wrong letters in the picture"], sizes["shipped"]["90-item slices"]["sd"]
+    opts = sizes["shipped"]["colour and shape items by options in the picture"]
     of = lambda t: f"{wrong[t][NAMED]} of {wrong[t]['wrong']}"
     lens = [depth[f"letter | answer {w}"]["right"] for w in ("ready a layer before the last", "only in the last layer")]
     return (
@@ -761,6 +770,8 @@ def _mc_lesson():
         "after the three later phases",
         f"the draw alone moved the figure by ±{sd['all']:.2f} and the image items by ±{sd['image']:.2f}",
         f"of the wrong colour and shape letters {of('color')} and {of('shape')} name",
+        f"where only the answer is, they are right {opts['only the answer']['right']:.2f} of the time; where other "
+        f"options are too, {opts['the answer and others']['right']:.2f}, a coin toss",
         f"the letter is right for {lens[0]:.2f} of the image items whose free-form answer is readable a layer before "
         f"the last, and {lens[1]:.2f} of the others",
     )
@@ -928,8 +939,8 @@ CLAIMS = {
     "RESULTS: a fourth LLM phase in reading order": ("RESULTS.md", _fourth_phase),
     **{f"RESULTS: a phase towards multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_phase()[i]) for i in range(2)},
     "RESULTS: a longer phase towards multiple choice": ("RESULTS.md", lambda: _mc_phase(longer=True)[2]),
-    **{f"07e: the lookup since, {i}": ("nbs/07e_smallworld_llm.ipynb", lambda i=i: _mc_lesson()[i]) for i in range(4)},
-    **{f"RESULTS: levers on multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_levers()[i]) for i in range(9)},
+    **{f"07e: the lookup since, {i}": ("nbs/07e_smallworld_llm.ipynb", lambda i=i: _mc_lesson()[i]) for i in range(5)},
+    **{f"RESULTS: levers on multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_levers()[i]) for i in range(10)},
     **{f"RESULTS: a lone object called it, {i}": ("RESULTS.md", lambda i=i: _lone()[i]) for i in range(4)},
     **{f"RESULTS: the adopted LLM phase, {i}": ("RESULTS.md", lambda i=i: _adopted_phase()[i]) for i in range(3)},
     "RESULTS: held-out VQA, both seeds": ("RESULTS.md", _vqa),
