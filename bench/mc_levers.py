@@ -5,6 +5,8 @@
   draws the same items, `continue_llm(lettered=)` trains such a phase).
 - `stage 2`: three lettered records a scene in stage 2 (`QuickstartConfig(mc_train=3)`) at the shipped number of
   steps (`stage2_epochs` 2 x 12,000 / 18,000 records).
+- `fourth phase, 3,000 steps, scene distractors`: the quickstart on the LLM of `bench/mc_phase_replica.py --steps
+  3000 --extra 4 --distractors scene --no-control` (the extra items' wrong options the scene's values first).
 - `scene distractors`: stage 2's lettered records take their wrong options from the scene's other objects first
   (`QuickstartConfig(mc_distractors="scene")`): the shipped model's wrong colour and shape letters name another object
   in the picture, so an option being in the picture must stop meaning it is the answer.
@@ -13,7 +15,7 @@ Each row: the quickstart's figures (`llm_second_phase.figures`) and multiple cho
 right option's letter (`mc_eval_size.score`), beside the shipped run's.
 
     .venv/bin/python bench/mc_phase_replica.py --steps 1500 --extra 4 --out bench/results/mc_phase_replica_1500.json
-    .venv/bin/python bench/mc_levers.py [--seed 0] [--reuse]   # ~5 min a lever on 2 cores; --reuse: score runs kept
+    .venv/bin/python bench/mc_levers.py [--seed 0] [--reuse] [--only NAME ...]   # ~5 min a lever on 2 cores
 
 Writes bench/results/mc_levers.json (runs under runs/mc_levers/).
 """
@@ -38,6 +40,7 @@ from llava_nb.smallworld.quickstart import QuickstartConfig, quickstart  # noqa:
 OUT = ROOT / "bench" / "results" / "mc_levers.json"
 RUNS = ROOT / "runs" / "mc_levers"
 REPLICA_LLM = REPLICA_RUNS / "1500_steps" / "4_more_lettered_items_a_scene" / "llm"
+SCENE_LLM = REPLICA_RUNS / "3000_steps" / "4_more_lettered_items_a_scene_the_scenes_values_as_wrong_options" / "llm"
 
 
 def levers(seed: int) -> dict:
@@ -51,6 +54,7 @@ def levers(seed: int) -> dict:
         "fourth phase": (shipped, REPLICA_LLM),
         "stage 2": (QuickstartConfig(seed=seed, mc_train=3, stage2_epochs=same_steps), None),
         "scene distractors": (QuickstartConfig(seed=seed, mc_distractors="scene"), None),
+        "fourth phase, 3,000 steps, scene distractors": (shipped, SCENE_LLM),
     }
 
 
@@ -58,9 +62,12 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reuse", action="store_true", help="score the runs already under runs/mc_levers, train nothing")
+    ap.add_argument("--only", nargs="*", default=None, help="these levers only (names as above)")
     a = ap.parse_args(argv)
     results = json.loads(OUT.read_text()) if OUT.is_file() else {}
     for name, (cfg, llm) in levers(a.seed).items():
+        if a.only is not None and name not in a.only:
+            continue
         run = RUNS / f"{name.replace(' ', '_')}_seed{a.seed}"
         if not a.reuse:
             backbones = backbones_with(run.with_name(run.name + "_backbones"), "llm", source=llm)[0] if llm else None

@@ -713,6 +713,10 @@ def _mc_levers():
     words = lambda r: r["quickstart"]["held-out words"]
     pair = lambda b, get: f"{get(shipped):.3f} -> {get(b):.3f}"
     phase, stage2, scene = (levers[f"{k}, seed 0"] for k in ("fourth phase", "stage 2", "scene distractors"))
+    longer = levers["fourth phase, 3,000 steps, scene distractors, seed 0"]
+    options_of = lambda r: r["multiple choice"]["colour and shape items by options in the picture"]
+    long_run = R("mc_phase_replica_scene_3000")[SCENE_RUN]["mc"]
+    tables = R("mc_phase_replica_scene_3000")[SCENE_RUN]["tables"]
     in_picture = lambda k, t: sizes[k]["wrong letters in the picture"][t]
     llm = lambda d, run: f"{d[run]['mc']['image']['letter']:.2f}"
     asked = lambda name: f"{R('mc_lookup_probe')[name]['image']['letter']:.2f}"
@@ -752,6 +756,14 @@ def _mc_levers():
         f"options {llm(R('mc_phase_replica_1500'), '4 more lettered items a scene')}, the corpus as it is "
         f"{llm(R('mc_phase_replica_1500'), 'control')}), and of image items whose wrong options are the scene's values "
         f"{asked(SCENE_ASKED[0])} (the shipped LLM {asked(SCENE_ASKED[1])}, the drawn phase {asked(SCENE_ASKED[2])}",
+        f"the LLM alone letters {long_run['image']['letter']:.2f} of the image items and "
+        f"{long_run['all']['letter']:.2f} of all, the held-out tables flat ({tables['held-out table']:.3f}, {tables['second held-out table']:.3f})",
+        f"multiple choice {pair(longer, lambda r: mc(r, 'all'))}, image items "
+        f"{pair(longer, lambda r: mc(r, 'image'))}, colour and shape items with other options in the picture "
+        f"{pair(longer, lambda r: options_of(r)['the answer and others']['right'])}, held-out words "
+        f"{pair(longer, words)}, but described in held-out ways with F1 "
+        f"{pair(longer, lambda r: r['quickstart']['description f1'])} (goal 0.85) and in-template "
+        f"{pair(longer, lambda r: r['quickstart']['vqa'])}",
     )
 
 
@@ -940,7 +952,7 @@ CLAIMS = {
     **{f"RESULTS: a phase towards multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_phase()[i]) for i in range(2)},
     "RESULTS: a longer phase towards multiple choice": ("RESULTS.md", lambda: _mc_phase(longer=True)[2]),
     **{f"07e: the lookup since, {i}": ("nbs/07e_smallworld_llm.ipynb", lambda i=i: _mc_lesson()[i]) for i in range(5)},
-    **{f"RESULTS: levers on multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_levers()[i]) for i in range(10)},
+    **{f"RESULTS: levers on multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_levers()[i]) for i in range(12)},
     **{f"RESULTS: a lone object called it, {i}": ("RESULTS.md", lambda i=i: _lone()[i]) for i in range(4)},
     **{f"RESULTS: the adopted LLM phase, {i}": ("RESULTS.md", lambda i=i: _adopted_phase()[i]) for i in range(3)},
     "RESULTS: held-out VQA, both seeds": ("RESULTS.md", _vqa),
