@@ -757,7 +757,8 @@ def _mc_levers():
         f"{llm(R('mc_phase_replica_1500'), 'control')}), and of image items whose wrong options are the scene's values "
         f"{asked(SCENE_ASKED[0])} (the shipped LLM {asked(SCENE_ASKED[1])}, the drawn phase {asked(SCENE_ASKED[2])}",
         f"the LLM alone letters {long_run['image']['letter']:.2f} of the image items and "
-        f"{long_run['all']['letter']:.2f} of all, the held-out tables flat ({tables['held-out table']:.3f}, {tables['second held-out table']:.3f})",
+        f"{long_run['all']['letter']:.2f} of all, the held-out tables flat ({tables['held-out table']:.3f}, "
+        f"{tables['second held-out table']:.3f})",
         f"multiple choice {pair(longer, lambda r: mc(r, 'all'))}, image items "
         f"{pair(longer, lambda r: mc(r, 'image'))}, colour and shape items with other options in the picture "
         f"{pair(longer, lambda r: options_of(r)['the answer and others']['right'])}, held-out words "
