@@ -53,17 +53,20 @@ def continue_llm(
     requests: str = "listed",
     answers: str = "listed",
     lettered: int = 1,
+    distractors: str = "drawn",
 ) -> dict:
     """Train the nano LLM saved in `llm_dir` `steps` more on scenes it never read (the corpus of `seed + 1`), at
     `LLM_CONTINUE_LR`, a `stray` share of its questions given 1-2 stray words (`with_stray_words`) drawn from the
     teacher's request wrappers (`stray_from="requests"`: `request_words()`, the shipped phase) or from every word the
     questions use (`"questions"`: measured, not shipped); `order`: the objects' order in the corpus's detailed
     descriptions (`lm_corpus`), `requests` and `answers` the teacher's words, `lettered` the multiple-choice items per
-    scene (`lm_corpus`); saved in place. Returns its training stats."""
+    scene and `distractors` their wrong options (`lm_corpus`); saved in place. Returns its training stats."""
     if stray_from not in STRAY_FROM:
         raise ValueError(f"continue_llm: stray_from must be one of {STRAY_FROM}, not {stray_from!r}")
     words = request_words() if stray_from == "requests" else None  # None: every word of the corpus's questions
-    read = lm_corpus(10_000, seed + 1, order=order, requests=requests, answers=answers, lettered=lettered)
+    read = lm_corpus(
+        10_000, seed + 1, order=order, requests=requests, answers=answers, lettered=lettered, distractors=distractors
+    )
     corpus = with_stray_words(read, stray, seed=seed + 1, words=words)
     return _llm_phase(llm_dir, seed + 1, steps, max_minutes, verbose, lr=LLM_CONTINUE_LR, init=llm_dir, corpus=corpus)
 

@@ -107,6 +107,7 @@ def lm_corpus(
     requests: str = "listed",
     answers: str = "listed",
     lettered: int = 1,
+    distractors: str = "drawn",
 ) -> list[dict]:
     """Small-world LM items: chats (`conversations`, the scene as `slots` or in words) or bare captions (`text`); for a
     scene also `keyed` `keyed_description`s after its scene tokens (the `plain` template, as a caption). The chats are
@@ -115,7 +116,7 @@ def lm_corpus(
     `bench/everyday_words.py`); `order`: of the objects in the teacher's detailed descriptions (`describe`);
     `requests`, `answers`: the teacher's words for descriptions and short answers (listed, or 'composed' from the
     grammars; the shipped LLM read the listed ones); `lettered`: multiple-choice items per scene, each another draw of
-    options (`make_mc_eval`, `mc_item`)."""
+    options (`make_mc_eval`, `mc_item`), their wrong options `distractors` (as `make_mc_eval`'s)."""
     from llava_nb.datagen.instruct import BRIEF_INSTRUCTIONS, make_instruct
     from llava_nb.smallworld.teacher import SymbolicTeacher, make_vqa_train
     from llava_nb.smallworld.world import context_text
@@ -129,7 +130,9 @@ def lm_corpus(
     records = make_instruct(scenes, teacher, seed=seed, mix={"conversation": 4, "detail": 1, "complex": 1})
     vqa = [make_vqa_train(scenes, seed=seed + k, turns=6) for k in range(2)]  # retrieval practice: 2 x 6 questions
     check_number("lettered", lettered, 0, integer=True)
-    draws = [make_mc_eval(scenes, seed=seed + 1000 * k) for k in range(lettered)]  # lettered options, the letter
+    draws = [
+        make_mc_eval(scenes, seed=seed + 1000 * k, distractors=distractors) for k in range(lettered)
+    ]  # lettered options, the letter
     mc = list(zip(*draws)) if draws else [()] * len(scenes)  # per scene: its `lettered` items
     items = []
     for s, rec, short, short2, choices in zip(scenes, records, *vqa, mc):
