@@ -48,16 +48,25 @@ def _by_letter(replies: list[str], items: list[dict]) -> dict:
     return {L: {"n": len(v), "right": round(sum(v) / len(v), 3), "replied": picked[L]} for L, v in rows}
 
 
+def _scene_values(scenes: list[dict]):
+    "`values(item)`: the values of the item's kind (colours for a colour question) its scene's objects have."
+    by_id = {s["id"]: s for s in scenes}
+
+    def values(item: dict) -> set[str]:
+        scene = by_id[item["id"].rsplit("_mc", 1)[0]]
+        return {o[item["type"]] for o in parse_context(context_text(scene), scene["id"])[1]}
+
+    return values
+
+
 def _wrong_in_scene(replies: list[str], items: list[dict], scenes: list[dict]) -> dict:
     "Per attribute type: of the wrong letters on image and text items, how many name another object's value."
-    by_id, out = {s["id"]: s for s in scenes}, defaultdict(lambda: [0, 0])
+    values, out = _scene_values(scenes), defaultdict(lambda: [0, 0])
     for r, it in zip(replies, items):
         letter = extract_letter(r, it["choices"])
         if it["modality"] == "none" or it["type"] not in ("color", "shape", "size") or letter in (None, it["answer"]):
             continue
-        scene = by_id[it["id"].rsplit("_mc", 1)[0]]
-        values = {o[it["type"]] for o in parse_context(context_text(scene), scene["id"])[1]}
-        out[it["type"]][0] += it["choices"][LETTERS.index(letter)] in values
+        out[it["type"]][0] += it["choices"][LETTERS.index(letter)] in values(it)
         out[it["type"]][1] += 1
     return {k: {"wrong": n, "naming another object's": hit} for k, (hit, n) in sorted(out.items())}
 
@@ -65,13 +74,11 @@ def _wrong_in_scene(replies: list[str], items: list[dict], scenes: list[dict]) -
 def _by_options_in_picture(replies: list[str], items: list[dict], scenes: list[dict]) -> dict:
     """Colour and shape items with a picture or text context, by how many of their options are in the scene: the
     accuracy where only the answer is (an option-in-the-picture shortcut suffices) and where others are too."""
-    by_id, out = {s["id"]: s for s in scenes}, defaultdict(list)
+    values, out = _scene_values(scenes), defaultdict(list)
     for r, it in zip(replies, items):
         if it["modality"] == "none" or it["type"] not in ("color", "shape"):
             continue
-        scene = by_id[it["id"].rsplit("_mc", 1)[0]]
-        values = {o[it["type"]] for o in parse_context(context_text(scene), scene["id"])[1]}
-        present = sum(c in values for c in it["choices"])
+        present = sum(c in values(it) for c in it["choices"])
         out["only the answer" if present == 1 else "the answer and others"].append(
             extract_letter(r, it["choices"]) == it["answer"]
         )

@@ -39,7 +39,7 @@ from llava_nb.smallworld.fit import bf16_autocast  # noqa: E402
 from llava_nb.eval.metrics import LETTERS, mc_prompt  # noqa: E402
 from llava_nb.smallworld.llm import _lm_batch, _lm_forward, encode_lm_item, scene_slots  # noqa: E402
 from llava_nb.smallworld.world import sample_scene, scene_id, scene_rng  # noqa: E402
-from llava_nb.smallworld.judge import MC_DISTRACTORS, make_mc_eval  # noqa: E402
+from llava_nb.smallworld.judge import DISTRACTORS, make_mc_eval  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "mc_lookup_probe.json"
@@ -104,7 +104,7 @@ def main(argv=None) -> dict:
     ap.add_argument(
         "--distractors",
         default="drawn",
-        choices=MC_DISTRACTORS,
+        choices=DISTRACTORS,
         help="the items' wrong options: drawn (as the quickstart asks), or the scene's other values first",
     )
     a = ap.parse_args(argv)

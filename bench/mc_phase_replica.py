@@ -34,7 +34,7 @@ import mc_lookup_probe  # noqa: E402
 
 from llava_nb.core import shipped_path  # noqa: E402
 from llava_nb.smallworld.backbones import LLM_CONTINUE_LR  # noqa: E402
-from llava_nb.smallworld.judge import MC_DISTRACTORS, make_mc_eval  # noqa: E402
+from llava_nb.smallworld.judge import DISTRACTORS, mc_draws  # noqa: E402
 from llava_nb.smallworld.llm import lm_corpus, mc_item, scene_slots, train_llm  # noqa: E402
 from llava_nb.smallworld.world import sample_scene, scene_id, scene_rng  # noqa: E402
 
@@ -46,7 +46,7 @@ def extra_items(n_scenes: int, seed: int, extra: int, distractors: str = "drawn"
     """`extra` more lettered items per scene of `lm_corpus(n_scenes, seed)`'s scenes, each another draw of options
     (`distractors` as `make_mc_eval`'s)."""
     scenes = [sample_scene(scene_rng(seed, "lm", i), scene_id(i, "lm")) for i in range(n_scenes)]
-    draws = [make_mc_eval(scenes, seed=seed + 1000 * (k + 1), distractors=distractors) for k in range(extra)]
+    draws = mc_draws(scenes, seed, extra + 1, distractors)[1:]  # the corpus holds draw 0
     return [mc_item(choice, scene_slots(s)) for mc in draws for s, choice in zip(scenes, mc)]
 
 
@@ -68,7 +68,7 @@ def main(argv=None) -> dict:
     ap.add_argument(
         "--distractors",
         default="drawn",
-        choices=MC_DISTRACTORS,
+        choices=DISTRACTORS,
         help="the extra items' wrong options: drawn, or the scene's other values first",
     )
     ap.add_argument("--no-control", action="store_true", help="train the extra items' run only (a control exists)")

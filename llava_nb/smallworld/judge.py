@@ -47,9 +47,9 @@ from llava_nb.eval.metrics import (
 )
 
 # %% auto #0
-__all__ = ['MC_DISTRACTORS', 'parse_description', 'match_mentions', 'description_scores', 'value_category', 'find_value',
+__all__ = ['DISTRACTORS', 'parse_description', 'match_mentions', 'description_scores', 'value_category', 'find_value',
            'lead_value', 'resolve_question', 'resolve_reasoning', 'check_claims', 'SymbolicJudge', 'reads_small_world',
-           'small_world_offline_judge', 'make_bench', 'judge_bench', 'make_mc_eval', 'make_mc_train']
+           'small_world_offline_judge', 'make_bench', 'judge_bench', 'make_mc_eval', 'mc_draws', 'make_mc_train']
 
 # %% ../../nbs/07g_smallworld_judge.ipynb #79156559
 def _alt(words) -> str:
@@ -421,7 +421,8 @@ def judge_bench(items: list[dict], answers: list[str], judge: Judge | None = Non
 # %% ../../nbs/07g_smallworld_judge.ipynb #b47cf644
 _COUNTS = tuple(str(i) for i in range(6))
 _DOMAINS = {**_CATEGORIES, "number": _COUNTS}  # the values an option can take, per category
-MC_DISTRACTORS = ("drawn", "scene")  # a multiple-choice item's wrong options: drawn, or the scene's other values first
+# a multiple-choice item's wrong options: drawn from the answer's kind of value, or the scene's other values first
+DISTRACTORS = ("drawn", "scene")
 _NEIGHBOUR = {"above": "top", "below": "bottom", "left of": "left", "right of": "right"}
 
 
@@ -459,8 +460,8 @@ def make_mc_eval(
     """`n` (default: one per scene) multiple-choice items `{id, image, context, question, choices, answer, modality,
     type}`; `distractors`: the wrong options 'drawn' from the answer's kind of value, or the 'scene''s other objects'
     values first (so that an option being in the picture does not make it the answer)."""
-    if distractors not in MC_DISTRACTORS:
-        raise ValueError(f"distractors must be one of {MC_DISTRACTORS}, not {distractors!r}")
+    if distractors not in DISTRACTORS:
+        raise ValueError(f"distractors must be one of {DISTRACTORS}, not {distractors!r}")
     out = []
     for i in range(len(scenes) if n is None else n):
         s, modality = scenes[i % len(scenes)], modalities[i % len(modalities)]
@@ -489,12 +490,16 @@ def make_mc_eval(
     return out
 
 
+def mc_draws(scenes: list[dict], seed: int = 0, draws: int = 1, distractors: str = "drawn") -> list[list[dict]]:
+    "`draws` sets of `make_mc_eval`'s items, one per scene each: draw k (seed + 1000 k) asks other questions and options."
+    return [make_mc_eval(scenes, seed=seed + 1000 * k, distractors=distractors) for k in range(draws)]
+
+
 def make_mc_train(scenes: list[dict], seed: int = 0, draws: int = 1, distractors: str = "drawn") -> list[dict]:
     """LLaVA-1.5-style multiple-choice training records (as its A-OKVQA part), answered with the letter: `draws` per
     scene, each another draw of question and options (the first draw's ids are the scenes' own, `_mc{i}`);
     `distractors` as `make_mc_eval`'s."""
-    draw = lambda k: make_mc_eval(scenes, seed=seed + 1000 * k, distractors=distractors)
-    items = [(k, it) for k in range(draws) for it in draw(k)]
+    items = [(k, it) for k, draw in enumerate(mc_draws(scenes, seed, draws, distractors)) for it in draw]
     out = []
     for k, it in items:
         head = f"{IMAGE_TOKEN}\n" if it["image"] else ""

@@ -120,7 +120,7 @@ def lm_corpus(
     from llava_nb.datagen.instruct import BRIEF_INSTRUCTIONS, make_instruct
     from llava_nb.smallworld.teacher import SymbolicTeacher, make_vqa_train
     from llava_nb.smallworld.world import context_text
-    from llava_nb.smallworld.judge import make_mc_eval
+    from llava_nb.smallworld.judge import mc_draws
     from llava_nb.smallworld.symbolic import everyday_statements, parse_context
 
     scenes = [sample_scene(scene_rng(seed, "lm", i), scene_id(i, "lm")) for i in range(n_scenes)]
@@ -130,9 +130,7 @@ def lm_corpus(
     records = make_instruct(scenes, teacher, seed=seed, mix={"conversation": 4, "detail": 1, "complex": 1})
     vqa = [make_vqa_train(scenes, seed=seed + k, turns=6) for k in range(2)]  # retrieval practice: 2 x 6 questions
     check_number("lettered", lettered, 0, integer=True)
-    draws = [
-        make_mc_eval(scenes, seed=seed + 1000 * k, distractors=distractors) for k in range(lettered)
-    ]  # lettered options, the letter
+    draws = mc_draws(scenes, seed, lettered, distractors)  # lettered options, answered with the letter
     mc = list(zip(*draws)) if draws else [()] * len(scenes)  # per scene: its `lettered` items
     items = []
     for s, rec, short, short2, choices in zip(scenes, records, *vqa, mc):

@@ -23,7 +23,7 @@ from .backbones import NANO_DIR, nano_backbones
 from ..core import check_number, cpu_has_fast_bf16, cpu_name, default_device, seed_everything
 from ..datagen.instruct import make_instruct
 from .teacher import SymbolicTeacher, make_pretrain, make_vqa_eval, make_vqa_train
-from .judge import MC_DISTRACTORS, make_mc_train
+from .judge import DISTRACTORS, make_mc_train
 from ..model.llava import LlavaModel
 from .world import IMAGE_SIZE, load_world, make_world
 from ..files import atomic_dir, atomic_write, claim_dir, owner
@@ -94,8 +94,8 @@ class QuickstartConfig:
             raise ValueError(f"brief_train must be a share of the training scenes, from 0 to 1, not {self.brief_train}")
         if not 0 <= self.variety <= 1:
             raise ValueError(f"variety must be a share of the training scenes, from 0 to 1, not {self.variety}")
-        if self.mc_distractors not in MC_DISTRACTORS:
-            raise ValueError(f"mc_distractors must be one of {MC_DISTRACTORS}, not {self.mc_distractors!r}")
+        if self.mc_distractors not in DISTRACTORS:
+            raise ValueError(f"mc_distractors must be one of {DISTRACTORS}, not {self.mc_distractors!r}")
         if not 0 <= self.lone_references <= 1:
             raise ValueError(f"lone_references must be a chance, from 0 to 1, not {self.lone_references}")
         self.teacher()  # checks the teacher's settings
