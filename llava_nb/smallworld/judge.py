@@ -491,7 +491,7 @@ def make_mc_eval(
 
 
 def mc_draws(scenes: list[dict], seed: int = 0, draws: int = 1, distractors: str = "drawn") -> list[list[dict]]:
-    "`draws` sets of `make_mc_eval`'s items, one per scene each: draw k (seed + 1000 k) asks other questions and options."
+    "`draws` sets of `make_mc_eval`'s items, one a scene each: draw k (seed + 1000 k) asks other questions and options."
     return [make_mc_eval(scenes, seed=seed + 1000 * k, distractors=distractors) for k in range(draws)]
 
 
