@@ -255,13 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--llm-continue-steps",
         type=int,
         default=None,
-        help="steps of each later LLM phase on new scenes (default: the shipped recipe's 1,500; 0: none)",
+        help="steps of a later LLM phase on new scenes (default: the shipped recipe's 1,500, its fourth twice that; 0: none)",
     )
     b.add_argument(
         "--llm-continue-phases",
         type=int,
         default=None,
-        help="how many later LLM phases, each on the scenes of a new seed (default: the shipped recipe's 3)",
+        help="how many later LLM phases, each on the scenes of a new seed (default: the shipped recipe's 4)",
     )
     b.set_defaults(func=cmd_pretrain_backbones)
 

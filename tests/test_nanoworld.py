@@ -140,17 +140,20 @@ def test_backbone_dirs_are_checked(tmp_path):
             check_backbones(NANO / "vision", NANO / "vision")
 
 
-@pytest.mark.slow  # about 2.5 minutes: three corpora of 10,000 scenes are written
+@pytest.mark.slow  # about 3.5 minutes: four corpora of 10,000 scenes are written
 def test_pretrain_backbones_runs_the_later_llm_phases_in_order(tmp_path):
-    "The shipped recipe in small: the LLM's first phase, then three later ones, each going on from the weights before it."
-    from llava_nb.smallworld.backbones import LLM_LATER_PHASES, pretrain_backbones
+    "The shipped recipe in small: the LLM's first phase, then four later ones, each going on from the weights before it."
+    from llava_nb.smallworld.backbones import LLM_LATER_PHASES, later_phase_words, pretrain_backbones
 
     kw = dict(vision_steps=1, llm_steps=2, llm_continue_steps=2, probes=False, verbose=False)  # the shipped phases
     stats = pretrain_backbones(tmp_path / "b", **kw)["stats"]
-    assert [ph["steps"] for ph in stats["llm_continued"]] == [2, 2, 2]
+    assert [ph["steps"] for ph in stats["llm_continued"]] == [2, 2, 2, 4]  # the fourth phase is twice as long
     manifest = json.loads((tmp_path / "b" / "backbones.json").read_text())
-    assert (manifest["llm_continue_steps"], manifest["llm_continue_phases"]) == (2, 3)
-    assert manifest["llm_continue_words"] == list(LLM_LATER_PHASES) == [{}, {}, {"answers": "composed"}]
+    assert (manifest["llm_continue_steps"], manifest["llm_continue_phases"]) == (2, 4)
+    assert manifest["llm_continue_phase_steps"] == [2, 2, 2, 4]
+    lettered = {"answers": "composed", "lettered": 5, "distractors": "scene"}
+    assert manifest["llm_continue_words"] == later_phase_words(len(LLM_LATER_PHASES))
+    assert manifest["llm_continue_words"] == [{}, {}, {"answers": "composed"}, lettered]
     saved = json.loads((tmp_path / "b" / "pretrain_stats.json").read_text())
-    assert len(saved["llm_continued"]) == 3
+    assert len(saved["llm_continued"]) == 4
     nano_backbones(tmp_path / "b")  # a folder the quickstart accepts

@@ -697,6 +697,7 @@ def _mc_phase(longer: bool = False):
     )
 
 
+THREE = "three later phases (shipped at a38c86e)"  # the entries of the model shipped before the fourth LLM phase
 SCENE_RUN = "4 more lettered items a scene, the scene's values as wrong options"  # bench/mc_phase_replica.py's entry
 SCENE_ASKED = (  # bench/mc_lookup_probe.py --distractors scene: its entries
     "a fourth phase, four more items a scene with the scene's values as wrong options; asked so too",
@@ -724,10 +725,10 @@ def _mc_levers():
     named = lambda k, sep=" and ": f"{of(k, 'color')}{sep}{of(k, 'shape')}"
     options = lambda k: sizes[k]["colour and shape items by options in the picture"]
     by_options = lambda part, key, fmt="{:.3f}": " / ".join(
-        fmt.format(options(k)[part][key]) for k in ("shipped", "shipped, seed 1")
+        fmt.format(options(k)[part][key]) for k in (THREE, f"{THREE}, seed 1")
     )
     letters = lambda k: ", ".join(f"{v['right']:.2f}" for v in sizes[k]["by the right letter"].values())
-    spread = sizes["shipped"]["90-item slices"]["sd"]
+    spread = sizes[THREE]["90-item slices"]["sd"]
     by_layer = lambda key: ", ".join(f"{v:.2f}" for v in depth["image"][key][1:])
     split = lambda m: [
         depth[m][f"letter | answer {w}"] for w in ("ready a layer before the last", "only in the last layer")
@@ -740,12 +741,12 @@ def _mc_levers():
         f"multiple choice {pair(stage2, lambda r: mc(r, 'all'))}, image items "
         f"{pair(stage2, lambda r: mc(r, 'image'))}, held-out words {pair(stage2, words)}",
         f"spread by ±{spread['all']:.2f}, their image items by ±{spread['image']:.2f}",
-        f"right {letters('shipped')} of the time in seed 0 ({letters('shipped, seed 1')} in seed 1)",
+        f"right {letters(THREE)} of the time in seed 0 ({letters(f'{THREE}, seed 1')} in seed 1)",
         f"in {by_layer('free-form answer by layer')} of the items, the letter in {by_layer('letter by layer')}",
         f"rest: {ready['right']:.3f} ({ready['n']} items) against {late['right']:.3f} ({late['n']}); in text items the "
         f"other way, {t_ready['right']:.3f} against {t_late['right']:.3f}",
-        f"wrong colour and shape letters (image and text items) {named('shipped')} name another object in the picture "
-        f"(seed 1: {named('shipped, seed 1', ', ')})",
+        f"wrong colour and shape letters (image and text items) {named(THREE)} name another object in the picture "
+        f"(seed 1: {named(f'{THREE}, seed 1', ', ')})",
         "where only the answer is, colour and shape items are right "
         f"{by_options('only the answer', 'right')} of the time; "
         f"where other options are too, {by_options('the answer and others', 'right')}, a coin toss between them "
@@ -774,8 +775,8 @@ def _mc_lesson():
     second = lambda k: f"{probe[k]['image']['letter | free right']:.2f}"
     ks = ("before: template corpus, fused newlines", "shipped: wider grammar, 6,000 steps", MC_SHIPPED)
     sizes, depth = R("mc_eval_size"), R("mc_depth_probe")["shipped"]["image"]
-    wrong, sd = sizes["shipped"]["wrong letters in the picture"], sizes["shipped"]["90-item slices"]["sd"]
-    opts = sizes["shipped"]["colour and shape items by options in the picture"]
+    wrong, sd = sizes[THREE]["wrong letters in the picture"], sizes[THREE]["90-item slices"]["sd"]
+    opts = sizes[THREE]["colour and shape items by options in the picture"]
     of = lambda t: f"{wrong[t][NAMED]} of {wrong[t]['wrong']}"
     lens = [depth[f"letter | answer {w}"]["right"] for w in ("ready a layer before the last", "only in the last layer")]
     return (
@@ -787,6 +788,57 @@ def _mc_lesson():
         f"options are too, {opts['the answer and others']['right']:.2f}, a coin toss",
         f"the letter is right for {lens[0]:.2f} of the image items whose free-form answer is readable a layer before "
         f"the last, and {lens[1]:.2f} of the others",
+    )
+
+
+MC_FOURTH = "shipped: four later phases, the fourth drilling lettered items with the scene's values as wrong options"
+
+
+def _lettered_phase():
+    "The LLM's fourth later phase (`bench/llm_fourth_phase.py`, the probes of the LLM alone), in RESULTS.md and 07f."
+    d = R("llm_fourth_phase")
+    rows = [(d[f"seed {k}"]["three later phases"], d[f"seed {k}"]["four later phases"]) for k in (0, 1)]
+    arrow = lambda get, fmt="{:.3f}", bold=False: " / ".join(
+        f"{fmt.format(get(a))} -> " + (f"**{fmt.format(get(b))}**" if bold else fmt.format(get(b))) for a, b in rows
+    )
+    mod = lambda m: lambda r: r["multiple choice by modality"][m]
+    held = lambda t: lambda r: r["held-out words by type"][t]
+    ways = lambda key, part: lambda r: r["descriptions in held-out ways (120 scenes a set)"][key][part]
+    probe, tables = R("mc_lookup_probe"), R("heldout_llm_probe")
+    lettered = lambda m: " -> ".join(f"{probe[k][m]['letter']:.2f}" for k in (MC_SHIPPED, MC_FOURTH))
+    both = ("held-out table", "second held-out table")
+    table = lambda k: " / ".join(f"{tables[k][t]['bare']['overall']:.3f}" for t in both)
+    return (
+        f"the LLM alone letters {lettered('image')} of the image items (text {lettered('text')}) and reads the "
+        f"held-out tables {table(THREE)} -> {table('shipped')}",
+        f"multiple choice {arrow(lambda r: r['multiple choice'], bold=True)}, image items {arrow(mod('image'))}, text "
+        f"{arrow(mod('text'))}; held-out words {arrow(lambda r: r['held-out words'])} (count {arrow(held('count'))}, "
+        f"existence {arrow(held('existence'))}, relative position {arrow(held('relative_position'))}), relative score "
+        f"in held-out words {arrow(lambda r: r['relative score, held-out words'], '{:.1f}')}; costs: in-template count "
+        f"{arrow(lambda r: r['in-template by type']['count'])}, the second held-out table "
+        f"{arrow(lambda r: r['second held-out table'])}",
+        f"F1 {arrow(ways('first', 'F1'))} in the first set of ways and {arrow(ways('second', 'F1'))} in the second "
+        f"(described {arrow(lambda r: 100 * ways('second', 'described')(r), '{:.0f} %')})",
+        f"the LLM alone answers only {probe[MC_FOURTH]['text']['free']:.2f} of those free-form",
+    )
+
+
+def _lesson_fourth():
+    "07e's sentences on the fourth later phase: the lookup alone, the quickstart, the items still a coin toss."
+    probe, sizes, d = R("mc_lookup_probe"), R("mc_eval_size"), R("llm_fourth_phase")
+    split = lambda k: sizes[k]["colour and shape items by options in the picture"]
+    others = lambda k: f"{split(k)['the answer and others']['right']:.2f}"
+    mc = " / ".join(
+        f"{d[f'seed {k}']['three later phases']['multiple choice']:.2f} -> "
+        f"{d[f'seed {k}']['four later phases']['multiple choice']:.2f}"
+        for k in (0, 1)
+    )
+    return (
+        f"letters {probe[MC_FOURTH]['image']['letter | free right']:.2f} of the image items it answers free-form "
+        f"(0.72 before), and the quickstart's multiple choice goes {mc}",
+        f"right {others('shipped')} / {others('shipped, seed 1')} of the time (before: {others(THREE)} / "
+        f"{others(THREE + ', seed 1')})",
+        f"The LLM shipped now letters {probe[MC_FOURTH]['image']['letter | free right']:.2f} of those items",
     )
 
 
@@ -896,7 +948,7 @@ def glance_rows() -> list[str]:
     speed = lambda s: s["ours"]["samples_per_s"] / s["baseline"]["samples_per_s"]
     b16, f32 = R("mfu")["AMD EPYC"]["precisions"]["bf16"], R("mfu")["AMD EPYC"]["precisions"]["fp32"]
     weakest = min(qs(0)["heldout"]["by_type"].items(), key=lambda kv: kv[1])[0]  # the type furthest from its goal
-    seed1 = "lone references 0.3, seed 1"  # the shipped recipe's seed 1 (`bench/lone_references.py`)
+    seed1 = "four later phases, seed 1"  # the shipped recipe's seed 1 (`bench/heldout_misses.py --checkpoint`)
     s0, s1 = (R("heldout_misses")[name]["scores"] for name in ("shipped", seed1))
     later = ", ".join(
         f"{s0[k]['accuracy']:.3f} / {s1[k]['accuracy']:.3f}" for k in ("second", "third", "fourth", "fifth", "sixth")
@@ -953,7 +1005,16 @@ CLAIMS = {
     **{f"RESULTS: a phase towards multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_phase()[i]) for i in range(2)},
     "RESULTS: a longer phase towards multiple choice": ("RESULTS.md", lambda: _mc_phase(longer=True)[2]),
     **{f"07e: the lookup since, {i}": ("nbs/07e_smallworld_llm.ipynb", lambda i=i: _mc_lesson()[i]) for i in range(5)},
+    **{
+        f"07e: the fourth phase, {i}": ("nbs/07e_smallworld_llm.ipynb", lambda i=i: _lesson_fourth()[i])
+        for i in range(3)
+    },
     **{f"RESULTS: levers on multiple choice, {i}": ("RESULTS.md", lambda i=i: _mc_levers()[i]) for i in range(12)},
+    **{f"RESULTS: the fourth LLM phase, {i}": ("RESULTS.md", lambda i=i: _lettered_phase()[i]) for i in range(4)},
+    **{
+        f"07f: the fourth LLM phase, {i}": ("nbs/07f_smallworld_backbones.ipynb", lambda i=i: _lettered_phase()[i])
+        for i in range(2)
+    },
     **{f"RESULTS: a lone object called it, {i}": ("RESULTS.md", lambda i=i: _lone()[i]) for i in range(4)},
     **{f"RESULTS: the adopted LLM phase, {i}": ("RESULTS.md", lambda i=i: _adopted_phase()[i]) for i in range(3)},
     "RESULTS: held-out VQA, both seeds": ("RESULTS.md", _vqa),

@@ -5,7 +5,7 @@
 `final/` folder) ships it into `data/nano/llava` with `smallworld.quickstart.ship_checkpoint` (bf16, tower and LLM
 inside, its config naming the shipped backbones). `--stats FILE` adds the later LLM phases' stats (`llm_continued`,
 a list) to `data/nano/pretrain_stats.json` and their steps, number and words (`later_phase_words`: the phases must
-have been trained as the recipe's) to `data/nano/backbones.json`.
+have been trained as the recipe's, each as long as `later_phase_steps` says) to `data/nano/backbones.json`.
 
     .venv/bin/python tools/ship_nano.py --llm runs/.../backbones/llm --checkpoint runs/.../seed0/stage2/final \\
         --stats PHASE2/second_phase_stats.json PHASE3/... PHASE4/... --continue-steps 1500
@@ -18,7 +18,7 @@ import json
 import shutil
 from pathlib import Path
 
-from llava_nb.smallworld.backbones import later_phase_words
+from llava_nb.smallworld.backbones import later_phase_steps, later_phase_words
 from llava_nb.smallworld.quickstart import ship_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,11 +38,15 @@ def ship_llm(src: Path) -> None:
 def ship_stats(stats_files: list[Path], steps: int) -> None:
     stats = json.loads((NANO / "pretrain_stats.json").read_text())
     stats["llm_continued"] = [json.loads(f.read_text()) for f in stats_files]  # a phase each
+    lengths = [phase["steps"] for phase in stats["llm_continued"]]
+    if lengths != later_phase_steps(len(lengths), steps):
+        raise SystemExit(f"the phases trained {lengths} steps; the recipe's: {later_phase_steps(len(lengths), steps)}")
     write_json(NANO / "pretrain_stats.json", stats)
     manifest = json.loads((NANO / "backbones.json").read_text())
     manifest["llm_continue_steps"] = steps
     manifest["llm_continue_phases"] = len(stats_files)
     manifest["llm_continue_words"] = later_phase_words(len(stats_files))  # trained as the recipe's: its words
+    manifest["llm_continue_phase_steps"] = lengths
     write_json(NANO / "backbones.json", manifest)
 
 

@@ -19,19 +19,34 @@ from .vision import probe_table, train_vision
 
 # %% auto #0
 __all__ = ['LLM_CONTINUE_LR', 'LLM_CONTINUE_STEPS', 'STRAY_FROM', 'LLM_LATER_PHASES', 'NANO_DIR', 'BACKBONES_FORMATS',
-           'BACKBONES_FORMAT', 'BACKBONES_MANIFEST', 'later_phase_words', 'continue_llm', 'pretrain_backbones',
-           'check_backbones', 'check_backbones_format', 'nano_backbones', 'pretrain_stats']
+           'BACKBONES_FORMAT', 'BACKBONES_MANIFEST', 'later_phase_words', 'later_phase_steps', 'continue_llm',
+           'pretrain_backbones', 'check_backbones', 'check_backbones_format', 'nano_backbones', 'pretrain_stats']
 
 # %% ../../nbs/07f_smallworld_backbones.ipynb #93f52f80
 LLM_CONTINUE_LR = 5e-4  # the LLM's second phase: half the first phase's peak learning rate
 LLM_CONTINUE_STEPS = 1500  # its length: about 6 minutes on two cores
 STRAY_FROM = ("requests", "questions")  # where its stray words come from: see "Later phases" below
-LLM_LATER_PHASES = ({}, {}, {"answers": "composed"})  # the shipped later phases' corpus words (`continue_llm`)
+LLM_LATER_PHASES = (  # the shipped later phases: their corpus words (`continue_llm`'s) and length in `steps`
+    {},
+    {},
+    {"answers": "composed"},
+    {"answers": "composed", "lettered": 5, "distractors": "scene", "length": 2},  # drills the multiple-choice lookup
+)
+
+
+def _later_phase(k: int) -> dict:
+    "Phase k of the recipe's later phases: `LLM_LATER_PHASES[k]`, past the table its last."
+    return LLM_LATER_PHASES[min(k, len(LLM_LATER_PHASES) - 1)]
 
 
 def later_phase_words(n: int) -> list[dict]:
-    "The corpus words of `n` later phases as the recipe trains them: phase k's `LLM_LATER_PHASES[k]`, past it the last."
-    return [LLM_LATER_PHASES[min(k, len(LLM_LATER_PHASES) - 1)] for k in range(n)]
+    "The corpus words of `n` later phases as the recipe trains them (`continue_llm`'s keywords, phase by phase)."
+    return [{k: v for k, v in _later_phase(i).items() if k != "length"} for i in range(n)]
+
+
+def later_phase_steps(n: int, steps: int = LLM_CONTINUE_STEPS) -> list[int]:
+    "The lengths of `n` later phases as the recipe trains them: `steps` times each phase's `length` (default 1)."
+    return [steps * _later_phase(i).get("length", 1) for i in range(n)]
 
 
 def _llm_phase(llm_dir, seed: int, steps: int, max_minutes, verbose: bool, **how) -> dict:
@@ -80,7 +95,7 @@ def pretrain_backbones(
     *,
     llm_minutes: float | None = 120,
     llm_continue_steps: int = LLM_CONTINUE_STEPS,
-    llm_continue_phases: int = len(LLM_LATER_PHASES),  # the shipped recipe: three later phases
+    llm_continue_phases: int = len(LLM_LATER_PHASES),  # the shipped recipe: four later phases
     threads: int | None = None,
     probes: bool = True,
     verbose: bool = True,
@@ -88,7 +103,7 @@ def pretrain_backbones(
     """Train the nano vision tower and chat LLM into `out_dir/vision` and `out_dir/llm`; returns the stats also saved as
     JSON. The LLM trains `llm_steps`, then `llm_continue_phases` times `llm_continue_steps` more, each time on the
     scenes of a new seed with stray request words (`continue_llm`, as shipped; 0 steps or phases: the first only),
-    phase k in the words of `LLM_LATER_PHASES[k]` (phases past the table: its last)."""
+    phase k in the words and `length` of `LLM_LATER_PHASES[k]` (phases past the table: its last)."""
     for name, minutes in (("vision_minutes", vision_minutes), ("llm_minutes", llm_minutes)):
         if minutes is not None:  # None: no time cap; -1 used to mean the same, silently
             check_number(name, minutes, 0, above=True)
@@ -107,13 +122,14 @@ def pretrain_backbones(
     stats = {"seed": seed, "vision": vstats, "llm": lstats}
     later = range(llm_continue_phases if llm_continue_steps else 0)  # phase k reads the scenes of seed + k + 1
     kw = dict(max_minutes=llm_minutes, verbose=verbose)
-    words = later_phase_words(len(later))
-    stats["llm_continued"] = [continue_llm(out / "llm", seed + k, llm_continue_steps, **kw, **words[k]) for k in later]
+    words, lengths = later_phase_words(len(later)), later_phase_steps(len(later), llm_continue_steps)
+    stats["llm_continued"] = [continue_llm(out / "llm", seed + k, lengths[k], **kw, **words[k]) for k in later]
     (out / "pretrain_stats.json").write_text(json.dumps(stats, indent=1))
     manifest = {"format": BACKBONES_FORMAT, "seed": seed, "vision_steps": vstats["steps"], "llm_steps": lstats["steps"]}
     manifest["llm_continue_steps"] = llm_continue_steps if later else 0
     manifest["llm_continue_phases"] = len(later)
     manifest["llm_continue_words"] = words
+    manifest["llm_continue_phase_steps"] = lengths if later else []
     (out / BACKBONES_MANIFEST).write_text(json.dumps(manifest, indent=1))
     return {"vision": str(out / "vision"), "llm": str(out / "llm"), "stats": stats}
 

@@ -116,7 +116,8 @@ def lm_corpus(
     `bench/everyday_words.py`); `order`: of the objects in the teacher's detailed descriptions (`describe`);
     `requests`, `answers`: the teacher's words for descriptions and short answers (listed, or 'composed' from the
     grammars; the shipped LLM read the listed ones); `lettered`: multiple-choice items per scene, each another draw of
-    options (`make_mc_eval`, `mc_item`), their wrong options `distractors` (as `make_mc_eval`'s)."""
+    options (`make_mc_eval`, `mc_item`): the first as the evaluation draws them, the others' wrong options
+    `distractors` (as `make_mc_eval`'s: 'scene' drills the lookup where the other options are in the picture too)."""
     from llava_nb.datagen.instruct import BRIEF_INSTRUCTIONS, make_instruct
     from llava_nb.smallworld.teacher import SymbolicTeacher, make_vqa_train
     from llava_nb.smallworld.world import context_text
@@ -130,7 +131,7 @@ def lm_corpus(
     records = make_instruct(scenes, teacher, seed=seed, mix={"conversation": 4, "detail": 1, "complex": 1})
     vqa = [make_vqa_train(scenes, seed=seed + k, turns=6) for k in range(2)]  # retrieval practice: 2 x 6 questions
     check_number("lettered", lettered, 0, integer=True)
-    draws = mc_draws(scenes, seed, lettered, distractors)  # lettered options, answered with the letter
+    draws = mc_draws(scenes, seed, min(lettered, 1)) + mc_draws(scenes, seed, lettered, distractors)[1:]
     mc = list(zip(*draws)) if draws else [()] * len(scenes)  # per scene: its `lettered` items
     items = []
     for s, rec, short, short2, choices in zip(scenes, records, *vqa, mc):
