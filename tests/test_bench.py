@@ -454,3 +454,24 @@ def test_the_shipped_model_answers_a_lone_shape_called_it():
     assert set(asked) <= set(pq.QUESTIONS) | set(lone_references.UNTAUGHT)
     right, misses = pq.right_answers(shipped_path("nano") / "llava", scenes, asked)
     assert right == {q: 6 for q in asked}, misses  # 20 of 20 each in bench/results/lone_references.json
+
+
+def test_llm_fourth_phase_reads_a_run_and_asks_it_for_descriptions(tmp_path):
+    "bench/llm_fourth_phase.py's row of a quickstart run: the summary's figures and descriptions asked in held-out ways."
+    import llm_fourth_phase
+    from llava_nb.smallworld.world import make_world
+
+    run = tmp_path / "run"
+    (run / "stage2").mkdir(parents=True)
+    (run / "stage2" / "final").symlink_to(ROOT / "data" / "nano" / "llava")
+    (run / "summary.json").write_text((ROOT / "bench" / "results" / "quickstart_summary.json").read_text())
+    make_world(run / "data" / "test", 4, seed=0, split="test")
+    shipped = json.loads((run / "summary.json").read_text())["eval"]
+    r = llm_fourth_phase.row(run)
+    assert r["multiple choice"] == round(shipped["mc_accuracy"], 3)
+    assert r["held-out words by type"].keys() == shipped["heldout"]["by_type"].keys()
+    asked = llm_fourth_phase.described(run, n=4)
+    assert asked.keys() == {"first", "second"}
+    assert all(a["described"] >= 0.75 and 0.5 <= a["F1"] <= 1 for a in asked.values())  # the shipped model describes
+    with pytest.raises(SystemExit):  # neither runs after nor an LLM to train: refused
+        llm_fourth_phase.main(["--before", str(run), str(run)])
