@@ -108,6 +108,7 @@ def lm_corpus(
     answers: str = "listed",
     lettered: int = 1,
     distractors: str = "drawn",
+    passages: float = 0.0,
 ) -> list[dict]:
     """Small-world LM items: chats (`conversations`, the scene as `slots` or in words) or bare captions (`text`); for a
     scene also `keyed` `keyed_description`s after its scene tokens (the `plain` template, as a caption). The chats are
@@ -117,12 +118,14 @@ def lm_corpus(
     `requests`, `answers`: the teacher's words for descriptions and short answers (listed, or 'composed' from the
     grammars; the shipped LLM read the listed ones); `lettered`: multiple-choice items per scene, each another draw of
     options (`make_mc_eval`, `mc_item`): the first as the evaluation draws them, the others' wrong options
-    `distractors` (as `make_mc_eval`'s: 'scene' drills the lookup where the other options are in the picture too)."""
+    `distractors` (as `make_mc_eval`'s: 'scene' drills the lookup where the other options are in the picture too);
+    `passages`: the share of the short-answer chats asked about the scene given as a detailed description in words
+    instead of its tokens (ScienceQA's text context, as `make_mc_eval`'s text items give it; 0: the shipped corpus)."""
     from llava_nb.datagen.instruct import BRIEF_INSTRUCTIONS, make_instruct
     from llava_nb.smallworld.teacher import SymbolicTeacher, make_vqa_train
     from llava_nb.smallworld.world import context_text
     from llava_nb.smallworld.judge import mc_draws
-    from llava_nb.smallworld.symbolic import everyday_statements, parse_context
+    from llava_nb.smallworld.symbolic import describe, everyday_statements, parse_context
 
     scenes = [sample_scene(scene_rng(seed, "lm", i), scene_id(i, "lm")) for i in range(n_scenes)]
     teacher = SymbolicTeacher(
@@ -131,6 +134,8 @@ def lm_corpus(
     records = make_instruct(scenes, teacher, seed=seed, mix={"conversation": 4, "detail": 1, "complex": 1})
     vqa = [make_vqa_train(scenes, seed=seed + k, turns=6) for k in range(2)]  # retrieval practice: 2 x 6 questions
     check_number("lettered", lettered, 0, integer=True)
+    if check_number("passages", passages, 0) > 1:
+        raise ValueError(f"passages is a share of the short-answer chats, from 0 to 1, not {passages!r}")
     draws = mc_draws(scenes, seed, min(lettered, 1)) + mc_draws(scenes, seed, lettered, distractors)[1:]
     mc = list(zip(*draws)) if draws else [()] * len(scenes)  # per scene: its `lettered` items
     items = []
@@ -152,7 +157,13 @@ def lm_corpus(
                 dict(t, value=t["value"].replace("\n" + SHORT_ANSWER_PROMPT, "")) if rng.random() < 0.7 else t
                 for t in qa["conversations"]
             ]
-            items.append({"conversations": turns, "slots": slots})
+            worded = passages and random.Random(f"lm/passages/{seed}/{s['id']}/{len(items)}").random() < passages
+            if worded:  # the scene in words, as a text item's passage: no scene tokens
+                objs = parse_context(context_text(s), s["id"])[1]
+                passage = describe(objs, random.Random(f"lm/passage/{seed}/{s['id']}/{len(items)}"))
+                items.append({"conversations": _in_words(turns, passage)})
+            else:
+                items.append({"conversations": turns, "slots": slots})
         items += [mc_item(choice, slots) for choice in choices]
         caption = rng.choice(s["captions"])
         if rng.random() < 0.5:
