@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--llm-continue-steps",
         type=int,
         default=None,
-        help="steps of a later LLM phase on new scenes (default: the shipped recipe's 1,500, its fourth twice that; 0: none)",
+        help="steps of a later LLM phase on new scenes (default: the recipe's 1,500, its fourth twice that; 0: none)",
     )
     b.add_argument(
         "--llm-continue-phases",

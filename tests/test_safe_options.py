@@ -261,7 +261,7 @@ def test_pretrain_backbones_runs_the_shipped_second_phase_unless_told(monkeypatc
     shipped = inspect.signature(backbones.pretrain_backbones).parameters["llm_continue_steps"].default
     assert shipped == backbones.LLM_CONTINUE_STEPS > 0
     phases = inspect.signature(backbones.pretrain_backbones).parameters["llm_continue_phases"].default
-    assert phases == len(backbones.LLM_LATER_PHASES) == 3  # the shipped recipe
+    assert phases == len(backbones.LLM_LATER_PHASES) == 4  # the shipped recipe
     calls = []
     monkeypatch.setattr(backbones, "pretrain_backbones", lambda out, **kw: calls.append(kw) or {})
     args = build_parser().parse_args(["pretrain-backbones", "--out", "x", *given])
